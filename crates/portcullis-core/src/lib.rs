@@ -1,0 +1,20 @@
+//! Portcullis domain types: checked references and digests, the evidence model and the
+//! policy decision. Everything here is parsed once at the edge and cannot hold an invalid
+//! value; no I/O happens in this crate.
+
+mod decision;
+mod digest;
+mod error;
+mod evidence;
+mod reference;
+mod role;
+
+pub use decision::{Decision, PromotionState, RequiredApprovals, Violation};
+pub use digest::Digest;
+pub use error::{Error, Result};
+pub use evidence::{
+    EvidenceOrigin, EvidenceSet, Severity, SignatureEvidence, SignatureStatus, Vulnerability,
+    VulnerabilityReport,
+};
+pub use reference::{ImageRef, Reference, RegistryHost, RepoPath, Tag};
+pub use role::{GroupName, Role};
