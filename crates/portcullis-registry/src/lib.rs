@@ -1,1 +1,25 @@
-//! placeholder
+//! A small OCI distribution client (`RegistryClient`) and a digest-preserving copy engine
+//! (`copy_image`) for promoting images between registries. Manifests travel as the exact
+//! bytes fetched; blobs stream from source to destination without being buffered.
+//!
+//! Layering: `copy` uses the client operations in `manifest_ops` and `blobs`, which share
+//! the HTTP/auth core in `client`; `auth` and `manifest` are pure parsing.
+
+mod auth;
+mod blobs;
+mod client;
+mod copy;
+mod error;
+mod manifest;
+mod manifest_ops;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use auth::{BearerChallenge, RegistryAuthConfig};
+pub use client::RegistryClient;
+pub use copy::{CopyPlan, CopyReport, copy_image};
+pub use error::{Error, Result};
+pub use manifest::{
+    ACCEPT_MANIFESTS, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, MAX_MANIFEST_BYTES, ManifestContents,
+    OCI_INDEX, OCI_MANIFEST, RawManifest, is_supported,
+};

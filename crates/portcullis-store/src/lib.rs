@@ -1,1 +1,17 @@
-//! placeholder
+//! Repositories over Postgres: tokens, promotions, approvals, copy jobs and the audit log.
+//! This is the only crate that speaks SQL. Functions that must be atomic with others take a
+//! `&mut Tx` so the service layer decides the transaction boundary.
+
+mod approvals;
+mod audit;
+mod db;
+mod error;
+mod promotions;
+mod tokens;
+
+pub use approvals::{ApprovalRecord, Verdict};
+pub use audit::{AuditEvent, AuditFilter, AuditPage, NewAuditEvent};
+pub use db::{Store, Tx};
+pub use error::{Error, Result};
+pub use promotions::{NewPromotion, PromotionRecord};
+pub use tokens::{NewToken, TokenRecord};

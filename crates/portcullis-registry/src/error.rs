@@ -1,0 +1,93 @@
+//! The error type of the registry client and copy engine. Messages name the registry and the
+//! operation but never a credential, a token or an upload URL (those carry session state).
+
+use portcullis_core::Digest;
+
+/// Everything that can go wrong talking to a registry or copying an image.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The manifest, blob or repository does not exist.
+    #[error("not found: {what}")]
+    NotFound {
+        /// What was looked for, e.g. `manifest sha256:… in host/repo`.
+        what: String,
+    },
+    /// The registry refused our credentials (401 after the token dance, or 403).
+    #[error("registry {registry} refused access ({status}) to {operation}")]
+    Unauthorized {
+        /// The registry host.
+        registry: String,
+        /// 401 or 403.
+        status: u16,
+        /// What we were doing.
+        operation: &'static str,
+    },
+    /// Any other unexpected HTTP status.
+    #[error("registry {registry} answered {status} to {operation}: {body}")]
+    Http {
+        /// The HTTP status code.
+        status: u16,
+        /// What we were doing.
+        operation: &'static str,
+        /// The registry host.
+        registry: String,
+        /// The start of the (OCI JSON) error body.
+        body: String,
+    },
+    /// Content did not hash to the digest it was requested or announced by.
+    #[error("digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch {
+        /// The digest we asked for or sent.
+        expected: Digest,
+        /// The digest we computed or the registry announced.
+        actual: Digest,
+    },
+    /// A manifest we cannot copy: unknown media type or malformed JSON.
+    #[error("invalid manifest: {0}")]
+    InvalidManifest(String),
+    /// A response that breaks the distribution protocol (bad header, bad upload location).
+    #[error("protocol error from {registry}: {reason}")]
+    Protocol {
+        /// The registry host.
+        registry: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The connection failed; the URL is stripped from the cause.
+    #[error("transport error talking to {registry} during {operation}")]
+    Transport {
+        /// The registry host.
+        registry: String,
+        /// What we were doing.
+        operation: &'static str,
+        /// The underlying error, without its URL.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// A blob or manifest larger than the caller allowed.
+    #[error("{what} is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// What was being read.
+        what: String,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// A copy plan or argument that cannot be executed (e.g. a tag as copy source).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+}
+
+impl Error {
+    /// A transport error with its URL stripped (upload URLs carry session state).
+    pub(crate) fn transport(registry: &str, operation: &'static str, source: reqwest::Error) -> Self {
+        Self::Transport { registry: registry.to_owned(), operation, source: source.without_url() }
+    }
+
+    /// A protocol error.
+    pub(crate) fn protocol(registry: &str, reason: impl Into<String>) -> Self {
+        Self::Protocol { registry: registry.to_owned(), reason: reason.into() }
+    }
+}
+
+/// Result alias for this crate.
+pub type Result<T> = std::result::Result<T, Error>;

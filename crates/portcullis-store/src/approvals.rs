@@ -1,0 +1,89 @@
+//! Approval votes: one per person per promotion, enforced by the primary key.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::{Error, Result, Store, Tx};
+
+/// An approver's vote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Counts toward the required approvals.
+    Approve,
+    /// Vetoes the promotion.
+    Reject,
+}
+
+impl Verdict {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Approve => "approve",
+            Self::Reject => "reject",
+        }
+    }
+}
+
+/// A stored vote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ApprovalRecord {
+    /// Who voted.
+    pub approver: String,
+    /// How.
+    pub verdict: Verdict,
+    /// Why.
+    pub comment: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Records a vote; `Error::Conflict` if this approver already voted.
+    pub async fn insert_approval(
+        tx: &mut Tx,
+        promotion_id: Uuid,
+        approver: &str,
+        verdict: Verdict,
+        comment: &str,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO approvals (promotion_id, approver, verdict, comment) VALUES ($1, $2, $3, $4)")
+            .bind(promotion_id)
+            .bind(approver)
+            .bind(verdict.as_str())
+            .bind(comment)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// The votes on a promotion, oldest first.
+    pub async fn list_approvals(&self, promotion_id: Uuid) -> Result<Vec<ApprovalRecord>> {
+        let mut conn = self.pool.acquire().await?;
+        list(&mut conn, promotion_id).await
+    }
+
+    /// The votes on a promotion, read inside `tx`.
+    pub async fn list_approvals_tx(tx: &mut Tx, promotion_id: Uuid) -> Result<Vec<ApprovalRecord>> {
+        list(tx, promotion_id).await
+    }
+}
+
+async fn list(conn: &mut sqlx::PgConnection, promotion_id: Uuid) -> Result<Vec<ApprovalRecord>> {
+    let rows: Vec<(String, String, String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT approver, verdict, comment, at FROM approvals WHERE promotion_id = $1 ORDER BY at, approver",
+    )
+    .bind(promotion_id)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|(approver, verdict, comment, at)| {
+            let verdict = match verdict.as_str() {
+                "approve" => Verdict::Approve,
+                "reject" => Verdict::Reject,
+                other => return Err(Error::Corrupt(format!("approval verdict {other:?}"))),
+            };
+            Ok(ApprovalRecord { approver, verdict, comment, at })
+        })
+        .collect()
+}

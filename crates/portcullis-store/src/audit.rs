@@ -1,0 +1,180 @@
+//! The decision log: append-only (a trigger refuses UPDATE, DELETE and TRUNCATE) and
+//! hash-chained, each event's hash covering its content and the previous event's hash, so
+//! an altered or deleted row breaks the chain.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+use uuid::Uuid;
+
+use crate::{Result, Store, Tx};
+
+/// Serialises appends so sequence numbers and the hash chain have no gaps or forks.
+const AUDIT_LOCK_KEY: i64 = 0x706f_7274_6375_6c6c;
+
+/// The hash the first event chains from.
+const GENESIS: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
+/// An event to append.
+#[derive(Debug, Clone)]
+pub struct NewAuditEvent {
+    /// Who did it (token subject, `system`, or `anonymous`).
+    pub actor: String,
+    /// What happened (`requested`, `evaluated`, `approved`, …).
+    pub action: String,
+    /// The promotion concerned.
+    pub promotion_id: Option<Uuid>,
+    /// The digest concerned.
+    pub digest: Option<String>,
+    /// Anything else worth keeping.
+    pub details: serde_json::Value,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct AuditEvent {
+    /// Position in the log.
+    pub seq: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// Which promotion.
+    pub promotion_id: Option<Uuid>,
+    /// Which digest.
+    pub digest: Option<String>,
+    /// Details.
+    pub details: serde_json::Value,
+    /// The previous event's hash.
+    pub prev_hash: String,
+    /// This event's hash.
+    pub hash: String,
+}
+
+/// Filters for reading the log; all optional.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only this digest.
+    pub digest: Option<String>,
+    /// Only this actor.
+    pub actor: Option<String>,
+    /// Only this action.
+    pub action: Option<String>,
+    /// At or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Before.
+    pub until: Option<DateTime<Utc>>,
+    /// Only events older than this sequence number (the page cursor).
+    pub before_seq: Option<i64>,
+    /// Page size.
+    pub limit: i64,
+}
+
+/// One page of events, newest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditPage {
+    /// The events.
+    pub events: Vec<AuditEvent>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn event_hash(prev: &str, seq: i64, at: &DateTime<Utc>, e: &NewAuditEvent) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        prev,
+        &seq.to_string(),
+        &at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        &e.actor,
+        &e.action,
+        &e.promotion_id.map(|u| u.to_string()).unwrap_or_default(),
+        e.digest.as_deref().unwrap_or_default(),
+        &e.details.to_string(),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0x1f]);
+    }
+    format!("sha256:{}", hex::encode(h.finalize()))
+}
+
+impl Store {
+    /// Appends an event inside `tx`, chaining it to the last one.
+    pub async fn append_audit(tx: &mut Tx, e: &NewAuditEvent) -> Result<i64> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(AUDIT_LOCK_KEY).execute(&mut **tx).await?;
+        let last: Option<(i64, String)> =
+            sqlx::query_as("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut **tx)
+                .await?;
+        let (seq, prev) = match last {
+            Some((s, h)) => (s + 1, h),
+            None => (1, GENESIS.to_owned()),
+        };
+        let at = Utc::now().trunc_subsecs(6);
+        let hash = event_hash(&prev, seq, &at, e);
+        sqlx::query(
+            "INSERT INTO audit_events (seq, at, actor, action, promotion_id, digest, details, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(seq)
+        .bind(at)
+        .bind(&e.actor)
+        .bind(&e.action)
+        .bind(e.promotion_id)
+        .bind(e.digest.as_deref())
+        .bind(&e.details)
+        .bind(&prev)
+        .bind(&hash)
+        .execute(&mut **tx)
+        .await?;
+        Ok(seq)
+    }
+
+    /// Appends a single event in its own transaction.
+    pub async fn append_audit_now(&self, e: &NewAuditEvent) -> Result<i64> {
+        let mut tx = self.begin().await?;
+        let seq = Self::append_audit(&mut tx, e).await?;
+        tx.commit().await?;
+        Ok(seq)
+    }
+
+    /// Reads events newest first.
+    pub async fn query_audit(&self, f: &AuditFilter) -> Result<AuditPage> {
+        let limit = f.limit.clamp(1, 500);
+        let mut events: Vec<AuditEvent> = sqlx::query_as(
+            "SELECT seq, at, actor, action, promotion_id, digest, details, prev_hash, hash FROM audit_events \
+             WHERE ($1::text IS NULL OR digest = $1) AND ($2::text IS NULL OR actor = $2) \
+               AND ($3::text IS NULL OR action = $3) AND ($4::timestamptz IS NULL OR at >= $4) \
+               AND ($5::timestamptz IS NULL OR at < $5) AND ($6::bigint IS NULL OR seq < $6) \
+             ORDER BY seq DESC LIMIT $7",
+        )
+        .bind(f.digest.as_deref())
+        .bind(f.actor.as_deref())
+        .bind(f.action.as_deref())
+        .bind(f.since)
+        .bind(f.until)
+        .bind(f.before_seq)
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let next_cursor = if events.len() as i64 > limit {
+            events.truncate(limit as usize);
+            events.last().map(|e| e.seq.to_string())
+        } else {
+            None
+        };
+        Ok(AuditPage { events, next_cursor })
+    }
+
+    /// All events for one promotion, oldest first.
+    pub async fn audit_for_promotion(&self, promotion_id: Uuid) -> Result<Vec<AuditEvent>> {
+        Ok(sqlx::query_as(
+            "SELECT seq, at, actor, action, promotion_id, digest, details, prev_hash, hash FROM audit_events \
+             WHERE promotion_id = $1 ORDER BY seq",
+        )
+        .bind(promotion_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -1,0 +1,62 @@
+//! `Store`: the connection pool, database creation and migrations.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::MigrateDatabase;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres};
+
+use crate::Result;
+
+/// A transaction handed to repository functions that must be atomic together.
+pub type Tx = sqlx::Transaction<'static, Postgres>;
+
+/// The Postgres-backed store.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub(crate) pool: PgPool,
+}
+
+impl Store {
+    /// Connects to `url`, creating the database if it does not exist. Does not migrate.
+    pub async fn connect(url: &str) -> Result<Self> {
+        if !Postgres::database_exists(url).await? {
+            // Two processes may race to create it; the loser sees "already exists".
+            if let Err(e) = Postgres::create_database(url).await {
+                if !Postgres::database_exists(url).await? {
+                    return Err(e.into());
+                }
+            }
+        }
+        let options = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// Applies the migrations in the top-level `migrations/` directory.
+    pub async fn migrate(&self) -> Result<()> {
+        sqlx::migrate!("../../migrations").run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Starts a transaction.
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,33 @@
+//! Store errors: constraint violations are told apart from infrastructure failures so the
+//! API can answer 409 instead of 500.
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A unique constraint was violated (a duplicate vote, a second open promotion).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A row read back from the database does not hold a valid domain value.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    /// Migrations failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e {
+            if db.is_unique_violation() {
+                return Self::Conflict(db.constraint().unwrap_or("unique").to_owned());
+            }
+        }
+        Self::Database(e)
+    }
+}
+
+/// Result alias for this crate.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,225 @@
+//! Promotions and their copy-job lease. A promotion in state `promoting` is a copy job;
+//! workers claim it with `FOR UPDATE SKIP LOCKED` and a lease, so replicas never copy twice
+//! at once and a crashed worker's job is picked up again when its lease runs out.
+
+use chrono::{DateTime, Utc};
+use portcullis_core::{Decision, Digest, PromotionState, Tag};
+use sqlx::FromRow;
+use uuid::Uuid;
+
+use crate::{Error, Result, Store, Tx};
+
+/// A promotion to insert.
+#[derive(Debug, Clone)]
+pub struct NewPromotion {
+    /// Its id.
+    pub id: Uuid,
+    /// `denied` or `pending_approval`.
+    pub state: PromotionState,
+    /// The source as requested (`host/repo:tag` or `host/repo@digest`).
+    pub source: String,
+    /// The digest being promoted.
+    pub digest: Digest,
+    /// The route name.
+    pub route: String,
+    /// Destination repository, `host/repo`.
+    pub destination: String,
+    /// Destination tag.
+    pub tag: Option<Tag>,
+    /// The requester's subject.
+    pub requested_by: String,
+    /// The policy decision.
+    pub decision: Decision,
+    /// The evidence document the policy saw.
+    pub evidence: serde_json::Value,
+    /// The policy bundle digest.
+    pub policy_digest: String,
+}
+
+/// A stored promotion.
+#[derive(Debug, Clone)]
+pub struct PromotionRecord {
+    /// Its id.
+    pub id: Uuid,
+    /// Current state.
+    pub state: PromotionState,
+    /// The source as requested.
+    pub source: String,
+    /// The digest being promoted.
+    pub digest: Digest,
+    /// The route name.
+    pub route: String,
+    /// Destination repository, `host/repo`.
+    pub destination: String,
+    /// Destination tag.
+    pub tag: Option<Tag>,
+    /// The requester.
+    pub requested_by: String,
+    /// The policy decision.
+    pub decision: Decision,
+    /// The evidence document the policy saw.
+    pub evidence: serde_json::Value,
+    /// The policy bundle digest.
+    pub policy_digest: String,
+    /// Why the copy failed, when it did.
+    pub error: Option<String>,
+    /// What the copy did, once done.
+    pub copy_report: Option<serde_json::Value>,
+    /// Copy attempts so far.
+    pub attempts: i32,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(FromRow)]
+struct Row {
+    id: Uuid,
+    state: String,
+    source: String,
+    digest: String,
+    route: String,
+    destination: String,
+    tag: Option<String>,
+    requested_by: String,
+    decision: serde_json::Value,
+    evidence: serde_json::Value,
+    policy_digest: String,
+    error: Option<String>,
+    copy_report: Option<serde_json::Value>,
+    attempts: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, state, source, digest, route, destination, tag, requested_by, decision, evidence, \
+     policy_digest, error, copy_report, attempts, created_at, updated_at";
+
+impl TryFrom<Row> for PromotionRecord {
+    type Error = Error;
+    fn try_from(r: Row) -> Result<Self> {
+        let corrupt = |what: &str, e: String| Error::Corrupt(format!("promotion {}: {what}: {e}", r.id));
+        Ok(Self {
+            state: r.state.parse().map_err(|e| corrupt("state", format!("{e}")))?,
+            digest: r.digest.parse().map_err(|e| corrupt("digest", format!("{e}")))?,
+            tag: r.tag.as_deref().map(str::parse).transpose().map_err(|e| corrupt("tag", format!("{e}")))?,
+            decision: serde_json::from_value(r.decision.clone()).map_err(|e| corrupt("decision", e.to_string()))?,
+            id: r.id,
+            source: r.source,
+            route: r.route,
+            destination: r.destination,
+            requested_by: r.requested_by,
+            evidence: r.evidence,
+            policy_digest: r.policy_digest,
+            error: r.error,
+            copy_report: r.copy_report,
+            attempts: r.attempts,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+fn select(tail: &str) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM promotions {tail}"))
+}
+
+impl Store {
+    /// Inserts a promotion; `Error::Conflict` if an open one exists for the digest and route.
+    pub async fn insert_promotion(tx: &mut Tx, p: &NewPromotion) -> Result<()> {
+        let decision = serde_json::to_value(&p.decision).map_err(|e| Error::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO promotions (id, state, source, digest, route, destination, tag, requested_by, decision, evidence, policy_digest) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(p.id)
+        .bind(p.state.as_str())
+        .bind(&p.source)
+        .bind(p.digest.as_str())
+        .bind(&p.route)
+        .bind(&p.destination)
+        .bind(p.tag.as_ref().map(Tag::as_str))
+        .bind(&p.requested_by)
+        .bind(decision)
+        .bind(&p.evidence)
+        .bind(&p.policy_digest)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// The open (pending or promoting) promotion of `digest` along `route`, if any.
+    pub async fn find_open_promotion(&self, digest: &Digest, route: &str) -> Result<Option<PromotionRecord>> {
+        let row: Option<Row> =
+            sqlx::query_as(select("WHERE digest = $1 AND route = $2 AND state IN ('pending_approval', 'promoting')"))
+                .bind(digest.as_str())
+                .bind(route)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    /// One promotion by id.
+    pub async fn get_promotion(&self, id: Uuid) -> Result<Option<PromotionRecord>> {
+        let row: Option<Row> =
+            sqlx::query_as(select("WHERE id = $1")).bind(id).fetch_optional(&self.pool).await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    /// One promotion by id, row-locked until `tx` ends.
+    pub async fn lock_promotion(tx: &mut Tx, id: Uuid) -> Result<Option<PromotionRecord>> {
+        let row: Option<Row> =
+            sqlx::query_as(select("WHERE id = $1 FOR UPDATE")).bind(id).fetch_optional(&mut **tx).await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    /// Promotions, newest first, optionally in one state.
+    pub async fn list_promotions(&self, state: Option<PromotionState>, limit: i64) -> Result<Vec<PromotionRecord>> {
+        let rows: Vec<Row> = sqlx::query_as(select(
+            "WHERE ($1::text IS NULL OR state = $1) ORDER BY created_at DESC, id LIMIT $2",
+        ))
+        .bind(state.map(PromotionState::as_str))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// Moves a promotion to `state`, recording an error or copy report when given.
+    pub async fn set_promotion_state(
+        tx: &mut Tx,
+        id: Uuid,
+        state: PromotionState,
+        error: Option<&str>,
+        copy_report: Option<&serde_json::Value>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE promotions SET state = $2, error = COALESCE($3, error), copy_report = COALESCE($4, copy_report), \
+             lease_until = NULL, updated_at = now() WHERE id = $1",
+        )
+        .bind(id)
+        .bind(state.as_str())
+        .bind(error)
+        .bind(copy_report)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Claims one `promoting` promotion whose lease is free or expired, leasing it for
+    /// `lease_secs`. Replicas sharing the database never claim the same job at once.
+    pub async fn claim_copy_job(&self, lease_secs: i64) -> Result<Option<PromotionRecord>> {
+        let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE promotions SET lease_until = now() + make_interval(secs => $1), attempts = attempts + 1 \
+             WHERE id = (SELECT id FROM promotions WHERE state = 'promoting' \
+                         AND (lease_until IS NULL OR lease_until < now()) \
+                         ORDER BY updated_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
+             RETURNING {COLUMNS}"
+        )))
+        .bind(lease_secs as f64)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(TryInto::try_into).transpose()
+    }
+}

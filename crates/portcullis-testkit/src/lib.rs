@@ -1,0 +1,62 @@
+//! Test and demo support for Portcullis: builds real OCI images and indexes,
+//! pushes them to plain-HTTP registries on 127.0.0.1 with oci-client, and signs
+//! them in cosign's format with sigstore's signing code.
+//!
+//! Everything here is independent of `portcullis-registry`, so tests of that
+//! crate check it against an outside implementation.
+
+mod error;
+pub mod key;
+pub mod layer;
+pub mod push;
+pub mod registry;
+pub mod sign;
+
+use std::net::TcpListener;
+
+pub use error::{Error, Result};
+pub use key::TestKey;
+pub use push::{manifest_digest, push_index, push_random_image};
+pub use registry::TestRegistry;
+pub use sign::{sign_image, signature_tag};
+
+/// Ports other local services (registries of the demo) are expected on.
+const RESERVED_PORTS: std::ops::RangeInclusive<u16> = 5000..=5003;
+
+/// A currently free TCP port on 127.0.0.1, never one of 5000–5003.
+///
+/// The port is released before returning, so another process could take it in
+/// between; good enough for tests. Retries while binding fails (a machine
+/// without loopback cannot run these tests anyway); see [`try_free_port`].
+pub fn free_port() -> u16 {
+    loop {
+        if let Ok(port) = try_free_port() {
+            return port;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Like [`free_port`], but reports a failure to bind instead of retrying.
+pub fn try_free_port() -> Result<u16> {
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        if !RESERVED_PORTS.contains(&port) {
+            return Ok(port);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_port_avoids_reserved_range() {
+        for _ in 0..50 {
+            let port = free_port();
+            assert!(!RESERVED_PORTS.contains(&port));
+            assert_ne!(port, 0);
+        }
+    }
+}

@@ -1,0 +1,101 @@
+# Default Portcullis promotion policy.
+#
+# Input: the evidence document built by Portcullis (see README "Writing a policy").
+# Output: data.portcullis.promotion.decision =
+#   {allow, violations: [{rule, message, severity}], required_approvals: {count, group}, warnings}
+# Thresholds live in data.json under data.portcullis.config; change them there, not here.
+package portcullis.promotion
+
+import rego.v1
+
+cfg := data.portcullis.config
+
+sig := input.signatures
+
+# --- signatures -------------------------------------------------------------
+
+violations contains v if {
+	sig.status == "unsigned"
+	v := {
+		"rule": "signature.required",
+		"message": sprintf("no cosign signature found for %s", [input.artifact.digest]),
+		"severity": "critical",
+	}
+}
+
+violations contains v if {
+	sig.status == "fetch_failed"
+	v := {
+		"rule": "signature.fetch_failed",
+		"message": sprintf("could not fetch or read signatures for %s: %s", [input.artifact.digest, sig.error]),
+		"severity": "critical",
+	}
+}
+
+violations contains v if {
+	sig.status in {"verified", "untrusted"}
+	count(sig.verified_key_ids) < cfg.min_signatures
+	v := {
+		"rule": "signature.trusted_key",
+		"message": sprintf(
+			"%d signature(s) found, %d verified by a trusted key; at least %d required",
+			[sig.signatures_found, count(sig.verified_key_ids), cfg.min_signatures],
+		),
+		"severity": "critical",
+	}
+}
+
+# --- vulnerabilities --------------------------------------------------------
+
+violations contains v if {
+	count(input.vulnerability_reports) == 0
+	v := {
+		"rule": "vulnerability.report_required",
+		"message": "no vulnerability report was supplied or attached",
+		"severity": "high",
+	}
+}
+
+critical_ids contains vuln.id if {
+	some vuln in input.vulnerabilities
+	vuln.severity == "CRITICAL"
+}
+
+violations contains v if {
+	count(critical_ids) > 0
+	v := {
+		"rule": "vulnerability.no_critical",
+		"message": sprintf("%d CRITICAL vulnerabilities: %s", [count(critical_ids), concat(", ", sort(critical_ids))]),
+		"severity": "critical",
+	}
+}
+
+high_ids contains vuln.id if {
+	some vuln in input.vulnerabilities
+	vuln.severity == "HIGH"
+}
+
+violations contains v if {
+	count(high_ids) > cfg.max_high
+	v := {
+		"rule": "vulnerability.max_high",
+		"message": sprintf("%d HIGH vulnerabilities, at most %d allowed", [count(high_ids), cfg.max_high]),
+		"severity": "high",
+	}
+}
+
+# --- verdict ----------------------------------------------------------------
+
+warnings contains msg if {
+	some vuln in input.vulnerabilities
+	vuln.severity == "HIGH"
+	count(high_ids) <= cfg.max_high
+	msg := sprintf("HIGH vulnerability %s in %s accepted by max_high", [vuln.id, vuln.package])
+}
+
+decision := {
+	"allow": count(violations) == 0,
+	"violations": violations,
+	"required_approvals": cfg.approvals,
+	"warnings": warnings,
+}
