@@ -100,7 +100,10 @@ impl PromotionState {
 
     /// Whether nothing more can happen to the promotion.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Denied | Self::Rejected | Self::Promoted | Self::Failed)
+        matches!(
+            self,
+            Self::Denied | Self::Rejected | Self::Promoted | Self::Failed
+        )
     }
 }
 
@@ -110,7 +113,10 @@ impl FromStr for PromotionState {
         Self::ALL
             .into_iter()
             .find(|st| st.as_str() == s)
-            .ok_or_else(|| Error::InvalidEnum { kind: "promotion state", value: s.to_owned() })
+            .ok_or_else(|| Error::InvalidEnum {
+                kind: "promotion state",
+                value: s.to_owned(),
+            })
     }
 }
 

@@ -15,7 +15,10 @@ pub struct Digest(String);
 impl Digest {
     /// The sha256 digest of `bytes`.
     pub fn sha256_of(bytes: &[u8]) -> Self {
-        Self(format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes))))
+        Self(format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(bytes))
+        ))
     }
 
     /// The algorithm part (`sha256`).
@@ -61,7 +64,8 @@ impl FromStr for Digest {
             "sha512" => 128,
             _ => return Err(bad()),
         };
-        let hex_ok = hex.len() == len && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let hex_ok =
+            hex.len() == len && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         if !hex_ok {
             return Err(bad());
         }
@@ -113,6 +117,9 @@ mod tests {
         let d = Digest::sha256_of(b"hello");
         assert!(d.matches(b"hello"));
         assert!(!d.matches(b"hellO"));
-        assert_eq!(d.cosign_tag("sig").as_str(), format!("sha256-{}.sig", d.hex()));
+        assert_eq!(
+            d.cosign_tag("sig").as_str(),
+            format!("sha256-{}.sig", d.hex())
+        );
     }
 }

@@ -4,7 +4,9 @@
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
     /// A digest that is not `sha256:<64 hex>` or `sha512:<128 hex>`.
-    #[error("invalid digest {0:?}: expected sha256:<64 lowercase hex> or sha512:<128 lowercase hex>")]
+    #[error(
+        "invalid digest {0:?}: expected sha256:<64 lowercase hex> or sha512:<128 lowercase hex>"
+    )]
     InvalidDigest(String),
     /// An image reference that does not parse.
     #[error("invalid image reference {value:?}: {reason}")]

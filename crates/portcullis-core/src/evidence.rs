@@ -52,7 +52,10 @@ impl FromStr for Severity {
             "MEDIUM" | "MODERATE" => Ok(Self::Medium),
             "HIGH" | "IMPORTANT" => Ok(Self::High),
             "CRITICAL" => Ok(Self::Critical),
-            _ => Err(Error::InvalidEnum { kind: "severity", value: s.to_owned() }),
+            _ => Err(Error::InvalidEnum {
+                kind: "severity",
+                value: s.to_owned(),
+            }),
         }
     }
 }

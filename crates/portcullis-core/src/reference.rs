@@ -24,7 +24,10 @@ impl RegistryHost {
 impl FromStr for RegistryHost {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        let bad = |reason| Error::InvalidReference { value: s.to_owned(), reason };
+        let bad = |reason| Error::InvalidReference {
+            value: s.to_owned(),
+            reason,
+        };
         let (host, port) = match s.rsplit_once(':') {
             Some((h, p)) => (h, Some(p)),
             None => (s, None),
@@ -32,13 +35,16 @@ impl FromStr for RegistryHost {
         if host.is_empty() || host.len() > 253 {
             return Err(bad("registry host is empty or too long"));
         }
-        if !host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-') {
+        if !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        {
             return Err(bad("registry host has characters outside [A-Za-z0-9.-]"));
         }
-        if let Some(p) = port {
-            if p.parse::<u16>().map_or(true, |n| n == 0) {
-                return Err(bad("registry port is not a number in 1-65535"));
-            }
+        if let Some(p) = port
+            && p.parse::<u16>().map_or(true, |n| n == 0)
+        {
+            return Err(bad("registry port is not a number in 1-65535"));
         }
         Ok(Self(s.to_ascii_lowercase()))
     }
@@ -144,7 +150,11 @@ impl FromStr for Tag {
             && s.len() <= 128
             && s.bytes().next().is_some_and(word)
             && s.bytes().all(|b| word(b) || b == b'.' || b == b'-');
-        if ok { Ok(Self(s.to_owned())) } else { Err(Error::InvalidTag(s.to_owned())) }
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(Error::InvalidTag(s.to_owned()))
+        }
     }
 }
 
@@ -199,7 +209,10 @@ pub struct ImageRef {
 impl ImageRef {
     /// The same repository pinned to `digest`.
     pub fn with_digest(&self, digest: Digest) -> Self {
-        Self { reference: Reference::Digest(digest), ..self.clone() }
+        Self {
+            reference: Reference::Digest(digest),
+            ..self.clone()
+        }
     }
 
     /// `host/repo` without tag or digest.
@@ -211,7 +224,10 @@ impl ImageRef {
 impl FromStr for ImageRef {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        let bad = |reason| Error::InvalidReference { value: s.to_owned(), reason };
+        let bad = |reason| Error::InvalidReference {
+            value: s.to_owned(),
+            reason,
+        };
         if s.len() > 512 {
             return Err(bad("longer than 512 characters"));
         }
@@ -219,10 +235,14 @@ impl FromStr for ImageRef {
             Some((n, d)) => (n, Some(d.parse::<Digest>()?)),
             None => (s, None),
         };
-        let (host, rest) = name.split_once('/').ok_or_else(|| bad("missing registry host"))?;
+        let (host, rest) = name
+            .split_once('/')
+            .ok_or_else(|| bad("missing registry host"))?;
         let looks_like_host = host.contains('.') || host.contains(':') || host == "localhost";
         if !looks_like_host {
-            return Err(bad("the registry host must be explicit (host[:port]/repository)"));
+            return Err(bad(
+                "the registry host must be explicit (host[:port]/repository)",
+            ));
         }
         let registry: RegistryHost = host.parse()?;
         // A tag is after the last ':' that follows the last '/'.
@@ -237,7 +257,11 @@ impl FromStr for ImageRef {
             (None, Some(t)) => Reference::Tag(t.parse()?),
             (None, None) => return Err(bad("a tag or a digest is required")),
         };
-        Ok(Self { registry, repository, reference })
+        Ok(Self {
+            registry,
+            repository,
+            reference,
+        })
     }
 }
 
@@ -258,12 +282,19 @@ mod tests {
     #[test]
     fn parses_digest_and_tag_references() {
         let d = format!("sha256:{}", "0".repeat(64));
-        let r: ImageRef = format!("127.0.0.1:5001/team/app@{d}").parse().unwrap_or_else(|e| panic!("{e}"));
+        let r: ImageRef = format!("127.0.0.1:5001/team/app@{d}")
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(r.registry.as_str(), "127.0.0.1:5001");
         assert_eq!(r.repository.as_str(), "team/app");
         assert_eq!(r.reference.to_string(), d);
-        let t: ImageRef = "registry.example.com/app:v1.2".parse().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(t.reference, Reference::Tag("v1.2".parse().unwrap_or_else(|e| panic!("{e:?}"))));
+        let t: ImageRef = "registry.example.com/app:v1.2"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            t.reference,
+            Reference::Tag("v1.2".parse().unwrap_or_else(|e| panic!("{e:?}")))
+        );
         assert_eq!(t.to_string(), "registry.example.com/app:v1.2");
     }
 

@@ -69,8 +69,13 @@ impl FromStr for GroupName {
     fn from_str(s: &str) -> Result<Self> {
         let ok = !s.is_empty()
             && s.len() <= 64
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-        if ok { Ok(Self(s.to_owned())) } else { Err(Error::InvalidGroup(s.to_owned())) }
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(Error::InvalidGroup(s.to_owned()))
+        }
     }
 }
 

@@ -30,14 +30,25 @@ pub(crate) struct BundleFile {
 
 /// Reads every `.rego` file and `data.json` of `dir`, sorted by name.
 pub(crate) fn read_dir(dir: &Path) -> Result<Vec<BundleFile>> {
-    let io = |path: &Path, source| Error::Io { path: path.to_owned(), source };
+    let io = |path: &Path, source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
         let path = entry.map_err(|e| io(dir, e))?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
         if name.ends_with(".rego") || name == "data.json" {
             let content = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
-            files.push(BundleFile { path, name, content });
+            files.push(BundleFile {
+                path,
+                name,
+                content,
+            });
         }
     }
     files.sort_by(|a, b| a.name.cmp(&b.name));
@@ -45,20 +56,30 @@ pub(crate) fn read_dir(dir: &Path) -> Result<Vec<BundleFile>> {
 }
 
 /// Loads files into a fresh engine; `with_tests` also loads `*_test.rego`.
-pub(crate) fn engine_for(dir: &Path, files: &[BundleFile], with_tests: bool) -> Result<regorus::Engine> {
+pub(crate) fn engine_for(
+    dir: &Path,
+    files: &[BundleFile],
+    with_tests: bool,
+) -> Result<regorus::Engine> {
     let mut engine = regorus::Engine::new();
     let mut policies = 0;
     for f in files {
         if f.name == "data.json" {
-            let value = regorus::Value::from_json_str(&f.content)
-                .map_err(|e| Error::Data { path: f.path.clone(), message: e.to_string() })?;
-            engine
-                .add_data(value)
-                .map_err(|e| Error::Data { path: f.path.clone(), message: e.to_string() })?;
+            let value = regorus::Value::from_json_str(&f.content).map_err(|e| Error::Data {
+                path: f.path.clone(),
+                message: e.to_string(),
+            })?;
+            engine.add_data(value).map_err(|e| Error::Data {
+                path: f.path.clone(),
+                message: e.to_string(),
+            })?;
         } else if with_tests || !f.name.ends_with("_test.rego") {
             engine
                 .add_policy(f.path.display().to_string(), f.content.clone())
-                .map_err(|e| Error::Compile { path: f.path.clone(), message: e.to_string() })?;
+                .map_err(|e| Error::Compile {
+                    path: f.path.clone(),
+                    message: e.to_string(),
+                })?;
             policies += 1;
         }
     }
@@ -99,7 +120,10 @@ impl PolicyBundle {
         // Compile the decision rule once now so a broken bundle fails at load, not per request.
         engine
             .eval_rule(DECISION_RULE.to_owned())
-            .map_err(|e| Error::Compile { path: dir.to_owned(), message: e.to_string() })?;
+            .map_err(|e| Error::Compile {
+                path: dir.to_owned(),
+                message: e.to_string(),
+            })?;
         let mut hasher = Sha256::new();
         for f in &files {
             hasher.update(f.name.as_bytes());
@@ -108,7 +132,11 @@ impl PolicyBundle {
             hasher.update([0]);
         }
         let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
-        Ok(Self { engine, digest, dir: dir.to_owned() })
+        Ok(Self {
+            engine,
+            digest,
+            dir: dir.to_owned(),
+        })
     }
 
     /// The content hash of the bundle (`sha256:…`), recorded with every decision.
@@ -128,7 +156,9 @@ impl PolicyBundle {
         engine.set_input(regorus::Value::from(input.clone()));
         let value = match engine.eval_rule(DECISION_RULE.to_owned()) {
             Ok(v) => v,
-            Err(e) => return Decision::deny("policy.error", format!("policy evaluation failed: {e}")),
+            Err(e) => {
+                return Decision::deny("policy.error", format!("policy evaluation failed: {e}"));
+            }
         };
         if value == regorus::Value::Undefined {
             return Decision::deny("policy.undefined", format!("{DECISION_RULE} is undefined"));
@@ -139,7 +169,10 @@ impl PolicyBundle {
             .and_then(|s| serde_json::from_str::<RawDecision>(&s).map_err(|e| e.to_string()));
         match parsed {
             Ok(raw) => to_decision(raw),
-            Err(e) => Decision::deny("policy.malformed", format!("policy output has the wrong shape: {e}")),
+            Err(e) => Decision::deny(
+                "policy.malformed",
+                format!("policy output has the wrong shape: {e}"),
+            ),
         }
     }
 }
@@ -148,7 +181,11 @@ fn to_decision(raw: RawDecision) -> Decision {
     let mut violations: Vec<Violation> = raw
         .violations
         .into_iter()
-        .map(|v| Violation { rule: v.rule, message: v.message, severity: v.severity })
+        .map(|v| Violation {
+            rule: v.rule,
+            message: v.message,
+            severity: v.severity,
+        })
         .collect();
     violations.sort_by(|a, b| a.rule.cmp(&b.rule).then_with(|| a.message.cmp(&b.message)));
     // An allow that still lists violations is contradictory: fail closed.
@@ -156,5 +193,10 @@ fn to_decision(raw: RawDecision) -> Decision {
     if allow && raw.required_approvals.is_none() {
         return Decision::deny("policy.malformed", "an allow must state required_approvals");
     }
-    Decision { allow, violations, required_approvals: raw.required_approvals, warnings: raw.warnings }
+    Decision {
+        allow,
+        violations,
+        required_approvals: raw.required_approvals,
+        warnings: raw.warnings,
+    }
 }

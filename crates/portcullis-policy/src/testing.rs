@@ -22,14 +22,22 @@ pub fn run_tests(dir: &Path) -> Result<Vec<TestOutcome>> {
     let engine = engine_for(dir, &files, true)?;
     let mut outcomes = Vec::new();
     for f in files.iter().filter(|f| f.name.ends_with("_test.rego")) {
-        let Some(package) = f.content.lines().find_map(|l| l.trim().strip_prefix("package ")) else {
+        let Some(package) = f
+            .content
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("package "))
+        else {
             continue;
         };
         let package = package.trim();
         for line in f.content.lines() {
-            let Some(rest) = line.strip_prefix("test_") else { continue };
-            let ident: String =
-                rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            let Some(rest) = line.strip_prefix("test_") else {
+                continue;
+            };
+            let ident: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
             let name = format!("{package}.test_{ident}");
             if outcomes.iter().any(|o: &TestOutcome| o.name == name) {
                 continue;
@@ -39,7 +47,11 @@ pub fn run_tests(dir: &Path) -> Result<Vec<TestOutcome>> {
                 Ok(v) => (v == regorus::Value::from(true), None),
                 Err(err) => (false, Some(err.to_string())),
             };
-            outcomes.push(TestOutcome { name, passed, error });
+            outcomes.push(TestOutcome {
+                name,
+                passed,
+                error,
+            });
         }
     }
     Ok(outcomes)

@@ -1,6 +1,8 @@
 //! The default bundle in `policies/` evaluated through `PolicyBundle`, including the
 //! fail-closed paths (undefined output, broken bundles).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 
 use portcullis_policy::PolicyBundle;
@@ -14,7 +16,12 @@ fn load() -> PolicyBundle {
     PolicyBundle::load(&bundle_dir()).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn input(status: &str, keys: &[&str], vulns: serde_json::Value, reports: usize) -> serde_json::Value {
+fn input(
+    status: &str,
+    keys: &[&str],
+    vulns: serde_json::Value,
+    reports: usize,
+) -> serde_json::Value {
     json!({
         "artifact": {"digest": "sha256:ab", "source": "r/a@sha256:ab"},
         "signatures": {"status": status, "verified_key_ids": keys, "signatures_found": keys.len(), "error": null},
@@ -27,7 +34,9 @@ fn input(status: &str, keys: &[&str], vulns: serde_json::Value, reports: usize) 
 fn signed_clean_image_is_allowed_with_two_approvals() {
     let d = load().evaluate(&input("verified", &["k1"], json!([]), 1));
     assert!(d.allow, "{d:?}");
-    let req = d.required_approvals.unwrap_or_else(|| panic!("no approvals"));
+    let req = d
+        .required_approvals
+        .unwrap_or_else(|| panic!("no approvals"));
     assert_eq!(req.count, 2);
     assert_eq!(req.group.as_str(), "release-approvers");
 }
@@ -37,18 +46,35 @@ fn each_rule_is_named_in_its_violation() {
     let p = load();
     let cases = [
         (input("unsigned", &[], json!([]), 1), "signature.required"),
-        (input("untrusted", &[], json!([]), 1), "signature.trusted_key"),
-        (input("fetch_failed", &[], json!([]), 1), "signature.fetch_failed"),
-        (input("verified", &["k"], json!([]), 0), "vulnerability.report_required"),
         (
-            input("verified", &["k"], json!([{"id": "CVE-9", "severity": "CRITICAL", "package": "x"}]), 1),
+            input("untrusted", &[], json!([]), 1),
+            "signature.trusted_key",
+        ),
+        (
+            input("fetch_failed", &[], json!([]), 1),
+            "signature.fetch_failed",
+        ),
+        (
+            input("verified", &["k"], json!([]), 0),
+            "vulnerability.report_required",
+        ),
+        (
+            input(
+                "verified",
+                &["k"],
+                json!([{"id": "CVE-9", "severity": "CRITICAL", "package": "x"}]),
+                1,
+            ),
             "vulnerability.no_critical",
         ),
     ];
     for (inp, rule) in cases {
         let d = p.evaluate(&inp);
         assert!(!d.allow, "{rule}: {d:?}");
-        assert!(d.violations.iter().any(|v| v.rule == rule), "{rule} missing in {d:?}");
+        assert!(
+            d.violations.iter().any(|v| v.rule == rule),
+            "{rule} missing in {d:?}"
+        );
     }
 }
 
@@ -56,10 +82,19 @@ fn each_rule_is_named_in_its_violation() {
 fn too_many_highs_are_denied_and_few_are_warned() {
     let p = load();
     let highs = |n: usize| {
-        json!((0..n).map(|i| json!({"id": format!("CVE-{i}"), "severity": "HIGH", "package": "p"})).collect::<Vec<_>>())
+        json!(
+            (0..n)
+                .map(|i| json!({"id": format!("CVE-{i}"), "severity": "HIGH", "package": "p"}))
+                .collect::<Vec<_>>()
+        )
     };
     let many = p.evaluate(&input("verified", &["k"], highs(11), 1));
-    assert!(many.violations.iter().any(|v| v.rule == "vulnerability.max_high"), "{many:?}");
+    assert!(
+        many.violations
+            .iter()
+            .any(|v| v.rule == "vulnerability.max_high"),
+        "{many:?}"
+    );
     let few = p.evaluate(&input("verified", &["k"], highs(2), 1));
     assert!(few.allow);
     assert_eq!(few.warnings.len(), 2);
@@ -68,15 +103,25 @@ fn too_many_highs_are_denied_and_few_are_warned() {
 #[test]
 fn undefined_or_malformed_output_denies() {
     let dir = tempdir("undefined");
-    std::fs::write(dir.join("p.rego"), "package portcullis.promotion\nimport rego.v1\ndecision := x if { x := input.nothing }\n")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let d = PolicyBundle::load(&dir).unwrap_or_else(|e| panic!("{e}")).evaluate(&json!({}));
+    std::fs::write(
+        dir.join("p.rego"),
+        "package portcullis.promotion\nimport rego.v1\ndecision := x if { x := input.nothing }\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let d = PolicyBundle::load(&dir)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .evaluate(&json!({}));
     assert!(!d.allow);
     assert_eq!(d.violations[0].rule, "policy.undefined");
 
-    std::fs::write(dir.join("p.rego"), "package portcullis.promotion\nimport rego.v1\ndecision := {\"allow\": true}\n")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let d = PolicyBundle::load(&dir).unwrap_or_else(|e| panic!("{e}")).evaluate(&json!({}));
+    std::fs::write(
+        dir.join("p.rego"),
+        "package portcullis.promotion\nimport rego.v1\ndecision := {\"allow\": true}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let d = PolicyBundle::load(&dir)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .evaluate(&json!({}));
     assert!(!d.allow, "an allow without required_approvals must deny");
     assert_eq!(d.violations[0].rule, "policy.malformed");
 }
@@ -84,8 +129,15 @@ fn undefined_or_malformed_output_denies() {
 #[test]
 fn a_bundle_that_does_not_parse_fails_to_load() {
     let dir = tempdir("broken");
-    std::fs::write(dir.join("p.rego"), "package portcullis.promotion\ndecision := {{{\n").unwrap_or_else(|e| panic!("{e}"));
-    let err = PolicyBundle::load(&dir).err().map(|e| e.to_string()).unwrap_or_default();
+    std::fs::write(
+        dir.join("p.rego"),
+        "package portcullis.promotion\ndecision := {{{\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let err = PolicyBundle::load(&dir)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(err.contains("does not compile"), "{err}");
 }
 
@@ -97,7 +149,11 @@ fn digest_changes_with_content() {
         std::fs::copy(bundle_dir().join(f), dir.join(f)).unwrap_or_else(|e| panic!("{e}"));
     }
     let b = PolicyBundle::load(&dir).unwrap_or_else(|e| panic!("{e}"));
-    assert_ne!(a.digest(), b.digest(), "test file is part of the default digest");
+    assert_ne!(
+        a.digest(),
+        b.digest(),
+        "test file is part of the default digest"
+    );
     std::fs::write(dir.join("data.json"), r#"{"portcullis":{"config":{"min_signatures":2,"max_high":0,"approvals":{"count":1,"group":"g"}}}}"#)
         .unwrap_or_else(|e| panic!("{e}"));
     let c = PolicyBundle::load(&dir).unwrap_or_else(|e| panic!("{e}"));

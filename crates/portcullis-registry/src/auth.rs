@@ -21,7 +21,9 @@ pub struct RegistryAuthConfig {
 impl RegistryAuthConfig {
     /// The credentials pair, when a user name is configured.
     pub(crate) fn basic(&self) -> Option<(&str, Option<&str>)> {
-        self.username.as_deref().map(|u| (u, self.password.as_deref()))
+        self.username
+            .as_deref()
+            .map(|u| (u, self.password.as_deref()))
     }
 }
 
@@ -65,7 +67,11 @@ impl BearerChallenge {
                 _ => {}
             }
         }
-        Some(Self { realm: realm?, service, scope })
+        Some(Self {
+            realm: realm?,
+            service,
+            scope,
+        })
     }
 }
 
@@ -75,7 +81,8 @@ fn auth_params(input: &str) -> Vec<(String, String)> {
     let mut chars = input.chars().peekable();
     loop {
         while chars.next_if(|c| *c == ',' || c.is_whitespace()).is_some() {}
-        let key: String = std::iter::from_fn(|| chars.next_if(|c| *c != '=' && *c != ',')).collect();
+        let key: String =
+            std::iter::from_fn(|| chars.next_if(|c| *c != '=' && *c != ',')).collect();
         if key.trim().is_empty() {
             break;
         }
@@ -122,23 +129,41 @@ pub(crate) async fn fetch_token(
         if let Some(service) = &challenge.service {
             q.append_pair("service", service);
         }
-        q.append_pair("scope", challenge.scope.as_deref().unwrap_or(fallback_scope));
+        q.append_pair(
+            "scope",
+            challenge.scope.as_deref().unwrap_or(fallback_scope),
+        );
     }
     let mut req = http.get(url);
     if let Some((user, pass)) = config.basic() {
         req = req.basic_auth(user, pass);
     }
-    let resp = req.send().await.map_err(|e| Error::transport(registry, OP, e))?;
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| Error::transport(registry, OP, e))?;
     let status = resp.status().as_u16();
     if status == 401 || status == 403 {
-        return Err(Error::Unauthorized { registry: registry.to_owned(), status, operation: OP });
+        return Err(Error::Unauthorized {
+            registry: registry.to_owned(),
+            status,
+            operation: OP,
+        });
     }
     let resp = crate::client::check_status(resp, registry, OP).await?;
-    let body: TokenResponse = resp.json().await.map_err(|e| Error::transport(registry, OP, e))?;
+    let body: TokenResponse = resp
+        .json()
+        .await
+        .map_err(|e| Error::transport(registry, OP, e))?;
     body.token
         .or(body.access_token)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| Error::protocol(registry, "token response has neither token nor access_token"))
+        .ok_or_else(|| {
+            Error::protocol(
+                registry,
+                "token response has neither token nor access_token",
+            )
+        })
 }
 
 #[cfg(test)]
@@ -165,7 +190,10 @@ mod tests {
         let c = BearerChallenge::parse(r#"bearer realm=http://h/t , scope="a\"b""#);
         assert_eq!(c.as_ref().map(|c| c.realm.as_str()), Some("http://h/t"));
         assert_eq!(c.and_then(|c| c.scope), Some("a\"b".to_owned()));
-        assert_eq!(BearerChallenge::parse(r#"Basic realm="Registry Realm""#), None);
+        assert_eq!(
+            BearerChallenge::parse(r#"Basic realm="Registry Realm""#),
+            None
+        );
         assert_eq!(BearerChallenge::parse(r#"Bearer service="x""#), None);
         assert_eq!(BearerChallenge::parse(""), None);
     }

@@ -56,7 +56,13 @@ impl RegistryClient {
             .build()
             .map_err(|e| Error::transport("-", "building the HTTP client", e))?;
         let tokens = Mutex::new(HashMap::new());
-        Ok(Self { inner: Arc::new(Inner { http, registries, tokens }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                registries,
+                tokens,
+            }),
+        })
     }
 
     fn config(&self, registry: &RegistryHost) -> Option<&RegistryAuthConfig> {
@@ -72,8 +78,9 @@ impl RegistryClient {
     pub(crate) fn url(&self, registry: &RegistryHost, path: &str) -> Result<Url> {
         let insecure = self.config(registry).is_some_and(|c| c.insecure);
         let scheme = if insecure { "http" } else { "https" };
-        Url::parse(&format!("{scheme}://{}/v2/{path}", registry.as_str()))
-            .map_err(|e| Error::InvalidRequest(format!("cannot build URL for {}: {e}", registry.as_str())))
+        Url::parse(&format!("{scheme}://{}/v2/{path}", registry.as_str())).map_err(|e| {
+            Error::InvalidRequest(format!("cannot build URL for {}: {e}", registry.as_str()))
+        })
     }
 
     /// Adds the best credentials we hold: a cached bearer token, else basic auth.
@@ -85,8 +92,17 @@ impl RegistryClient {
         req: RequestBuilder,
     ) -> RequestBuilder {
         let key = (registry.clone(), access.scope(repo));
-        let token = self.inner.tokens.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
-        match (token, self.config(registry).and_then(RegistryAuthConfig::basic)) {
+        let token = self
+            .inner
+            .tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned();
+        match (
+            token,
+            self.config(registry).and_then(RegistryAuthConfig::basic),
+        ) {
             (Some(token), _) => req.bearer_auth(token),
             (None, Some((user, pass))) => req.basic_auth(user, pass),
             (None, None) => req,
@@ -105,7 +121,10 @@ impl RegistryClient {
     ) -> Result<Response> {
         let host = registry.as_str();
         let first = self.authorize(registry, repo, access, build(self.http()));
-        let resp = first.send().await.map_err(|e| Error::transport(host, operation, e))?;
+        let resp = first
+            .send()
+            .await
+            .map_err(|e| Error::transport(host, operation, e))?;
         if resp.status() != StatusCode::UNAUTHORIZED {
             return refuse_forbidden(resp, host, operation);
         }
@@ -116,7 +135,11 @@ impl RegistryClient {
             .filter_map(|v| v.to_str().ok())
             .find_map(BearerChallenge::parse);
         let Some(challenge) = challenge else {
-            return Err(Error::Unauthorized { registry: host.to_owned(), status: 401, operation });
+            return Err(Error::Unauthorized {
+                registry: host.to_owned(),
+                status: 401,
+                operation,
+            });
         };
         let scope = access.scope(repo);
         let default_config = RegistryAuthConfig::default();
@@ -129,7 +152,10 @@ impl RegistryClient {
             .unwrap_or_else(|p| p.into_inner())
             .insert((registry.clone(), scope), token.clone());
         let retry = build(self.http()).bearer_auth(token);
-        let resp = retry.send().await.map_err(|e| Error::transport(host, operation, e))?;
+        let resp = retry
+            .send()
+            .await
+            .map_err(|e| Error::transport(host, operation, e))?;
         refuse_forbidden(resp, host, operation)
     }
 
@@ -155,13 +181,21 @@ impl RegistryClient {
 fn refuse_forbidden(resp: Response, registry: &str, operation: &'static str) -> Result<Response> {
     let status = resp.status().as_u16();
     if status == 401 || status == 403 {
-        return Err(Error::Unauthorized { registry: registry.to_owned(), status, operation });
+        return Err(Error::Unauthorized {
+            registry: registry.to_owned(),
+            status,
+            operation,
+        });
     }
     Ok(resp)
 }
 
 /// Passes a 2xx response through; turns anything else into `Unauthorized` or `Http`.
-pub(crate) async fn check_status(resp: Response, registry: &str, operation: &'static str) -> Result<Response> {
+pub(crate) async fn check_status(
+    resp: Response,
+    registry: &str,
+    operation: &'static str,
+) -> Result<Response> {
     let status = resp.status();
     if status.is_success() {
         return Ok(resp);
@@ -169,7 +203,12 @@ pub(crate) async fn check_status(resp: Response, registry: &str, operation: &'st
     let resp = refuse_forbidden(resp, registry, operation)?;
     let body = resp.text().await.unwrap_or_default();
     let body: String = body.chars().take(MAX_ERROR_BODY).collect();
-    Err(Error::Http { status: status.as_u16(), operation, registry: registry.to_owned(), body })
+    Err(Error::Http {
+        status: status.as_u16(),
+        operation,
+        registry: registry.to_owned(),
+        body,
+    })
 }
 
 /// Reads a whole response body, refusing more than `limit` bytes.
@@ -180,12 +219,22 @@ pub(crate) async fn read_limited(
     what: impl Fn() -> String,
 ) -> Result<Vec<u8>> {
     if resp.content_length().is_some_and(|n| n > limit) {
-        return Err(Error::TooLarge { what: what(), limit });
+        return Err(Error::TooLarge {
+            what: what(),
+            limit,
+        });
     }
     let mut out = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| Error::transport(registry, "reading a body", e))? {
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| Error::transport(registry, "reading a body", e))?
+    {
         if out.len() as u64 + chunk.len() as u64 > limit {
-            return Err(Error::TooLarge { what: what(), limit });
+            return Err(Error::TooLarge {
+                what: what(),
+                limit,
+            });
         }
         out.extend_from_slice(&chunk);
     }

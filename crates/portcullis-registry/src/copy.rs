@@ -57,7 +57,10 @@ struct Ends<'a> {
 /// Copies `plan.source` (by digest) with its signature artifacts, then tags it.
 pub async fn copy_image(client: &RegistryClient, plan: &CopyPlan) -> Result<CopyReport> {
     let Reference::Digest(digest) = &plan.source.reference else {
-        return Err(Error::InvalidRequest(format!("copy source {} must be pinned by digest", plan.source)));
+        return Err(Error::InvalidRequest(format!(
+            "copy source {} must be pinned by digest",
+            plan.source
+        )));
     };
     let ends = Ends {
         client,
@@ -73,17 +76,36 @@ pub async fn copy_image(client: &RegistryClient, plan: &CopyPlan) -> Result<Copy
         signature_copied: false,
         attestation_copied: false,
     };
-    let root = ends.copy_tree(Reference::Digest(digest.clone()), &mut report).await?;
-    let root = root.ok_or_else(|| Error::NotFound { what: format!("manifest {}", plan.source) })?;
-    report.signature_copied = ends.copy_tree(Reference::Tag(digest.cosign_tag("sig")), &mut report).await?.is_some();
-    report.attestation_copied = ends.copy_tree(Reference::Tag(digest.cosign_tag("att")), &mut report).await?.is_some();
+    let root = ends
+        .copy_tree(Reference::Digest(digest.clone()), &mut report)
+        .await?;
+    let root = root.ok_or_else(|| Error::NotFound {
+        what: format!("manifest {}", plan.source),
+    })?;
+    report.signature_copied = ends
+        .copy_tree(Reference::Tag(digest.cosign_tag("sig")), &mut report)
+        .await?
+        .is_some();
+    report.attestation_copied = ends
+        .copy_tree(Reference::Tag(digest.cosign_tag("att")), &mut report)
+        .await?
+        .is_some();
     if let Some(tag) = &plan.dest_tag {
         let tag_ref = Reference::Tag(tag.clone());
-        client.put_manifest(ends.dst.0, ends.dst.1, &tag_ref, &root).await?;
-        let dest = ImageRef { registry: plan.dest_registry.clone(), repository: plan.dest_repo.clone(), reference: tag_ref };
+        client
+            .put_manifest(ends.dst.0, ends.dst.1, &tag_ref, &root)
+            .await?;
+        let dest = ImageRef {
+            registry: plan.dest_registry.clone(),
+            repository: plan.dest_repo.clone(),
+            reference: tag_ref,
+        };
         let resolved = client.resolve(&dest).await?;
         if resolved != *digest {
-            return Err(Error::DigestMismatch { expected: digest.clone(), actual: resolved });
+            return Err(Error::DigestMismatch {
+                expected: digest.clone(),
+                actual: resolved,
+            });
         }
     }
     tracing::info!(
@@ -100,8 +122,16 @@ pub async fn copy_image(client: &RegistryClient, plan: &CopyPlan) -> Result<Copy
 impl Ends<'_> {
     /// Copies the manifest at `reference` and everything under it, putting it at the
     /// destination under the same reference. `None` when the source has no such manifest.
-    async fn copy_tree(&self, reference: Reference, report: &mut CopyReport) -> Result<Option<RawManifest>> {
-        let Some(manifest) = self.client.get_manifest(self.src.0, self.src.1, &reference).await? else {
+    async fn copy_tree(
+        &self,
+        reference: Reference,
+        report: &mut CopyReport,
+    ) -> Result<Option<RawManifest>> {
+        let Some(manifest) = self
+            .client
+            .get_manifest(self.src.0, self.src.1, &reference)
+            .await?
+        else {
             return Ok(None);
         };
         match manifest.contents()? {
@@ -116,7 +146,9 @@ impl Ends<'_> {
                 self.copy_blobs(blobs, report).await?;
             }
         }
-        self.client.put_manifest(self.dst.0, self.dst.1, &reference, &manifest).await?;
+        self.client
+            .put_manifest(self.dst.0, self.dst.1, &reference, &manifest)
+            .await?;
         report.manifests_copied += 1;
         Ok(Some(manifest))
     }
@@ -125,14 +157,21 @@ impl Ends<'_> {
     async fn copy_child(&self, digest: &Digest, report: &mut CopyReport) -> Result<()> {
         let found = Box::pin(self.copy_tree(Reference::Digest(digest.clone()), report)).await?;
         found.map(|_| ()).ok_or_else(|| Error::NotFound {
-            what: format!("child manifest {digest} in {}/{}", self.src.0.as_str(), self.src.1.as_str()),
+            what: format!(
+                "child manifest {digest} in {}/{}",
+                self.src.0.as_str(),
+                self.src.1.as_str()
+            ),
         })
     }
 
     /// Copies blobs, up to `BLOB_CONCURRENCY` at a time, each digest once.
     async fn copy_blobs(&self, blobs: Vec<Descriptor>, report: &mut CopyReport) -> Result<()> {
         let mut seen = HashSet::new();
-        let unique: Vec<Descriptor> = blobs.into_iter().filter(|b| seen.insert(b.digest.clone())).collect();
+        let unique: Vec<Descriptor> = blobs
+            .into_iter()
+            .filter(|b| seen.insert(b.digest.clone()))
+            .collect();
         let outcomes: Vec<BlobOutcome> = futures_util::stream::iter(unique)
             .map(|blob| async move { self.client.copy_blob(self.src, self.dst, &blob).await })
             .buffer_unordered(BLOB_CONCURRENCY)

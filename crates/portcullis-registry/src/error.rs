@@ -79,13 +79,24 @@ pub enum Error {
 
 impl Error {
     /// A transport error with its URL stripped (upload URLs carry session state).
-    pub(crate) fn transport(registry: &str, operation: &'static str, source: reqwest::Error) -> Self {
-        Self::Transport { registry: registry.to_owned(), operation, source: source.without_url() }
+    pub(crate) fn transport(
+        registry: &str,
+        operation: &'static str,
+        source: reqwest::Error,
+    ) -> Self {
+        Self::Transport {
+            registry: registry.to_owned(),
+            operation,
+            source: source.without_url(),
+        }
     }
 
     /// A protocol error.
     pub(crate) fn protocol(registry: &str, reason: impl Into<String>) -> Self {
-        Self::Protocol { registry: registry.to_owned(), reason: reason.into() }
+        Self::Protocol {
+            registry: registry.to_owned(),
+            reason: reason.into(),
+        }
     }
 }
 

@@ -20,6 +20,6 @@ pub use client::RegistryClient;
 pub use copy::{CopyPlan, CopyReport, copy_image};
 pub use error::{Error, Result};
 pub use manifest::{
-    ACCEPT_MANIFESTS, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, MAX_MANIFEST_BYTES, ManifestContents,
-    OCI_INDEX, OCI_MANIFEST, RawManifest, is_supported,
+    ACCEPT_MANIFESTS, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, MAX_MANIFEST_BYTES,
+    ManifestContents, OCI_INDEX, OCI_MANIFEST, RawManifest, is_supported,
 };

@@ -81,12 +81,20 @@ struct Doc {
 
 /// Strips parameters and case from a `Content-Type` value.
 fn essence(content_type: &str) -> String {
-    content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
 }
 
 /// Whether `media_type` is one we can copy.
 pub fn is_supported(media_type: &str) -> bool {
-    matches!(essence(media_type).as_str(), OCI_MANIFEST | OCI_INDEX | DOCKER_MANIFEST | DOCKER_MANIFEST_LIST)
+    matches!(
+        essence(media_type).as_str(),
+        OCI_MANIFEST | OCI_INDEX | DOCKER_MANIFEST | DOCKER_MANIFEST_LIST
+    )
 }
 
 impl RawManifest {
@@ -102,19 +110,29 @@ impl RawManifest {
                     Some(m) => m,
                     None => {
                         let shown = content_type.unwrap_or("none");
-                        return Err(Error::InvalidManifest(format!("{digest}: unsupported media type {shown}")));
+                        return Err(Error::InvalidManifest(format!(
+                            "{digest}: unsupported media type {shown}"
+                        )));
                     }
                 }
             }
         };
-        Ok(Self { media_type, bytes, digest })
+        Ok(Self {
+            media_type,
+            bytes,
+            digest,
+        })
     }
 
     /// Builds a manifest from bytes we created ourselves (tests, demos).
     pub fn new(media_type: &str, bytes: impl Into<Bytes>) -> Self {
         let bytes = bytes.into();
         let digest = Digest::sha256_of(&bytes);
-        Self { media_type: media_type.to_owned(), bytes, digest }
+        Self {
+            media_type: media_type.to_owned(),
+            bytes,
+            digest,
+        }
     }
 
     /// Whether this is an index / manifest list.
@@ -127,11 +145,18 @@ impl RawManifest {
         let bad = |why: String| Error::InvalidManifest(format!("{}: {why}", self.digest));
         let doc: Doc = serde_json::from_slice(&self.bytes).map_err(|e| bad(e.to_string()))?;
         if self.is_index() {
-            let manifests = doc.manifests.ok_or_else(|| bad("index without manifests".into()))?;
+            let manifests = doc
+                .manifests
+                .ok_or_else(|| bad("index without manifests".into()))?;
             return Ok(ManifestContents::Index { manifests });
         }
-        let config = doc.config.ok_or_else(|| bad("image manifest without config".into()))?;
-        Ok(ManifestContents::Image { config, layers: doc.layers })
+        let config = doc
+            .config
+            .ok_or_else(|| bad("image manifest without config".into()))?;
+        Ok(ManifestContents::Image {
+            config,
+            layers: doc.layers,
+        })
     }
 }
 
@@ -154,10 +179,16 @@ mod tests {
             d('b'),
             d('c')
         );
-        let m = RawManifest::from_fetched(Some("application/octet-stream"), json.into(), Digest::sha256_of(b""));
+        let m = RawManifest::from_fetched(
+            Some("application/octet-stream"),
+            json.into(),
+            Digest::sha256_of(b""),
+        );
         let m = m.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(m.media_type, DOCKER_MANIFEST);
-        let ManifestContents::Image { config, layers } = m.contents().unwrap_or_else(|e| panic!("{e}")) else {
+        let ManifestContents::Image { config, layers } =
+            m.contents().unwrap_or_else(|e| panic!("{e}"))
+        else {
             panic!("expected an image");
         };
         assert_eq!(config.digest.as_str(), d('a'));
@@ -169,13 +200,28 @@ mod tests {
 
     #[test]
     fn extracts_index_children_using_content_type_with_params() {
-        let json = format!(r#"{{"schemaVersion":2,"manifests":[{{"digest":"{}","size":5}}]}}"#, d('e'));
-        let m = RawManifest::from_fetched(Some("application/vnd.oci.image.index.v1+json; charset=utf-8"), json.into(), Digest::sha256_of(b""));
+        let json = format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"digest":"{}","size":5}}]}}"#,
+            d('e')
+        );
+        let m = RawManifest::from_fetched(
+            Some("application/vnd.oci.image.index.v1+json; charset=utf-8"),
+            json.into(),
+            Digest::sha256_of(b""),
+        );
         let m = m.unwrap_or_else(|e| panic!("{e}"));
         assert!(m.is_index());
         let contents = m.contents().unwrap_or_else(|e| panic!("{e}"));
-        let ManifestContents::Index { manifests } = contents else { panic!("expected an index") };
-        assert_eq!(manifests.iter().map(|m| m.digest.to_string()).collect::<Vec<_>>(), vec![d('e')]);
+        let ManifestContents::Index { manifests } = contents else {
+            panic!("expected an index")
+        };
+        assert_eq!(
+            manifests
+                .iter()
+                .map(|m| m.digest.to_string())
+                .collect::<Vec<_>>(),
+            vec![d('e')]
+        );
     }
 
     #[test]
@@ -184,8 +230,17 @@ mod tests {
         let r = RawManifest::from_fetched(None, schema1.into(), Digest::sha256_of(b""));
         assert!(matches!(r, Err(Error::InvalidManifest(_))));
         let no_config = RawManifest::new(OCI_MANIFEST, r#"{"layers":[]}"#);
-        assert!(matches!(no_config.contents(), Err(Error::InvalidManifest(_))));
-        let bad_digest = RawManifest::new(OCI_MANIFEST, r#"{"config":{"digest":"sha256:12","size":1}}"#);
-        assert!(matches!(bad_digest.contents(), Err(Error::InvalidManifest(_))));
+        assert!(matches!(
+            no_config.contents(),
+            Err(Error::InvalidManifest(_))
+        ));
+        let bad_digest = RawManifest::new(
+            OCI_MANIFEST,
+            r#"{"config":{"digest":"sha256:12","size":1}}"#,
+        );
+        assert!(matches!(
+            bad_digest.contents(),
+            Err(Error::InvalidManifest(_))
+        ));
     }
 }

@@ -13,15 +13,22 @@ use crate::{Error, RawManifest, RegistryClient, Result};
 pub(crate) const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
 
 /// Parses an optional `Docker-Content-Digest` header.
-pub(crate) fn announced_digest(resp: &reqwest::Response, registry: &RegistryHost) -> Result<Option<Digest>> {
+pub(crate) fn announced_digest(
+    resp: &reqwest::Response,
+    registry: &RegistryHost,
+) -> Result<Option<Digest>> {
     let Some(value) = resp.headers().get(DOCKER_CONTENT_DIGEST) else {
         return Ok(None);
     };
-    let text = value.to_str().map_err(|_| Error::protocol(registry.as_str(), "non-ASCII Docker-Content-Digest"))?;
-    let digest = text
-        .trim()
-        .parse()
-        .map_err(|_| Error::protocol(registry.as_str(), format!("malformed Docker-Content-Digest {text:?}")))?;
+    let text = value
+        .to_str()
+        .map_err(|_| Error::protocol(registry.as_str(), "non-ASCII Docker-Content-Digest"))?;
+    let digest = text.trim().parse().map_err(|_| {
+        Error::protocol(
+            registry.as_str(),
+            format!("malformed Docker-Content-Digest {text:?}"),
+        )
+    })?;
     Ok(Some(digest))
 }
 
@@ -37,22 +44,31 @@ impl RegistryClient {
         let (registry, repo) = (&image.registry, &image.repository);
         let url = self.url(registry, &manifest_path(repo, &image.reference))?;
         let resp = self
-            .send(registry, repo, Access::Pull, OP, |http| http.head(url.clone()).header(ACCEPT, ACCEPT_MANIFESTS))
+            .send(registry, repo, Access::Pull, OP, |http| {
+                http.head(url.clone()).header(ACCEPT, ACCEPT_MANIFESTS)
+            })
             .await?;
         if resp.status() == StatusCode::NOT_FOUND {
-            return Err(Error::NotFound { what: format!("manifest {image}") });
+            return Err(Error::NotFound {
+                what: format!("manifest {image}"),
+            });
         }
         let resp = check_status(resp, registry.as_str(), OP).await?;
         let announced = announced_digest(&resp, registry)?;
         match (&image.reference, announced) {
             (Reference::Digest(d), Some(a)) if a.algorithm() == d.algorithm() && a != *d => {
-                Err(Error::DigestMismatch { expected: d.clone(), actual: a })
+                Err(Error::DigestMismatch {
+                    expected: d.clone(),
+                    actual: a,
+                })
             }
             (Reference::Digest(d), _) => Ok(d.clone()),
             (Reference::Tag(_), Some(a)) => Ok(a),
             (Reference::Tag(_), None) => {
                 let manifest = self.get_manifest(registry, repo, &image.reference).await?;
-                manifest.map(|m| m.digest).ok_or_else(|| Error::NotFound { what: format!("manifest {image}") })
+                manifest.map(|m| m.digest).ok_or_else(|| Error::NotFound {
+                    what: format!("manifest {image}"),
+                })
             }
         }
     }
@@ -68,15 +84,27 @@ impl RegistryClient {
         const OP: &str = "get manifest";
         let url = self.url(registry, &manifest_path(repo, reference))?;
         let resp = self
-            .send(registry, repo, Access::Pull, OP, |http| http.get(url.clone()).header(ACCEPT, ACCEPT_MANIFESTS))
+            .send(registry, repo, Access::Pull, OP, |http| {
+                http.get(url.clone()).header(ACCEPT, ACCEPT_MANIFESTS)
+            })
             .await?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
         let resp = check_status(resp, registry.as_str(), OP).await?;
-        let content_type = resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let content_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let announced = announced_digest(&resp, registry)?;
-        let what = || format!("manifest {reference} in {}/{}", registry.as_str(), repo.as_str());
+        let what = || {
+            format!(
+                "manifest {reference} in {}/{}",
+                registry.as_str(),
+                repo.as_str()
+            )
+        };
         let bytes = read_limited(resp, MAX_MANIFEST_BYTES, registry.as_str(), what).await?;
         let expected = match reference {
             Reference::Digest(d) => Some(d.clone()),
@@ -84,7 +112,12 @@ impl RegistryClient {
         };
         let digest = match expected {
             Some(d) if d.matches(&bytes) => d,
-            Some(d) => return Err(Error::DigestMismatch { expected: d, actual: Digest::sha256_of(&bytes) }),
+            Some(d) => {
+                return Err(Error::DigestMismatch {
+                    expected: d,
+                    actual: Digest::sha256_of(&bytes),
+                });
+            }
             None => Digest::sha256_of(&bytes),
         };
         RawManifest::from_fetched(content_type.as_deref(), bytes.into(), digest).map(Some)
@@ -102,12 +135,18 @@ impl RegistryClient {
         const OP: &str = "put manifest";
         if !manifest.digest.matches(&manifest.bytes) {
             let actual = Digest::sha256_of(&manifest.bytes);
-            return Err(Error::DigestMismatch { expected: manifest.digest.clone(), actual });
+            return Err(Error::DigestMismatch {
+                expected: manifest.digest.clone(),
+                actual,
+            });
         }
-        if let Reference::Digest(d) = reference {
-            if *d != manifest.digest {
-                return Err(Error::DigestMismatch { expected: d.clone(), actual: manifest.digest.clone() });
-            }
+        if let Reference::Digest(d) = reference
+            && *d != manifest.digest
+        {
+            return Err(Error::DigestMismatch {
+                expected: d.clone(),
+                actual: manifest.digest.clone(),
+            });
         }
         let url = self.url(registry, &manifest_path(repo, reference))?;
         let resp = self
@@ -120,7 +159,10 @@ impl RegistryClient {
         let resp = check_status(resp, registry.as_str(), OP).await?;
         match announced_digest(&resp, registry)? {
             Some(a) if a.algorithm() == manifest.digest.algorithm() && a != manifest.digest => {
-                Err(Error::DigestMismatch { expected: manifest.digest.clone(), actual: a })
+                Err(Error::DigestMismatch {
+                    expected: manifest.digest.clone(),
+                    actual: a,
+                })
             }
             _ => Ok(manifest.digest.clone()),
         }

@@ -1,1 +1,13 @@
-//! placeholder
+//! The Portcullis server: configuration, authentication, the HTTP API, the promotion
+//! services and the copy worker. `app::Application` builds and runs it; `app::router`
+//! exposes the routes for in-process tests.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod handlers;
+pub mod services;
+pub mod state;
+pub mod views;

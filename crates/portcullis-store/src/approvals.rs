@@ -83,7 +83,12 @@ async fn list(conn: &mut sqlx::PgConnection, promotion_id: Uuid) -> Result<Vec<A
                 "reject" => Verdict::Reject,
                 other => return Err(Error::Corrupt(format!("approval verdict {other:?}"))),
             };
-            Ok(ApprovalRecord { approver, verdict, comment, at })
+            Ok(ApprovalRecord {
+                approver,
+                verdict,
+                comment,
+                at,
+            })
         })
         .collect()
 }

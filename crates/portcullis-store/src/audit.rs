@@ -102,7 +102,10 @@ fn event_hash(prev: &str, seq: i64, at: &DateTime<Utc>, e: &NewAuditEvent) -> St
 impl Store {
     /// Appends an event inside `tx`, chaining it to the last one.
     pub async fn append_audit(tx: &mut Tx, e: &NewAuditEvent) -> Result<i64> {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(AUDIT_LOCK_KEY).execute(&mut **tx).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(AUDIT_LOCK_KEY)
+            .execute(&mut **tx)
+            .await?;
         let last: Option<(i64, String)> =
             sqlx::query_as("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
                 .fetch_optional(&mut **tx)
@@ -164,7 +167,10 @@ impl Store {
         } else {
             None
         };
-        Ok(AuditPage { events, next_cursor })
+        Ok(AuditPage {
+            events,
+            next_cursor,
+        })
     }
 
     /// All events for one promotion, oldest first.

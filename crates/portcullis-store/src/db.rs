@@ -23,10 +23,10 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Self> {
         if !Postgres::database_exists(url).await? {
             // Two processes may race to create it; the loser sees "already exists".
-            if let Err(e) = Postgres::create_database(url).await {
-                if !Postgres::database_exists(url).await? {
-                    return Err(e.into());
-                }
+            if let Err(e) = Postgres::create_database(url).await
+                && !Postgres::database_exists(url).await?
+            {
+                return Err(e.into());
             }
         }
         let options = PgConnectOptions::from_str(url)?;
@@ -59,4 +59,10 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Commits `tx`, mapping the error into the store's.
+pub async fn commit(tx: Tx) -> Result<()> {
+    tx.commit().await?;
+    Ok(())
 }

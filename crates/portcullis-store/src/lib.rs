@@ -11,7 +11,7 @@ mod tokens;
 
 pub use approvals::{ApprovalRecord, Verdict};
 pub use audit::{AuditEvent, AuditFilter, AuditPage, NewAuditEvent};
-pub use db::{Store, Tx};
+pub use db::{Store, Tx, commit};
 pub use error::{Error, Result};
 pub use promotions::{NewPromotion, PromotionRecord};
 pub use tokens::{NewToken, TokenRecord};

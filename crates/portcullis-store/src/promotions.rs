@@ -99,12 +99,25 @@ const COLUMNS: &str = "id, state, source, digest, route, destination, tag, reque
 impl TryFrom<Row> for PromotionRecord {
     type Error = Error;
     fn try_from(r: Row) -> Result<Self> {
-        let corrupt = |what: &str, e: String| Error::Corrupt(format!("promotion {}: {what}: {e}", r.id));
+        let corrupt =
+            |what: &str, e: String| Error::Corrupt(format!("promotion {}: {what}: {e}", r.id));
         Ok(Self {
-            state: r.state.parse().map_err(|e| corrupt("state", format!("{e}")))?,
-            digest: r.digest.parse().map_err(|e| corrupt("digest", format!("{e}")))?,
-            tag: r.tag.as_deref().map(str::parse).transpose().map_err(|e| corrupt("tag", format!("{e}")))?,
-            decision: serde_json::from_value(r.decision.clone()).map_err(|e| corrupt("decision", e.to_string()))?,
+            state: r
+                .state
+                .parse()
+                .map_err(|e| corrupt("state", format!("{e}")))?,
+            digest: r
+                .digest
+                .parse()
+                .map_err(|e| corrupt("digest", format!("{e}")))?,
+            tag: r
+                .tag
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|e| corrupt("tag", format!("{e}")))?,
+            decision: serde_json::from_value(r.decision.clone())
+                .map_err(|e| corrupt("decision", e.to_string()))?,
             id: r.id,
             source: r.source,
             route: r.route,
@@ -128,7 +141,8 @@ fn select(tail: &str) -> sqlx::AssertSqlSafe<String> {
 impl Store {
     /// Inserts a promotion; `Error::Conflict` if an open one exists for the digest and route.
     pub async fn insert_promotion(tx: &mut Tx, p: &NewPromotion) -> Result<()> {
-        let decision = serde_json::to_value(&p.decision).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let decision =
+            serde_json::to_value(&p.decision).map_err(|e| Error::Corrupt(e.to_string()))?;
         sqlx::query(
             "INSERT INTO promotions (id, state, source, digest, route, destination, tag, requested_by, decision, evidence, policy_digest) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -150,32 +164,45 @@ impl Store {
     }
 
     /// The open (pending or promoting) promotion of `digest` along `route`, if any.
-    pub async fn find_open_promotion(&self, digest: &Digest, route: &str) -> Result<Option<PromotionRecord>> {
-        let row: Option<Row> =
-            sqlx::query_as(select("WHERE digest = $1 AND route = $2 AND state IN ('pending_approval', 'promoting')"))
-                .bind(digest.as_str())
-                .bind(route)
-                .fetch_optional(&self.pool)
-                .await?;
+    pub async fn find_open_promotion(
+        &self,
+        digest: &Digest,
+        route: &str,
+    ) -> Result<Option<PromotionRecord>> {
+        let row: Option<Row> = sqlx::query_as(select(
+            "WHERE digest = $1 AND route = $2 AND state IN ('pending_approval', 'promoting')",
+        ))
+        .bind(digest.as_str())
+        .bind(route)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(TryInto::try_into).transpose()
     }
 
     /// One promotion by id.
     pub async fn get_promotion(&self, id: Uuid) -> Result<Option<PromotionRecord>> {
-        let row: Option<Row> =
-            sqlx::query_as(select("WHERE id = $1")).bind(id).fetch_optional(&self.pool).await?;
+        let row: Option<Row> = sqlx::query_as(select("WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(TryInto::try_into).transpose()
     }
 
     /// One promotion by id, row-locked until `tx` ends.
     pub async fn lock_promotion(tx: &mut Tx, id: Uuid) -> Result<Option<PromotionRecord>> {
-        let row: Option<Row> =
-            sqlx::query_as(select("WHERE id = $1 FOR UPDATE")).bind(id).fetch_optional(&mut **tx).await?;
+        let row: Option<Row> = sqlx::query_as(select("WHERE id = $1 FOR UPDATE"))
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
         row.map(TryInto::try_into).transpose()
     }
 
     /// Promotions, newest first, optionally in one state.
-    pub async fn list_promotions(&self, state: Option<PromotionState>, limit: i64) -> Result<Vec<PromotionRecord>> {
+    pub async fn list_promotions(
+        &self,
+        state: Option<PromotionState>,
+        limit: i64,
+    ) -> Result<Vec<PromotionRecord>> {
         let rows: Vec<Row> = sqlx::query_as(select(
             "WHERE ($1::text IS NULL OR state = $1) ORDER BY created_at DESC, id LIMIT $2",
         ))

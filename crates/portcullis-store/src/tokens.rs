@@ -55,12 +55,24 @@ impl Store {
         .bind(token_hash)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((id, subject, role, groups)) = row else { return Ok(None) };
-        let role = role.parse().map_err(|e| Error::Corrupt(format!("token {id}: {e}")))?;
+        let Some((id, subject, role, groups)) = row else {
+            return Ok(None);
+        };
+        let role = role
+            .parse()
+            .map_err(|e| Error::Corrupt(format!("token {id}: {e}")))?;
         let groups = groups
             .into_iter()
-            .map(|g| g.parse().map_err(|e| Error::Corrupt(format!("token {id}: {e}"))))
+            .map(|g| {
+                g.parse()
+                    .map_err(|e| Error::Corrupt(format!("token {id}: {e}")))
+            })
             .collect::<Result<_>>()?;
-        Ok(Some(TokenRecord { id, subject, role, groups }))
+        Ok(Some(TokenRecord {
+            id,
+            subject,
+            role,
+            groups,
+        }))
     }
 }

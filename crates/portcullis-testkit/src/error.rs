@@ -12,6 +12,9 @@ pub enum Error {
     /// Key handling or signing inside sigstore failed.
     #[error("sigstore operation failed")]
     Sigstore(#[from] Box<SigstoreError>),
+    /// A private key could not be decrypted or parsed.
+    #[error("cannot load private key (wrong password, or not a cosign ECDSA P-256 key)")]
+    KeyLoad(#[source] Box<SigstoreError>),
     /// A registry/repository/tag/digest combination did not form a valid reference.
     #[error("invalid image reference `{0}`")]
     Reference(String),

@@ -7,7 +7,7 @@ use sigstore::crypto::{
     CosignVerificationKey, SigStoreSigner, SigningScheme, signing_key::SigStoreKeyPair,
 };
 
-use crate::Result;
+use crate::{Error, Result};
 
 /// The only scheme cosign uses for generated keys (`cosign generate-key-pair`).
 pub const SIGNING_SCHEME: SigningScheme = SigningScheme::ECDSA_P256_SHA256_ASN1;
@@ -45,8 +45,12 @@ impl TestKey {
 
     /// Loads a cosign private key (encrypted, or plain PKCS#8 with an empty password).
     pub fn load(private_pem: &str, password: &str) -> Result<Self> {
-        let pair = SigStoreKeyPair::from_encrypted_pem(private_pem.as_bytes(), password.as_bytes())?;
-        let signer = pair.to_sigstore_signer(&SIGNING_SCHEME)?;
+        let load_error = |e| Error::KeyLoad(Box::new(e));
+        let pair = SigStoreKeyPair::from_encrypted_pem(private_pem.as_bytes(), password.as_bytes())
+            .map_err(load_error)?;
+        let signer = pair
+            .to_sigstore_signer(&SIGNING_SCHEME)
+            .map_err(load_error)?;
         Ok(Self {
             public_pem: pair.public_key_to_pem()?,
             private_pem: private_pem.to_owned(),
@@ -62,7 +66,10 @@ impl TestKey {
 
     /// Builds a fresh signer from the stored key; `PrivateKeySigner` takes ownership of one.
     pub fn to_signer(&self) -> Result<SigStoreSigner> {
-        Ok(self.signer.to_sigstore_keypair()?.to_sigstore_signer(&SIGNING_SCHEME)?)
+        Ok(self
+            .signer
+            .to_sigstore_keypair()?
+            .to_sigstore_signer(&SIGNING_SCHEME)?)
     }
 
     /// The public half as a sigstore verification key.
@@ -103,6 +110,7 @@ mod tests {
     #[test]
     fn wrong_password_is_rejected() {
         let key = TestKey::generate_with_password("right").expect("generate");
-        assert!(TestKey::load(&key.private_pem, "wrong").is_err());
+        let err = TestKey::load(&key.private_pem, "wrong").expect_err("must fail");
+        assert!(matches!(err, Error::KeyLoad(_)), "{err:?}");
     }
 }

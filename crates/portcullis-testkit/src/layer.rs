@@ -28,7 +28,12 @@ fn tar_with_file(name: &str, content: &[u8]) -> Vec<u8> {
     put(&mut header, 100, 8, b"0000644\0");
     put(&mut header, 108, 8, b"0000000\0");
     put(&mut header, 116, 8, b"0000000\0");
-    put(&mut header, 124, 12, format!("{:011o}\0", content.len()).as_bytes());
+    put(
+        &mut header,
+        124,
+        12,
+        format!("{:011o}\0", content.len()).as_bytes(),
+    );
     put(&mut header, 136, 12, b"00000000000\0");
     header[156] = b'0';
     put(&mut header, 257, 6, b"ustar\0");

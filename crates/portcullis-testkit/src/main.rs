@@ -101,20 +101,35 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Keygen { out, password_env } => keygen(&out, &password_env),
-        Command::PushImage { target, layers, layer_size } => {
-            let digest =
-                push_random_image(&target.registry, &target.repo, &target.tag, layers, layer_size)
-                    .await?;
+        Command::PushImage {
+            target,
+            layers,
+            layer_size,
+        } => {
+            let digest = push_random_image(
+                &target.registry,
+                &target.repo,
+                &target.tag,
+                layers,
+                layer_size,
+            )
+            .await?;
             println!("{digest}");
             Ok(())
         }
         Command::PushIndex { target, platforms } => {
             let platforms = parse_platforms(&platforms)?;
-            let digest = push_index(&target.registry, &target.repo, &target.tag, &platforms).await?;
+            let digest =
+                push_index(&target.registry, &target.repo, &target.tag, &platforms).await?;
             println!("{digest}");
             Ok(())
         }
-        Command::Sign { registry, repo, digest, key } => {
+        Command::Sign {
+            registry,
+            repo,
+            digest,
+            key,
+        } => {
             let pem = fs::read_to_string(&key)?;
             let key = TestKey::load(&pem, &password("COSIGN_PASSWORD"))?;
             sign_image(&registry, &repo, &digest, &key).await

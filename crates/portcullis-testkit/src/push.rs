@@ -26,7 +26,11 @@ pub fn oci_client_for(registry: &str) -> Client {
 
 /// Parses `registry/repo` plus `:tag` or `@digest` into a reference.
 pub fn reference(registry: &str, repo: &str, tag_or_digest: &str) -> Result<Reference> {
-    let sep = if tag_or_digest.starts_with("sha256:") { '@' } else { ':' };
+    let sep = if tag_or_digest.starts_with("sha256:") {
+        '@'
+    } else {
+        ':'
+    };
     let text = format!("{registry}/{repo}{sep}{tag_or_digest}");
     text.parse().map_err(|_| Error::Reference(text))
 }
@@ -52,7 +56,15 @@ pub async fn push_random_image(
     }
     let client = connect(registry).await;
     let target = reference(registry, repo, tag)?;
-    let pushed = push_image(&client, &target, true, ("linux", "amd64"), layers, layer_size).await?;
+    let pushed = push_image(
+        &client,
+        &target,
+        true,
+        ("linux", "amd64"),
+        layers,
+        layer_size,
+    )
+    .await?;
     Ok(pushed.digest)
 }
 
@@ -65,7 +77,9 @@ pub async fn push_index(
     platforms: &[(&str, &str)],
 ) -> Result<String> {
     if platforms.is_empty() {
-        return Err(Error::Invalid("an index needs at least one platform".into()));
+        return Err(Error::Invalid(
+            "an index needs at least one platform".into(),
+        ));
     }
     let client = connect(registry).await;
     let target = reference(registry, repo, tag)?;
@@ -84,15 +98,26 @@ pub async fn push_index(
         "mediaType": OCI_IMAGE_INDEX_MEDIA_TYPE,
         "manifests": entries,
     });
-    Ok(put_manifest(&client, &target, true, &index, OCI_IMAGE_INDEX_MEDIA_TYPE).await?.digest)
+    Ok(
+        put_manifest(&client, &target, true, &index, OCI_IMAGE_INDEX_MEDIA_TYPE)
+            .await?
+            .digest,
+    )
 }
 
 /// The digest of the manifest `reference` (tag or digest) names, or `None` if the
 /// registry does not know it.
-pub async fn manifest_digest(registry: &str, repo: &str, reference_: &str) -> Result<Option<String>> {
+pub async fn manifest_digest(
+    registry: &str,
+    repo: &str,
+    reference_: &str,
+) -> Result<Option<String>> {
     let client = connect(registry).await;
     let target = reference(registry, repo, reference_)?;
-    match client.fetch_manifest_digest(&target, &RegistryAuth::Anonymous).await {
+    match client
+        .fetch_manifest_digest(&target, &RegistryAuth::Anonymous)
+        .await
+    {
         Ok(digest) => Ok(Some(digest)),
         Err(e) if is_not_found(&e) => Ok(None),
         Err(e) => Err(e.into()),
@@ -103,7 +128,9 @@ pub async fn manifest_digest(registry: &str, repo: &str, reference_: &str) -> Re
 /// the low-level blob/manifest calls do not need a prior `pull`/`push`.
 async fn connect(registry: &str) -> Client {
     let client = oci_client_for(registry);
-    client.store_auth_if_needed(registry, &RegistryAuth::Anonymous).await;
+    client
+        .store_auth_if_needed(registry, &RegistryAuth::Anonymous)
+        .await;
     client
 }
 
@@ -157,7 +184,10 @@ async fn put_manifest(
     media_type: &'static str,
 ) -> Result<Pushed> {
     let body = serde_json::to_vec(manifest)?;
-    let pushed = Pushed { digest: sha256_digest(&body), size: body.len() };
+    let pushed = Pushed {
+        digest: sha256_digest(&body),
+        size: body.len(),
+    };
     let dest = if tagged {
         target.clone()
     } else {

@@ -29,7 +29,9 @@ pub fn cosign_client_for(registry: &str) -> Result<sigstore::cosign::Client> {
         protocol: ClientProtocol::HttpsExcept(vec![registry.to_owned()]),
         ..Default::default()
     };
-    Ok(ClientBuilder::default().with_oci_client_config(config).build()?)
+    Ok(ClientBuilder::default()
+        .with_oci_client_config(config)
+        .build()?)
 }
 
 /// Signs the manifest `digest` in `registry/repo` with `key` and pushes the

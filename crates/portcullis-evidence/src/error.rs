@@ -1,0 +1,30 @@
+//! Evidence errors: a report that does not parse names its format and the field at fault.
+
+/// Why evidence could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A report format we do not parse.
+    #[error("unknown evidence format {0:?}; supported: trivy-json")]
+    UnknownFormat(String),
+    /// A report that does not match its format.
+    #[error("{format} report is invalid at {field}: {reason}")]
+    InvalidReport {
+        /// The format.
+        format: &'static str,
+        /// JSON path of the offending field.
+        field: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A trusted key that could not be loaded.
+    #[error("trusted key {id}: {reason}")]
+    InvalidKey {
+        /// The key id.
+        id: String,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// Result alias for this crate.
+pub type Result<T> = std::result::Result<T, Error>;

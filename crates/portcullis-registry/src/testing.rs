@@ -1,0 +1,189 @@
+//! Test support (feature `testing`): `TestRegistry` runs a real Distribution registry
+//! (`/usr/bin/docker-registry`, overridable with `PORTCULLIS_TEST_REGISTRY_BIN`) on a free
+//! loopback port with throw-away storage, optionally behind htpasswd basic auth, and kills
+//! it on drop. Other crates' tests use it through a dev-dependency with this feature.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use portcullis_core::RegistryHost;
+use tokio::process::{Child, Command};
+
+use crate::{RegistryAuthConfig, RegistryClient, Result};
+
+/// Attempts at finding a port the registry can actually bind (another process may race us).
+const START_ATTEMPTS: usize = 5;
+/// How long a registry may take to answer `GET /v2/`.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A running throw-away registry, listening on `127.0.0.1:<port>` over plain HTTP.
+#[derive(Debug)]
+pub struct TestRegistry {
+    /// `127.0.0.1:<port>`.
+    pub host: RegistryHost,
+    /// The basic-auth user, when started with htpasswd.
+    pub username: Option<String>,
+    /// The basic-auth password, when started with htpasswd.
+    pub password: Option<String>,
+    child: Child,
+    dir: PathBuf,
+}
+
+impl TestRegistry {
+    /// Starts an anonymous registry.
+    pub async fn start() -> io::Result<Self> {
+        Self::spawn(None).await
+    }
+
+    /// Starts a registry that requires basic auth as `user`/`pass` (needs `htpasswd` from
+    /// apache2-utils on the PATH to hash the password with bcrypt).
+    pub async fn start_with_htpasswd(user: &str, pass: &str) -> io::Result<Self> {
+        Self::spawn(Some((user.to_owned(), pass.to_owned()))).await
+    }
+
+    /// Settings to reach this registry with its credentials.
+    pub fn auth_config(&self) -> RegistryAuthConfig {
+        RegistryAuthConfig {
+            insecure: true,
+            username: self.username.clone(),
+            password: self.password.clone(),
+        }
+    }
+
+    /// A client configured for all of `registries`.
+    pub fn client_for(registries: &[&TestRegistry]) -> Result<RegistryClient> {
+        let map: HashMap<_, _> = registries
+            .iter()
+            .map(|r| (r.host.clone(), r.auth_config()))
+            .collect();
+        RegistryClient::new(map)
+    }
+
+    async fn spawn(credentials: Option<(String, String)>) -> io::Result<Self> {
+        let dir = std::env::temp_dir().join(format!(
+            "portcullis-test-registry-{}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        std::fs::create_dir_all(dir.join("storage"))?;
+        let auth = match &credentials {
+            Some((user, pass)) => write_htpasswd(&dir, user, pass).await?,
+            None => String::new(),
+        };
+        let mut last_err = io::Error::other("registry did not start");
+        for _ in 0..START_ATTEMPTS {
+            let port = free_port()?;
+            match start_on(&dir, port, &auth).await {
+                Ok(child) => {
+                    let host = format!("127.0.0.1:{port}")
+                        .parse()
+                        .map_err(io::Error::other)?;
+                    let (username, password) = credentials
+                        .map(|(u, p)| (Some(u), Some(p)))
+                        .unwrap_or_default();
+                    return Ok(Self {
+                        host,
+                        username,
+                        password,
+                        child,
+                        dir,
+                    });
+                }
+                Err(e) => last_err = e,
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        Err(last_err)
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A loopback port that was free a moment ago, never one of 5000-5003 (kept for humans).
+fn free_port() -> io::Result<u16> {
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        if !(5000..=5003).contains(&port) {
+            return Ok(port);
+        }
+    }
+}
+
+async fn write_htpasswd(dir: &std::path::Path, user: &str, pass: &str) -> io::Result<String> {
+    let out = Command::new("htpasswd")
+        .args(["-Bbn", user, pass])
+        .output()
+        .await?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
+            "htpasswd failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    let path = dir.join("htpasswd");
+    std::fs::write(&path, &out.stdout)?;
+    Ok(format!(
+        "auth:\n  htpasswd:\n    realm: portcullis-test\n    path: {}\n",
+        path.display()
+    ))
+}
+
+/// Writes the config, spawns the registry and waits until `GET /v2/` answers.
+async fn start_on(dir: &std::path::Path, port: u16, auth: &str) -> io::Result<Child> {
+    let config = format!(
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
+         http:\n  addr: 127.0.0.1:{port}\n{auth}",
+        dir.join("storage").display()
+    );
+    let config_path = dir.join(format!("config-{port}.yml"));
+    std::fs::write(&config_path, config)?;
+    let bin = std::env::var("PORTCULLIS_TEST_REGISTRY_BIN")
+        .unwrap_or_else(|_| "/usr/bin/docker-registry".into());
+    let log = std::fs::File::create(dir.join(format!("registry-{port}.log")))?;
+    let mut child = Command::new(bin)
+        .arg("serve")
+        .arg(&config_path)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()?;
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + READY_TIMEOUT;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait()? {
+            return Err(io::Error::other(format!(
+                "registry on port {port} exited: {status}"
+            )));
+        }
+        if http
+            .get(format!("http://127.0.0.1:{port}/v2/"))
+            .send()
+            .await
+            .is_ok()
+        {
+            return Ok(child);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.start_kill();
+    Err(io::Error::other(format!(
+        "registry on port {port} did not answer within {READY_TIMEOUT:?}"
+    )))
+}

@@ -1,0 +1,232 @@
+//! Integration tests of the copy engine against two real Distribution registries
+//! (`testing::TestRegistry`): digest-preserving copies of an image and a multi-platform
+//! index, tag-last semantics, re-copy skipping, signature artifacts and the error paths.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
+
+mod support;
+
+use portcullis_core::{Digest, ImageRef, Reference};
+use portcullis_registry::testing::TestRegistry;
+use portcullis_registry::{Error, OCI_INDEX, OCI_MANIFEST, RawManifest, copy_image};
+use serde_json::json;
+use support::{Pushed, plan, push_image, repo, tag};
+
+#[tokio::test]
+async fn copies_image_by_digest_tags_it_last_and_recopy_skips_every_blob() {
+    let (src, dst) = (
+        TestRegistry::start().await.unwrap(),
+        TestRegistry::start().await.unwrap(),
+    );
+    let client = TestRegistry::client_for(&[&src, &dst]).unwrap();
+    let image = push_image(&client, &src.host, &repo("team/app"), 3, "amd64").await;
+    let digest = image.manifest.digest.clone();
+
+    let report = copy_image(
+        &client,
+        &plan(&src, "team/app", &digest, &dst, "prod/app", Some("v1")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.digest, digest);
+    assert_eq!(report.manifests_copied, 1);
+    assert_eq!(report.blobs_copied, 4);
+    assert_eq!(report.blobs_skipped, 0);
+    assert_eq!(report.bytes_copied, image.bytes_total());
+    assert!(!report.signature_copied);
+    assert!(!report.attestation_copied);
+
+    let copied = client
+        .get_manifest(
+            &dst.host,
+            &repo("prod/app"),
+            &Reference::Digest(digest.clone()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        copied, image.manifest,
+        "raw bytes, media type and digest preserved"
+    );
+    let tagged = ImageRef {
+        registry: dst.host.clone(),
+        repository: repo("prod/app"),
+        reference: Reference::Tag(tag("v1")),
+    };
+    assert_eq!(client.resolve(&tagged).await.unwrap(), digest);
+    for (d, bytes) in &image.blobs {
+        assert_eq!(
+            &client
+                .get_blob_bytes(&dst.host, &repo("prod/app"), d, 1 << 20)
+                .await
+                .unwrap(),
+            bytes
+        );
+    }
+
+    let again = copy_image(
+        &client,
+        &plan(&src, "team/app", &digest, &dst, "prod/app", Some("v1")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (again.blobs_copied, again.blobs_skipped, again.bytes_copied),
+        (0, 4, 0)
+    );
+    assert_eq!(again.digest, digest);
+}
+
+#[tokio::test]
+async fn copying_a_missing_digest_or_a_tag_source_fails_cleanly() {
+    let (src, dst) = (
+        TestRegistry::start().await.unwrap(),
+        TestRegistry::start().await.unwrap(),
+    );
+    let client = TestRegistry::client_for(&[&src, &dst]).unwrap();
+    let missing = Digest::sha256_of(b"no such manifest");
+    let err = copy_image(
+        &client,
+        &plan(&src, "team/app", &missing, &dst, "prod/app", Some("v1")),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    let tagged = ImageRef {
+        registry: dst.host.clone(),
+        repository: repo("prod/app"),
+        reference: Reference::Tag(tag("v1")),
+    };
+    assert!(
+        matches!(client.resolve(&tagged).await, Err(Error::NotFound { .. })),
+        "no tag was written"
+    );
+
+    let mut by_tag = plan(&src, "team/app", &missing, &dst, "prod/app", None);
+    by_tag.source.reference = Reference::Tag(tag("latest"));
+    assert!(matches!(
+        copy_image(&client, &by_tag).await,
+        Err(Error::InvalidRequest(_))
+    ));
+}
+
+#[tokio::test]
+async fn copies_a_two_platform_index_whole_with_the_same_digest() {
+    let (src, dst) = (
+        TestRegistry::start().await.unwrap(),
+        TestRegistry::start().await.unwrap(),
+    );
+    let client = TestRegistry::client_for(&[&src, &dst]).unwrap();
+    let r = repo("team/multi");
+    let amd = push_image(&client, &src.host, &r, 2, "amd64").await;
+    let arm = push_image(&client, &src.host, &r, 2, "arm64").await;
+    let child = |p: &Pushed, arch: &str| {
+        json!({"mediaType": OCI_MANIFEST, "digest": p.manifest.digest, "size": p.manifest.bytes.len(),
+               "platform": {"architecture": arch, "os": "linux"}})
+    };
+    let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [child(&amd, "amd64"), child(&arm, "arm64")]});
+    let index = RawManifest::new(OCI_INDEX, serde_json::to_vec(&index).unwrap());
+    client
+        .put_manifest(
+            &src.host,
+            &r,
+            &Reference::Digest(index.digest.clone()),
+            &index,
+        )
+        .await
+        .unwrap();
+
+    let report = copy_image(
+        &client,
+        &plan(
+            &src,
+            "team/multi",
+            &index.digest,
+            &dst,
+            "prod/multi",
+            Some("1.0"),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.digest, index.digest);
+    assert_eq!(report.manifests_copied, 3);
+    assert_eq!(report.blobs_copied, 6);
+    assert_eq!(report.bytes_copied, amd.bytes_total() + arm.bytes_total());
+
+    let dr = repo("prod/multi");
+    let copied = client
+        .get_manifest(&dst.host, &dr, &Reference::Digest(index.digest.clone()))
+        .await
+        .unwrap();
+    assert_eq!(copied, Some(index.clone()));
+    for p in [&amd, &arm] {
+        let child = client
+            .get_manifest(
+                &dst.host,
+                &dr,
+                &Reference::Digest(p.manifest.digest.clone()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(child, Some(p.manifest.clone()));
+    }
+    let tagged = ImageRef {
+        registry: dst.host.clone(),
+        repository: dr,
+        reference: Reference::Tag(tag("1.0")),
+    };
+    assert_eq!(client.resolve(&tagged).await.unwrap(), index.digest);
+}
+
+#[tokio::test]
+async fn copies_the_cosign_signature_artifact_with_the_image() {
+    let (src, dst) = (
+        TestRegistry::start().await.unwrap(),
+        TestRegistry::start().await.unwrap(),
+    );
+    let client = TestRegistry::client_for(&[&src, &dst]).unwrap();
+    let r = repo("team/app");
+    let image = push_image(&client, &src.host, &r, 1, "amd64").await;
+    let sig_tag = Reference::Tag(image.manifest.digest.cosign_tag("sig"));
+    let payload = client
+        .push_blob_bytes(&src.host, &r, b"{\"critical\":{}}".to_vec())
+        .await
+        .unwrap();
+    let config = client
+        .push_blob_bytes(&src.host, &r, b"{}".to_vec())
+        .await
+        .unwrap();
+    let sig = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 2},
+        "layers": [{"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json", "digest": payload, "size": 15,
+                    "annotations": {"dev.cosignproject.cosign/signature": "MEUC"}}]});
+    let sig = RawManifest::new(OCI_MANIFEST, serde_json::to_vec(&sig).unwrap());
+    client
+        .put_manifest(&src.host, &r, &sig_tag, &sig)
+        .await
+        .unwrap();
+
+    let report = copy_image(
+        &client,
+        &plan(
+            &src,
+            "team/app",
+            &image.manifest.digest,
+            &dst,
+            "prod/app",
+            Some("v1"),
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(report.signature_copied);
+    assert!(!report.attestation_copied);
+    assert_eq!(report.manifests_copied, 2);
+    assert_eq!(report.blobs_copied, 4);
+    let copied = client
+        .get_manifest(&dst.host, &repo("prod/app"), &sig_tag)
+        .await
+        .unwrap();
+    assert_eq!(copied, Some(sig));
+}

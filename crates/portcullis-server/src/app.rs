@@ -1,0 +1,162 @@
+//! Start-up: build the state and router from a `Config`, bind the listener, start the copy
+//! worker, and serve until a shutdown signal. Building is split from running so tests can
+//! bind port 0 and drive the app in-process.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use portcullis_core::RegistryHost;
+use portcullis_evidence::{SignatureVerifier, TrustedKey};
+use portcullis_policy::PolicyBundle;
+use portcullis_registry::{RegistryAuthConfig, RegistryClient};
+use portcullis_store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, Semaphore};
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::handlers;
+use crate::services::copier;
+use crate::state::AppState;
+
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be reached or migrated.
+    #[error("database: {0}")]
+    Store(#[from] portcullis_store::Error),
+    /// The policy bundle does not load.
+    #[error("policy: {0}")]
+    Policy(#[from] portcullis_policy::Error),
+    /// A trusted key does not load.
+    #[error("trust: {0}")]
+    Trust(#[from] portcullis_evidence::Error),
+    /// The registry client could not be built.
+    #[error("registries: {0}")]
+    Registry(#[from] portcullis_registry::Error),
+    /// Binding or serving failed.
+    #[error("listener: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The HTTP routes over `state`.
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/healthz", get(handlers::health::healthz))
+        .route("/readyz", get(handlers::health::readyz))
+        .route(
+            "/v1/promotions",
+            post(handlers::promotions::create).get(handlers::promotions::list),
+        )
+        .route("/v1/promotions/{id}", get(handlers::promotions::show))
+        .route(
+            "/v1/promotions/{id}/approvals",
+            post(handlers::approvals::vote),
+        )
+        .route("/v1/audit", get(handlers::audit::query))
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed",
+            )
+        })
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Builds the registry client from the configured registries.
+pub fn registry_client(config: &Config) -> Result<RegistryClient, StartError> {
+    let mut regs = HashMap::new();
+    for (host, settings) in &config.registries {
+        let host: RegistryHost = host.parse().map_err(|e| {
+            StartError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{e}"),
+            ))
+        })?;
+        regs.insert(
+            host,
+            RegistryAuthConfig {
+                insecure: settings.insecure,
+                username: settings.username.clone(),
+                password: settings.password.as_ref().map(|p| p.expose().to_owned()),
+            },
+        );
+    }
+    Ok(RegistryClient::new(regs)?)
+}
+
+/// Connects, migrates and assembles the shared state.
+pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
+    let store = Store::connect(&config.database_url).await?;
+    store.migrate().await?;
+    let policy = PolicyBundle::load(&config.policy_dir)?;
+    tracing::info!(policy.digest = policy.digest(), policy.dir = %config.policy_dir.display(), "policy loaded");
+    let registry = registry_client(config)?;
+    let keys = config
+        .trust
+        .keys
+        .iter()
+        .map(|k| TrustedKey::from_file(&k.id, &k.public_key_file))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(AppState {
+        store,
+        policy: Arc::new(policy),
+        eval_permits: Arc::new(Semaphore::new(config.policy_concurrency)),
+        verifier: Arc::new(SignatureVerifier::new(keys, registry.clone())),
+        registry,
+        routes: Arc::new(config.routes.clone()),
+        copy_wakeup: Arc::new(Notify::new()),
+    })
+}
+
+/// A built, bound application, ready to run.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    router: Router,
+}
+
+impl Application {
+    /// Builds the state and binds `config.listen` (port 0 picks a free port).
+    pub async fn build(config: &Config) -> Result<Self, StartError> {
+        let state = build_state(config).await?;
+        let listener = TcpListener::bind(config.listen).await?;
+        let router = router(state.clone(), config.max_body_bytes);
+        Ok(Self {
+            listener,
+            state,
+            router,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map_or(0, |a| a.port())
+    }
+
+    /// The shared state (for tests and the CLI).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves and runs the copy worker until `shutdown` resolves.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let worker = tokio::spawn(copier::run(self.state.clone()));
+        let result = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        worker.abort();
+        Ok(result?)
+    }
+}

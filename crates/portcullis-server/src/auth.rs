@@ -1,0 +1,145 @@
+//! Bearer-token authentication and role checks. Tokens are random secrets shown once and
+//! stored as SHA-256 hashes; every refusal is written to the audit log.
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use portcullis_core::{GroupName, Role};
+use portcullis_store::{NewAuditEvent, NewToken, Store};
+use rand::RngCore;
+use sha2::{Digest as _, Sha256};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Token subject.
+    pub subject: String,
+    /// Token role.
+    pub role: Role,
+    /// Approver groups.
+    pub groups: Vec<GroupName>,
+}
+
+fn hash_token(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Creates a token and returns its secret, which is not stored and cannot be shown again.
+pub async fn create_token(
+    store: &Store,
+    subject: &str,
+    role: Role,
+    groups: Vec<GroupName>,
+) -> Result<String, portcullis_store::Error> {
+    let mut raw = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut raw);
+    let secret = format!("pct_{}", hex::encode(raw));
+    store
+        .create_token(&NewToken {
+            subject: subject.to_owned(),
+            role,
+            groups,
+            token_hash: hash_token(&secret),
+        })
+        .await?;
+    Ok(secret)
+}
+
+async fn audit_refusal(state: &AppState, actor: &str, parts: &Parts, reason: &str) {
+    let event = NewAuditEvent {
+        actor: actor.to_owned(),
+        action: "auth_failure".to_owned(),
+        promotion_id: None,
+        digest: None,
+        details: serde_json::json!({
+            "method": parts.method.as_str(),
+            "path": parts.uri.path(),
+            "reason": reason,
+        }),
+    };
+    if let Err(e) = state.store.append_audit_now(&event).await {
+        tracing::error!(error = %e, "could not audit an auth failure");
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let Some(token) = token.filter(|t| !t.is_empty()) else {
+            audit_refusal(state, "anonymous", parts, "missing bearer token").await;
+            return Err(ApiError::unauthorized("a bearer token is required"));
+        };
+        match state.store.find_token(&hash_token(token)).await? {
+            Some(t) => Ok(Caller {
+                subject: t.subject,
+                role: t.role,
+                groups: t.groups,
+            }),
+            None => {
+                audit_refusal(state, "anonymous", parts, "unknown or revoked token").await;
+                Err(ApiError::unauthorized("the bearer token is not valid"))
+            }
+        }
+    }
+}
+
+/// A caller whose role is one of those an endpoint allows.
+pub struct Authorized<const MASK: u8>(pub Caller);
+
+/// Role bits for `Authorized`.
+pub mod roles {
+    /// `ci`.
+    pub const CI: u8 = 1;
+    /// `approver`.
+    pub const APPROVER: u8 = 2;
+    /// `auditor`.
+    pub const AUDITOR: u8 = 4;
+    /// `admin`.
+    pub const ADMIN: u8 = 8;
+}
+
+fn bit(role: Role) -> u8 {
+    match role {
+        Role::Ci => roles::CI,
+        Role::Approver => roles::APPROVER,
+        Role::Auditor => roles::AUDITOR,
+        Role::Admin => roles::ADMIN,
+    }
+}
+
+impl<const MASK: u8> FromRequestParts<AppState> for Authorized<MASK> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        if bit(caller.role) & MASK == 0 {
+            audit_refusal(
+                state,
+                &caller.subject,
+                parts,
+                &format!("role {} not allowed", caller.role),
+            )
+            .await;
+            return Err(ApiError::forbidden(
+                "forbidden",
+                format!(
+                    "role {} may not {} {}",
+                    caller.role,
+                    parts.method,
+                    parts.uri.path()
+                ),
+            ));
+        }
+        Ok(Self(caller))
+    }
+}

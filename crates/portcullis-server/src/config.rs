@@ -1,0 +1,316 @@
+//! Configuration: one YAML file (`--config` / `PORTCULLIS_CONFIG`) with environment
+//! overrides for the deployment-specific values. Secrets are read from the environment at
+//! load time and held in `Secret`, which never prints.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use portcullis_core::{ImageRef, RegistryHost, RepoPath};
+use serde::Deserialize;
+
+/// A value that must never be logged or shown.
+#[derive(Clone, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret value; call only where it is sent.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(****)")
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The YAML does not match the schema.
+    #[error("config {path} is invalid: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// A value is present but wrong.
+    #[error("config: {0}")]
+    Invalid(String),
+}
+
+/// Per-registry settings, keyed by `host:port`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySettings {
+    /// Talk plain HTTP instead of HTTPS.
+    #[serde(default)]
+    pub insecure: bool,
+    /// Basic-auth / token-flow user name.
+    pub username: Option<String>,
+    /// Environment variable that holds the password.
+    pub password_env: Option<String>,
+    /// The password, read from `password_env` at load time.
+    #[serde(skip)]
+    pub password: Option<Secret>,
+}
+
+/// A promotion route: sources under `from` go to the same path under `to`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// Route name used in requests.
+    pub name: String,
+    /// Source prefix, e.g. `127.0.0.1:5001/` or `staging.example.com/team/`.
+    pub from: String,
+    /// Destination prefix, e.g. `127.0.0.1:5002/`.
+    pub to: String,
+}
+
+impl Route {
+    /// The destination repository for `source`, or `None` if the source is outside this route.
+    pub fn destination(&self, source: &ImageRef) -> Option<(RegistryHost, RepoPath)> {
+        let name = source.repository_name();
+        let rest = name.strip_prefix(&self.from)?;
+        let dest = format!("{}{rest}", self.to);
+        let (host, repo) = dest.split_once('/')?;
+        Some((host.parse().ok()?, repo.parse().ok()?))
+    }
+}
+
+/// A trusted cosign public key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustKey {
+    /// The id policies see.
+    pub id: String,
+    /// PEM public key file, relative to the config file.
+    pub public_key_file: PathBuf,
+}
+
+/// Trust settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trust {
+    /// Trusted cosign public keys.
+    #[serde(default)]
+    pub keys: Vec<TrustKey>,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Postgres URL; the database is created if missing.
+    pub database_url: String,
+    /// Directory of the policy bundle.
+    pub policy_dir: PathBuf,
+    /// Largest request body accepted, in bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Concurrent policy evaluations.
+    #[serde(default = "default_eval_concurrency")]
+    pub policy_concurrency: usize,
+    /// Registries by `host:port`.
+    #[serde(default)]
+    pub registries: BTreeMap<String, RegistrySettings>,
+    /// Promotion routes.
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    /// Trusted keys.
+    #[serde(default)]
+    pub trust: Trust,
+}
+
+fn default_max_body() -> usize {
+    16 * 1024 * 1024
+}
+
+fn default_eval_concurrency() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+impl Config {
+    /// Loads `path`, applies `PORTCULLIS_*` overrides, resolves relative paths against the
+    /// file's directory, reads registry passwords from their env vars and validates.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_yaml(&text, path.parent().unwrap_or(Path::new(".")), &|k| {
+            std::env::var(k).ok()
+        })
+        .map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses YAML text; `base` resolves relative paths, `env` reads variables.
+    pub fn from_yaml(
+        text: &str,
+        base: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut cfg: Config = serde_norway::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })?;
+        if let Some(v) = env("PORTCULLIS_LISTEN") {
+            cfg.listen = v
+                .parse()
+                .map_err(|e| ConfigError::Invalid(format!("PORTCULLIS_LISTEN: {e}")))?;
+        }
+        if let Some(v) = env("PORTCULLIS_DATABASE_URL") {
+            cfg.database_url = v;
+        }
+        if let Some(v) = env("PORTCULLIS_POLICY_DIR") {
+            cfg.policy_dir = PathBuf::from(v);
+        }
+        if cfg.policy_dir.is_relative() {
+            cfg.policy_dir = base.join(&cfg.policy_dir);
+        }
+        for key in &mut cfg.trust.keys {
+            if key.public_key_file.is_relative() {
+                key.public_key_file = base.join(&key.public_key_file);
+            }
+        }
+        for (host, reg) in &mut cfg.registries {
+            host.parse::<RegistryHost>()
+                .map_err(|e| ConfigError::Invalid(format!("registries.{host}: {e}")))?;
+            if let Some(var) = &reg.password_env {
+                let pw = env(var).ok_or_else(|| {
+                    ConfigError::Invalid(format!(
+                        "registries.{host}.password_env: variable {var} is not set"
+                    ))
+                })?;
+                reg.password = Some(Secret(pw));
+            }
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let mut names = std::collections::BTreeSet::new();
+        for r in &self.routes {
+            if !names.insert(&r.name) {
+                return Err(ConfigError::Invalid(format!(
+                    "routes: duplicate route name {:?}",
+                    r.name
+                )));
+            }
+            for (field, prefix) in [("from", &r.from), ("to", &r.to)] {
+                let host = prefix.split('/').next().unwrap_or_default();
+                if !prefix.contains('/') || host.parse::<RegistryHost>().is_err() {
+                    return Err(ConfigError::Invalid(format!(
+                        "routes.{}.{field}: {prefix:?} must start with host[:port]/",
+                        r.name
+                    )));
+                }
+            }
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "max_body_bytes must be at least 1024".into(),
+            ));
+        }
+        if self.policy_concurrency == 0 {
+            return Err(ConfigError::Invalid(
+                "policy_concurrency must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const YAML: &str = r#"
+listen: 127.0.0.1:8080
+database_url: postgres://postgres@127.0.0.1:5432/portcullis
+policy_dir: policies
+registries:
+  "127.0.0.1:5001": { insecure: true }
+  "registry.example.com": { username: bot, password_env: REG_PW }
+routes:
+  - { name: prod, from: "127.0.0.1:5001/", to: "127.0.0.1:5002/mirror/" }
+trust:
+  keys: [{ id: release, public_key_file: keys/cosign.pub }]
+"#;
+
+    #[test]
+    fn loads_overrides_and_resolves_paths() {
+        let env = |k: &str| match k {
+            "REG_PW" => Some("s3cret".to_owned()),
+            "PORTCULLIS_DATABASE_URL" => Some("postgres://other/db".to_owned()),
+            _ => None,
+        };
+        let cfg = Config::from_yaml(YAML, Path::new("/etc/p"), &env).unwrap();
+        assert_eq!(cfg.database_url, "postgres://other/db");
+        assert_eq!(cfg.policy_dir, PathBuf::from("/etc/p/policies"));
+        assert_eq!(
+            cfg.trust.keys[0].public_key_file,
+            PathBuf::from("/etc/p/keys/cosign.pub")
+        );
+        let reg = &cfg.registries["registry.example.com"];
+        assert_eq!(reg.password.as_ref().map(Secret::expose), Some("s3cret"));
+        assert!(
+            !format!("{cfg:?}").contains("s3cret"),
+            "secrets must not print"
+        );
+        let src: ImageRef = format!("127.0.0.1:5001/team/app@sha256:{}", "a".repeat(64))
+            .parse()
+            .unwrap();
+        let (host, repo) = cfg.routes[0].destination(&src).unwrap();
+        assert_eq!(
+            (host.as_str(), repo.as_str()),
+            ("127.0.0.1:5002", "mirror/team/app")
+        );
+        let other: ImageRef = "127.0.0.1:5009/team/app:v1".parse().unwrap();
+        assert!(cfg.routes[0].destination(&other).is_none());
+    }
+
+    #[test]
+    fn rejects_bad_config_with_the_field_named() {
+        let none = |_: &str| None;
+        let err = Config::from_yaml(YAML, Path::new("."), &none)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("REG_PW"), "{err}");
+        let err = Config::from_yaml("listen: 1\n", Path::new("."), &none)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("invalid"), "{err}");
+        let bad_route = YAML.replace("from: \"127.0.0.1:5001/\"", "from: \"nohost\"");
+        let env = |k: &str| (k == "REG_PW").then(|| "x".to_owned());
+        let err = Config::from_yaml(&bad_route, Path::new("."), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("routes.prod.from"), "{err}");
+        let unknown = format!("{YAML}\nbogus: 1\n");
+        let err = Config::from_yaml(&unknown, Path::new("."), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bogus"), "{err}");
+    }
+}

@@ -1,0 +1,40 @@
+//! `/v1/promotions/{id}/approvals`: approvers vote.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::auth::{Authorized, roles};
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::handlers::promotions::parse_id;
+use crate::services::approvals;
+use crate::state::AppState;
+
+/// Body of a vote.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoteBody {
+    verdict: portcullis_store::Verdict,
+    #[serde(default)]
+    comment: String,
+}
+
+/// `POST /v1/promotions/{id}/approvals`.
+pub async fn vote(
+    State(state): State<AppState>,
+    Authorized(caller): Authorized<{ roles::APPROVER | roles::ADMIN }>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<VoteBody>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    if body.comment.len() > 4096 {
+        return Err(ApiError::unprocessable(
+            "invalid_body",
+            "comment is longer than 4096 bytes",
+        ));
+    }
+    let view = approvals::vote(&state, &caller, id, body.verdict, &body.comment).await?;
+    Ok(Json(view).into_response())
+}

@@ -1,0 +1,76 @@
+//! `/v1/promotions`: request, show and list promotions.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::auth::{Authorized, roles};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiQuery};
+use crate::services::promotions::{self, Outcome, PromotionRequest};
+use crate::state::AppState;
+
+const READERS: u8 = roles::CI | roles::APPROVER | roles::AUDITOR | roles::ADMIN;
+const REQUESTERS: u8 = roles::CI | roles::ADMIN;
+
+/// `POST /v1/promotions`.
+pub async fn create(
+    State(state): State<AppState>,
+    Authorized(caller): Authorized<REQUESTERS>,
+    ApiJson(body): ApiJson<PromotionRequest>,
+) -> Result<Response, ApiError> {
+    Ok(match promotions::request(&state, &caller, body).await? {
+        Outcome::Created(p) => (StatusCode::CREATED, Json(p)).into_response(),
+        Outcome::Existing(p) => (StatusCode::OK, Json(p)).into_response(),
+        Outcome::DryRun(d) => (StatusCode::OK, Json(d)).into_response(),
+    })
+}
+
+/// `GET /v1/promotions/{id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    Authorized(_caller): Authorized<READERS>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    Ok(Json(promotions::get(&state, id).await?).into_response())
+}
+
+/// Query of `GET /v1/promotions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    state: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /v1/promotions?state=&limit=`.
+pub async fn list(
+    State(state): State<AppState>,
+    Authorized(_caller): Authorized<READERS>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    let filter = q
+        .state
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad_request("invalid_query", format!("{e}")))?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "limit must be between 1 and 500",
+        ));
+    }
+    let items = promotions::list(&state, filter, limit).await?;
+    Ok(Json(serde_json::json!({ "promotions": items })).into_response())
+}
+
+/// Parses a promotion id path segment.
+pub fn parse_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError::not_found(format!("no promotion {id:?}")))
+}

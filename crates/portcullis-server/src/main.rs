@@ -1,0 +1,179 @@
+//! The `portcullis` binary: `serve`, `migrate`, `token create`, `policy test`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use portcullis_core::{GroupName, Role};
+use portcullis_server::app::Application;
+use portcullis_server::config::Config;
+use portcullis_store::Store;
+
+#[derive(Parser)]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Policy-as-code promotion gate for container images"
+)]
+struct Cli {
+    /// Configuration file.
+    #[arg(
+        long,
+        env = "PORTCULLIS_CONFIG",
+        default_value = "config/portcullis.yaml",
+        global = true
+    )]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate the database and serve the API and the copy worker.
+    Serve,
+    /// Create the database if needed and apply migrations.
+    Migrate,
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Work with the policy bundle.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it once.
+    Create {
+        /// Who the token belongs to.
+        #[arg(long)]
+        subject: String,
+        /// ci, approver, auditor or admin.
+        #[arg(long)]
+        role: Role,
+        /// Approver group (repeatable).
+        #[arg(long = "group")]
+        groups: Vec<GroupName>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Run the bundle's `test_` rules.
+    Test {
+        /// Bundle directory (default: the configured policy_dir).
+        dir: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    if let Command::Policy {
+        command: PolicyCommand::Test { dir: Some(dir) },
+    } = &cli.command
+    {
+        return policy_test(dir);
+    }
+    let config = Config::load(&cli.config)?;
+    match cli.command {
+        Command::Serve => {
+            let app = Application::build(&config).await?;
+            tracing::info!(listen = %config.listen, port = app.port(), "portcullis serving");
+            app.run_until(shutdown_signal()).await?;
+        }
+        Command::Migrate => {
+            let store = Store::connect(&config.database_url).await?;
+            store.migrate().await?;
+            println!("migrations applied");
+        }
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    subject,
+                    role,
+                    groups,
+                },
+        } => {
+            if subject.is_empty() || subject.len() > 200 {
+                return Err("--subject must be 1-200 characters".into());
+            }
+            let store = Store::connect(&config.database_url).await?;
+            store.migrate().await?;
+            let token =
+                portcullis_server::auth::create_token(&store, &subject, role, groups).await?;
+            println!("{token}");
+        }
+        Command::Policy {
+            command: PolicyCommand::Test { dir },
+        } => {
+            return policy_test(&dir.unwrap_or(config.policy_dir));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn policy_test(dir: &std::path::Path) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let outcomes = portcullis_policy::run_tests(dir)?;
+    let failed = outcomes.iter().filter(|o| !o.passed).count();
+    for o in &outcomes {
+        let mark = if o.passed { "PASS" } else { "FAIL" };
+        match &o.error {
+            Some(e) => println!("{mark} {} ({e})", o.name),
+            None => println!("{mark} {}", o.name),
+        }
+    }
+    println!("{} passed, {failed} failed", outcomes.len() - failed);
+    Ok(if failed == 0 && !outcomes.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down");
+}

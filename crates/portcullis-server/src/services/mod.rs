@@ -1,0 +1,7 @@
+//! Services: the promotion workflow. Handlers call services; services call the store,
+//! the registry client, the verifier and the policy, and own transaction boundaries.
+
+pub mod approvals;
+pub mod copier;
+pub mod evidence;
+pub mod promotions;

@@ -1,0 +1,268 @@
+//! Requesting promotions: validate everything first, resolve the digest, evaluate, then
+//! write the promotion and its audit events in one transaction. A repeated request for an
+//! open digest and route returns the open promotion.
+
+use portcullis_core::{
+    Decision, Digest, ImageRef, PromotionState, Reference, Tag, VulnerabilityReport,
+};
+use portcullis_store::{NewAuditEvent, NewPromotion, PromotionRecord, Store};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::config::Route;
+use crate::error::ApiError;
+use crate::services::evidence;
+use crate::state::AppState;
+use crate::views::{DryRunView, PromotionView};
+
+/// Most evidence documents one request may carry.
+const MAX_EVIDENCE: usize = 16;
+
+/// One CI-supplied evidence document.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceDocument {
+    format: String,
+    document: serde_json::Value,
+}
+
+/// The body of `POST /v1/promotions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromotionRequest {
+    source: String,
+    route: String,
+    tag: Option<String>,
+    #[serde(default)]
+    evidence: Vec<EvidenceDocument>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// What a request produced.
+pub enum Outcome {
+    /// A new promotion (201).
+    Created(PromotionView),
+    /// The open promotion for the same digest and route (200).
+    Existing(PromotionView),
+    /// A dry run's verdict (200).
+    DryRun(DryRunView),
+}
+
+/// A request whose every field has been checked.
+struct Validated {
+    source: ImageRef,
+    route: Route,
+    destination: String,
+    tag: Option<Tag>,
+    reports: Vec<VulnerabilityReport>,
+}
+
+fn validate(state: &AppState, req: &PromotionRequest) -> Result<Validated, ApiError> {
+    let source: ImageRef = req
+        .source
+        .parse()
+        .map_err(|e: portcullis_core::Error| match e {
+            portcullis_core::Error::InvalidDigest(_) => {
+                ApiError::unprocessable("invalid_digest", e.to_string())
+            }
+            other => ApiError::unprocessable("invalid_source", other.to_string()),
+        })?;
+    let route = state
+        .routes
+        .iter()
+        .find(|r| r.name == req.route)
+        .ok_or_else(|| {
+            ApiError::unprocessable("unknown_route", format!("no route named {:?}", req.route))
+        })?
+        .clone();
+    let (host, repo) = route.destination(&source).ok_or_else(|| {
+        ApiError::unprocessable(
+            "source_outside_route",
+            format!(
+                "{} is not under route {:?}'s source prefix {:?}",
+                source, route.name, route.from
+            ),
+        )
+    })?;
+    let tag = match (&req.tag, &source.reference) {
+        (Some(t), _) => Some(t.parse().map_err(|e: portcullis_core::Error| {
+            ApiError::unprocessable("invalid_tag", e.to_string())
+        })?),
+        (None, Reference::Tag(t)) => Some(t.clone()),
+        (None, Reference::Digest(_)) => None,
+    };
+    if req.evidence.len() > MAX_EVIDENCE {
+        return Err(ApiError::unprocessable(
+            "invalid_evidence",
+            format!("at most {MAX_EVIDENCE} evidence documents"),
+        ));
+    }
+    let reports = req
+        .evidence
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            portcullis_evidence::parse_report(&e.format, &e.document).map_err(|err| match err {
+                portcullis_evidence::Error::UnknownFormat(_) => ApiError::unprocessable(
+                    "unknown_evidence_format",
+                    format!("evidence[{i}]: {err}"),
+                ),
+                other => {
+                    ApiError::unprocessable("invalid_evidence", format!("evidence[{i}]: {other}"))
+                }
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Validated {
+        source,
+        route,
+        destination: format!("{}/{}", host.as_str(), repo.as_str()),
+        tag,
+        reports,
+    })
+}
+
+/// Handles a promotion request end to end.
+pub async fn request(
+    state: &AppState,
+    caller: &Caller,
+    req: PromotionRequest,
+) -> Result<Outcome, ApiError> {
+    let v = validate(state, &req)?;
+    let digest = state.registry.resolve(&v.source).await?;
+    if !req.dry_run
+        && let Some(open) = state
+            .store
+            .find_open_promotion(&digest, &v.route.name)
+            .await?
+    {
+        return Ok(Outcome::Existing(view(&state.store, open).await?));
+    }
+    let source = v.source.with_digest(digest.clone());
+    let request_doc = json!({
+        "route": v.route.name,
+        "destination": v.destination,
+        "tag": v.tag,
+        "requested_by": caller.subject,
+        "dry_run": req.dry_run,
+    });
+    let eval = evidence::evaluate(state, &source, &digest, v.reports, request_doc).await;
+    if req.dry_run {
+        return Ok(Outcome::DryRun(DryRunView {
+            dry_run: true,
+            digest: digest.to_string(),
+            destination: v.destination,
+            decision: eval.decision,
+            policy_digest: state.policy.digest().to_owned(),
+            evidence: eval.input,
+        }));
+    }
+    let new = NewPromotion {
+        id: Uuid::new_v4(),
+        state: if eval.decision.allow {
+            PromotionState::PendingApproval
+        } else {
+            PromotionState::Denied
+        },
+        source: req.source,
+        digest: digest.clone(),
+        route: v.route.name.clone(),
+        destination: v.destination,
+        tag: v.tag,
+        requested_by: caller.subject.clone(),
+        decision: eval.decision,
+        evidence: eval.input,
+        policy_digest: state.policy.digest().to_owned(),
+    };
+    match insert(&state.store, &new).await {
+        Ok(()) => {}
+        Err(portcullis_store::Error::Conflict(_)) => {
+            // A concurrent identical request won the race; return its promotion.
+            if let Some(open) = state.store.find_open_promotion(&digest, &new.route).await? {
+                return Ok(Outcome::Existing(view(&state.store, open).await?));
+            }
+            return Err(ApiError::conflict(
+                "conflict",
+                "a concurrent request changed this promotion; retry",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(promotion.id = %new.id, image.digest = %digest, promotion.state = %new.state, "promotion requested");
+    let stored = state
+        .store
+        .get_promotion(new.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("promotion vanished"))?;
+    Ok(Outcome::Created(view(&state.store, stored).await?))
+}
+
+async fn insert(store: &Store, p: &NewPromotion) -> Result<(), portcullis_store::Error> {
+    let mut tx = store.begin().await?;
+    Store::insert_promotion(&mut tx, p).await?;
+    let base = |action: &str, details: serde_json::Value| NewAuditEvent {
+        actor: p.requested_by.clone(),
+        action: action.to_owned(),
+        promotion_id: Some(p.id),
+        digest: Some(p.digest.to_string()),
+        details,
+    };
+    Store::append_audit(
+        &mut tx,
+        &base("requested", json!({"source": p.source, "route": p.route, "destination": p.destination, "tag": p.tag})),
+    )
+    .await?;
+    Store::append_audit(&mut tx, &evaluated_event(p, &p.decision)).await?;
+    portcullis_store::commit(tx).await?;
+    Ok(())
+}
+
+fn evaluated_event(p: &NewPromotion, decision: &Decision) -> NewAuditEvent {
+    let input_hash = Digest::sha256_of(p.evidence.to_string().as_bytes());
+    NewAuditEvent {
+        actor: "policy".to_owned(),
+        action: "evaluated".to_owned(),
+        promotion_id: Some(p.id),
+        digest: Some(p.digest.to_string()),
+        details: json!({
+            "allow": decision.allow,
+            "violations": decision.violations,
+            "required_approvals": decision.required_approvals,
+            "policy_digest": p.policy_digest,
+            "input_hash": input_hash,
+            "state": p.state,
+        }),
+    }
+}
+
+/// One promotion with its votes.
+pub async fn get(state: &AppState, id: Uuid) -> Result<PromotionView, ApiError> {
+    let p = state
+        .store
+        .get_promotion(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no promotion {id}")))?;
+    view(&state.store, p).await
+}
+
+/// Promotions, newest first.
+pub async fn list(
+    state: &AppState,
+    filter: Option<PromotionState>,
+    limit: i64,
+) -> Result<Vec<PromotionView>, ApiError> {
+    let mut out = Vec::new();
+    for p in state.store.list_promotions(filter, limit).await? {
+        out.push(view(&state.store, p).await?);
+    }
+    Ok(out)
+}
+
+/// Attaches the votes to a promotion record.
+pub async fn view(store: &Store, p: PromotionRecord) -> Result<PromotionView, ApiError> {
+    let approvals = store.list_approvals(p.id).await?;
+    Ok(PromotionView::new(p, approvals))
+}

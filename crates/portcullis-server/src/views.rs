@@ -1,0 +1,82 @@
+//! The JSON shapes the API returns, built from store records.
+
+use chrono::{DateTime, Utc};
+use portcullis_core::{Decision, PromotionState};
+use portcullis_store::{ApprovalRecord, PromotionRecord};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// A promotion as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct PromotionView {
+    /// Id.
+    pub id: Uuid,
+    /// State.
+    pub state: PromotionState,
+    /// Source as requested.
+    pub source: String,
+    /// Digest promoted.
+    pub digest: String,
+    /// Destination repository.
+    pub destination: String,
+    /// Destination tag.
+    pub tag: Option<String>,
+    /// Route.
+    pub route: String,
+    /// Requester.
+    pub requested_by: String,
+    /// Policy verdict.
+    pub decision: Decision,
+    /// Votes so far.
+    pub approvals: Vec<ApprovalRecord>,
+    /// Policy bundle digest.
+    pub policy_digest: String,
+    /// Why the copy failed.
+    pub error: Option<String>,
+    /// What the copy did.
+    pub copy: Option<serde_json::Value>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl PromotionView {
+    /// Combines a promotion with its votes.
+    pub fn new(p: PromotionRecord, approvals: Vec<ApprovalRecord>) -> Self {
+        Self {
+            id: p.id,
+            state: p.state,
+            source: p.source,
+            digest: p.digest.to_string(),
+            destination: p.destination,
+            tag: p.tag.map(String::from),
+            route: p.route,
+            requested_by: p.requested_by,
+            decision: p.decision,
+            approvals,
+            policy_digest: p.policy_digest,
+            error: p.error,
+            copy: p.copy_report,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// The answer to a dry run: the verdict, nothing stored.
+#[derive(Debug, Serialize)]
+pub struct DryRunView {
+    /// Always true.
+    pub dry_run: bool,
+    /// Digest that would be promoted.
+    pub digest: String,
+    /// Destination repository.
+    pub destination: String,
+    /// Verdict.
+    pub decision: Decision,
+    /// Policy bundle digest.
+    pub policy_digest: String,
+    /// The evidence document the policy saw.
+    pub evidence: serde_json::Value,
+}
