@@ -104,6 +104,11 @@ impl TestRegistry {
         let _ = std::fs::remove_dir_all(&dir);
         Err(last_err)
     }
+
+    /// Kills the registry process now (to test an unreachable registry).
+    pub fn stop(&mut self) {
+        let _ = self.child.start_kill();
+    }
 }
 
 impl Drop for TestRegistry {

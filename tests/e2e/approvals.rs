@@ -1,0 +1,118 @@
+//! Voting rules: separation of duties, group membership, one vote each, reject as veto.
+
+use reqwest::StatusCode;
+
+use crate::support::{TestApp, trivy};
+
+async fn pending(app: &TestApp, tag: &str) -> String {
+    let digest = app.push_signed("team/app", tag).await;
+    let (status, p) = app
+        .request(&app.source("team/app", &digest), trivy(&[]))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    assert_eq!(p["state"], "pending_approval");
+    p["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requester_cannot_approve_own_promotion() {
+    let app = TestApp::spawn().await;
+    let digest = app.push_signed("team/app", "self").await;
+    let body = serde_json::json!({
+        "source": app.source("team/app", &digest), "route": crate::support::ROUTE,
+        "evidence": [{"format": "trivy-json", "document": trivy(&[])}],
+    });
+    // The admin holds the approver group, but requested this one.
+    let (_, p) = app.post("/v1/promotions", &app.tokens.admin, &body).await;
+    let (status, err) = app
+        .vote(p["id"].as_str().unwrap(), &app.tokens.admin, "approve")
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(err["code"], "self_approval");
+    assert_eq!(app.count("SELECT count(*) FROM approvals").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approver_outside_the_required_group_is_forbidden() {
+    let app = TestApp::spawn().await;
+    let id = pending(&app, "group").await;
+    let (status, err) = app.vote(&id, &app.tokens.outsider, "approve").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(err["code"], "missing_group");
+    assert!(
+        err["detail"]
+            .as_str()
+            .unwrap()
+            .contains("release-approvers")
+    );
+    assert_eq!(app.count("SELECT count(*) FROM approvals").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_vote_by_the_same_person_conflicts() {
+    let app = TestApp::spawn().await;
+    let id = pending(&app, "double").await;
+    let (s1, _) = app.vote(&id, &app.tokens.approver1, "approve").await;
+    assert_eq!(s1, StatusCode::OK);
+    let (s2, err) = app.vote(&id, &app.tokens.approver1, "approve").await;
+    assert_eq!(s2, StatusCode::CONFLICT);
+    assert_eq!(err["code"], "already_voted");
+    let (_, p) = app
+        .get(&format!("/v1/promotions/{id}"), &app.tokens.auditor)
+        .await;
+    assert_eq!(p["state"], "pending_approval", "one person counts once");
+    assert_eq!(p["approvals"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reject_vetoes_and_nothing_is_copied() {
+    let app = TestApp::spawn().await;
+    let id = pending(&app, "veto").await;
+    app.vote(&id, &app.tokens.approver1, "approve").await;
+    let (status, p) = app.vote(&id, &app.tokens.approver2, "reject").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(p["state"], "rejected");
+    let (status, err) = app.vote(&id, &app.tokens.admin, "approve").await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a terminal promotion takes no votes"
+    );
+    assert_eq!(err["code"], "promotion_not_pending");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(app.prod_digest("team/app", "v1").await, None);
+    let (_, p) = app
+        .get(&format!("/v1/promotions/{id}"), &app.tokens.auditor)
+        .await;
+    assert_eq!(p["state"], "rejected");
+    let rejected = app
+        .count("SELECT count(*) FROM audit_events WHERE action = 'rejected'")
+        .await;
+    assert_eq!(rejected, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voting_on_an_unknown_promotion_is_not_found() {
+    let app = TestApp::spawn().await;
+    let (status, err) = app
+        .vote(
+            &uuid::Uuid::new_v4().to_string(),
+            &app.tokens.approver1,
+            "approve",
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(err["code"], "not_found");
+    let (status, _) = app
+        .vote("not-a-uuid", &app.tokens.approver1, "approve")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, err) = app
+        .post(
+            &format!("/v1/promotions/{}/approvals", uuid::Uuid::new_v4()),
+            &app.tokens.approver1,
+            &serde_json::json!({"verdict": "maybe"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests of Portcullis against the real Postgres on 127.0.0.1:5432 (a fresh
+//! database per test) and real `docker-registry` processes on loopback ports.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod approvals;
+mod authz;
+mod flow;
+mod support;
+mod validation;

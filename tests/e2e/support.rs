@@ -1,0 +1,269 @@
+//! Test support: a fresh Postgres database per test, two real `docker-registry` processes
+//! (staging and production), trusted and untrusted cosign keys, the app bound to port 0,
+//! and one token per role.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use portcullis_core::{GroupName, Role};
+use portcullis_registry::testing::TestRegistry;
+use portcullis_server::app::Application;
+use portcullis_server::config::Config;
+use portcullis_testkit::TestKey;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+pub const ROUTE: &str = "staging-to-prod";
+const PG: &str = "postgres://postgres@127.0.0.1:5432";
+
+pub struct Tokens {
+    pub ci: String,
+    pub approver1: String,
+    pub approver2: String,
+    pub outsider: String,
+    pub auditor: String,
+    pub admin: String,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub staging: TestRegistry,
+    pub prod: TestRegistry,
+    pub key: TestKey,
+    pub rogue_key: TestKey,
+    pub tokens: Tokens,
+    pub db: sqlx::PgPool,
+    db_name: String,
+    dir: PathBuf,
+    server: tokio::task::JoinHandle<()>,
+}
+
+fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts everything; `tweak` may edit the config before the app is built.
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let staging = TestRegistry::start().await.expect("staging registry");
+        let prod = TestRegistry::start().await.expect("production registry");
+        let key = TestKey::generate().expect("key");
+        let rogue_key = TestKey::generate().expect("rogue key");
+        let db_name = format!("portcullis_test_{}", uuid::Uuid::new_v4().simple());
+        let dir = std::env::temp_dir().join(&db_name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("cosign.pub"), &key.public_pem).unwrap();
+        let yaml = format!(
+            r#"
+listen: 127.0.0.1:0
+database_url: {PG}/{db_name}
+policy_dir: {policies}
+max_body_bytes: 262144
+registries:
+  "{s}": {{ insecure: true }}
+  "{p}": {{ insecure: true }}
+routes:
+  - {{ name: {ROUTE}, from: "{s}/", to: "{p}/" }}
+trust:
+  keys: [{{ id: release-key, public_key_file: cosign.pub }}]
+"#,
+            policies = workspace().join("policies").display(),
+            s = staging.host.as_str(),
+            p = prod.host.as_str(),
+        );
+        let mut config = Config::from_yaml(&yaml, &dir, &|_| None).expect("config");
+        tweak(&mut config);
+        let app = Application::build(&config).await.expect("app builds");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let store = app.state().store.clone();
+        let token = |subject: &str, role, groups: &[&str]| {
+            let store = store.clone();
+            let subject = subject.to_owned();
+            let groups: Vec<GroupName> = groups.iter().map(|g| g.parse().unwrap()).collect();
+            async move {
+                portcullis_server::auth::create_token(&store, &subject, role, groups)
+                    .await
+                    .unwrap()
+            }
+        };
+        let tokens = Tokens {
+            ci: token("ci-pipeline", Role::Ci, &[]).await,
+            approver1: token("alice", Role::Approver, &["release-approvers"]).await,
+            approver2: token("bob", Role::Approver, &["release-approvers", "qa"]).await,
+            outsider: token("mallory", Role::Approver, &["qa"]).await,
+            auditor: token("audrey", Role::Auditor, &[]).await,
+            admin: token("root", Role::Admin, &["release-approvers"]).await,
+        };
+        let server = tokio::spawn(async move {
+            let _ = app.run_until(std::future::pending()).await;
+        });
+        let db = sqlx::PgPool::connect(&format!("{PG}/{db_name}"))
+            .await
+            .unwrap();
+        Self {
+            base,
+            http: reqwest::Client::new(),
+            staging,
+            prod,
+            key,
+            rogue_key,
+            tokens,
+            db,
+            db_name,
+            dir,
+            server,
+        }
+    }
+
+    /// Pushes a 3-layer image to staging under `repo:tag`; returns its digest.
+    pub async fn push_image(&self, repo: &str, tag: &str) -> String {
+        portcullis_testkit::push_random_image(self.staging.host.as_str(), repo, tag, 3, 32 * 1024)
+            .await
+            .expect("push image")
+    }
+
+    pub async fn sign(&self, repo: &str, digest: &str, key: &TestKey) {
+        portcullis_testkit::sign_image(self.staging.host.as_str(), repo, digest, key)
+            .await
+            .expect("sign");
+    }
+
+    /// Pushes and signs with the trusted key.
+    pub async fn push_signed(&self, repo: &str, tag: &str) -> String {
+        let digest = self.push_image(repo, tag).await;
+        self.sign(repo, &digest, &self.key).await;
+        digest
+    }
+
+    pub fn source(&self, repo: &str, digest: &str) -> String {
+        format!("{}/{repo}@{digest}", self.staging.host.as_str())
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> (StatusCode, Value) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        decode(resp).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        decode(resp).await
+    }
+
+    /// Requests a promotion with a clean Trivy report as evidence.
+    pub async fn request(&self, source: &str, report: Value) -> (StatusCode, Value) {
+        let body = json!({
+            "source": source,
+            "route": ROUTE,
+            "tag": "v1",
+            "evidence": [{"format": "trivy-json", "document": report}],
+        });
+        self.post("/v1/promotions", &self.tokens.ci, &body).await
+    }
+
+    pub async fn vote(&self, id: &str, token: &str, verdict: &str) -> (StatusCode, Value) {
+        self.post(
+            &format!("/v1/promotions/{id}/approvals"),
+            token,
+            &json!({"verdict": verdict, "comment": "ok"}),
+        )
+        .await
+    }
+
+    /// Polls until the promotion leaves `promoting`.
+    pub async fn wait_settled(&self, id: &str) -> Value {
+        for _ in 0..300 {
+            let (status, p) = self
+                .get(&format!("/v1/promotions/{id}"), &self.tokens.auditor)
+                .await;
+            assert_eq!(status, StatusCode::OK);
+            if p["state"] != "promoting" {
+                return p;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("promotion {id} still promoting after 30 s");
+    }
+
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(&self.db).await.unwrap()
+    }
+
+    /// Manifest digest of `repo:reference` in production, if present.
+    pub async fn prod_digest(&self, repo: &str, reference: &str) -> Option<String> {
+        portcullis_testkit::manifest_digest(self.prod.host.as_str(), repo, reference)
+            .await
+            .unwrap()
+    }
+}
+
+pub async fn decode(resp: reqwest::Response) -> (StatusCode, Value) {
+    let status = resp.status();
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let text = resp.text().await.unwrap();
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    if !status.is_success() {
+        assert_eq!(
+            ctype, "application/problem+json",
+            "error {status} must be problem+json: {value}"
+        );
+        assert_eq!(value["status"], status.as_u16(), "{value}");
+        assert!(value["code"].is_string(), "{value}");
+    }
+    (status, value)
+}
+
+/// A Trivy report with the given (id, severity) findings.
+pub fn trivy(findings: &[(&str, &str)]) -> Value {
+    let vulns: Vec<Value> = findings
+        .iter()
+        .map(|(id, sev)| json!({"VulnerabilityID": id, "PkgName": "openssl", "InstalledVersion": "1.0", "Severity": sev}))
+        .collect();
+    json!({"SchemaVersion": 2, "ArtifactName": "app", "Results": [{"Target": "app", "Vulnerabilities": vulns}]})
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+        let _ = std::fs::remove_dir_all(&self.dir);
+        let name = self.db_name.clone();
+        // Drop runs inside the test's runtime; use a fresh one on a plain thread.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok(pool) = sqlx::PgPool::connect(&format!("{PG}/postgres")).await {
+                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await;
+                }
+            });
+        })
+        .join();
+    }
+}
