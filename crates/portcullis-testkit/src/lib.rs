@@ -2,14 +2,13 @@
 //! pushes them to plain-HTTP registries on 127.0.0.1 with oci-client, and signs
 //! them in cosign's format with sigstore's signing code.
 //!
-//! Everything here is independent of `portcullis-registry`, so tests of that
-//! crate check it against an outside implementation.
+//! The library does not use `portcullis-registry` (its tests only borrow that crate's
+//! `TestRegistry`), so the copy engine is checked against an outside client.
 
 mod error;
 pub mod key;
 pub mod layer;
 pub mod push;
-pub mod registry;
 pub mod sign;
 
 use std::net::TcpListener;
@@ -17,7 +16,6 @@ use std::net::TcpListener;
 pub use error::{Error, Result};
 pub use key::TestKey;
 pub use push::{manifest_digest, push_index, push_random_image};
-pub use registry::TestRegistry;
 pub use sign::{sign_image, signature_tag};
 
 /// Ports other local services (registries of the demo) are expected on.

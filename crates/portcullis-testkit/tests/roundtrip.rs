@@ -7,8 +7,9 @@ use oci_client::{
     manifest::{OCI_IMAGE_INDEX_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE},
     secrets::RegistryAuth,
 };
+use portcullis_registry::testing::TestRegistry;
 use portcullis_testkit::{
-    TestKey, TestRegistry, layer::sha256_digest, manifest_digest, push::oci_client_for, push_index,
+    TestKey, layer::sha256_digest, manifest_digest, push::oci_client_for, push_index,
     push_random_image, sign::SIGNATURE_ANNOTATION, sign::SIMPLE_SIGNING_MEDIA_TYPE,
     sign::cosign_client_for, sign_image, signature_tag,
 };
@@ -104,7 +105,7 @@ fn verifier(key: &TestKey) -> TestResult<VerificationConstraintVec> {
 #[tokio::test]
 async fn pushed_image_is_a_well_formed_oci_image() {
     let registry = TestRegistry::start().await.expect("registry starts");
-    let addr = registry.addr();
+    let addr = registry.host.as_str();
 
     let digest = push_random_image(addr, "demo/app", "v1", 3, 1000)
         .await
@@ -172,7 +173,7 @@ async fn pushed_image_is_a_well_formed_oci_image() {
 #[tokio::test]
 async fn missing_manifests_are_none_not_errors() {
     let registry = TestRegistry::start().await.expect("registry starts");
-    let addr = registry.addr();
+    let addr = registry.host.as_str();
     push_random_image(addr, "demo/app", "v1", 1, 10)
         .await
         .expect("push");
@@ -201,7 +202,7 @@ async fn missing_manifests_are_none_not_errors() {
 #[tokio::test]
 async fn pushed_index_references_one_image_per_platform() {
     let registry = TestRegistry::start().await.expect("registry starts");
-    let addr = registry.addr();
+    let addr = registry.host.as_str();
 
     let platforms = [("linux", "amd64"), ("linux", "arm64")];
     let digest = push_index(addr, "demo/multi", "v1", &platforms)
@@ -247,7 +248,7 @@ async fn pushed_index_references_one_image_per_platform() {
 #[tokio::test]
 async fn signature_verifies_with_signing_key_only() {
     let registry = TestRegistry::start().await.expect("registry starts");
-    let addr = registry.addr();
+    let addr = registry.host.as_str();
     let key = TestKey::generate_with_password("pw").expect("key");
     let stranger = TestKey::generate().expect("other key");
 
@@ -295,7 +296,7 @@ async fn signature_verifies_with_signing_key_only() {
 #[tokio::test]
 async fn sigstore_client_finds_and_trusts_the_signature() {
     let registry = TestRegistry::start().await.expect("registry starts");
-    let addr = registry.addr();
+    let addr = registry.host.as_str();
     let key = TestKey::generate().expect("key");
     let stranger = TestKey::generate().expect("other key");
 
@@ -342,7 +343,7 @@ async fn sigstore_client_finds_and_trusts_the_signature() {
 #[tokio::test]
 async fn loaded_key_signs_like_the_generated_one() {
     let registry = TestRegistry::start().await.expect("registry starts");
-    let addr = registry.addr();
+    let addr = registry.host.as_str();
     let key = TestKey::generate_with_password("hunter2").expect("key");
     let loaded = TestKey::load(&key.private_pem, "hunter2").expect("load");
 
@@ -377,7 +378,7 @@ async fn pushing_to_a_dead_registry_fails() {
 #[tokio::test]
 async fn invalid_arguments_are_rejected() {
     let registry = TestRegistry::start().await.expect("registry starts");
-    let addr = registry.addr();
+    let addr = registry.host.as_str();
     assert!(
         push_random_image(addr, "demo/app", "v1", 0, 10)
             .await
