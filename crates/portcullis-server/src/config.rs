@@ -291,6 +291,19 @@ trust:
     }
 
     #[test]
+    fn the_example_configs_in_the_repo_parse() {
+        let none = |_: &str| None;
+        for text in [
+            include_str!("../../../config/portcullis.example.yaml"),
+            include_str!("../../../config/compose.yaml"),
+        ] {
+            let cfg = Config::from_yaml(text, Path::new("/etc/portcullis"), &none).unwrap();
+            assert_eq!(cfg.routes[0].name, "staging-to-prod");
+            assert_eq!(cfg.trust.keys[0].id, "release-key");
+        }
+    }
+
+    #[test]
     fn rejects_bad_config_with_the_field_named() {
         let none = |_: &str| None;
         let err = Config::from_yaml(YAML, Path::new("."), &none)
