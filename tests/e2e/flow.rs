@@ -317,3 +317,38 @@ async fn copy_failure_is_recorded_as_failed_with_the_reason() {
         .await;
     assert_eq!(audit["events"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signature_made_for_another_digest_does_not_count() {
+    let app = TestApp::spawn().await;
+    let signed = app.push_signed("team/app", "a").await;
+    let victim = app.push_image("team/app", "b").await;
+    // Graft the trusted signature of `signed` onto `victim`'s signature tag.
+    let client = portcullis_registry::testing::TestRegistry::client_for(&[&app.staging]).unwrap();
+    let repo: portcullis_core::RepoPath = "team/app".parse().unwrap();
+    let tag = |d: &str| {
+        portcullis_core::Reference::Tag(portcullis_testkit::signature_tag(d).parse().unwrap())
+    };
+    let sig = client
+        .get_manifest(&app.staging.host, &repo, &tag(&signed))
+        .await
+        .unwrap()
+        .unwrap();
+    client
+        .put_manifest(&app.staging.host, &repo, &tag(&victim), &sig)
+        .await
+        .unwrap();
+    let (_, p) = app
+        .request(&app.source("team/app", &victim), trivy(&[]))
+        .await;
+    assert_eq!(p["state"], "denied", "{p}");
+    assert_eq!(
+        p["decision"]["violations"][0]["rule"],
+        "signature.trusted_key"
+    );
+    // The genuine one still verifies.
+    let (_, ok) = app
+        .request(&app.source("team/app", &signed), trivy(&[]))
+        .await;
+    assert_eq!(ok["state"], "pending_approval", "{ok}");
+}
