@@ -12,6 +12,17 @@ cfg := data.portcullis.config
 
 sig := input.signatures
 
+# Every threshold must be present and well-typed: a missing key must never switch a check
+# off, so without them `decision` is undefined, which Portcullis treats as a deny.
+config_ok if {
+	is_number(cfg.min_signatures)
+	is_number(cfg.max_high)
+	is_boolean(cfg.require_bound_report)
+	is_number(cfg.approvals.count)
+	cfg.approvals.count >= 1
+	is_string(cfg.approvals.group)
+}
+
 # --- signatures -------------------------------------------------------------
 
 violations contains v if {
@@ -32,9 +43,11 @@ violations contains v if {
 	}
 }
 
+# Any status other than the two above (verified, untrusted, or one we do not know) must
+# show enough trusted keys.
 violations contains v if {
-	sig.status in {"verified", "untrusted"}
-	count(sig.verified_key_ids) < cfg.min_signatures
+	not sig.status in {"unsigned", "fetch_failed"}
+	count(sig.verified_key_ids) < max([cfg.min_signatures, 1])
 	v := {
 		"rule": "signature.trusted_key",
 		"message": sprintf(
@@ -54,6 +67,42 @@ violations contains v if {
 		"message": "no vulnerability report was supplied or attached",
 		"severity": "high",
 	}
+}
+
+# A report that names the digests it scanned must name the one being promoted.
+violations contains v if {
+	some report in input.vulnerability_reports
+	count(report.subject_digests) > 0
+	not input.artifact.digest in report.subject_digests
+	v := {
+		"rule": "vulnerability.report_mismatch",
+		"message": sprintf(
+			"the %s report scanned %s, not %s",
+			[report.scanner, concat(", ", report.subject_digests), input.artifact.digest],
+		),
+		"severity": "critical",
+	}
+}
+
+unbound_reports contains report.scanner if {
+	some report in input.vulnerability_reports
+	count(report.subject_digests) == 0
+}
+
+violations contains v if {
+	cfg.require_bound_report
+	count(unbound_reports) > 0
+	v := {
+		"rule": "vulnerability.report_unbound",
+		"message": sprintf("the %s report does not say which digest it scanned", [concat(", ", unbound_reports)]),
+		"severity": "high",
+	}
+}
+
+warnings contains msg if {
+	not cfg.require_bound_report
+	count(unbound_reports) > 0
+	msg := sprintf("the %s report does not say which digest it scanned", [concat(", ", unbound_reports)])
 }
 
 critical_ids contains vuln.id if {
@@ -93,9 +142,12 @@ warnings contains msg if {
 	msg := sprintf("HIGH vulnerability %s in %s accepted by max_high", [vuln.id, vuln.package])
 }
 
-decision := {
-	"allow": count(violations) == 0,
-	"violations": violations,
-	"required_approvals": cfg.approvals,
-	"warnings": warnings,
+decision := d if {
+	config_ok
+	d := {
+		"allow": count(violations) == 0,
+		"violations": violations,
+		"required_approvals": cfg.approvals,
+		"warnings": warnings,
+	}
 }

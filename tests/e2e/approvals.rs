@@ -68,27 +68,83 @@ async fn a_second_vote_by_the_same_person_conflicts() {
 async fn a_reject_vetoes_and_nothing_is_copied() {
     let app = TestApp::spawn().await;
     let id = pending(&app, "veto").await;
-    app.vote(&id, &app.tokens.approver1, "approve").await;
-    let (status, p) = app.vote(&id, &app.tokens.approver2, "reject").await;
+    let (status, p) = app.vote(&id, &app.tokens.approver1, "reject").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(p["state"], "rejected");
-    let (status, err) = app.vote(&id, &app.tokens.admin, "approve").await;
-    assert_eq!(
-        status,
-        StatusCode::CONFLICT,
-        "a terminal promotion takes no votes"
-    );
-    assert_eq!(err["code"], "promotion_not_pending");
+    // Two approvals would otherwise reach the count and start the copy.
+    for token in [&app.tokens.approver2, &app.tokens.admin] {
+        let (status, err) = app.vote(&id, token, "approve").await;
+        assert_eq!(
+            status,
+            StatusCode::CONFLICT,
+            "a terminal promotion takes no votes"
+        );
+        assert_eq!(err["code"], "promotion_not_pending");
+    }
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(app.prod_digest("team/app", "v1").await, None);
     let (_, p) = app
         .get(&format!("/v1/promotions/{id}"), &app.tokens.auditor)
         .await;
     assert_eq!(p["state"], "rejected");
+    assert_eq!(p["approvals"].as_array().unwrap().len(), 1);
     let rejected = app
         .count("SELECT count(*) FROM audit_events WHERE action = 'rejected'")
         .await;
     assert_eq!(rejected, 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events WHERE action = 'copy_started'")
+            .await,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_final_votes_start_exactly_one_copy() {
+    let app = TestApp::spawn().await;
+    let id = pending(&app, "race").await;
+    let (a, b, c) = tokio::join!(
+        app.vote(&id, &app.tokens.approver1, "approve"),
+        app.vote(&id, &app.tokens.approver2, "approve"),
+        app.vote(&id, &app.tokens.admin, "approve"),
+    );
+    let mut statuses = vec![a.0, b.0, c.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::OK, StatusCode::CONFLICT],
+        "{a:?} {b:?} {c:?}"
+    );
+    let done = app.wait_settled(&id).await;
+    assert_eq!(done["state"], "promoted", "{done}");
+    assert_eq!(done["approvals"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events WHERE action = 'copy_started'")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events WHERE action = 'promoted'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_comment_with_a_nul_character_is_refused() {
+    let app = TestApp::spawn().await;
+    let id = pending(&app, "nul").await;
+    let body = serde_json::json!({"verdict": "approve", "comment": "fine\u{0}"});
+    let (status, err) = app
+        .post(
+            &format!("/v1/promotions/{id}/approvals"),
+            &app.tokens.approver1,
+            &body,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(err["code"], "invalid_body");
+    assert_eq!(app.count("SELECT count(*) FROM approvals").await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

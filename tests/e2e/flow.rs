@@ -211,6 +211,83 @@ async fn second_identical_request_returns_the_open_promotion() {
     assert_eq!(s2, StatusCode::OK, "{second}");
     assert_eq!(first["id"], second["id"]);
     assert_eq!(app.count("SELECT count(*) FROM promotions").await, 1);
+    // The same digest and route to another tag while this one is open is a conflict.
+    let other_tag = json!({"source": source, "route": ROUTE, "tag": "v2",
+        "evidence": [{"format": "trivy-json", "document": trivy(&[])}]});
+    let (status, err) = app.post("/v1/promotions", &app.tokens.ci, &other_tag).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{err}");
+    assert_eq!(err["code"], "conflicting_open_promotion");
+    assert_eq!(app.count("SELECT count(*) FROM promotions").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_identical_requests_create_one_promotion() {
+    let app = TestApp::spawn().await;
+    let digest = app.push_signed("team/app", "burst").await;
+    let source = app.source("team/app", &digest);
+    let results =
+        futures_util::future::join_all((0..4).map(|_| app.request(&source, trivy(&[])))).await;
+    let created = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .all(|(s, p)| s.is_success() && p["id"] == results[0].1["id"]),
+        "{results:?}"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM promotions").await, 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events WHERE action = 'requested'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_chain_verification_detects_altered_and_deleted_events() {
+    let app = TestApp::spawn().await;
+    let digest = app.push_signed("team/app", "chain").await;
+    let (_, p) = app
+        .request(&app.source("team/app", &digest), trivy(&[]))
+        .await;
+    let id = p["id"].as_str().unwrap().to_owned();
+    app.vote(&id, &app.tokens.approver1, "approve").await;
+    app.vote(&id, &app.tokens.approver2, "approve").await;
+    app.wait_settled(&id).await;
+    let store = portcullis_store::Store::connect(&app.database_url)
+        .await
+        .unwrap();
+    let intact = store.verify_audit_chain().await.unwrap();
+    assert_eq!(intact.events, 6);
+    assert_eq!(intact.broken_at, None);
+    // A superuser with the trigger disabled rewrites history: the chain notices.
+    sqlx::query("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_events SET details = jsonb_set(details, '{comment}', '\"edited\"') WHERE seq = 3")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let altered = store.verify_audit_chain().await.unwrap();
+    assert_eq!(
+        altered.broken_at.as_ref().map(|b| b.0),
+        Some(3),
+        "{altered:?}"
+    );
+    assert_eq!(altered.events, 2);
+    sqlx::query("DELETE FROM audit_events WHERE seq = 3")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let deleted = store.verify_audit_chain().await.unwrap();
+    let (seq, why) = deleted.broken_at.unwrap();
+    assert_eq!(seq, 4);
+    assert!(why.contains("event 3 is missing"), "{why}");
+    store.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -95,6 +95,10 @@ async fn malformed_requests_are_problems_and_write_nothing() {
             "invalid_evidence",
         ),
         (
+            json!({"source": good, "route": ROUTE, "evidence": [{"format": "trivy-json", "document": {"SchemaVersion": 2, "ArtifactName": "a\u{0}b"}}]}),
+            "invalid_evidence",
+        ),
+        (
             json!({"source": format!("{host}/team/app:no-such-tag"), "route": ROUTE}),
             "source_not_found",
         ),

@@ -100,6 +100,9 @@ pub struct VulnerabilityReport {
     pub scanner: String,
     /// The artifact name the scanner saw, as it reported it.
     pub artifact_name: Option<String>,
+    /// Manifest digests the report says it scanned (Trivy's `Metadata.RepoDigests`); empty
+    /// when the scanner did not say, e.g. for a local tarball.
+    pub subject_digests: Vec<crate::Digest>,
     /// The findings.
     pub vulnerabilities: Vec<Vulnerability>,
 }

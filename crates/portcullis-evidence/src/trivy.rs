@@ -1,6 +1,6 @@
 //! Trivy JSON reports (SchemaVersion 2) into the evidence model.
 
-use portcullis_core::{EvidenceOrigin, Severity, Vulnerability, VulnerabilityReport};
+use portcullis_core::{Digest, EvidenceOrigin, Severity, Vulnerability, VulnerabilityReport};
 use serde_json::Value;
 
 use crate::{Error, Result};
@@ -88,8 +88,36 @@ pub fn parse_trivy(doc: &Value) -> Result<VulnerabilityReport> {
         },
         scanner: "trivy".to_owned(),
         artifact_name: opt_str(doc, "ArtifactName", "$")?.map(str::to_owned),
+        subject_digests: repo_digests(doc)?,
         vulnerabilities,
     })
+}
+
+/// The digests of `Metadata.RepoDigests` (`repo@sha256:…`), which bind the report to an image.
+fn repo_digests(doc: &Value) -> Result<Vec<Digest>> {
+    let list = match doc.get("Metadata").and_then(|m| m.get("RepoDigests")) {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(a)) => a,
+        Some(_) => return Err(invalid("$.Metadata.RepoDigests", "expected an array")),
+    };
+    let mut out = Vec::new();
+    for (i, item) in list.iter().enumerate() {
+        let field = || format!("$.Metadata.RepoDigests[{i}]");
+        let text = item
+            .as_str()
+            .ok_or_else(|| invalid(field(), "expected a string"))?;
+        let (_, digest) = text
+            .rsplit_once('@')
+            .ok_or_else(|| invalid(field(), "expected repo@digest"))?;
+        out.push(
+            digest
+                .parse()
+                .map_err(|e: portcullis_core::Error| invalid(field(), e.to_string()))?,
+        );
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -121,6 +149,34 @@ mod tests {
             EvidenceOrigin::CiSupplied {
                 format: "trivy-json".into()
             }
+        );
+    }
+
+    #[test]
+    fn repo_digests_bind_the_report_to_an_image() {
+        let d = format!("sha256:{}", "b".repeat(64));
+        let doc = json!({"SchemaVersion": 2, "Metadata": {"RepoDigests": [format!("r.example/app@{d}"), format!("other/app@{d}")]}});
+        let r = parse_trivy(&doc).unwrap();
+        assert_eq!(
+            r.subject_digests
+                .iter()
+                .map(Digest::as_str)
+                .collect::<Vec<_>>(),
+            [d.as_str()]
+        );
+        let bad = json!({"SchemaVersion": 2, "Metadata": {"RepoDigests": ["app@sha256:12"]}});
+        assert!(
+            parse_trivy(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("$.Metadata.RepoDigests[0]")
+        );
+        let fixture: Value =
+            serde_json::from_str(include_str!("../tests/fixtures/trivy-vuln-alpine-310.json"))
+                .unwrap();
+        assert!(
+            parse_trivy(&fixture).unwrap().subject_digests.is_empty(),
+            "scanned from a tarball"
         );
     }
 

@@ -149,12 +149,12 @@ fn digest_changes_with_content() {
         std::fs::copy(bundle_dir().join(f), dir.join(f)).unwrap_or_else(|e| panic!("{e}"));
     }
     let b = PolicyBundle::load(&dir).unwrap_or_else(|e| panic!("{e}"));
-    assert_ne!(
+    assert_eq!(
         a.digest(),
         b.digest(),
-        "test file is part of the default digest"
+        "test files are not part of the digest"
     );
-    std::fs::write(dir.join("data.json"), r#"{"portcullis":{"config":{"min_signatures":2,"max_high":0,"approvals":{"count":1,"group":"g"}}}}"#)
+    std::fs::write(dir.join("data.json"), r#"{"portcullis":{"config":{"min_signatures":2,"max_high":0,"require_bound_report":true,"approvals":{"count":1,"group":"g"}}}}"#)
         .unwrap_or_else(|e| panic!("{e}"));
     let c = PolicyBundle::load(&dir).unwrap_or_else(|e| panic!("{e}"));
     assert_ne!(b.digest(), c.digest());
@@ -166,4 +166,24 @@ fn tempdir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     dir
+}
+
+#[test]
+fn a_missing_threshold_denies_instead_of_disabling_its_check() {
+    let dir = tempdir("missing-key");
+    std::fs::copy(
+        bundle_dir().join("promotion.rego"),
+        dir.join("promotion.rego"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("data.json"),
+        r#"{"portcullis":{"config":{"max_high":0,"require_bound_report":false,"approvals":{"count":2,"group":"g"}}}}"#,
+    )
+    .unwrap();
+    let d = PolicyBundle::load(&dir)
+        .unwrap()
+        .evaluate(&input("unsigned", &[], json!([]), 1));
+    assert!(!d.allow);
+    assert_eq!(d.violations[0].rule, "policy.undefined");
 }

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use reqwest::Url;
 use serde::Deserialize;
 
 use crate::{Error, Result};
@@ -113,17 +114,43 @@ struct TokenResponse {
     access_token: Option<String>,
 }
 
-/// Exchanges a challenge for a bearer token at its realm.
+/// Checks a token realm before anything is sent to it: only http(s), and no downgrade to
+/// plain http when the registry itself is reached over https (a man in the middle could
+/// otherwise harvest the basic credentials). The reason never contains a credential.
+pub(crate) fn check_realm(registry_base: &Url, realm: &Url) -> std::result::Result<(), String> {
+    match realm.scheme() {
+        "https" => Ok(()),
+        "http" if registry_base.scheme() == "https" => Err(format!(
+            "token realm on {} uses plain http while the registry is reached over https; \
+             refusing to request a token there",
+            realm.host_str().unwrap_or("<no host>")
+        )),
+        "http" => Ok(()),
+        other => Err(format!("token realm has unsupported scheme {other:?}")),
+    }
+}
+
+/// Whether basic credentials may go to `realm`: always over https, over plain http only
+/// when the registry is explicitly configured insecure.
+pub(crate) fn may_send_basic_to_realm(realm: &Url, insecure: bool) -> bool {
+    realm.scheme() == "https" || (insecure && realm.scheme() == "http")
+}
+
+/// Exchanges a challenge for a bearer token at its realm. `registry_base` is the registry's
+/// own base URL, which decides whether a plain-http realm is acceptable.
 pub(crate) async fn fetch_token(
     http: &reqwest::Client,
     registry: &str,
+    registry_base: &Url,
     config: &RegistryAuthConfig,
     challenge: &BearerChallenge,
     fallback_scope: &str,
 ) -> Result<String> {
     const OP: &str = "token request";
-    let mut url = reqwest::Url::parse(&challenge.realm)
+    let mut url = Url::parse(&challenge.realm)
         .map_err(|e| Error::protocol(registry, format!("bad token realm: {e}")))?;
+    check_realm(registry_base, &url).map_err(|reason| Error::protocol(registry, reason))?;
+    let send_basic = may_send_basic_to_realm(&url, config.insecure);
     {
         let mut q = url.query_pairs_mut();
         if let Some(service) = &challenge.service {
@@ -135,8 +162,13 @@ pub(crate) async fn fetch_token(
         );
     }
     let mut req = http.get(url);
-    if let Some((user, pass)) = config.basic() {
-        req = req.basic_auth(user, pass);
+    match config.basic() {
+        Some((user, pass)) if send_basic => req = req.basic_auth(user, pass),
+        Some(_) => tracing::warn!(
+            registry,
+            "token realm is plain http; requesting an anonymous token without credentials"
+        ),
+        None => {}
     }
     let resp = req
         .send()
@@ -196,6 +228,58 @@ mod tests {
         );
         assert_eq!(BearerChallenge::parse(r#"Bearer service="x""#), None);
         assert_eq!(BearerChallenge::parse(""), None);
+    }
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn https_registry_refuses_plain_http_realm() {
+        let registry = url("https://registry.example/v2/");
+        let reason = check_realm(&registry, &url("http://auth.example/token"));
+        assert!(
+            reason
+                .as_ref()
+                .is_err_and(|r| r.contains("plain http") && r.contains("auth.example")),
+            "{reason:?}"
+        );
+        assert_eq!(
+            check_realm(&registry, &url("https://auth.example/token")),
+            Ok(())
+        );
+        assert!(check_realm(&registry, &url("ftp://auth.example/token")).is_err());
+    }
+
+    #[test]
+    fn insecure_registry_accepts_http_realm() {
+        let registry = url("http://127.0.0.1:5000/v2/");
+        assert_eq!(
+            check_realm(&registry, &url("http://127.0.0.1:5001/token")),
+            Ok(())
+        );
+        assert_eq!(
+            check_realm(&registry, &url("https://auth.example/token")),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn basic_credentials_go_to_http_realm_only_when_insecure() {
+        assert!(may_send_basic_to_realm(
+            &url("https://auth.example/t"),
+            false
+        ));
+        assert!(may_send_basic_to_realm(
+            &url("https://auth.example/t"),
+            true
+        ));
+        assert!(!may_send_basic_to_realm(
+            &url("http://auth.example/t"),
+            false
+        ));
+        assert!(may_send_basic_to_realm(&url("http://auth.example/t"), true));
+        assert!(!may_send_basic_to_realm(&url("file:///etc/passwd"), true));
     }
 
     #[test]

@@ -112,12 +112,12 @@ impl RegistryClient {
         let len = bytes.len();
         let req = self
             .http()
-            .put(url)
+            .put(url.clone())
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, len)
             .body(bytes);
         let resp = self
-            .send_once(registry, repo, Access::Push, OP, req)
+            .send_once(registry, repo, Access::Push, OP, &url, req)
             .await?;
         check_status(resp, registry.as_str(), OP).await?;
         Ok(digest)
@@ -195,12 +195,12 @@ impl RegistryClient {
         ));
         let req = self
             .http()
-            .put(put_url)
+            .put(put_url.clone())
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, blob.size)
             .body(body);
         let resp = self
-            .send_once(dst_reg, dst_repo, Access::Push, OP, req)
+            .send_once(dst_reg, dst_repo, Access::Push, OP, &put_url, req)
             .await?;
         check_status(resp, dst_reg.as_str(), OP).await?;
         Ok(BlobOutcome::Copied(blob.size))

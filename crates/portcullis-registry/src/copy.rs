@@ -2,6 +2,8 @@
 //! repository to another, raw manifest bytes and all, then its cosign `.sig`/`.att`
 //! artifacts, and only then writes the destination tag — so a tag never points at an
 //! incomplete image. Children go before parents, blobs before the manifest using them.
+//! The root digest is always confirmed at the destination (HEAD, or a verified GET when the
+//! registry announces no digest) before the tag is written, and the tag is re-resolved after.
 
 use std::collections::HashSet;
 
@@ -90,6 +92,11 @@ pub async fn copy_image(client: &RegistryClient, plan: &CopyPlan) -> Result<Copy
         .copy_tree(Reference::Tag(digest.cosign_tag("att")), &mut report)
         .await?
         .is_some();
+    // The root must be at the destination under its exact digest before anything points
+    // at it, whatever put_manifest's response did or did not announce.
+    client
+        .confirm_manifest(ends.dst.0, ends.dst.1, digest)
+        .await?;
     if let Some(tag) = &plan.dest_tag {
         let tag_ref = Reference::Tag(tag.clone());
         client

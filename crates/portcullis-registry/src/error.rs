@@ -22,8 +22,12 @@ pub enum Error {
         /// What we were doing.
         operation: &'static str,
     },
-    /// Any other unexpected HTTP status.
-    #[error("registry {registry} answered {status} to {operation}: {body}")]
+    /// Any other unexpected HTTP status. The raw response body is logged, never carried
+    /// here: this message reaches API clients.
+    #[error(
+        "registry {registry} answered {status} to {operation}{}",
+        codes_suffix(codes)
+    )]
     Http {
         /// The HTTP status code.
         status: u16,
@@ -31,8 +35,8 @@ pub enum Error {
         operation: &'static str,
         /// The registry host.
         registry: String,
-        /// The start of the (OCI JSON) error body.
-        body: String,
+        /// The OCI error `code` values of the body (e.g. `MANIFEST_UNKNOWN`, `DENIED`), if any.
+        codes: Vec<String>,
     },
     /// Content did not hash to the digest it was requested or announced by.
     #[error("digest mismatch: expected {expected}, got {actual}")]
@@ -97,6 +101,15 @@ impl Error {
             registry: registry.to_owned(),
             reason: reason.into(),
         }
+    }
+}
+
+/// ` (CODE1, CODE2)` for a non-empty code list, else nothing.
+fn codes_suffix(codes: &[String]) -> String {
+    if codes.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", codes.join(", "))
     }
 }
 

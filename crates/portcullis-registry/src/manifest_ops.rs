@@ -73,6 +73,53 @@ impl RegistryClient {
         }
     }
 
+    /// Confirms that `repo` holds the manifest `digest`: a HEAD whose announced digest must
+    /// match, or — when the registry announces none (or another algorithm) — a GET whose bytes
+    /// must hash to `digest`. Missing is `NotFound`, different content `DigestMismatch`.
+    pub(crate) async fn confirm_manifest(
+        &self,
+        registry: &RegistryHost,
+        repo: &RepoPath,
+        digest: &Digest,
+    ) -> Result<()> {
+        const OP: &str = "confirm manifest";
+        let reference = Reference::Digest(digest.clone());
+        let url = self.url(registry, &manifest_path(repo, &reference))?;
+        let not_found = || Error::NotFound {
+            what: format!(
+                "manifest {digest} in {}/{}",
+                registry.as_str(),
+                repo.as_str()
+            ),
+        };
+        let resp = self
+            .send(registry, repo, Access::Pull, OP, |http| {
+                http.head(url.clone()).header(ACCEPT, ACCEPT_MANIFESTS)
+            })
+            .await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Err(not_found());
+        }
+        let resp = check_status(resp, registry.as_str(), OP).await?;
+        match announced_digest(&resp, registry)? {
+            Some(a) if a.algorithm() == digest.algorithm() => {
+                if a == *digest {
+                    Ok(())
+                } else {
+                    Err(Error::DigestMismatch {
+                        expected: digest.clone(),
+                        actual: a,
+                    })
+                }
+            }
+            // No usable announcement: fetch the bytes; `get_manifest` hashes them.
+            _ => match self.get_manifest(registry, repo, &reference).await? {
+                Some(_) => Ok(()),
+                None => Err(not_found()),
+            },
+        }
+    }
+
     /// Fetches a manifest as raw bytes; `None` when the registry answers 404.
     /// A digest reference is verified against the bytes; for a tag, an announced digest is.
     pub async fn get_manifest(

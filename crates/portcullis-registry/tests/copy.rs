@@ -230,3 +230,30 @@ async fn copies_the_cosign_signature_artifact_with_the_image() {
         .unwrap();
     assert_eq!(copied, Some(sig));
 }
+
+#[tokio::test]
+async fn copy_without_a_tag_confirms_the_digest_at_the_destination() {
+    let (src, dst) = (
+        TestRegistry::start().await.unwrap(),
+        TestRegistry::start().await.unwrap(),
+    );
+    let client = TestRegistry::client_for(&[&src, &dst]).unwrap();
+    let pushed = push_image(&client, &src.host, &repo("team/untagged"), 1, "amd64").await;
+    let digest = pushed.manifest.digest.clone();
+
+    let report = copy_image(
+        &client,
+        &plan(&src, "team/untagged", &digest, &dst, "prod/untagged", None),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.digest, digest);
+    assert_eq!(report.manifests_copied, 1);
+    assert_eq!(report.blobs_copied, 2);
+    let at_dest = ImageRef {
+        registry: dst.host.clone(),
+        repository: repo("prod/untagged"),
+        reference: Reference::Digest(digest.clone()),
+    };
+    assert_eq!(client.resolve(&at_dest).await.unwrap(), digest);
+}

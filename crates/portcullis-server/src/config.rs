@@ -219,9 +219,14 @@ impl Config {
             }
             for (field, prefix) in [("from", &r.from), ("to", &r.to)] {
                 let host = prefix.split('/').next().unwrap_or_default();
-                if !prefix.contains('/') || host.parse::<RegistryHost>().is_err() {
+                // A trailing '/' keeps prefixes on path-segment boundaries: `host/team/`
+                // must not also match `host/teamevil/app`.
+                if !prefix.contains('/')
+                    || !prefix.ends_with('/')
+                    || host.parse::<RegistryHost>().is_err()
+                {
                     return Err(ConfigError::Invalid(format!(
-                        "routes.{}.{field}: {prefix:?} must start with host[:port]/",
+                        "routes.{}.{field}: {prefix:?} must be host[:port]/ followed by whole path segments, ending in /",
                         r.name
                     )));
                 }
@@ -320,6 +325,17 @@ trust:
             .unwrap_err()
             .to_string();
         assert!(err.contains("routes.prod.from"), "{err}");
+        let no_slash = YAML.replace(
+            "to: \"127.0.0.1:5002/mirror/\"",
+            "to: \"127.0.0.1:5002/mirror\"",
+        );
+        let err = Config::from_yaml(&no_slash, Path::new("."), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("routes.prod.to") && err.contains("ending in /"),
+            "{err}"
+        );
         let unknown = format!("{YAML}\nbogus: 1\n");
         let err = Config::from_yaml(&unknown, Path::new("."), &env)
             .unwrap_err()

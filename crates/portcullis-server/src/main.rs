@@ -44,6 +44,17 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Work with the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain; exit 1 if any event was altered, inserted or deleted.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -131,6 +142,26 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let token =
                 portcullis_server::auth::create_token(&store, &subject, role, groups).await?;
             println!("{token}");
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let store = Store::connect(&config.database_url).await?;
+            let report = store.verify_audit_chain().await?;
+            let head = report.head.as_deref().unwrap_or("none");
+            return Ok(match report.broken_at {
+                None => {
+                    println!("audit log intact: {} events, head {head}", report.events);
+                    ExitCode::SUCCESS
+                }
+                Some((seq, why)) => {
+                    println!(
+                        "audit log BROKEN at event {seq}: {why} ({} events verified before it)",
+                        report.events
+                    );
+                    ExitCode::FAILURE
+                }
+            });
         }
         Command::Policy {
             command: PolicyCommand::Test { dir },

@@ -81,22 +81,49 @@ pub struct AuditPage {
     pub next_cursor: Option<String>,
 }
 
-fn event_hash(prev: &str, seq: i64, at: &DateTime<Utc>, e: &NewAuditEvent) -> String {
-    let mut h = Sha256::new();
-    for part in [
-        prev,
-        &seq.to_string(),
-        &at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        &e.actor,
-        &e.action,
-        &e.promotion_id.map(|u| u.to_string()).unwrap_or_default(),
-        e.digest.as_deref().unwrap_or_default(),
-        &e.details.to_string(),
-    ] {
-        h.update(part.as_bytes());
-        h.update([0x1f]);
+/// The hashed fields of an event, in order.
+struct Hashed<'a> {
+    prev: &'a str,
+    seq: i64,
+    at: &'a DateTime<Utc>,
+    actor: &'a str,
+    action: &'a str,
+    promotion_id: Option<Uuid>,
+    digest: Option<&'a str>,
+    details: &'a serde_json::Value,
+}
+
+impl Hashed<'_> {
+    /// SHA-256 over the fields, separated by U+001F; `details` as compact JSON with sorted
+    /// keys (serde_json's map is ordered), which survives the jsonb round trip.
+    fn hash(&self) -> String {
+        let mut h = Sha256::new();
+        for part in [
+            self.prev,
+            &self.seq.to_string(),
+            &self.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            self.actor,
+            self.action,
+            &self.promotion_id.map(|u| u.to_string()).unwrap_or_default(),
+            self.digest.unwrap_or_default(),
+            &self.details.to_string(),
+        ] {
+            h.update(part.as_bytes());
+            h.update([0x1f]);
+        }
+        format!("sha256:{}", hex::encode(h.finalize()))
     }
-    format!("sha256:{}", hex::encode(h.finalize()))
+}
+
+/// The result of checking the whole chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainReport {
+    /// Events checked.
+    pub events: i64,
+    /// The last event's hash (the chain head), if any.
+    pub head: Option<String>,
+    /// The first event that breaks the chain and why.
+    pub broken_at: Option<(i64, String)>,
 }
 
 impl Store {
@@ -115,7 +142,17 @@ impl Store {
             None => (1, GENESIS.to_owned()),
         };
         let at = Utc::now().trunc_subsecs(6);
-        let hash = event_hash(&prev, seq, &at, e);
+        let hash = Hashed {
+            prev: &prev,
+            seq,
+            at: &at,
+            actor: &e.actor,
+            action: &e.action,
+            promotion_id: e.promotion_id,
+            digest: e.digest.as_deref(),
+            details: &e.details,
+        }
+        .hash();
         sqlx::query(
             "INSERT INTO audit_events (seq, at, actor, action, promotion_id, digest, details, prev_hash, hash) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -182,5 +219,65 @@ impl Store {
         .bind(promotion_id)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    /// Recomputes the hash chain from the first event: every sequence number present, each
+    /// `prev_hash` equal to the previous `hash`, each `hash` matching the event's content.
+    /// Detects altered, inserted and deleted rows (short of rewriting the whole tail).
+    pub async fn verify_audit_chain(&self) -> Result<ChainReport> {
+        const PAGE: i64 = 1000;
+        let mut expected_seq = 1;
+        let mut prev = GENESIS.to_owned();
+        loop {
+            let page: Vec<AuditEvent> = sqlx::query_as(
+                "SELECT seq, at, actor, action, promotion_id, digest, details, prev_hash, hash FROM audit_events \
+                 WHERE seq >= $1 ORDER BY seq LIMIT $2",
+            )
+            .bind(expected_seq)
+            .bind(PAGE)
+            .fetch_all(&self.pool)
+            .await?;
+            let done = (page.len() as i64) < PAGE;
+            for e in page {
+                let broken = |why: String| ChainReport {
+                    events: expected_seq - 1,
+                    head: Some(prev.clone()),
+                    broken_at: Some((e.seq, why)),
+                };
+                if e.seq != expected_seq {
+                    return Ok(broken(format!("event {expected_seq} is missing")));
+                }
+                if e.prev_hash != prev {
+                    return Ok(broken(
+                        "prev_hash does not match the previous event".to_owned(),
+                    ));
+                }
+                let recomputed = Hashed {
+                    prev: &e.prev_hash,
+                    seq: e.seq,
+                    at: &e.at,
+                    actor: &e.actor,
+                    action: &e.action,
+                    promotion_id: e.promotion_id,
+                    digest: e.digest.as_deref(),
+                    details: &e.details,
+                }
+                .hash();
+                if recomputed != e.hash {
+                    return Ok(broken("content does not match its hash".to_owned()));
+                }
+                prev = e.hash;
+                expected_seq += 1;
+            }
+            if done {
+                let events = expected_seq - 1;
+                let head = (events > 0).then_some(prev);
+                return Ok(ChainReport {
+                    events,
+                    head,
+                    broken_at: None,
+                });
+            }
+        }
     }
 }

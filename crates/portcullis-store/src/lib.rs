@@ -10,7 +10,7 @@ mod promotions;
 mod tokens;
 
 pub use approvals::{ApprovalRecord, Verdict};
-pub use audit::{AuditEvent, AuditFilter, AuditPage, NewAuditEvent};
+pub use audit::{AuditEvent, AuditFilter, AuditPage, ChainReport, NewAuditEvent};
 pub use db::{Store, Tx, commit};
 pub use error::{Error, Result};
 pub use promotions::{NewPromotion, PromotionRecord};

@@ -223,7 +223,7 @@ impl Store {
     ) -> Result<()> {
         sqlx::query(
             "UPDATE promotions SET state = $2, error = COALESCE($3, error), copy_report = COALESCE($4, copy_report), \
-             lease_until = NULL, updated_at = now() WHERE id = $1",
+             lease_until = NULL, claim_id = NULL, updated_at = now() WHERE id = $1",
         )
         .bind(id)
         .bind(state.as_str())
@@ -234,19 +234,62 @@ impl Store {
         Ok(())
     }
 
+    /// Finishes a copy job held under `claim`: moves it from `promoting` to `state`.
+    /// Returns false (and changes nothing) if the claim is no longer current, i.e. the
+    /// lease lapsed and another worker took the job over.
+    pub async fn finish_copy_job(
+        tx: &mut Tx,
+        id: Uuid,
+        claim: Uuid,
+        state: PromotionState,
+        error: Option<&str>,
+        copy_report: Option<&serde_json::Value>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE promotions SET state = $3, error = $4, copy_report = $5, lease_until = NULL, claim_id = NULL, \
+             updated_at = now() WHERE id = $1 AND claim_id = $2 AND state = 'promoting'",
+        )
+        .bind(id)
+        .bind(claim)
+        .bind(state.as_str())
+        .bind(error)
+        .bind(copy_report)
+        .execute(&mut **tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Extends the lease of a job held under `claim`; false if the claim was lost.
+    pub async fn renew_copy_lease(&self, id: Uuid, claim: Uuid, lease_secs: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE promotions SET lease_until = now() + make_interval(secs => $3) \
+             WHERE id = $1 AND claim_id = $2 AND state = 'promoting'",
+        )
+        .bind(id)
+        .bind(claim)
+        .bind(lease_secs as f64)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Claims one `promoting` promotion whose lease is free or expired, leasing it for
-    /// `lease_secs`. Replicas sharing the database never claim the same job at once.
-    pub async fn claim_copy_job(&self, lease_secs: i64) -> Result<Option<PromotionRecord>> {
+    /// `lease_secs` under a new claim id. Replicas sharing the database never claim the same
+    /// job at once; the claim id is what `finish_copy_job` and `renew_copy_lease` check.
+    pub async fn claim_copy_job(&self, lease_secs: i64) -> Result<Option<(PromotionRecord, Uuid)>> {
+        let claim = Uuid::new_v4();
         let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "UPDATE promotions SET lease_until = now() + make_interval(secs => $1), attempts = attempts + 1 \
+            "UPDATE promotions SET lease_until = now() + make_interval(secs => $1), attempts = attempts + 1, \
+             claim_id = $2 \
              WHERE id = (SELECT id FROM promotions WHERE state = 'promoting' \
                          AND (lease_until IS NULL OR lease_until < now()) \
                          ORDER BY updated_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
              RETURNING {COLUMNS}"
         )))
         .bind(lease_secs as f64)
+        .bind(claim)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(TryInto::try_into).transpose()
+        row.map(|r| Ok((r.try_into()?, claim))).transpose()
     }
 }

@@ -29,6 +29,12 @@ pub async fn vote(
     ApiJson(body): ApiJson<VoteBody>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
+    if body.comment.contains('\0') {
+        return Err(ApiError::unprocessable(
+            "invalid_body",
+            "comment contains a U+0000 character",
+        ));
+    }
     if body.comment.len() > 4096 {
         return Err(ApiError::unprocessable(
             "invalid_body",

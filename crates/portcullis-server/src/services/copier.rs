@@ -1,25 +1,37 @@
-//! The copy worker: claims `promoting` promotions from Postgres (lease + SKIP LOCKED, so
-//! replicas share the work), copies the image digest for digest, and records the outcome.
+//! The copy worker: claims `promoting` promotions from Postgres (lease + claim id + SKIP
+//! LOCKED, so replicas share the work), copies the image digest for digest while renewing
+//! its lease, and records the outcome only if it still holds the claim.
 
 use std::time::Duration;
 
 use portcullis_core::{ImageRef, PromotionState, RegistryHost, RepoPath};
-use portcullis_registry::{CopyPlan, copy_image};
+use portcullis_registry::{CopyPlan, CopyReport, copy_image};
 use portcullis_store::{NewAuditEvent, PromotionRecord, Store};
 use serde_json::json;
+use uuid::Uuid;
 
 use crate::state::AppState;
 
-/// How long a claimed job stays leased before another worker may take it over.
-const LEASE_SECS: i64 = 900;
+/// How long a claimed job stays leased without renewal before another worker may take it.
+const LEASE_SECS: i64 = 60;
+/// How often a running copy renews its lease.
+const RENEW_EVERY: Duration = Duration::from_secs(20);
 /// How often to look for jobs when nobody wakes the worker.
 const POLL: Duration = Duration::from_secs(2);
+/// Claims after which a job that keeps dying (crash, lost lease) is marked failed.
+const MAX_ATTEMPTS: i32 = 5;
 
-/// Runs forever: claim a job, copy, record; sleep when idle.
+/// Runs forever: claim a job, copy, record; sleep when idle. Each job runs in its own task
+/// so a panic in one cannot stop the worker; its lease then lapses and it is retried.
 pub async fn run(state: AppState) {
     loop {
         match state.store.claim_copy_job(LEASE_SECS).await {
-            Ok(Some(job)) => process(&state, job).await,
+            Ok(Some((job, claim))) => {
+                let task = tokio::spawn(process(state.clone(), job, claim));
+                if let Err(e) = task.await {
+                    tracing::error!(error = %e, "copy task panicked; the job will be retried");
+                }
+            }
             Ok(None) => {
                 let _ = tokio::time::timeout(POLL, state.copy_wakeup.notified()).await;
             }
@@ -54,71 +66,115 @@ fn plan(job: &PromotionRecord) -> Result<CopyPlan, String> {
     })
 }
 
-async fn process(state: &AppState, job: PromotionRecord) {
-    let event = |action: &str, details| NewAuditEvent {
+fn event(job: &PromotionRecord, action: &str, details: serde_json::Value) -> NewAuditEvent {
+    NewAuditEvent {
         actor: "system".to_owned(),
         action: action.to_owned(),
         promotion_id: Some(job.id),
         digest: Some(job.digest.to_string()),
         details,
-    };
+    }
+}
+
+async fn process(state: AppState, job: PromotionRecord, claim: Uuid) {
+    if job.attempts > MAX_ATTEMPTS {
+        let reason = format!(
+            "gave up after {} interrupted copy attempts",
+            job.attempts - 1
+        );
+        record(&state, &job, claim, Err(reason)).await;
+        return;
+    }
     tracing::info!(promotion.id = %job.id, image.digest = %job.digest, attempt = job.attempts, "copy started");
-    if let Err(e) = state
-        .store
-        .append_audit_now(&event(
-            "copy_started",
-            json!({"destination": job.destination, "attempt": job.attempts}),
-        ))
-        .await
-    {
+    let started = event(
+        &job,
+        "copy_started",
+        json!({"destination": job.destination, "attempt": job.attempts}),
+    );
+    if let Err(e) = state.store.append_audit_now(&started).await {
         tracing::error!(error = %e, promotion.id = %job.id, "could not audit copy start");
     }
-    let outcome = match plan(&job) {
-        Ok(p) => copy_image(&state.registry, &p)
+    let copy = async {
+        let plan = plan(&job)?;
+        copy_image(&state.registry, &plan)
             .await
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e),
+            .map_err(|e| e.to_string())
     };
-    let recorded = async {
-        let mut tx = state.store.begin().await?;
-        match &outcome {
-            Ok(report) => {
-                let report = json!({
-                    "digest": report.digest,
-                    "manifests_copied": report.manifests_copied,
-                    "blobs_copied": report.blobs_copied,
-                    "blobs_skipped": report.blobs_skipped,
-                    "bytes_copied": report.bytes_copied,
-                    "signature_copied": report.signature_copied,
-                    "attestation_copied": report.attestation_copied,
-                });
-                Store::set_promotion_state(
-                    &mut tx,
-                    job.id,
-                    PromotionState::Promoted,
-                    None,
-                    Some(&report),
-                )
-                .await?;
-                Store::append_audit(&mut tx, &event("promoted", report)).await?;
-            }
-            Err(reason) => {
-                Store::set_promotion_state(
-                    &mut tx,
-                    job.id,
-                    PromotionState::Failed,
-                    Some(reason),
-                    None,
-                )
-                .await?;
-                Store::append_audit(&mut tx, &event("failed", json!({"reason": reason}))).await?;
+    let renew = async {
+        loop {
+            tokio::time::sleep(RENEW_EVERY).await;
+            match state
+                .store
+                .renew_copy_lease(job.id, claim, LEASE_SECS)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, promotion.id = %job.id, "lease renewal failed")
+                }
             }
         }
-        portcullis_store::commit(tx).await
     };
-    match recorded.await {
-        Ok(()) => tracing::info!(promotion.id = %job.id, ok = outcome.is_ok(), "copy finished"),
-        // The lease expires and another attempt picks the job up.
+    let outcome = tokio::select! {
+        outcome = copy => outcome,
+        () = renew => {
+            tracing::warn!(promotion.id = %job.id, "lost the copy lease; another worker owns the job");
+            return;
+        }
+    };
+    record(&state, &job, claim, outcome).await;
+}
+
+/// Writes the outcome and its audit event together, if this worker still holds the claim.
+async fn record(
+    state: &AppState,
+    job: &PromotionRecord,
+    claim: Uuid,
+    outcome: Result<CopyReport, String>,
+) {
+    let (next, error, report, audit) = match &outcome {
+        Ok(r) => {
+            let report = json!({
+                "digest": r.digest,
+                "manifests_copied": r.manifests_copied,
+                "blobs_copied": r.blobs_copied,
+                "blobs_skipped": r.blobs_skipped,
+                "bytes_copied": r.bytes_copied,
+                "signature_copied": r.signature_copied,
+                "attestation_copied": r.attestation_copied,
+            });
+            (
+                PromotionState::Promoted,
+                None,
+                Some(report.clone()),
+                event(job, "promoted", report),
+            )
+        }
+        Err(reason) => (
+            PromotionState::Failed,
+            Some(reason.as_str()),
+            None,
+            event(job, "failed", json!({"reason": reason})),
+        ),
+    };
+    let written = async {
+        let mut tx = state.store.begin().await?;
+        if !Store::finish_copy_job(&mut tx, job.id, claim, next, error, report.as_ref()).await? {
+            return Ok(false);
+        }
+        Store::append_audit(&mut tx, &audit).await?;
+        portcullis_store::commit(tx).await?;
+        Ok::<bool, portcullis_store::Error>(true)
+    };
+    match written.await {
+        Ok(true) => {
+            tracing::info!(promotion.id = %job.id, promotion.state = %next, "copy finished")
+        }
+        Ok(false) => {
+            tracing::warn!(promotion.id = %job.id, "claim lost before the outcome was written")
+        }
+        // The lease lapses and another attempt picks the job up.
         Err(e) => {
             tracing::error!(error = %e, promotion.id = %job.id, "could not record the copy outcome")
         }

@@ -47,6 +47,7 @@ pub fn input_document(
                 "scanner": r.scanner,
                 "origin": r.origin,
                 "artifact_name": r.artifact_name,
+                "subject_digests": r.subject_digests,
                 "counts": {
                     "critical": count(Severity::Critical),
                     "high": count(Severity::High),

@@ -100,6 +100,13 @@ fn validate(state: &AppState, req: &PromotionRequest) -> Result<Validated, ApiEr
             format!("at most {MAX_EVIDENCE} evidence documents"),
         ));
     }
+    // Postgres cannot store U+0000 in text or jsonb: refuse it here rather than fail later.
+    if let Some(i) = req.evidence.iter().position(|e| has_nul(&e.document)) {
+        return Err(ApiError::unprocessable(
+            "invalid_evidence",
+            format!("evidence[{i}] contains a U+0000 character"),
+        ));
+    }
     let reports = req
         .evidence
         .iter()
@@ -125,6 +132,41 @@ fn validate(state: &AppState, req: &PromotionRequest) -> Result<Validated, ApiEr
     })
 }
 
+/// Whether any string or key in `v` contains U+0000.
+pub fn has_nul(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(a) => a.iter().any(has_nul),
+        serde_json::Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
+/// The open promotion is returned only if it is the same request; the same digest and route
+/// to another destination or tag is a conflict the caller must resolve.
+fn same_request(
+    open: &PromotionRecord,
+    destination: &str,
+    tag: Option<&Tag>,
+) -> Result<(), ApiError> {
+    if open.destination != destination || open.tag.as_ref() != tag {
+        return Err(ApiError::conflict(
+            "conflicting_open_promotion",
+            format!(
+                "promotion {} is already open for this digest on route {} to {}{}",
+                open.id,
+                open.route,
+                open.destination,
+                open.tag
+                    .as_ref()
+                    .map(|t| format!(":{t}"))
+                    .unwrap_or_default()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Handles a promotion request end to end.
 pub async fn request(
     state: &AppState,
@@ -139,6 +181,7 @@ pub async fn request(
             .find_open_promotion(&digest, &v.route.name)
             .await?
     {
+        same_request(&open, &v.destination, v.tag.as_ref())?;
         return Ok(Outcome::Existing(view(&state.store, open).await?));
     }
     let source = v.source.with_digest(digest.clone());
@@ -182,6 +225,7 @@ pub async fn request(
         Err(portcullis_store::Error::Conflict(_)) => {
             // A concurrent identical request won the race; return its promotion.
             if let Some(open) = state.store.find_open_promotion(&digest, &new.route).await? {
+                same_request(&open, &new.destination, new.tag.as_ref())?;
                 return Ok(Outcome::Existing(view(&state.store, open).await?));
             }
             return Err(ApiError::conflict(
