@@ -81,31 +81,20 @@ pub struct AuditPage {
     pub next_cursor: Option<String>,
 }
 
-/// The hashed fields of an event, in order.
-struct Hashed<'a> {
-    prev: &'a str,
-    seq: i64,
-    at: &'a DateTime<Utc>,
-    actor: &'a str,
-    action: &'a str,
-    promotion_id: Option<Uuid>,
-    digest: Option<&'a str>,
-    details: &'a serde_json::Value,
-}
-
-impl Hashed<'_> {
-    /// SHA-256 over the fields, separated by U+001F; `details` as compact JSON with sorted
-    /// keys (serde_json's map is ordered), which survives the jsonb round trip.
-    fn hash(&self) -> String {
+impl AuditEvent {
+    /// SHA-256 over `prev_hash` and the content, fields separated by U+001F; `details` as
+    /// compact JSON with sorted keys (serde_json's map is ordered), which survives the jsonb
+    /// round trip. The stored `hash` field itself is not an input.
+    fn compute_hash(&self) -> String {
         let mut h = Sha256::new();
         for part in [
-            self.prev,
+            self.prev_hash.as_str(),
             &self.seq.to_string(),
             &self.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            self.actor,
-            self.action,
+            &self.actor,
+            &self.action,
             &self.promotion_id.map(|u| u.to_string()).unwrap_or_default(),
-            self.digest.unwrap_or_default(),
+            self.digest.as_deref().unwrap_or_default(),
             &self.details.to_string(),
         ] {
             h.update(part.as_bytes());
@@ -141,31 +130,31 @@ impl Store {
             Some((s, h)) => (s + 1, h),
             None => (1, GENESIS.to_owned()),
         };
-        let at = Utc::now().trunc_subsecs(6);
-        let hash = Hashed {
-            prev: &prev,
+        let mut event = AuditEvent {
             seq,
-            at: &at,
-            actor: &e.actor,
-            action: &e.action,
+            at: Utc::now().trunc_subsecs(6),
+            actor: e.actor.clone(),
+            action: e.action.clone(),
             promotion_id: e.promotion_id,
-            digest: e.digest.as_deref(),
-            details: &e.details,
-        }
-        .hash();
+            digest: e.digest.clone(),
+            details: e.details.clone(),
+            prev_hash: prev,
+            hash: String::new(),
+        };
+        event.hash = event.compute_hash();
         sqlx::query(
             "INSERT INTO audit_events (seq, at, actor, action, promotion_id, digest, details, prev_hash, hash) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
-        .bind(seq)
-        .bind(at)
-        .bind(&e.actor)
-        .bind(&e.action)
-        .bind(e.promotion_id)
-        .bind(e.digest.as_deref())
-        .bind(&e.details)
-        .bind(&prev)
-        .bind(&hash)
+        .bind(event.seq)
+        .bind(event.at)
+        .bind(&event.actor)
+        .bind(&event.action)
+        .bind(event.promotion_id)
+        .bind(event.digest.as_deref())
+        .bind(&event.details)
+        .bind(&event.prev_hash)
+        .bind(&event.hash)
         .execute(&mut **tx)
         .await?;
         Ok(seq)
@@ -252,17 +241,7 @@ impl Store {
                         "prev_hash does not match the previous event".to_owned(),
                     ));
                 }
-                let recomputed = Hashed {
-                    prev: &e.prev_hash,
-                    seq: e.seq,
-                    at: &e.at,
-                    actor: &e.actor,
-                    action: &e.action,
-                    promotion_id: e.promotion_id,
-                    digest: e.digest.as_deref(),
-                    details: &e.details,
-                }
-                .hash();
+                let recomputed = e.compute_hash();
                 if recomputed != e.hash {
                     return Ok(broken("content does not match its hash".to_owned()));
                 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::services::promotions::view;
+use crate::services::promotions;
 use crate::state::AppState;
 use crate::views::PromotionView;
 
@@ -103,10 +103,5 @@ pub async fn vote(
     if next == PromotionState::Promoting {
         state.copy_wakeup.notify_one();
     }
-    let p = state
-        .store
-        .get_promotion(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no promotion {id}")))?;
-    view(&state.store, p).await
+    promotions::get(state, id).await
 }
