@@ -49,6 +49,8 @@ async fn signed_clean_image_is_promoted_with_the_same_digest_and_signature() {
     let done = app.wait_settled(&id).await;
     assert_eq!(done["state"], "promoted", "{done}");
     assert_eq!(done["copy"]["signature_copied"], true);
+    assert_eq!(done["copy"]["in_progress"], false);
+    assert_eq!(done["copy"]["digest"], digest);
 
     assert_eq!(
         app.prod_digest("team/app", "v1").await.as_deref(),

@@ -30,8 +30,8 @@ pub struct CopyPlan {
     pub dest_tag: Option<Tag>,
 }
 
-/// What a copy did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a copy did (or, reported as progress, has done so far).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CopyReport {
     /// The digest copied (identical at source and destination).
     pub digest: Digest,
@@ -49,15 +49,28 @@ pub struct CopyReport {
     pub attestation_copied: bool,
 }
 
+/// Called with the running totals after every blob and manifest.
+pub type Progress<'a> = &'a (dyn Fn(&CopyReport) + Send + Sync);
+
 /// The two ends of one copy.
 struct Ends<'a> {
     client: &'a RegistryClient,
+    progress: Progress<'a>,
     src: (&'a RegistryHost, &'a RepoPath),
     dst: (&'a RegistryHost, &'a RepoPath),
 }
 
 /// Copies `plan.source` (by digest) with its signature artifacts, then tags it.
 pub async fn copy_image(client: &RegistryClient, plan: &CopyPlan) -> Result<CopyReport> {
+    copy_image_with_progress(client, plan, &|_| {}).await
+}
+
+/// `copy_image`, reporting the running totals to `progress` as blobs and manifests land.
+pub async fn copy_image_with_progress(
+    client: &RegistryClient,
+    plan: &CopyPlan,
+    progress: Progress<'_>,
+) -> Result<CopyReport> {
     let Reference::Digest(digest) = &plan.source.reference else {
         return Err(Error::InvalidRequest(format!(
             "copy source {} must be pinned by digest",
@@ -66,6 +79,7 @@ pub async fn copy_image(client: &RegistryClient, plan: &CopyPlan) -> Result<Copy
     };
     let ends = Ends {
         client,
+        progress,
         src: (&plan.source.registry, &plan.source.repository),
         dst: (&plan.dest_registry, &plan.dest_repo),
     };
@@ -157,6 +171,7 @@ impl Ends<'_> {
             .put_manifest(self.dst.0, self.dst.1, &reference, &manifest)
             .await?;
         report.manifests_copied += 1;
+        (self.progress)(report);
         Ok(Some(manifest))
     }
 
@@ -179,12 +194,10 @@ impl Ends<'_> {
             .into_iter()
             .filter(|b| seen.insert(b.digest.clone()))
             .collect();
-        let outcomes: Vec<BlobOutcome> = futures_util::stream::iter(unique)
+        let mut outcomes = futures_util::stream::iter(unique)
             .map(|blob| async move { self.client.copy_blob(self.src, self.dst, &blob).await })
-            .buffer_unordered(BLOB_CONCURRENCY)
-            .try_collect()
-            .await?;
-        for outcome in outcomes {
+            .buffer_unordered(BLOB_CONCURRENCY);
+        while let Some(outcome) = outcomes.try_next().await? {
             match outcome {
                 BlobOutcome::Copied(n) => {
                     report.blobs_copied += 1;
@@ -192,6 +205,7 @@ impl Ends<'_> {
                 }
                 BlobOutcome::Skipped | BlobOutcome::Foreign => report.blobs_skipped += 1,
             }
+            (self.progress)(report);
         }
         Ok(())
     }

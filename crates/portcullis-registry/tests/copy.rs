@@ -257,3 +257,39 @@ async fn copy_without_a_tag_confirms_the_digest_at_the_destination() {
     };
     assert_eq!(client.resolve(&at_dest).await.unwrap(), digest);
 }
+
+#[tokio::test]
+async fn progress_is_reported_after_every_blob_and_manifest() {
+    let (src, dst) = (
+        TestRegistry::start().await.unwrap(),
+        TestRegistry::start().await.unwrap(),
+    );
+    let client = TestRegistry::client_for(&[&src, &dst]).unwrap();
+    let image = push_image(&client, &src.host, &repo("team/progress"), 3, "amd64").await;
+    let seen = std::sync::Mutex::new(Vec::new());
+    let record = |r: &portcullis_registry::CopyReport| seen.lock().unwrap().push(r.clone());
+    let report = portcullis_registry::copy_image_with_progress(
+        &client,
+        &plan(
+            &src,
+            "team/progress",
+            &image.manifest.digest,
+            &dst,
+            "prod/progress",
+            Some("v1"),
+        ),
+        &record,
+    )
+    .await
+    .unwrap();
+    let seen = seen.into_inner().unwrap();
+    // Config + 3 layers, then the manifest.
+    assert_eq!(seen.len(), 5);
+    let blobs: Vec<usize> = seen.iter().map(|r| r.blobs_copied).collect();
+    assert_eq!(blobs, [1, 2, 3, 4, 4]);
+    assert!(
+        seen.windows(2)
+            .all(|w| w[0].bytes_copied <= w[1].bytes_copied)
+    );
+    assert_eq!(seen.last(), Some(&report));
+}

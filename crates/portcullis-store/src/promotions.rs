@@ -246,7 +246,8 @@ impl Store {
         copy_report: Option<&serde_json::Value>,
     ) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE promotions SET state = $3, error = $4, copy_report = $5, lease_until = NULL, claim_id = NULL, \
+            "UPDATE promotions SET state = $3, error = $4, copy_report = COALESCE($5, copy_report), \
+             lease_until = NULL, claim_id = NULL, \
              updated_at = now() WHERE id = $1 AND claim_id = $2 AND state = 'promoting'",
         )
         .bind(id)
@@ -259,15 +260,24 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Extends the lease of a job held under `claim`; false if the claim was lost.
-    pub async fn renew_copy_lease(&self, id: Uuid, claim: Uuid, lease_secs: i64) -> Result<bool> {
+    /// Extends the lease of a job held under `claim` and records its progress so far;
+    /// false if the claim was lost.
+    pub async fn heartbeat_copy_job(
+        &self,
+        id: Uuid,
+        claim: Uuid,
+        lease_secs: i64,
+        progress: Option<&serde_json::Value>,
+    ) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE promotions SET lease_until = now() + make_interval(secs => $3) \
+            "UPDATE promotions SET lease_until = now() + make_interval(secs => $3), \
+             copy_report = COALESCE($4, copy_report) \
              WHERE id = $1 AND claim_id = $2 AND state = 'promoting'",
         )
         .bind(id)
         .bind(claim)
         .bind(lease_secs as f64)
+        .bind(progress)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use portcullis_core::{ImageRef, PromotionState, RegistryHost, RepoPath};
-use portcullis_registry::{CopyPlan, CopyReport, copy_image};
+use portcullis_registry::{CopyPlan, CopyReport, copy_image_with_progress};
 use portcullis_store::{NewAuditEvent, PromotionRecord, Store};
 use serde_json::json;
 use uuid::Uuid;
@@ -14,8 +14,8 @@ use crate::state::AppState;
 
 /// How long a claimed job stays leased without renewal before another worker may take it.
 const LEASE_SECS: i64 = 60;
-/// How often a running copy renews its lease.
-const RENEW_EVERY: Duration = Duration::from_secs(20);
+/// How often a running copy renews its lease and records its progress.
+const HEARTBEAT: Duration = Duration::from_secs(1);
 /// How often to look for jobs when nobody wakes the worker.
 const POLL: Duration = Duration::from_secs(2);
 /// Claims after which a job that keeps dying (crash, lost lease) is marked failed.
@@ -94,31 +94,43 @@ async fn process(state: AppState, job: PromotionRecord, claim: Uuid) {
     if let Err(e) = state.store.append_audit_now(&started).await {
         tracing::error!(error = %e, promotion.id = %job.id, "could not audit copy start");
     }
+    let (progress_tx, progress_rx) = tokio::sync::watch::channel(None::<serde_json::Value>);
+    let report_progress = move |r: &CopyReport| {
+        let mut value = serde_json::to_value(r).unwrap_or_default();
+        value["in_progress"] = json!(true);
+        progress_tx.send_replace(Some(value));
+    };
     let copy = async {
         let plan = plan(&job)?;
-        copy_image(&state.registry, &plan)
+        copy_image_with_progress(&state.registry, &plan, &report_progress)
             .await
             .map_err(|e| e.to_string())
     };
-    let renew = async {
+    let heartbeat = async {
+        let mut rx = progress_rx;
         loop {
-            tokio::time::sleep(RENEW_EVERY).await;
+            tokio::time::sleep(HEARTBEAT).await;
+            let progress = if rx.has_changed().unwrap_or(false) {
+                rx.borrow_and_update().clone()
+            } else {
+                None
+            };
             match state
                 .store
-                .renew_copy_lease(job.id, claim, LEASE_SECS)
+                .heartbeat_copy_job(job.id, claim, LEASE_SECS, progress.as_ref())
                 .await
             {
                 Ok(true) => {}
                 Ok(false) => return,
                 Err(e) => {
-                    tracing::warn!(error = %e, promotion.id = %job.id, "lease renewal failed")
+                    tracing::warn!(error = %e, promotion.id = %job.id, "copy heartbeat failed")
                 }
             }
         }
     };
     let outcome = tokio::select! {
         outcome = copy => outcome,
-        () = renew => {
+        () = heartbeat => {
             tracing::warn!(promotion.id = %job.id, "lost the copy lease; another worker owns the job");
             return;
         }
@@ -135,15 +147,8 @@ async fn record(
 ) {
     let (next, error, report, audit) = match &outcome {
         Ok(r) => {
-            let report = json!({
-                "digest": r.digest,
-                "manifests_copied": r.manifests_copied,
-                "blobs_copied": r.blobs_copied,
-                "blobs_skipped": r.blobs_skipped,
-                "bytes_copied": r.bytes_copied,
-                "signature_copied": r.signature_copied,
-                "attestation_copied": r.attestation_copied,
-            });
+            let mut report = serde_json::to_value(r).unwrap_or_default();
+            report["in_progress"] = json!(false);
             (
                 PromotionState::Promoted,
                 None,
