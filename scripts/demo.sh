@@ -101,6 +101,7 @@ code=$(api POST /v1/promotions "$CI" "$WORK/request.json")
 ID=$(json 'd["id"]' <"$WORK/resp.json")
 echo "promotion $ID: state=$(json 'd["state"]' <"$WORK/resp.json") digest=$(json 'd["digest"]' <"$WORK/resp.json")"
 echo "policy: allow=$(json 'd["decision"]["allow"]' <"$WORK/resp.json") violations=$(json 'd["decision"]["violations"]' <"$WORK/resp.json") needs=$(json 'd["decision"]["required_approvals"]' <"$WORK/resp.json")"
+echo "warnings: $(json 'd["decision"]["warnings"]' <"$WORK/resp.json")"
 [ "$(json 'd["state"]' <"$WORK/resp.json")" = pending_approval ] || fail "expected pending_approval"
 [ "$(json 'd["digest"]' <"$WORK/resp.json")" = "$DIGEST" ] || fail "the tag did not resolve to the pushed digest"
 
@@ -146,4 +147,7 @@ import json, sys
 for e in reversed(json.load(open(sys.argv[1]))["events"]):
     print(f'{e["seq"]:>3}  {e["at"]}  {e["actor"]:<12} {e["action"]:<13} {e["hash"][:19]}…')
 PY
+step "12. verify the audit hash chain"
+"$BIN/portcullis" audit verify || fail "audit chain does not verify"
+
 printf '\n\033[32mDemo passed: %s promoted to %s/demo/app:1.0.0\033[0m\n' "$DIGEST" "$PROD"
