@@ -6,5 +6,6 @@
 mod approvals;
 mod authz;
 mod flow;
+mod jobs;
 mod support;
 mod validation;

@@ -35,7 +35,7 @@ pub struct TestApp {
     pub tokens: Tokens,
     pub db: sqlx::PgPool,
     pub database_url: String,
-    db_name: String,
+    _temp_db: TempDb,
     dir: PathBuf,
     server: tokio::task::JoinHandle<()>,
 }
@@ -55,7 +55,8 @@ impl TestApp {
         let prod = TestRegistry::start().await.expect("production registry");
         let key = TestKey::generate().expect("key");
         let rogue_key = TestKey::generate().expect("rogue key");
-        let db_name = format!("portcullis_test_{}", uuid::Uuid::new_v4().simple());
+        let temp_db = TempDb::new();
+        let db_name = temp_db.name.clone();
         let dir = std::env::temp_dir().join(&db_name);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("cosign.pub"), &key.public_pem).unwrap();
@@ -115,8 +116,8 @@ trust:
             rogue_key,
             tokens,
             db,
-            database_url: format!("{PG}/{db_name}"),
-            db_name,
+            database_url: temp_db.url.clone(),
+            _temp_db: temp_db,
             dir,
             server,
         }
@@ -246,12 +247,26 @@ pub fn trivy(findings: &[(&str, &str)]) -> Value {
     json!({"SchemaVersion": 2, "ArtifactName": "app", "Results": [{"Target": "app", "Vulnerabilities": vulns}]})
 }
 
-impl Drop for TestApp {
+/// A fresh, uniquely named database, dropped (with its connections) when this is dropped.
+pub struct TempDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TempDb {
+    pub fn new() -> Self {
+        let name = format!("portcullis_test_{}", uuid::Uuid::new_v4().simple());
+        Self {
+            url: format!("{PG}/{name}"),
+            name,
+        }
+    }
+}
+
+impl Drop for TempDb {
     fn drop(&mut self) {
-        self.server.abort();
-        let _ = std::fs::remove_dir_all(&self.dir);
-        let name = self.db_name.clone();
-        // Drop runs inside the test's runtime; use a fresh one on a plain thread.
+        let name = self.name.clone();
+        // Drop may run inside the test's runtime; use a fresh one on a plain thread.
         let _ = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -267,5 +282,12 @@ impl Drop for TestApp {
             });
         })
         .join();
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
