@@ -6,18 +6,13 @@
 mod support;
 
 use portcullis_core::{Digest, ImageRef, Reference};
-use portcullis_registry::testing::TestRegistry;
 use portcullis_registry::{Error, OCI_INDEX, OCI_MANIFEST, RawManifest, copy_image};
 use serde_json::json;
 use support::{Pushed, plan, push_image, repo, tag};
 
 #[tokio::test]
 async fn copies_image_by_digest_tags_it_last_and_recopy_skips_every_blob() {
-    let (src, dst) = (
-        TestRegistry::start().await.unwrap(),
-        TestRegistry::start().await.unwrap(),
-    );
-    let client = TestRegistry::client_for(&[&src, &dst]).unwrap();
+    let (src, dst, client) = support::two_registries().await;
     let image = push_image(&client, &src.host, &repo("team/app"), 3, "amd64").await;
     let digest = image.manifest.digest.clone();
 
@@ -79,11 +74,7 @@ async fn copies_image_by_digest_tags_it_last_and_recopy_skips_every_blob() {
 
 #[tokio::test]
 async fn copying_a_missing_digest_or_a_tag_source_fails_cleanly() {
-    let (src, dst) = (
-        TestRegistry::start().await.unwrap(),
-        TestRegistry::start().await.unwrap(),
-    );
-    let client = TestRegistry::client_for(&[&src, &dst]).unwrap();
+    let (src, dst, client) = support::two_registries().await;
     let missing = Digest::sha256_of(b"no such manifest");
     let err = copy_image(
         &client,
@@ -112,11 +103,7 @@ async fn copying_a_missing_digest_or_a_tag_source_fails_cleanly() {
 
 #[tokio::test]
 async fn copies_a_two_platform_index_whole_with_the_same_digest() {
-    let (src, dst) = (
-        TestRegistry::start().await.unwrap(),
-        TestRegistry::start().await.unwrap(),
-    );
-    let client = TestRegistry::client_for(&[&src, &dst]).unwrap();
+    let (src, dst, client) = support::two_registries().await;
     let r = repo("team/multi");
     let amd = push_image(&client, &src.host, &r, 2, "amd64").await;
     let arm = push_image(&client, &src.host, &r, 2, "arm64").await;
@@ -181,11 +168,7 @@ async fn copies_a_two_platform_index_whole_with_the_same_digest() {
 
 #[tokio::test]
 async fn copies_the_cosign_signature_artifact_with_the_image() {
-    let (src, dst) = (
-        TestRegistry::start().await.unwrap(),
-        TestRegistry::start().await.unwrap(),
-    );
-    let client = TestRegistry::client_for(&[&src, &dst]).unwrap();
+    let (src, dst, client) = support::two_registries().await;
     let r = repo("team/app");
     let image = push_image(&client, &src.host, &r, 1, "amd64").await;
     let sig_tag = Reference::Tag(image.manifest.digest.cosign_tag("sig"));
@@ -233,11 +216,7 @@ async fn copies_the_cosign_signature_artifact_with_the_image() {
 
 #[tokio::test]
 async fn copy_without_a_tag_confirms_the_digest_at_the_destination() {
-    let (src, dst) = (
-        TestRegistry::start().await.unwrap(),
-        TestRegistry::start().await.unwrap(),
-    );
-    let client = TestRegistry::client_for(&[&src, &dst]).unwrap();
+    let (src, dst, client) = support::two_registries().await;
     let pushed = push_image(&client, &src.host, &repo("team/untagged"), 1, "amd64").await;
     let digest = pushed.manifest.digest.clone();
 
@@ -260,11 +239,7 @@ async fn copy_without_a_tag_confirms_the_digest_at_the_destination() {
 
 #[tokio::test]
 async fn progress_is_reported_after_every_blob_and_manifest() {
-    let (src, dst) = (
-        TestRegistry::start().await.unwrap(),
-        TestRegistry::start().await.unwrap(),
-    );
-    let client = TestRegistry::client_for(&[&src, &dst]).unwrap();
+    let (src, dst, client) = support::two_registries().await;
     let image = push_image(&client, &src.host, &repo("team/progress"), 3, "amd64").await;
     let seen = std::sync::Mutex::new(Vec::new());
     let record = |r: &portcullis_registry::CopyReport| seen.lock().unwrap().push(r.clone());

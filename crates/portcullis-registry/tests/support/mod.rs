@@ -101,3 +101,13 @@ pub fn plan(
         dest_tag: dest_tag.map(tag),
     }
 }
+
+/// Two fresh registries (source, destination) and a client for both.
+pub async fn two_registries() -> (TestRegistry, TestRegistry, RegistryClient) {
+    let (src, dst) = (
+        TestRegistry::start().await.unwrap(),
+        TestRegistry::start().await.unwrap(),
+    );
+    let client = TestRegistry::client_for(&[&src, &dst]).unwrap();
+    (src, dst, client)
+}
