@@ -16,6 +16,26 @@ pub struct Violation {
     pub message: String,
     /// `critical`, `high`, `medium`, `low`.
     pub severity: String,
+    /// What to do about it.
+    #[serde(default)]
+    pub remediation: String,
+}
+
+/// A vulnerability finding that a VEX statement suppressed; listed so the suppression is
+/// visible in the verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppression {
+    /// The vulnerability id.
+    pub vulnerability: String,
+    /// The affected package.
+    pub package: String,
+    /// The VEX status that suppressed it (`not_affected`, `fixed`).
+    pub status: String,
+    /// The VEX justification, when given.
+    #[serde(default)]
+    pub justification: Option<String>,
+    /// Where the VEX statement came from (`ci:openvex`, `attestation:<key ids>`).
+    pub source: String,
 }
 
 /// How many approvals from which group the policy demands.
@@ -39,6 +59,9 @@ pub struct Decision {
     /// Notes that never block.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Findings suppressed by VEX statements.
+    #[serde(default)]
+    pub suppressions: Vec<Suppression>,
 }
 
 impl Decision {
@@ -50,9 +73,11 @@ impl Decision {
                 rule: rule.to_owned(),
                 message: message.into(),
                 severity: "critical".to_owned(),
+                remediation: "fix the policy bundle or the evidence and request again".to_owned(),
             }],
             required_approvals: None,
             warnings: Vec::new(),
+            suppressions: Vec::new(),
         }
     }
 }

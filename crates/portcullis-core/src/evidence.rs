@@ -17,11 +17,23 @@ pub enum EvidenceOrigin {
         /// The report format, e.g. `trivy-json`.
         format: String,
     },
-    /// Taken from an attestation whose signature verified with a trusted key.
+    /// Taken from an attestation whose DSSE signature verified with trusted keys (or keyless
+    /// identities) and whose in-toto subject names the promoted digest.
     SignedAttestation {
-        /// The trusted key id that verified it.
-        key_id: String,
+        /// Every trusted key or keyless identity id that verified the envelope, sorted.
+        key_ids: Vec<String>,
+        /// The in-toto predicate type of the statement.
+        predicate_type: String,
     },
+}
+
+impl EvidenceOrigin {
+    /// A CI-supplied origin for `format`.
+    pub fn ci(format: &str) -> Self {
+        Self::CiSupplied {
+            format: format.to_owned(),
+        }
+    }
 }
 
 /// Vulnerability severity, normalised across scanners.
@@ -89,6 +101,12 @@ pub struct Vulnerability {
     pub fixed_version: Option<String>,
     /// Short title, when the scanner gives one.
     pub title: Option<String>,
+    /// Package URL of the affected package, when the scanner gives one.
+    #[serde(default)]
+    pub purl: Option<String>,
+    /// Other ids of the same vulnerability (GHSA for a CVE and so on), sorted, unique.
+    #[serde(default)]
+    pub aliases: Vec<String>,
 }
 
 /// A vulnerability report, normalised, with its origin.
@@ -96,7 +114,7 @@ pub struct Vulnerability {
 pub struct VulnerabilityReport {
     /// Where the report came from.
     pub origin: EvidenceOrigin,
-    /// The scanner that produced it (`trivy`).
+    /// The scanner that produced it (`trivy`, `grype`, `cyclonedx`…).
     pub scanner: String,
     /// The artifact name the scanner saw, as it reported it.
     pub artifact_name: Option<String>,
@@ -134,11 +152,193 @@ pub struct SignatureEvidence {
     pub error: Option<String>,
 }
 
+/// The licence information of one component, parsed as an SPDX licence expression.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Licence {
+    /// The licence text as the document gave it (several CycloneDX entries joined with ` AND `).
+    pub declared: String,
+    /// The normalised SPDX expression, when every part could be parsed or mapped.
+    pub expression: Option<String>,
+    /// Every licence term in the expression, sorted, unique: an SPDX id (`MIT`), an id with
+    /// an exception (`GPL-2.0-only WITH Classpath-exception-2.0`) or a `LicenseRef-…`.
+    pub terms: Vec<String>,
+    /// The expression in disjunctive normal form: each inner list is one way to comply and
+    /// holds the terms that are all required together. `MIT OR Apache-2.0` is
+    /// `[["Apache-2.0"], ["MIT"]]`. Empty when the expression did not parse.
+    pub alternatives: Vec<Vec<String>>,
+    /// Names that are not SPDX and could not be mapped unambiguously (e.g. `Custom`).
+    pub unknown: Vec<String>,
+}
+
+/// One software component of an SBOM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Component {
+    /// Component name.
+    pub name: String,
+    /// Version, when given.
+    pub version: Option<String>,
+    /// Package URL, when given.
+    pub purl: Option<String>,
+    /// Licence, when the SBOM states one (`None` for absent, `NOASSERTION` or `NONE`).
+    pub licence: Option<Licence>,
+}
+
+/// A software bill of materials, normalised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sbom {
+    /// Where it came from.
+    pub origin: EvidenceOrigin,
+    /// `cyclonedx` or `spdx`.
+    pub format: String,
+    /// The spec version the document declares (`1.4`, `SPDX-2.3`).
+    pub spec_version: String,
+    /// Manifest digests the SBOM says it describes; empty when it does not say.
+    pub subject_digests: Vec<crate::Digest>,
+    /// The components.
+    pub components: Vec<Component>,
+}
+
+/// The status of a VEX statement (OpenVEX).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VexStatus {
+    /// The product is not affected by the vulnerability.
+    NotAffected,
+    /// The product is affected.
+    Affected,
+    /// The vulnerability is fixed in the product.
+    Fixed,
+    /// Not yet known.
+    UnderInvestigation,
+}
+
+impl VexStatus {
+    /// Whether a statement with this status suppresses the finding.
+    pub fn suppresses(self) -> bool {
+        matches!(self, Self::NotAffected | Self::Fixed)
+    }
+}
+
+/// A product a VEX statement is about, with the subcomponents it narrows to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VexProduct {
+    /// The product identifier: a purl (`pkg:oci/app@sha256:…`, `pkg:apk/alpine/openssl`) or
+    /// another IRI.
+    pub id: String,
+    /// Subcomponent identifiers (purls); empty means the whole product.
+    #[serde(default)]
+    pub subcomponents: Vec<String>,
+}
+
+/// One VEX statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VexStatement {
+    /// Where it came from.
+    pub origin: EvidenceOrigin,
+    /// The vulnerability id the statement is about (`CVE-…`).
+    pub vulnerability: String,
+    /// Other ids of the same vulnerability.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// The products it covers.
+    pub products: Vec<VexProduct>,
+    /// The status.
+    pub status: VexStatus,
+    /// The justification (`vulnerable_code_not_present`…), for `not_affected`.
+    pub justification: Option<String>,
+    /// Free-text impact statement.
+    pub impact_statement: Option<String>,
+    /// RFC 3339 timestamp of the statement (or of its document).
+    pub timestamp: Option<String>,
+    /// The VEX document's `@id`.
+    pub document_id: Option<String>,
+}
+
+/// SLSA build provenance, normalised across predicate versions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// Where it came from.
+    pub origin: EvidenceOrigin,
+    /// `https://slsa.dev/provenance/v0.2` or `https://slsa.dev/provenance/v1`.
+    pub predicate_type: String,
+    /// The builder id.
+    pub builder_id: String,
+    /// The build type.
+    pub build_type: String,
+    /// The source repository URI, when stated.
+    pub source_repository: Option<String>,
+    /// The source ref (branch or tag), when stated.
+    pub source_ref: Option<String>,
+    /// The source commit, when stated.
+    pub source_commit: Option<String>,
+    /// The statement's subject digests.
+    pub subject_digests: Vec<crate::Digest>,
+}
+
+/// Evidence items parsed from reports and attestations; the parts of an `EvidenceSet` that
+/// parsers produce.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct EvidenceItems {
+    /// Vulnerability reports.
+    pub vulnerability_reports: Vec<VulnerabilityReport>,
+    /// SBOMs.
+    pub sboms: Vec<Sbom>,
+    /// VEX statements.
+    pub vex: Vec<VexStatement>,
+    /// Build provenance.
+    pub provenance: Vec<Provenance>,
+}
+
+impl EvidenceItems {
+    /// Appends everything of `other`.
+    pub fn extend(&mut self, other: Self) {
+        self.vulnerability_reports
+            .extend(other.vulnerability_reports);
+        self.sboms.extend(other.sboms);
+        self.vex.extend(other.vex);
+        self.provenance.extend(other.provenance);
+    }
+
+    /// Whether nothing was parsed.
+    pub fn is_empty(&self) -> bool {
+        self.vulnerability_reports.is_empty()
+            && self.sboms.is_empty()
+            && self.vex.is_empty()
+            && self.provenance.is_empty()
+    }
+}
+
+/// An attestation that was found but did not reach the policy, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedAttestation {
+    /// Where it was found (`sha256-….att` layer 0, referrer `sha256:…`).
+    pub location: String,
+    /// Why it was rejected (no trusted signature, subject mismatch, unknown predicate…).
+    pub reason: String,
+}
+
+/// The outcome of looking for attestations on a digest.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AttestationEvidence {
+    /// Envelopes found.
+    pub found: usize,
+    /// Envelopes whose signature and subject verified and whose predicate was parsed.
+    pub verified: usize,
+    /// Predicate types of the verified statements, sorted, unique.
+    pub predicate_types: Vec<String>,
+    /// Envelopes that were rejected, with the reason.
+    pub rejected: Vec<RejectedAttestation>,
+    /// Why the attestations could not be fetched, when they could not; fail closed.
+    pub error: Option<String>,
+}
+
 /// Everything gathered about one digest, as the policy will see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EvidenceSet {
     /// Signature verification outcome.
     pub signatures: SignatureEvidence,
-    /// Vulnerability reports.
-    pub vulnerability_reports: Vec<VulnerabilityReport>,
+    /// Attestation verification outcome.
+    pub attestations: AttestationEvidence,
+    /// Parsed items, CI-supplied and attested.
+    pub items: EvidenceItems,
 }

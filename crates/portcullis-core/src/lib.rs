@@ -9,12 +9,13 @@ mod evidence;
 mod reference;
 mod role;
 
-pub use decision::{Decision, PromotionState, RequiredApprovals, Violation};
+pub use decision::{Decision, PromotionState, RequiredApprovals, Suppression, Violation};
 pub use digest::Digest;
 pub use error::{Error, Result};
 pub use evidence::{
-    EvidenceOrigin, EvidenceSet, Severity, SignatureEvidence, SignatureStatus, Vulnerability,
-    VulnerabilityReport,
+    AttestationEvidence, Component, EvidenceItems, EvidenceOrigin, EvidenceSet, Licence,
+    Provenance, RejectedAttestation, Sbom, Severity, SignatureEvidence, SignatureStatus,
+    VexProduct, VexStatement, VexStatus, Vulnerability, VulnerabilityReport,
 };
 pub use reference::{ImageRef, Reference, RegistryHost, RepoPath, Tag};
 pub use role::{GroupName, Role};

@@ -4,7 +4,7 @@
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A report format we do not parse.
-    #[error("unknown evidence format {0:?}; supported: trivy-json")]
+    #[error("unknown evidence format {0:?}; supported: {formats}", formats = crate::REPORT_FORMATS.join(", "))]
     UnknownFormat(String),
     /// A report that does not match its format.
     #[error("{format} report is invalid at {field}: {reason}")]

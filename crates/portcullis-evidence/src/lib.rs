@@ -1,24 +1,40 @@
 //! Evidence about a digest: cosign signatures verified with the sigstore crate against the
-//! trusted keys, and CI-supplied scanner reports parsed into the evidence model. The policy
-//! only ever sees what this crate verified or normalised.
+//! trusted keys, signed in-toto attestations, and CI-supplied scanner reports, SBOMs and VEX
+//! documents, all parsed into the one evidence model. The policy only ever sees what this
+//! crate verified or normalised.
 
 mod error;
+mod fields;
 mod signatures;
 mod trivy;
 
 pub use error::{Error, Result};
 pub use signatures::{SignatureVerifier, TrustedKey};
-pub use trivy::parse_trivy;
+pub use trivy::{parse_trivy, parse_trivy_with_origin};
 
-use portcullis_core::VulnerabilityReport;
+use portcullis_core::{EvidenceItems, EvidenceOrigin};
 
-/// The CI-supplied report formats understood today.
+/// The CI-supplied evidence formats understood.
 pub const REPORT_FORMATS: &[&str] = &["trivy-json"];
 
-/// Parses a CI-supplied report of `format`.
-pub fn parse_report(format: &str, document: &serde_json::Value) -> Result<VulnerabilityReport> {
+/// Parses a CI-supplied document of `format`.
+pub fn parse_report(format: &str, document: &serde_json::Value) -> Result<EvidenceItems> {
+    parse_with_origin(format, document, EvidenceOrigin::ci(format))
+}
+
+/// Parses a document of `format`, recording `origin` on every item (attestation predicates
+/// go through here with a signed origin).
+pub fn parse_with_origin(
+    format: &str,
+    document: &serde_json::Value,
+    origin: EvidenceOrigin,
+) -> Result<EvidenceItems> {
+    let mut items = EvidenceItems::default();
     match format {
-        "trivy-json" => parse_trivy(document),
-        other => Err(Error::UnknownFormat(other.to_owned())),
+        "trivy-json" => items
+            .vulnerability_reports
+            .push(parse_trivy_with_origin(document, origin)?),
+        other => return Err(Error::UnknownFormat(other.to_owned())),
     }
+    Ok(items)
 }

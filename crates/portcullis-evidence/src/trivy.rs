@@ -3,35 +3,33 @@
 use portcullis_core::{Digest, EvidenceOrigin, Severity, Vulnerability, VulnerabilityReport};
 use serde_json::Value;
 
-use crate::{Error, Result};
+use crate::Result;
+use crate::fields::Fields;
 
-const FORMAT: &str = "trivy-json";
+const F: Fields = Fields {
+    format: "trivy-json",
+};
 
-fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Error {
-    Error::InvalidReport {
-        format: FORMAT,
-        field: field.into(),
-        reason: reason.into(),
-    }
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> crate::Error {
+    F.invalid(field, reason)
 }
 
 fn opt_str<'a>(v: &'a Value, key: &str, path: &str) -> Result<Option<&'a str>> {
-    match v.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(invalid(format!("{path}.{key}"), "expected a string")),
-    }
+    F.opt_str(v, key, path)
 }
 
 fn req_str<'a>(v: &'a Value, key: &str, path: &str) -> Result<&'a str> {
-    opt_str(v, key, path)?.ok_or_else(|| invalid(format!("{path}.{key}"), "missing"))
+    F.req_str(v, key, path)
 }
 
-/// Parses a Trivy SchemaVersion 2 report; CI-supplied, so marked unsigned.
+/// Parses a Trivy SchemaVersion 2 report as CI-supplied evidence.
 pub fn parse_trivy(doc: &Value) -> Result<VulnerabilityReport> {
-    if !doc.is_object() {
-        return Err(invalid("$", "expected a JSON object"));
-    }
+    parse_trivy_with_origin(doc, EvidenceOrigin::ci(F.format))
+}
+
+/// Parses a Trivy SchemaVersion 2 report, recording `origin`.
+pub fn parse_trivy_with_origin(doc: &Value, origin: EvidenceOrigin) -> Result<VulnerabilityReport> {
+    F.object(doc)?;
     match doc.get("SchemaVersion").and_then(Value::as_u64) {
         Some(2) => {}
         Some(v) => {
@@ -79,13 +77,18 @@ pub fn parse_trivy(doc: &Value) -> Result<VulnerabilityReport> {
                     .filter(|s| !s.is_empty())
                     .map(str::to_owned),
                 title: opt_str(v, "Title", &path)?.map(str::to_owned),
+                purl: match F.opt_object(v, "PkgIdentifier", &path)? {
+                    Some(ident) => F
+                        .opt_str(ident, "PURL", &format!("{path}.PkgIdentifier"))?
+                        .map(str::to_owned),
+                    None => None,
+                },
+                aliases: Vec::new(),
             });
         }
     }
     Ok(VulnerabilityReport {
-        origin: EvidenceOrigin::CiSupplied {
-            format: FORMAT.to_owned(),
-        },
+        origin,
         scanner: "trivy".to_owned(),
         artifact_name: opt_str(doc, "ArtifactName", "$")?.map(str::to_owned),
         subject_digests: repo_digests(doc)?,
