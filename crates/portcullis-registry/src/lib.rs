@@ -12,6 +12,7 @@ mod copy;
 mod error;
 mod manifest;
 mod manifest_ops;
+mod referrers;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -23,3 +24,4 @@ pub use manifest::{
     ACCEPT_MANIFESTS, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, MAX_MANIFEST_BYTES,
     ManifestContents, OCI_INDEX, OCI_MANIFEST, RawManifest, is_supported,
 };
+pub use referrers::{MAX_REFERRERS, Referrer, parse_referrers, referrers_tag};
