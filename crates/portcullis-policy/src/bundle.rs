@@ -1,25 +1,48 @@
-//! `PolicyBundle`: the Rego files and data of a policy directory, compiled once, with the
+//! `PolicyBundle`: the Rego files and data of a policy directory, compiled once at load
+//! into an RVM program (with the interpreter kept as the reference and fallback), with the
 //! content digest that every decision records.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use portcullis_core::{Decision, RequiredApprovals, Violation};
-use serde::Deserialize;
+use portcullis_core::Decision;
+use regorus::languages::rego::compiler::Compiler;
+use regorus::rvm::{Program, RegoVM};
 use sha2::{Digest as _, Sha256};
 
-use crate::{Error, Result};
+use crate::output::to_decision;
+use crate::{Error, Result, input_value};
 
 /// The rule every bundle must define.
 pub const DECISION_RULE: &str = "data.portcullis.promotion.decision";
 
-/// A loaded, ready-to-evaluate policy bundle. Cloning the inner engine per evaluation keeps
-/// evaluations independent without re-parsing.
+/// A loaded, ready-to-evaluate policy bundle. Cloning is cheap (reference counts); it is
+/// `Send + Sync` and meant to be shared in an `Arc`.
 #[derive(Clone)]
 pub struct PolicyBundle {
+    /// The interpreter: the reference semantics, the baseline, and the fallback.
     engine: regorus::Engine,
+    /// The decision rule compiled to RVM bytecode, when the compiler supports the bundle.
+    program: Option<Arc<Program>>,
+    /// The bundle's data document, handed to each RVM run.
+    data: regorus::Value,
     digest: String,
     dir: PathBuf,
 }
+
+/// How to evaluate; [`PolicyBundle::evaluate`] always takes the fastest correct one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalPath {
+    /// The tree-walking interpreter over a clone of the prepared engine.
+    Interpreter,
+    /// The RVM program compiled at load; falls back to the interpreter when the bundle
+    /// could not be compiled or the VM fails, so it never decides differently.
+    Rvm,
+}
+
+/// The RVM stops a run after this many instructions (its default, 25 000, is too few for
+/// hundreds of findings); a run that stops is re-evaluated by the interpreter.
+const MAX_RVM_INSTRUCTIONS: usize = 50_000_000;
 
 /// A bundle file, read.
 pub(crate) struct BundleFile {
@@ -89,29 +112,6 @@ pub(crate) fn engine_for(
     Ok(engine)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDecision {
-    allow: bool,
-    #[serde(default)]
-    violations: Vec<RawViolation>,
-    required_approvals: Option<RequiredApprovals>,
-    #[serde(default)]
-    warnings: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct RawViolation {
-    rule: String,
-    message: String,
-    #[serde(default = "default_severity")]
-    severity: String,
-}
-
-fn default_severity() -> String {
-    "high".to_owned()
-}
-
 impl PolicyBundle {
     /// Loads and compiles the bundle in `dir`; fails if any file does not parse.
     pub fn load(dir: &Path) -> Result<Self> {
@@ -133,8 +133,12 @@ impl PolicyBundle {
             hasher.update([0]);
         }
         let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
+        let program = compile_rvm(&mut engine.clone());
+        let data = engine.get_data();
         Ok(Self {
             engine,
+            program,
+            data,
             digest,
             dir: dir.to_owned(),
         })
@@ -150,54 +154,84 @@ impl PolicyBundle {
         &self.dir
     }
 
-    /// Evaluates the decision rule over `input`. CPU-bound: call it off the async executor.
-    /// Undefined output, an evaluation error or an output of the wrong shape is a deny.
+    /// Whether evaluations run on the compiled RVM program (false: the bundle uses a
+    /// construct the RVM compiler does not support, and the interpreter serves instead).
+    pub fn is_compiled(&self) -> bool {
+        self.program.is_some()
+    }
+
+    /// Evaluates the decision rule over `input` on the fastest path. CPU-bound: call it off
+    /// the async executor. Undefined output, an evaluation error or an output of the wrong
+    /// shape is a deny.
     pub fn evaluate(&self, input: &serde_json::Value) -> Decision {
-        let mut engine = self.engine.clone();
-        engine.set_input(regorus::Value::from(input.clone()));
-        let value = match engine.eval_rule(DECISION_RULE.to_owned()) {
-            Ok(v) => v,
-            Err(e) => {
-                return Decision::deny("policy.error", format!("policy evaluation failed: {e}"));
-            }
+        self.evaluate_value(EvalPath::Rvm, input_value(input))
+    }
+
+    /// Evaluates through the interpreter exactly as before the RVM path existed (input via
+    /// serde, a clone of the engine per call): the reference and the benchmark baseline.
+    pub fn evaluate_interpreted(&self, input: &serde_json::Value) -> Decision {
+        self.evaluate_value(
+            EvalPath::Interpreter,
+            regorus::Value::from(input.clone()),
+        )
+    }
+
+    /// Evaluates over an input already converted (see [`input_value`]) on the given path.
+    pub fn evaluate_value(&self, path: EvalPath, input: regorus::Value) -> Decision {
+        let result = match (path, &self.program) {
+            (EvalPath::Rvm, Some(program)) => match self.run_rvm(program, input.clone()) {
+                Ok(value) => Ok(value),
+                Err(e) => {
+                    tracing::warn!(
+                        policy.digest = %self.digest,
+                        error = %e,
+                        "RVM evaluation failed; re-evaluating with the interpreter"
+                    );
+                    self.interpret(input)
+                }
+            },
+            _ => self.interpret(input),
         };
-        if value == regorus::Value::Undefined {
-            return Decision::deny("policy.undefined", format!("{DECISION_RULE} is undefined"));
-        }
-        let parsed = value
-            .to_json_str()
+        to_decision(result)
+    }
+
+    fn interpret(&self, input: regorus::Value) -> std::result::Result<regorus::Value, String> {
+        let mut engine = self.engine.clone();
+        engine.set_input(input);
+        engine
+            .eval_rule(DECISION_RULE.to_owned())
             .map_err(|e| e.to_string())
-            .and_then(|s| serde_json::from_str::<RawDecision>(&s).map_err(|e| e.to_string()));
-        match parsed {
-            Ok(raw) => to_decision(raw),
-            Err(e) => Decision::deny(
-                "policy.malformed",
-                format!("policy output has the wrong shape: {e}"),
-            ),
-        }
+    }
+
+    fn run_rvm(
+        &self,
+        program: &Arc<Program>,
+        input: regorus::Value,
+    ) -> std::result::Result<regorus::Value, String> {
+        let mut vm = RegoVM::new();
+        vm.load_program(Arc::clone(program));
+        vm.set_max_instructions(MAX_RVM_INSTRUCTIONS);
+        vm.set_data(self.data.clone()).map_err(|e| e.to_string())?;
+        vm.set_input(input);
+        vm.execute().map_err(|e| e.to_string())
     }
 }
 
-fn to_decision(raw: RawDecision) -> Decision {
-    let mut violations: Vec<Violation> = raw
-        .violations
-        .into_iter()
-        .map(|v| Violation {
-            rule: v.rule,
-            message: v.message,
-            severity: v.severity,
-        })
-        .collect();
-    violations.sort_by(|a, b| a.rule.cmp(&b.rule).then_with(|| a.message.cmp(&b.message)));
-    // An allow that still lists violations is contradictory: fail closed.
-    let allow = raw.allow && violations.is_empty();
-    if allow && raw.required_approvals.is_none() {
-        return Decision::deny("policy.malformed", "an allow must state required_approvals");
-    }
-    Decision {
-        allow,
-        violations,
-        required_approvals: raw.required_approvals,
-        warnings: raw.warnings,
+/// Compiles the decision rule to an RVM program. A bundle the RVM compiler cannot handle
+/// still loads and is served by the interpreter.
+fn compile_rvm(engine: &mut regorus::Engine) -> Option<Arc<Program>> {
+    let rule: regorus::Rc<str> = DECISION_RULE.into();
+    let compiled = engine
+        .compile_with_entrypoint(&rule)
+        .map_err(|e| e.to_string())
+        .and_then(|policy| {
+            Compiler::compile_from_policy(&policy, &[DECISION_RULE]).map_err(|e| e.to_string())
+        });
+    match compiled {
+        Ok(program) => Some(program),
+        Err(e) => {
+            tracing::warn!(error = %e, "policy does not compile to the RVM; using the interpreter");
+            None
+        }
     }
 }

@@ -1,11 +1,15 @@
-//! Policy evaluation: loads a Rego bundle into regorus once, evaluates the promotion rule
-//! over an evidence document, and maps the result to a `Decision`. Every failure to
-//! evaluate or to read the result is a deny (fail closed).
+//! Policy evaluation: loads a Rego bundle into regorus once, compiles the promotion rule to
+//! an RVM program, evaluates it over an evidence document, and maps the result to a
+//! `Decision`. Every failure to evaluate or to read the result is a deny (fail closed).
 
+pub mod bench;
 mod bundle;
+mod convert;
 mod error;
+mod output;
 mod testing;
 
-pub use bundle::{DECISION_RULE, PolicyBundle};
+pub use bundle::{DECISION_RULE, EvalPath, PolicyBundle};
+pub use convert::input_value;
 pub use error::{Error, Result};
 pub use testing::{TestOutcome, run_tests};
