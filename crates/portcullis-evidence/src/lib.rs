@@ -3,13 +3,21 @@
 //! documents, all parsed into the one evidence model. The policy only ever sees what this
 //! crate verified or normalised.
 
+mod attestations;
+mod dsse;
 mod error;
 mod fields;
+mod provenance;
 mod signatures;
+mod statement;
 mod trivy;
 
+pub use attestations::{AttestationVerifier, MAX_ATTESTATION_REFERRERS, MAX_ENVELOPES};
+pub use dsse::{DSSE_MEDIA_TYPE, Envelope, EnvelopeSignature, IN_TOTO_PAYLOAD_TYPE, pae};
 pub use error::{Error, Result};
+pub use provenance::{SLSA_PROVENANCE_V1, SLSA_PROVENANCE_V02};
 pub use signatures::{SignatureVerifier, TrustedKey};
+pub use statement::COSIGN_VULN_V1;
 pub use trivy::{parse_trivy, parse_trivy_with_origin};
 
 use portcullis_core::{EvidenceItems, EvidenceOrigin};

@@ -11,6 +11,7 @@ use portcullis_registry::RegistryClient;
 use sigstore::cosign::SignatureLayer;
 use sigstore::cosign::payload::SimpleSigning;
 use sigstore::cosign::verification_constraint::{PublicKeyVerifier, VerificationConstraint};
+use sigstore::crypto::{CosignVerificationKey, Signature};
 
 use crate::{Error, Result};
 
@@ -26,6 +27,8 @@ pub struct TrustedKey {
     /// The id policies see.
     pub id: String,
     verifier: PublicKeyVerifier,
+    /// The same key, for raw signatures (DSSE) that are not cosign signature layers.
+    raw: CosignVerificationKey,
 }
 
 impl std::fmt::Debug for TrustedKey {
@@ -43,10 +46,23 @@ impl TrustedKey {
             id: id.to_owned(),
             reason: e.to_string(),
         })?;
+        let raw = CosignVerificationKey::try_from_pem(pem).map_err(|e| Error::InvalidKey {
+            id: id.to_owned(),
+            reason: e.to_string(),
+        })?;
         Ok(Self {
             id: id.to_owned(),
             verifier,
+            raw,
         })
+    }
+
+    /// Whether `signature` (raw bytes, ASN.1 DER for ECDSA) is this key's signature over
+    /// `message`, e.g. a DSSE pre-authentication encoding.
+    pub fn verifies(&self, signature: &[u8], message: &[u8]) -> bool {
+        self.raw
+            .verify_signature(Signature::Raw(signature), message)
+            .is_ok()
     }
 
     /// Loads a PEM public key from a file.

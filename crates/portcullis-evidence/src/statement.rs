@@ -1,0 +1,232 @@
+//! in-toto statements (v0.1 and v1) and the predicates we understand: SLSA provenance, cosign
+//! vulnerability scans (Trivy or Grype inside), CycloneDX, SPDX and OpenVEX. A statement only
+//! gets here after its DSSE signature verified; this module checks that it is about the
+//! promoted digest and turns the predicate into evidence items.
+
+use portcullis_core::{Digest, EvidenceItems, EvidenceOrigin};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::provenance::{SLSA_PROVENANCE_V1, SLSA_PROVENANCE_V02, parse_provenance};
+
+/// The statement `_type`s we accept.
+const STATEMENT_TYPES: &[&str] = &[
+    "https://in-toto.io/Statement/v0.1",
+    "https://in-toto.io/Statement/v1",
+];
+/// Cosign's vulnerability scan predicate.
+pub const COSIGN_VULN_V1: &str = "https://cosign.sigstore.dev/attestation/vuln/v1";
+/// More subjects than this in one statement is not a statement we accept.
+const MAX_SUBJECTS: usize = 1024;
+
+/// A decoded in-toto statement.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Statement {
+    /// The subjects' sha256/sha512 digests, in order.
+    pub subject_digests: Vec<Digest>,
+    /// The predicate type.
+    pub predicate_type: String,
+    /// The predicate.
+    pub predicate: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawStatement {
+    #[serde(rename = "_type")]
+    type_: String,
+    #[serde(default)]
+    subject: Vec<RawSubject>,
+    predicate_type: String,
+    #[serde(default)]
+    predicate: Value,
+}
+
+#[derive(Deserialize)]
+struct RawSubject {
+    #[serde(default)]
+    digest: std::collections::BTreeMap<String, String>,
+}
+
+impl Statement {
+    /// Decodes a DSSE payload as an in-toto statement.
+    pub fn decode(payload: &[u8]) -> Result<Self, String> {
+        let raw: RawStatement = serde_json::from_slice(payload)
+            .map_err(|e| format!("payload is not an in-toto statement: {e}"))?;
+        if !STATEMENT_TYPES.contains(&raw.type_.as_str()) {
+            return Err(format!("unknown statement _type {:?}", raw.type_));
+        }
+        if raw.subject.len() > MAX_SUBJECTS {
+            return Err(format!(
+                "statement has {} subjects, more than {MAX_SUBJECTS}",
+                raw.subject.len()
+            ));
+        }
+        let mut subject_digests = Vec::new();
+        for (i, subject) in raw.subject.iter().enumerate() {
+            for (algorithm, hex) in &subject.digest {
+                if algorithm != "sha256" && algorithm != "sha512" {
+                    continue;
+                }
+                let digest = format!("{algorithm}:{hex}").parse().map_err(|_| {
+                    format!("subject[{i}].digest.{algorithm} is not a valid digest")
+                })?;
+                subject_digests.push(digest);
+            }
+        }
+        Ok(Self {
+            subject_digests,
+            predicate_type: raw.predicate_type,
+            predicate: raw.predicate,
+        })
+    }
+
+    /// Checks that the statement is about `digest`.
+    pub fn check_subject(&self, digest: &Digest) -> Result<(), String> {
+        if self.subject_digests.contains(digest) {
+            return Ok(());
+        }
+        let named: Vec<&str> = self.subject_digests.iter().map(Digest::as_str).collect();
+        Err(format!(
+            "subject does not name the promoted digest {digest} (names [{}])",
+            named.join(", ")
+        ))
+    }
+
+    /// Parses the predicate into evidence items with `origin`; the error is the reason to
+    /// reject the attestation.
+    pub fn items(&self, origin: EvidenceOrigin) -> Result<EvidenceItems, String> {
+        let pt = self.predicate_type.as_str();
+        let fail = |e: crate::Error| format!("predicate {pt}: {e}");
+        let format = match pt {
+            SLSA_PROVENANCE_V02 | SLSA_PROVENANCE_V1 => {
+                let provenance =
+                    parse_provenance(pt, &self.predicate, self.subject_digests.clone(), origin)
+                        .map_err(fail)?;
+                return Ok(EvidenceItems {
+                    provenance: vec![provenance],
+                    ..EvidenceItems::default()
+                });
+            }
+            COSIGN_VULN_V1 => {
+                let result = self
+                    .predicate
+                    .get("scanner")
+                    .and_then(|s| s.get("result"))
+                    .ok_or_else(|| format!("predicate {pt}: no scanner.result"))?;
+                let format = scan_format(result).ok_or_else(|| {
+                    format!("predicate {pt}: scanner.result is neither a Trivy nor a Grype report")
+                })?;
+                return crate::parse_with_origin(format, result, origin).map_err(fail);
+            }
+            _ if is_versioned(pt, "https://cyclonedx.org/bom") => "cyclonedx-json",
+            _ if is_versioned(pt, "https://spdx.dev/Document") => "spdx-json",
+            _ if is_versioned(pt, "https://openvex.dev/ns") => "openvex",
+            _ => return Err(format!("unknown predicate type {pt:?}")),
+        };
+        crate::parse_with_origin(format, &self.predicate, origin).map_err(fail)
+    }
+}
+
+/// `base` itself or `base/v…` (`https://cyclonedx.org/bom/v1.5`, `https://spdx.dev/Document/v2.3`).
+fn is_versioned(predicate_type: &str, base: &str) -> bool {
+    predicate_type == base
+        || predicate_type
+            .strip_prefix(base)
+            .and_then(|rest| rest.strip_prefix("/v"))
+            .is_some_and(|v| !v.is_empty())
+}
+
+/// Which scanner wrote a cosign vuln predicate's `scanner.result`, by its shape.
+fn scan_format(result: &Value) -> Option<&'static str> {
+    if result.get("SchemaVersion").is_some() && result.get("Results").is_some() {
+        Some("trivy-json")
+    } else if result.get("matches").is_some() {
+        Some("grype-json")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn statement(type_: &str, subject: Value, predicate_type: &str) -> Vec<u8> {
+        json!({"_type": type_, "subject": subject, "predicateType": predicate_type, "predicate": {}})
+            .to_string()
+            .into_bytes()
+    }
+
+    #[test]
+    fn decodes_subjects_and_checks_the_promoted_digest() {
+        let d = Digest::sha256_of(b"a");
+        let other = Digest::sha256_of(b"b");
+        let raw = statement(
+            STATEMENT_TYPES[1],
+            json!([{"name": "x", "digest": {"sha256": d.hex(), "gitCommit": "abc"}}]),
+            "p",
+        );
+        let s = Statement::decode(&raw).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.subject_digests, vec![d.clone()]);
+        assert!(s.check_subject(&d).is_ok());
+        let err = s.check_subject(&other).err().unwrap_or_default();
+        assert!(err.starts_with("subject does not name"), "{err}");
+    }
+
+    #[test]
+    fn rejects_unknown_statement_types_and_bad_digests() {
+        let bad_type = statement("https://example/Statement", json!([]), "p");
+        let err = Statement::decode(&bad_type).err().unwrap_or_default();
+        assert!(err.contains("_type"), "{err}");
+        let bad_digest = statement(
+            STATEMENT_TYPES[0],
+            json!([{"digest": {"sha256": "zz"}}]),
+            "p",
+        );
+        let err = Statement::decode(&bad_digest).err().unwrap_or_default();
+        assert!(err.contains("subject[0].digest.sha256"), "{err}");
+        let err = Statement::decode(b"{}").err().unwrap_or_default();
+        assert!(err.contains("not an in-toto statement"), "{err}");
+    }
+
+    #[test]
+    fn unknown_predicate_types_are_rejected() {
+        let raw = statement(
+            STATEMENT_TYPES[1],
+            json!([]),
+            "https://example.com/custom/v1",
+        );
+        let s = Statement::decode(&raw).unwrap_or_else(|e| panic!("{e}"));
+        let err = s.items(EvidenceOrigin::ci("x")).err().unwrap_or_default();
+        assert!(err.contains("unknown predicate type"), "{err}");
+    }
+
+    #[test]
+    fn recognises_versioned_predicate_types_and_scanner_shapes() {
+        assert!(is_versioned(
+            "https://cyclonedx.org/bom",
+            "https://cyclonedx.org/bom"
+        ));
+        assert!(is_versioned(
+            "https://cyclonedx.org/bom/v1.5",
+            "https://cyclonedx.org/bom"
+        ));
+        assert!(!is_versioned(
+            "https://cyclonedx.org/bomb",
+            "https://cyclonedx.org/bom"
+        ));
+        assert!(!is_versioned(
+            "https://cyclonedx.org/bom/v",
+            "https://cyclonedx.org/bom"
+        ));
+        assert_eq!(
+            scan_format(&json!({"SchemaVersion": 2, "Results": []})),
+            Some("trivy-json")
+        );
+        assert_eq!(scan_format(&json!({"matches": []})), Some("grype-json"));
+        assert_eq!(scan_format(&json!({"Results": []})), None);
+    }
+}
