@@ -1,9 +1,12 @@
 # Default Portcullis promotion policy.
 #
-# Input: the evidence document built by Portcullis (see README "Writing a policy").
+# Input: the evidence document built by Portcullis, specified by input.schema.json in this
+# directory (see README "Writing a policy").
 # Output: data.portcullis.promotion.decision =
-#   {allow, violations: [{rule, message, severity}], required_approvals: {count, group}, warnings}
+#   {allow, violations: [{rule, message, severity, remediation}], required_approvals: {count, group},
+#    warnings: [string], suppressions: [{vulnerability, package, status, justification, source}]}
 # Thresholds live in data.json under data.portcullis.config; change them there, not here.
+# Rule ids are stable: dashboards and exceptions refer to them.
 package portcullis.promotion
 
 import rego.v1
@@ -18,9 +21,28 @@ config_ok if {
 	is_number(cfg.min_signatures)
 	is_number(cfg.max_high)
 	is_boolean(cfg.require_bound_report)
+	is_boolean(cfg.require_signed_reports)
 	is_number(cfg.approvals.count)
 	cfg.approvals.count >= 1
 	is_string(cfg.approvals.group)
+	is_array(cfg.licences.denied)
+	cfg.licences.unknown in {"allow", "warn", "deny"}
+	is_boolean(cfg.vex.require_signed)
+	is_boolean(cfg.provenance.required)
+	is_array(cfg.provenance.trusted_builders)
+	is_array(cfg.provenance.source_repositories)
+	is_boolean(cfg.sbom.required)
+}
+
+# The input must carry its indexes (suppressed_index lists the findings that have a VEX
+# suppression), and the vulnerability index must cover every finding:
+# a document without them would make the index-based rules below see nothing.
+input_ok if {
+	is_object(input.vulnerability_index)
+	is_object(input.licence_index)
+	is_array(input.suppressed_index)
+	is_array(input.components)
+	count(input.vulnerabilities) == sum([count(l) | some l in input.vulnerability_index])
 }
 
 # --- signatures -------------------------------------------------------------
@@ -31,6 +53,7 @@ violations contains v if {
 		"rule": "signature.required",
 		"message": sprintf("no cosign signature found for %s", [input.artifact.digest]),
 		"severity": "critical",
+		"remediation": "sign the image digest with a trusted key (cosign sign --key …) and request again",
 	}
 }
 
@@ -40,21 +63,84 @@ violations contains v if {
 		"rule": "signature.fetch_failed",
 		"message": sprintf("could not fetch or read signatures for %s: %s", [input.artifact.digest, sig.error]),
 		"severity": "critical",
+		"remediation": "check that the source registry is reachable and the .sig artifact is readable, then request again",
 	}
 }
 
 # Any status other than the two above (verified, untrusted, or one we do not know) must
-# show enough trusted keys.
+# show enough distinct trusted signers (k of n).
 violations contains v if {
 	not sig.status in {"unsigned", "fetch_failed"}
 	count(sig.verified_key_ids) < max([cfg.min_signatures, 1])
 	v := {
 		"rule": "signature.trusted_key",
 		"message": sprintf(
-			"%d signature(s) found, %d verified by a trusted key; at least %d required",
-			[sig.signatures_found, count(sig.verified_key_ids), cfg.min_signatures],
+			"%d signature(s) found, %d trusted signer(s) verified (%s); at least %d required",
+			[sig.signatures_found, count(sig.verified_key_ids), concat(", ", sig.verified_key_ids), max([cfg.min_signatures, 1])],
 		),
 		"severity": "critical",
+		"remediation": "have enough distinct trusted keys or keyless identities sign the digest",
+	}
+}
+
+# --- attestations -----------------------------------------------------------
+
+violations contains v if {
+	input.attestations.error != null
+	v := {
+		"rule": "attestation.fetch_failed",
+		"message": sprintf("could not fetch attestations for %s: %s", [input.artifact.digest, input.attestations.error]),
+		"severity": "critical",
+		"remediation": "check that the source registry is reachable and its attestations are readable, then request again",
+	}
+}
+
+warnings contains msg if {
+	some r in input.attestations.rejected
+	msg := sprintf("attestation %s was ignored: %s", [r.location, r.reason])
+}
+
+# --- provenance -------------------------------------------------------------
+
+# Signed provenance about this digest; CI-supplied provenance is never trusted.
+signed_provenance contains p if {
+	some p in input.provenance
+	p.signed
+	input.artifact.digest in p.subject_digests
+}
+
+violations contains v if {
+	cfg.provenance.required
+	count(signed_provenance) == 0
+	v := {
+		"rule": "provenance.required",
+		"message": sprintf("no signed SLSA provenance names %s", [input.artifact.digest]),
+		"severity": "high",
+		"remediation": "attach a signed SLSA provenance attestation (cosign attest --type slsaprovenance …)",
+	}
+}
+
+violations contains v if {
+	count(cfg.provenance.trusted_builders) > 0
+	some p in signed_provenance
+	not p.builder_id in cfg.provenance.trusted_builders
+	v := {
+		"rule": "provenance.untrusted_builder",
+		"message": sprintf("built by %s, which is not a trusted builder", [p.builder_id]),
+		"severity": "critical",
+		"remediation": "build the image on a builder listed in provenance.trusted_builders",
+	}
+}
+
+violations contains v if {
+	count(cfg.provenance.source_repositories) > 0
+	some p in signed_provenance
+	not p.source_repository in cfg.provenance.source_repositories
+	v := {
+		"rule": "provenance.source_repository",
+		"message": sprintf("built from %v, which is not an allowed source repository", [p.source_repository]),
+		"severity": "critical",
+		"remediation": "build from a repository listed in provenance.source_repositories",
 	}
 }
 
@@ -66,6 +152,19 @@ violations contains v if {
 		"rule": "vulnerability.report_required",
 		"message": "no vulnerability report was supplied or attached",
 		"severity": "high",
+		"remediation": "supply a scanner report (trivy-json, grype-json, cyclonedx-json) or attach a signed vuln attestation",
+	}
+}
+
+violations contains v if {
+	cfg.require_signed_reports
+	count(input.vulnerability_reports) > 0
+	count([r | some r in input.vulnerability_reports; r.signed]) == 0
+	v := {
+		"rule": "vulnerability.signed_report_required",
+		"message": "no vulnerability report is a signed attestation; CI-supplied reports are not enough",
+		"severity": "high",
+		"remediation": "attach the scan as a signed attestation (cosign attest --type vuln …)",
 	}
 }
 
@@ -81,6 +180,7 @@ violations contains v if {
 			[report.scanner, concat(", ", report.subject_digests), input.artifact.digest],
 		),
 		"severity": "critical",
+		"remediation": "scan the digest being promoted and supply that report",
 	}
 }
 
@@ -96,6 +196,7 @@ violations contains v if {
 		"rule": "vulnerability.report_unbound",
 		"message": sprintf("the %s report does not say which digest it scanned", [concat(", ", unbound_reports)]),
 		"severity": "high",
+		"remediation": "scan the image by reference so the report records its digest",
 	}
 }
 
@@ -105,10 +206,27 @@ warnings contains msg if {
 	msg := sprintf("the %s report does not say which digest it scanned", [concat(", ", unbound_reports)])
 }
 
-critical_ids contains vuln.id if {
-	some vuln in input.vulnerabilities
-	vuln.severity == "CRITICAL"
+# A VEX suppression counts unless the configuration demands signed VEX and it is not.
+suppression_accepted(vuln) if {
+	vuln.suppressed_by != null
+	not cfg.vex.require_signed
 }
+
+suppression_accepted(vuln) if {
+	vuln.suppressed_by != null
+	vuln.suppressed_by.signed
+}
+
+# Findings of one severity that no accepted VEX statement suppresses, by index.
+active_ids(severity) := {vuln.id |
+	some i in object.get(input.vulnerability_index, severity, [])
+	vuln := input.vulnerabilities[i]
+	not suppression_accepted(vuln)
+}
+
+critical_ids := active_ids("CRITICAL")
+
+high_ids := active_ids("HIGH")
 
 violations contains v if {
 	count(critical_ids) > 0
@@ -116,12 +234,8 @@ violations contains v if {
 		"rule": "vulnerability.no_critical",
 		"message": sprintf("%d CRITICAL vulnerabilities: %s", [count(critical_ids), concat(", ", sort(critical_ids))]),
 		"severity": "critical",
+		"remediation": "upgrade the affected packages, or publish a VEX statement if the image is not affected",
 	}
-}
-
-high_ids contains vuln.id if {
-	some vuln in input.vulnerabilities
-	vuln.severity == "HIGH"
 }
 
 violations contains v if {
@@ -130,24 +244,117 @@ violations contains v if {
 		"rule": "vulnerability.max_high",
 		"message": sprintf("%d HIGH vulnerabilities, at most %d allowed", [count(high_ids), cfg.max_high]),
 		"severity": "high",
+		"remediation": "upgrade the affected packages until at most max_high HIGH findings remain",
 	}
+}
+
+warnings contains msg if {
+	count(high_ids) > 0
+	count(high_ids) <= cfg.max_high
+	msg := sprintf("HIGH vulnerabilities accepted by max_high: %s", [concat(", ", sort(high_ids))])
+}
+
+suppressions contains s if {
+	some i in input.suppressed_index
+	vuln := input.vulnerabilities[i]
+	suppression_accepted(vuln)
+	s := {
+		"vulnerability": vuln.id,
+		"package": vuln.package,
+		"status": vuln.suppressed_by.status,
+		"justification": vuln.suppressed_by.justification,
+		"source": vuln.suppressed_by.source,
+	}
+}
+
+warnings contains msg if {
+	cfg.vex.require_signed
+	some i in input.suppressed_index
+	vuln := input.vulnerabilities[i]
+	not vuln.suppressed_by.signed
+	msg := sprintf("unsigned VEX statement for %s in %s ignored", [vuln.id, vuln.package])
+}
+
+# --- SBOM and licences ------------------------------------------------------
+
+violations contains v if {
+	cfg.sbom.required
+	count(input.sboms) == 0
+	v := {
+		"rule": "sbom.required",
+		"message": "no SBOM was supplied or attached",
+		"severity": "high",
+		"remediation": "supply a CycloneDX or SPDX SBOM, or attach one as a signed attestation",
+	}
+}
+
+denied_licences := {l | some l in cfg.licences.denied}
+
+# A component is denied when every way to comply with its licence expression includes a
+# denied term: `MIT OR GPL-3.0-only` can be taken under MIT and passes.
+denied_components[i] := terms if {
+	some term in denied_licences
+	some i in object.get(input.licence_index, term, [])
+	c := input.components[i]
+	count(c.licence.alternatives) > 0
+	every alt in c.licence.alternatives {
+		some t in alt
+		t in denied_licences
+	}
+	terms := {t | some t in c.licence.terms; t in denied_licences}
+}
+
+component_name(c) := sprintf("%s@%s", [c.name, c.version]) if c.version != null
+
+component_name(c) := c.name if c.version == null
+
+violations contains v if {
+	some i, terms in denied_components
+	c := input.components[i]
+	v := {
+		"rule": "licence.denied",
+		"message": sprintf(
+			"component %s is licensed %s; every option includes a denied licence (%s)",
+			[component_name(c), c.licence.declared, concat(", ", sort(terms))],
+		),
+		"severity": "high",
+		"remediation": sprintf("replace or remove %s, or obtain a licence exception", [c.name]),
+	}
+}
+
+unknown_licence_components contains component_name(c) if {
+	some c in input.components
+	c.licence != null
+	count(c.licence.unknown) > 0
+}
+
+violations contains v if {
+	cfg.licences.unknown == "deny"
+	count(unknown_licence_components) > 0
+	v := {
+		"rule": "licence.unknown",
+		"message": sprintf("licences that are not SPDX and could not be mapped: %s", [concat(", ", sort(unknown_licence_components))]),
+		"severity": "medium",
+		"remediation": "declare the licences with SPDX identifiers (LicenseRef-… for custom ones)",
+	}
+}
+
+warnings contains msg if {
+	cfg.licences.unknown == "warn"
+	count(unknown_licence_components) > 0
+	msg := sprintf("licences that are not SPDX and could not be mapped: %s", [concat(", ", sort(unknown_licence_components))])
 }
 
 # --- verdict ----------------------------------------------------------------
 
-warnings contains msg if {
-	some vuln in input.vulnerabilities
-	vuln.severity == "HIGH"
-	count(high_ids) <= cfg.max_high
-	msg := sprintf("HIGH vulnerability %s in %s accepted by max_high", [vuln.id, vuln.package])
-}
-
 decision := d if {
 	config_ok
+	input_ok
 	d := {
 		"allow": count(violations) == 0,
 		"violations": violations,
 		"required_approvals": cfg.approvals,
 		"warnings": warnings,
+		"suppressions": suppressions,
 	}
 }

@@ -9,7 +9,10 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use portcullis_core::RegistryHost;
-use portcullis_evidence::{SignatureVerifier, TrustedKey};
+use std::time::Duration;
+
+use portcullis_evidence::{AttestationVerifier, SignatureVerifier, TrustedKey};
+use sha2::{Digest as _, Sha256};
 use portcullis_policy::PolicyBundle;
 use portcullis_registry::{RegistryAuthConfig, RegistryClient};
 use portcullis_store::Store;
@@ -21,6 +24,8 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::handlers;
 use crate::services::copier;
+use crate::services::evidence::EvidenceCollector;
+use crate::services::policy::PolicyHandle;
 use crate::state::AppState;
 
 /// Why the application could not start.
@@ -58,6 +63,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             post(handlers::approvals::vote),
         )
         .route("/v1/audit", get(handlers::audit::query))
+        .route(
+            "/v1/admin/policy/reload",
+            post(handlers::admin::reload_policy),
+        )
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -100,21 +109,45 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
     let policy = PolicyBundle::load(&config.policy_dir)?;
     tracing::info!(policy.digest = policy.digest(), policy.dir = %config.policy_dir.display(), "policy loaded");
     let registry = registry_client(config)?;
-    let keys = config
+    let keys: Arc<[TrustedKey]> = config
         .trust
         .keys
         .iter()
         .map(|k| TrustedKey::from_file(&k.id, &k.public_key_file))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?
+        .into();
+    let cache = &config.trust.cache;
+    let evidence = EvidenceCollector::new(
+        SignatureVerifier::new(keys.clone(), registry.clone()),
+        AttestationVerifier::new(keys, registry.clone()),
+        trust_fingerprint(config)?,
+        Duration::from_secs(cache.ttl_seconds),
+        Duration::from_secs(cache.negative_ttl_seconds),
+        cache.max_entries,
+    );
     Ok(AppState {
         store,
-        policy: Arc::new(policy),
+        policy: Arc::new(PolicyHandle::new(policy)),
         eval_permits: Arc::new(Semaphore::new(config.policy_concurrency)),
-        verifier: Arc::new(SignatureVerifier::new(keys, registry.clone())),
+        evidence: Arc::new(evidence),
         registry,
         routes: Arc::new(config.routes.clone()),
         copy_wakeup: Arc::new(Notify::new()),
     })
+}
+
+/// A hash over everything that decides what verifies: key ids and key contents. Cache
+/// entries carry it, so results are never reused across trust configurations.
+fn trust_fingerprint(config: &Config) -> Result<String, StartError> {
+    let mut hasher = Sha256::new();
+    for key in &config.trust.keys {
+        let pem = std::fs::read(&key.public_key_file)?;
+        hasher.update(key.id.as_bytes());
+        hasher.update([0]);
+        hasher.update(&pem);
+        hasher.update([0]);
+    }
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// A built, bound application, ready to run.
@@ -153,10 +186,37 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
         let worker = tokio::spawn(copier::run(self.state.clone()));
+        let reloader = tokio::spawn(reload_on_sighup(self.state.clone()));
         let result = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
         worker.abort();
+        reloader.abort();
         Ok(result?)
+    }
+}
+
+/// Reloads the policy bundle on every SIGHUP; a refused reload is logged and audited and
+/// the previous bundle keeps serving.
+async fn reload_on_sighup(state: AppState) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; reload with POST /v1/admin/policy/reload");
+                return;
+            }
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the policy bundle");
+            // The outcome is logged and audited inside reload.
+            let _ = state.policy.reload(&state.store, "sighup").await;
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = state;
     }
 }

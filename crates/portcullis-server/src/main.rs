@@ -80,6 +80,16 @@ enum PolicyCommand {
         /// Bundle directory (default: the configured policy_dir).
         dir: Option<PathBuf>,
     },
+    /// Evaluate the bundle offline over an input document and print the verdict as JSON.
+    /// Exit 0 when allowed, 1 when denied.
+    Eval {
+        /// The input document (JSON, shaped as policies/input.schema.json; `-` for stdin).
+        #[arg(long)]
+        input: PathBuf,
+        /// Bundle directory (default: the configured policy_dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -108,11 +118,18 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    if let Command::Policy {
-        command: PolicyCommand::Test { dir: Some(dir) },
-    } = &cli.command
-    {
-        return policy_test(dir);
+    match &cli.command {
+        Command::Policy {
+            command: PolicyCommand::Test { dir: Some(dir) },
+        } => return policy_test(dir),
+        Command::Policy {
+            command:
+                PolicyCommand::Eval {
+                    input,
+                    dir: Some(dir),
+                },
+        } => return policy_eval(dir, input),
+        _ => {}
     }
     let config = Config::load(&cli.config)?;
     match cli.command {
@@ -168,6 +185,11 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         } => {
             return policy_test(&dir.unwrap_or(config.policy_dir));
         }
+        Command::Policy {
+            command: PolicyCommand::Eval { input, dir },
+        } => {
+            return policy_eval(&dir.unwrap_or(config.policy_dir), &input);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -184,6 +206,35 @@ fn policy_test(dir: &std::path::Path) -> Result<ExitCode, Box<dyn std::error::Er
     }
     println!("{} passed, {failed} failed", outcomes.len() - failed);
     Ok(if failed == 0 && !outcomes.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn policy_eval(
+    dir: &std::path::Path,
+    input: &std::path::Path,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let text = if input == std::path::Path::new("-") {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(input)
+            .map_err(|e| format!("cannot read {}: {e}", input.display()))?
+    };
+    let doc: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not JSON: {e}", input.display()))?;
+    if !doc.is_object() {
+        return Err(format!("{}: the input document must be a JSON object", input.display()).into());
+    }
+    let bundle = portcullis_policy::PolicyBundle::load(dir)?;
+    let decision = bundle.evaluate(&doc);
+    let out = serde_json::json!({
+        "policy_digest": bundle.digest(),
+        "decision": decision,
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(if decision.allow {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -1,6 +1,7 @@
 //! HTTP handlers, one file per resource. Each extracts, calls one service, maps the result;
 //! handlers → services → repositories, never the reverse.
 
+pub mod admin;
 pub mod approvals;
 pub mod audit;
 pub mod health;

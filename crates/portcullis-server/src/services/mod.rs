@@ -4,4 +4,5 @@
 pub mod approvals;
 pub mod copier;
 pub mod evidence;
+pub mod policy;
 pub mod promotions;

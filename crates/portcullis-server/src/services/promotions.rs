@@ -2,9 +2,7 @@
 //! write the promotion and its audit events in one transaction. A repeated request for an
 //! open digest and route returns the open promotion.
 
-use portcullis_core::{
-    Decision, Digest, ImageRef, PromotionState, Reference, Tag, VulnerabilityReport,
-};
+use portcullis_core::{Decision, Digest, EvidenceItems, ImageRef, PromotionState, Reference, Tag};
 use portcullis_store::{NewAuditEvent, NewPromotion, PromotionRecord, Store};
 use serde::Deserialize;
 use serde_json::json;
@@ -57,7 +55,7 @@ struct Validated {
     route: Route,
     destination: String,
     tag: Option<Tag>,
-    reports: Vec<VulnerabilityReport>,
+    items: EvidenceItems,
 }
 
 fn validate(state: &AppState, req: &PromotionRequest) -> Result<Validated, ApiError> {
@@ -107,11 +105,9 @@ fn validate(state: &AppState, req: &PromotionRequest) -> Result<Validated, ApiEr
             format!("evidence[{i}] contains a U+0000 character"),
         ));
     }
-    let reports = req
-        .evidence
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
+    let mut items = EvidenceItems::default();
+    for (i, e) in req.evidence.iter().enumerate() {
+        let parsed =
             portcullis_evidence::parse_report(&e.format, &e.document).map_err(|err| match err {
                 portcullis_evidence::Error::UnknownFormat(_) => ApiError::unprocessable(
                     "unknown_evidence_format",
@@ -120,15 +116,15 @@ fn validate(state: &AppState, req: &PromotionRequest) -> Result<Validated, ApiEr
                 other => {
                     ApiError::unprocessable("invalid_evidence", format!("evidence[{i}]: {other}"))
                 }
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+            })?;
+        items.extend(parsed);
+    }
     Ok(Validated {
         source,
         route,
         destination: format!("{}/{}", host.as_str(), repo.as_str()),
         tag,
-        reports,
+        items,
     })
 }
 
@@ -192,14 +188,14 @@ pub async fn request(
         "requested_by": caller.subject,
         "dry_run": req.dry_run,
     });
-    let eval = evidence::evaluate(state, &source, &digest, v.reports, request_doc).await;
+    let eval = evidence::evaluate(state, &source, &digest, v.items, request_doc).await;
     if req.dry_run {
         return Ok(Outcome::DryRun(DryRunView {
             dry_run: true,
             digest: digest.to_string(),
             destination: v.destination,
             decision: eval.decision,
-            policy_digest: state.policy.digest().to_owned(),
+            policy_digest: eval.policy_digest,
             evidence: eval.input,
         }));
     }
@@ -218,7 +214,7 @@ pub async fn request(
         requested_by: caller.subject.clone(),
         decision: eval.decision,
         evidence: eval.input,
-        policy_digest: state.policy.digest().to_owned(),
+        policy_digest: eval.policy_digest,
     };
     match insert(&state.store, &new).await {
         Ok(()) => {}
