@@ -4,26 +4,46 @@
 //! crate verified or normalised.
 
 mod attestations;
+mod cyclonedx;
 mod dsse;
 mod error;
 mod fields;
+mod grype;
+mod licence;
+mod openvex;
 mod provenance;
+mod purl;
 mod signatures;
+mod spdx;
 mod statement;
 mod trivy;
+mod vex;
 
 pub use attestations::{AttestationVerifier, MAX_ATTESTATION_REFERRERS, MAX_ENVELOPES};
+pub use cyclonedx::parse_cyclonedx_with_origin;
 pub use dsse::{DSSE_MEDIA_TYPE, Envelope, EnvelopeSignature, IN_TOTO_PAYLOAD_TYPE, pae};
 pub use error::{Error, Result};
+pub use grype::parse_grype_with_origin;
+pub use licence::{MAX_ALTERNATIVES, parse_licence, parse_licence_entries};
+pub use openvex::parse_openvex_with_origin;
 pub use provenance::{SLSA_PROVENANCE_V1, SLSA_PROVENANCE_V02};
+pub use purl::{PackageUrl, image_digest};
 pub use signatures::{SignatureVerifier, TrustedKey};
+pub use spdx::parse_spdx_with_origin;
 pub use statement::COSIGN_VULN_V1;
 pub use trivy::{parse_trivy, parse_trivy_with_origin};
+pub use vex::governing_statement;
 
 use portcullis_core::{EvidenceItems, EvidenceOrigin};
 
 /// The CI-supplied evidence formats understood.
-pub const REPORT_FORMATS: &[&str] = &["trivy-json"];
+pub const REPORT_FORMATS: &[&str] = &[
+    "trivy-json",
+    "grype-json",
+    "cyclonedx-json",
+    "spdx-json",
+    "openvex",
+];
 
 /// Parses a CI-supplied document of `format`.
 pub fn parse_report(format: &str, document: &serde_json::Value) -> Result<EvidenceItems> {
@@ -42,6 +62,12 @@ pub fn parse_with_origin(
         "trivy-json" => items
             .vulnerability_reports
             .push(parse_trivy_with_origin(document, origin)?),
+        "grype-json" => items
+            .vulnerability_reports
+            .push(parse_grype_with_origin(document, origin)?),
+        "cyclonedx-json" => items.extend(parse_cyclonedx_with_origin(document, origin)?),
+        "spdx-json" => items.sboms.push(parse_spdx_with_origin(document, origin)?),
+        "openvex" => items.vex = parse_openvex_with_origin(document, origin)?,
         other => return Err(Error::UnknownFormat(other.to_owned())),
     }
     Ok(items)
