@@ -7,6 +7,7 @@
 
 mod error;
 pub mod key;
+pub mod keyless;
 pub mod layer;
 pub mod push;
 pub mod sign;
@@ -15,6 +16,7 @@ use std::net::TcpListener;
 
 pub use error::{Error, Result};
 pub use key::TestKey;
+pub use keyless::{FakeFulcio, FakeRekor, LeafSpec, SanSubject, sign_image_keyless};
 pub use push::{manifest_digest, push_index, push_random_image};
 pub use sign::{sign_image, signature_tag};
 

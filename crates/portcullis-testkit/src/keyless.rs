@@ -1,0 +1,394 @@
+//! Keyless signing the way `cosign sign` does with Fulcio and Rekor, entirely offline:
+//! a fake Fulcio CA (root + intermediate) issues short-lived leaf certificates with an email
+//! or URI SAN and the Sigstore OIDC issuer extensions, a fake Rekor key signs the
+//! SignedEntryTimestamp over a `hashedrekord` entry, and the result is pushed as a `.sig`
+//! layer with cosign's certificate, chain and bundle annotations. Every piece is exposed so
+//! tests can tamper with one of them.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use oci_client::manifest::{IMAGE_CONFIG_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE};
+use oci_client::secrets::RegistryAuth;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, CustomExtension, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    PublicKeyData as _, SanType, SigningKey as _,
+};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use sigstore::cosign::SignatureLayer;
+use sigstore::registry::OciReference;
+
+use crate::layer::sha256_digest;
+use crate::push::{oci_client_for, reference};
+use crate::sign::{SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE, signature_tag};
+use crate::{Error, Result};
+
+/// Cosign's annotation for the PEM leaf certificate.
+pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
+/// Cosign's annotation for the PEM chain (intermediates, then root).
+pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
+/// Cosign's annotation for the Rekor bundle JSON.
+pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
+/// Fulcio's deprecated issuer extension (raw URL bytes).
+const OIDC_ISSUER_V1: &[u64] = &[1, 3, 6, 1, 4, 1, 57264, 1, 1];
+/// Fulcio's issuer extension (DER UTF8String).
+const OIDC_ISSUER_V2: &[u64] = &[1, 3, 6, 1, 4, 1, 57264, 1, 8];
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn cert_error(e: rcgen::Error) -> Error {
+    Error::Invalid(format!("certificate generation: {e}"))
+}
+
+fn time_at(unix: i64) -> Result<time::OffsetDateTime> {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .map_err(|e| Error::Invalid(format!("timestamp {unix}: {e}")))
+}
+
+/// A fake Fulcio: a self-signed root and an intermediate that issues the leaves.
+pub struct FakeFulcio {
+    root: CertifiedIssuer<'static, KeyPair>,
+    intermediate: CertifiedIssuer<'static, KeyPair>,
+}
+
+impl FakeFulcio {
+    /// A fresh CA whose certificates are named after `name`, valid 2000–2100.
+    pub fn new(name: &str) -> Result<Self> {
+        let root_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(cert_error)?;
+        let root = CertifiedIssuer::self_signed(ca_params(&format!("{name} root"))?, root_key)
+            .map_err(cert_error)?;
+        let inter_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(cert_error)?;
+        let mut inter_params = ca_params(&format!("{name} intermediate"))?;
+        inter_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        let intermediate =
+            CertifiedIssuer::signed_by(inter_params, inter_key, &root).map_err(cert_error)?;
+        Ok(Self { root, intermediate })
+    }
+
+    /// What a verifier trusts: root and intermediate, PEM.
+    pub fn trust_root_pem(&self) -> String {
+        format!("{}{}", self.root.pem(), self.intermediate.pem())
+    }
+
+    /// Only the self-signed root, PEM (the intermediate must then come from the chain annotation).
+    pub fn root_pem(&self) -> String {
+        self.root.pem()
+    }
+
+    /// The chain annotation cosign attaches: intermediate, then root.
+    pub fn chain_pem(&self) -> String {
+        format!("{}{}", self.intermediate.pem(), self.root.pem())
+    }
+
+    /// Issues a leaf certificate for `spec`, signed by the intermediate.
+    pub fn issue(&self, spec: &LeafSpec) -> Result<LeafCert> {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(cert_error)?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = DistinguishedName::new();
+        params.not_before = time_at(spec.not_before)?;
+        params.not_after = time_at(spec.not_after)?;
+        let san = match &spec.subject {
+            SanSubject::Email(email) => {
+                SanType::Rfc822Name(email.clone().try_into().map_err(cert_error)?)
+            }
+            SanSubject::Uri(uri) => SanType::URI(uri.clone().try_into().map_err(cert_error)?),
+        };
+        params.subject_alt_names = vec![san];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = spec.extended_key_usages.clone();
+        params.use_authority_key_identifier_extension = true;
+        if let Some(issuer) = &spec.oidc_issuer {
+            params.custom_extensions = vec![
+                CustomExtension::from_oid_content(OIDC_ISSUER_V1, issuer.as_bytes().to_vec()),
+                CustomExtension::from_oid_content(OIDC_ISSUER_V2, der_utf8_string(issuer)),
+            ];
+        }
+        let cert = params
+            .signed_by(&key, &self.intermediate)
+            .map_err(cert_error)?;
+        Ok(LeafCert {
+            cert_pem: cert.pem(),
+            key,
+        })
+    }
+}
+
+fn ca_params(common_name: &str) -> Result<CertificateParams> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "portcullis-test");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
+    params.not_before = time_at(946_684_800)?; // 2000-01-01
+    params.not_after = time_at(4_102_444_800)?; // 2100-01-01
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.use_authority_key_identifier_extension = true;
+    Ok(params)
+}
+
+/// DER UTF8String (tag 12) holding `text`.
+fn der_utf8_string(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let len = bytes.len();
+    let mut out = vec![0x0c];
+    if len < 0x80 {
+        out.push(len as u8);
+    } else if len <= 0xff {
+        out.extend([0x81, len as u8]);
+    } else {
+        out.extend([0x82, (len >> 8) as u8, (len & 0xff) as u8]);
+    }
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// The signer identity a leaf certificate carries.
+#[derive(Debug, Clone)]
+pub enum SanSubject {
+    /// An email SAN (interactive OIDC sign-in).
+    Email(String),
+    /// A URI SAN (workload identity, e.g. a CI workflow).
+    Uri(String),
+}
+
+/// What a leaf certificate says and when it is valid.
+#[derive(Debug, Clone)]
+pub struct LeafSpec {
+    /// The SAN.
+    pub subject: SanSubject,
+    /// The OIDC issuer written to both Fulcio issuer extensions; `None` writes neither.
+    pub oidc_issuer: Option<String>,
+    /// Start of validity, Unix seconds.
+    pub not_before: i64,
+    /// End of validity, Unix seconds.
+    pub not_after: i64,
+    /// Extended key usages (Fulcio: code signing).
+    pub extended_key_usages: Vec<ExtendedKeyUsagePurpose>,
+}
+
+impl LeafSpec {
+    /// A Fulcio-like leaf valid from a minute ago for ten minutes.
+    pub fn new(subject: SanSubject, oidc_issuer: &str) -> Self {
+        let now = unix_now();
+        Self {
+            subject,
+            oidc_issuer: Some(oidc_issuer.to_owned()),
+            not_before: now - 60,
+            not_after: now + 540,
+            extended_key_usages: vec![ExtendedKeyUsagePurpose::CodeSigning],
+        }
+    }
+}
+
+/// A leaf certificate and its private key.
+pub struct LeafCert {
+    /// The PEM certificate.
+    pub cert_pem: String,
+    key: KeyPair,
+}
+
+impl LeafCert {
+    /// An ECDSA P-256 (ASN.1 DER) signature over `message` with the leaf key.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
+        self.key.sign(message).map_err(cert_error)
+    }
+}
+
+impl std::fmt::Debug for LeafCert {
+    // Never print the private key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeafCert")
+            .field("cert_pem", &self.cert_pem)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A fake Rekor log key.
+pub struct FakeRekor {
+    key: KeyPair,
+}
+
+impl FakeRekor {
+    /// A fresh ECDSA P-256 log key.
+    pub fn new() -> Result<Self> {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(cert_error)?;
+        Ok(Self { key })
+    }
+
+    /// The PEM public key a verifier trusts.
+    pub fn public_key_pem(&self) -> String {
+        self.key.public_key_pem()
+    }
+
+    /// The log id: hex SHA-256 of the DER public key, as Rekor reports it.
+    pub fn log_id(&self) -> String {
+        hex::encode(Sha256::digest(self.key.subject_public_key_info()))
+    }
+
+    /// The `hashedrekord` 0.0.1 entry Rekor stores for `signature_b64` by `cert_pem` over `payload`.
+    pub fn hashedrekord_body(payload: &[u8], signature_b64: &str, cert_pem: &str) -> Value {
+        json!({
+            "apiVersion": "0.0.1",
+            "kind": "hashedrekord",
+            "spec": {
+                "data": { "hash": { "algorithm": "sha256", "value": hex::encode(Sha256::digest(payload)) } },
+                "signature": {
+                    "content": signature_b64,
+                    "publicKey": { "content": BASE64.encode(cert_pem) },
+                },
+            },
+        })
+    }
+
+    /// A cosign bundle for `body` integrated at `integrated_time`, with a valid SET.
+    pub fn bundle(&self, body: &Value, integrated_time: i64, log_index: i64) -> Result<Value> {
+        let payload = json!({
+            "body": BASE64.encode(serde_json::to_vec(body)?),
+            "integratedTime": integrated_time,
+            "logID": self.log_id(),
+            "logIndex": log_index,
+        });
+        let set = self.sign_set(&payload)?;
+        Ok(json!({ "SignedEntryTimestamp": set, "Payload": payload }))
+    }
+
+    /// The SET over a bundle payload: a signature over its canonical JSON, base64.
+    pub fn sign_set(&self, payload: &Value) -> Result<String> {
+        // The payload has four ASCII-only fields and integers, so sorted-key compact JSON is
+        // exactly its RFC 8785 canonical form.
+        let canonical = canonical_json(payload)?;
+        Ok(BASE64.encode(self.key.sign(&canonical).map_err(cert_error)?))
+    }
+}
+
+fn canonical_json(value: &Value) -> Result<Vec<u8>> {
+    let Value::Object(map) = value else {
+        return Ok(serde_json::to_vec(value)?);
+    };
+    let sorted: std::collections::BTreeMap<_, _> = map.iter().collect();
+    Ok(serde_json::to_vec(&sorted)?)
+}
+
+/// Everything a keyless `.sig` layer carries; fields are public so tests can tamper.
+#[derive(Debug, Clone)]
+pub struct KeylessSignature {
+    /// The simple-signing payload (the layer blob).
+    pub payload: Vec<u8>,
+    /// Base64 signature over `payload`.
+    pub signature: String,
+    /// PEM leaf certificate.
+    pub certificate: String,
+    /// PEM chain (intermediate, root); `None` omits the annotation.
+    pub chain: Option<String>,
+    /// The Rekor bundle JSON.
+    pub bundle: Value,
+}
+
+/// Signs `digest` (in `registry/repo`) with `leaf`, logged by `rekor` at `integrated_time`.
+pub fn keyless_signature(
+    registry: &str,
+    repo: &str,
+    digest: &str,
+    fulcio: &FakeFulcio,
+    leaf: &LeafCert,
+    rekor: &FakeRekor,
+    integrated_time: i64,
+) -> Result<KeylessSignature> {
+    let text = format!("{registry}/{repo}@{digest}");
+    let image: OciReference = text.parse().map_err(|_| Error::Reference(text.clone()))?;
+    let mut layer = SignatureLayer::new_unsigned(&image, digest)?;
+    // As cosign: the payload names the repository only.
+    layer.simple_signing.critical.identity.docker_reference = format!("{registry}/{repo}");
+    let payload = serde_json::to_vec(&layer.simple_signing)?;
+    let signature = BASE64.encode(leaf.sign(&payload)?);
+    let body = FakeRekor::hashedrekord_body(&payload, &signature, &leaf.cert_pem);
+    let bundle = rekor.bundle(&body, integrated_time, 1)?;
+    Ok(KeylessSignature {
+        payload,
+        signature,
+        certificate: leaf.cert_pem.clone(),
+        chain: Some(fulcio.chain_pem()),
+        bundle,
+    })
+}
+
+/// Pushes `sig` as the only layer of `repo:sha256-<hex>.sig` for `digest`.
+pub async fn push_keyless_signature(
+    registry: &str,
+    repo: &str,
+    digest: &str,
+    sig: &KeylessSignature,
+) -> Result<()> {
+    let client = oci_client_for(registry);
+    client
+        .store_auth_if_needed(registry, &RegistryAuth::Anonymous)
+        .await;
+    let target = reference(registry, repo, &signature_tag(digest))?;
+    let layer_digest = sha256_digest(&sig.payload);
+    client
+        .push_blob(&target, sig.payload.clone(), &layer_digest)
+        .await?;
+    let config = serde_json::to_vec(&json!({
+        "architecture": "", "os": "", "config": {},
+        "rootfs": { "type": "layers", "diff_ids": [layer_digest] },
+    }))?;
+    let config_digest = sha256_digest(&config);
+    let config_size = config.len();
+    client.push_blob(&target, config, &config_digest).await?;
+
+    let mut annotations = serde_json::Map::new();
+    annotations.insert(SIGNATURE_ANNOTATION.into(), sig.signature.clone().into());
+    annotations.insert(
+        CERTIFICATE_ANNOTATION.into(),
+        sig.certificate.clone().into(),
+    );
+    if let Some(chain) = &sig.chain {
+        annotations.insert(CHAIN_ANNOTATION.into(), chain.clone().into());
+    }
+    annotations.insert(BUNDLE_ANNOTATION.into(), sig.bundle.to_string().into());
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_IMAGE_MEDIA_TYPE,
+        "config": { "mediaType": IMAGE_CONFIG_MEDIA_TYPE, "digest": config_digest, "size": config_size },
+        "layers": [{
+            "mediaType": SIMPLE_SIGNING_MEDIA_TYPE,
+            "digest": layer_digest,
+            "size": sig.payload.len(),
+            "annotations": annotations,
+        }],
+    }))?;
+    client
+        .push_manifest_raw(
+            &target,
+            manifest,
+            http::HeaderValue::from_static(OCI_IMAGE_MEDIA_TYPE),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Signs `digest` keylessly (integrated now) and pushes the signature, like `cosign sign`.
+pub async fn sign_image_keyless(
+    registry: &str,
+    repo: &str,
+    digest: &str,
+    fulcio: &FakeFulcio,
+    leaf: &LeafCert,
+    rekor: &FakeRekor,
+) -> Result<KeylessSignature> {
+    let sig = keyless_signature(registry, repo, digest, fulcio, leaf, rekor, unix_now())?;
+    push_keyless_signature(registry, repo, digest, &sig).await?;
+    Ok(sig)
+}
