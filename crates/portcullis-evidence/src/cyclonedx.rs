@@ -260,3 +260,63 @@ fn highest_severity(v: &Value, vpath: &str) -> Result<Severity> {
     }
     Ok(highest)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn subject(component: Value) -> Vec<String> {
+        let doc = json!({"bomFormat": "CycloneDX", "specVersion": "1.5",
+            "metadata": {"component": component}});
+        let items = parse_cyclonedx_with_origin(&doc, EvidenceOrigin::ci(F.format)).unwrap();
+        items.sboms[0]
+            .subject_digests
+            .iter()
+            .map(|d| d.as_str().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_subject_binds_by_purl_version_bom_ref_or_trivy_repo_digest() {
+        let d = format!("sha256:{}", "d".repeat(64));
+        let encoded = d.replace(':', "%3A");
+        let cases = [
+            json!({"name": "app", "purl": format!("pkg:oci/app@{encoded}?tag=1")}),
+            json!({"name": "r.example/app:1", "version": d}),
+            json!({"name": "app", "bom-ref": format!("pkg:oci/app@{encoded}")}),
+            json!({"name": "app", "bom-ref": format!("r.example/app@{d}")}),
+            json!({"name": "app", "properties": [
+                {"name": "aquasecurity:trivy:ImageID", "value": format!("sha256:{}", "9".repeat(64))},
+                {"name": "aquasecurity:trivy:RepoDigest", "value": format!("r.example/app@{d}")}]}),
+        ];
+        for c in cases {
+            assert_eq!(subject(c.clone()), [d.clone()], "{c}");
+        }
+        assert!(subject(json!({"name": "app", "version": "1.0", "bom-ref": "uuid-1"})).is_empty());
+        let bad = json!({"bomFormat": "CycloneDX", "specVersion": "1.5", "metadata": {"component": {
+            "name": "app", "properties": [{"name": "aquasecurity:trivy:RepoDigest", "value": "app@sha256:12"}]}}});
+        let err = parse_cyclonedx_with_origin(&bad, EvidenceOrigin::ci(F.format))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("$.metadata.component.properties[0].value"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_unresolvable_affects_ref_is_still_reported() {
+        let doc = json!({"bomFormat": "CycloneDX", "specVersion": "1.6",
+            "vulnerabilities": [{"id": "CVE-1", "affects": [{"ref": "urn:cdx:other/1#x"}]}, {"id": "CVE-2"}]});
+        let items = parse_cyclonedx_with_origin(&doc, EvidenceOrigin::ci(F.format)).unwrap();
+        let v = &items.vulnerability_reports[0].vulnerabilities;
+        assert_eq!(v.len(), 2);
+        assert_eq!(
+            (v[0].package.as_str(), v[0].severity),
+            ("urn:cdx:other/1#x", Severity::Unknown)
+        );
+        assert_eq!(v[1].package, "");
+    }
+}

@@ -51,6 +51,9 @@ const UNAMBIGUOUS_IMPRECISE: &[&str] = &[
 /// `alternatives` stay empty.
 pub fn parse_licence(declared: &str) -> Licence {
     let declared = declared.trim();
+    if declared.is_empty() {
+        return Licence::default();
+    }
     let Some((expression, parsed)) = canonical(declared) else {
         return Licence {
             declared: declared.to_owned(),
@@ -81,8 +84,10 @@ pub fn parse_licence_entries<S: AsRef<str>>(entries: &[S]) -> Licence {
         .map(|e| e.as_ref().trim())
         .filter(|e| !e.is_empty())
         .collect();
-    if let [one] = texts.as_slice() {
-        return parse_licence(one);
+    match texts.as_slice() {
+        [] => return Licence::default(),
+        [one] => return parse_licence(one),
+        _ => {}
     }
     let parts: Vec<Licence> = texts.iter().map(|t| parse_licence(t)).collect();
     let declared = texts.join(" AND ");
@@ -309,6 +314,8 @@ mod tests {
             Some("(MIT) AND (Apache-2.0 OR BSD-3-Clause)")
         );
         assert_eq!(alts(&l), [["Apache-2.0", "MIT"], ["BSD-3-Clause", "MIT"]]);
+        assert_eq!(parse_licence_entries(&["", " "]), Licence::default());
+        assert_eq!(parse_licence(" "), Licence::default());
         let partial = parse_licence_entries(&["MIT", "Acme Licence"]);
         assert_eq!(partial.expression, None);
         assert_eq!(partial.terms, ["MIT"]);
