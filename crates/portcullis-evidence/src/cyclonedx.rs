@@ -292,7 +292,7 @@ mod tests {
                 {"name": "aquasecurity:trivy:RepoDigest", "value": format!("r.example/app@{d}")}]}),
         ];
         for c in cases {
-            assert_eq!(subject(c.clone()), [d.clone()], "{c}");
+            assert_eq!(subject(c.clone()), std::slice::from_ref(&d), "{c}");
         }
         assert!(subject(json!({"name": "app", "version": "1.0", "bom-ref": "uuid-1"})).is_empty());
         let bad = json!({"bomFormat": "CycloneDX", "specVersion": "1.5", "metadata": {"component": {
