@@ -252,7 +252,14 @@ impl AttestationVerifier {
         let envelope = Envelope::parse(bytes)?;
         let key_ids = envelope.verified_key_ids(&self.keys);
         if key_ids.is_empty() {
-            return Err("no trusted signature".into());
+            let hinted = envelope.hinted_key_ids(&self.keys);
+            if hinted.is_empty() {
+                return Err("no trusted signature".into());
+            }
+            return Err(format!(
+                "signature names trusted key {} but does not verify: payload or signature altered",
+                hinted.join(", ")
+            ));
         }
         if envelope.payload_type != IN_TOTO_PAYLOAD_TYPE {
             return Err(format!(

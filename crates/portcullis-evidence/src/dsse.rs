@@ -137,6 +137,23 @@ impl Envelope {
         }
         ids.into_iter().collect()
     }
+
+    /// The ids of trusted keys that a signature's `keyid` hint names (by fingerprint). Only
+    /// for explaining a rejection: a named key that did not verify means the payload or the
+    /// signature was altered after signing.
+    pub fn hinted_key_ids(&self, keys: &[TrustedKey]) -> Vec<String> {
+        let ids: BTreeSet<String> = keys
+            .iter()
+            .filter(|k| !k.fingerprint().is_empty())
+            .filter(|k| {
+                self.signatures
+                    .iter()
+                    .any(|s| s.keyid.as_deref() == Some(k.fingerprint()))
+            })
+            .map(|k| k.id.clone())
+            .collect();
+        ids.into_iter().collect()
+    }
 }
 
 /// `DSSEv1 <len(type)> <type> <len(body)> <body>`, lengths as ASCII decimal byte counts.

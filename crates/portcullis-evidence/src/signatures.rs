@@ -29,6 +29,9 @@ pub struct TrustedKey {
     verifier: PublicKeyVerifier,
     /// The same key, for raw signatures (DSSE) that are not cosign signature layers.
     raw: CosignVerificationKey,
+    /// Hex SHA-256 of the DER public key: matched against DSSE `keyid` hints only to explain
+    /// a rejection, never to choose or trust a key.
+    fingerprint: String,
 }
 
 impl std::fmt::Debug for TrustedKey {
@@ -54,7 +57,13 @@ impl TrustedKey {
             id: id.to_owned(),
             verifier,
             raw,
+            fingerprint: pem_fingerprint(pem).unwrap_or_default(),
         })
+    }
+
+    /// Hex SHA-256 of the DER public key (what the testkit writes as a DSSE `keyid`).
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// Whether `signature` (raw bytes, ASN.1 DER for ECDSA) is this key's signature over
@@ -73,6 +82,21 @@ impl TrustedKey {
         })?;
         Self::from_pem(id, &pem)
     }
+}
+
+/// Hex SHA-256 of the DER body of a PEM document; `None` when it is not PEM.
+fn pem_fingerprint(pem: &[u8]) -> Option<String> {
+    use base64::Engine as _;
+    let text = std::str::from_utf8(pem).ok()?;
+    let body: String = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("-----"))
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .ok()?;
+    Some(Digest::sha256_of(&der).hex().to_owned())
 }
 
 /// Verifies the cosign signatures of a digest against the trusted keys.

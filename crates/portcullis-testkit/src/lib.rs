@@ -5,6 +5,7 @@
 //! The library does not use `portcullis-registry` (its tests only borrow that crate's
 //! `TestRegistry`), so the copy engine is checked against an outside client.
 
+pub mod attest;
 mod error;
 pub mod key;
 pub mod keyless;
@@ -14,6 +15,7 @@ pub mod sign;
 
 use std::net::TcpListener;
 
+pub use attest::{Forgery, Placement, attest, forged_envelope, push_envelope};
 pub use error::{Error, Result};
 pub use key::TestKey;
 pub use keyless::{FakeFulcio, FakeRekor, LeafSpec, SanSubject, sign_image_keyless};

@@ -10,7 +10,9 @@ use std::{
 };
 
 use clap::{Parser, Subcommand};
-use portcullis_testkit::{Error, Result, TestKey, push_index, push_random_image, sign_image};
+use portcullis_testkit::{
+    Error, Placement, Result, TestKey, attest, push_index, push_random_image, sign_image,
+};
 
 /// Test and demo helper for Portcullis.
 #[derive(Debug, Parser)]
@@ -64,6 +66,32 @@ enum Command {
         /// Path of the encrypted cosign private key.
         #[arg(long)]
         key: PathBuf,
+    },
+    /// Attest a manifest digest: sign an in-toto statement with a cosign key (password from
+    /// COSIGN_PASSWORD) and push the DSSE envelope; prints the manifest digest holding it.
+    Attest {
+        /// Registry as HOST:PORT.
+        #[arg(long)]
+        registry: String,
+        /// Repository path.
+        #[arg(long)]
+        repo: String,
+        /// Manifest digest (`sha256:…`) the statement is about.
+        #[arg(long)]
+        digest: String,
+        /// Path of the encrypted cosign private key; repeat to sign with several keys.
+        #[arg(long = "key", required = true)]
+        keys: Vec<PathBuf>,
+        /// The in-toto predicate type, e.g. `https://slsa.dev/provenance/v1`.
+        #[arg(long)]
+        predicate_type: String,
+        /// Path of the predicate JSON.
+        #[arg(long)]
+        predicate: PathBuf,
+        /// Push as an OCI 1.1 referrer (plus the `sha256-<hex>` fallback index) instead of
+        /// appending to cosign's `sha256-<hex>.att` manifest.
+        #[arg(long)]
+        referrer: bool,
     },
 }
 
@@ -133,6 +161,39 @@ async fn run(cli: Cli) -> Result<()> {
             let pem = fs::read_to_string(&key)?;
             let key = TestKey::load(&pem, &password("COSIGN_PASSWORD"))?;
             sign_image(&registry, &repo, &digest, &key).await
+        }
+        Command::Attest {
+            registry,
+            repo,
+            digest,
+            keys,
+            predicate_type,
+            predicate,
+            referrer,
+        } => {
+            let keys = keys
+                .iter()
+                .map(|path| TestKey::load(&fs::read_to_string(path)?, &password("COSIGN_PASSWORD")))
+                .collect::<Result<Vec<_>>>()?;
+            let keys: Vec<&TestKey> = keys.iter().collect();
+            let predicate: serde_json::Value = serde_json::from_slice(&fs::read(&predicate)?)?;
+            let placement = if referrer {
+                Placement::Referrer
+            } else {
+                Placement::Cosign
+            };
+            let pushed = attest(
+                &registry,
+                &repo,
+                &digest,
+                &predicate_type,
+                &predicate,
+                &keys,
+                placement,
+            )
+            .await?;
+            println!("{pushed}");
+            Ok(())
         }
     }
 }
