@@ -24,6 +24,9 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+    /// A keyless (Fulcio + Rekor) trust configuration that could not be loaded.
+    #[error("keyless trust configuration: {0}")]
+    InvalidKeyless(String),
 }
 
 /// Result alias for this crate.

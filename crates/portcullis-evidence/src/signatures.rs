@@ -13,6 +13,7 @@ use sigstore::cosign::payload::SimpleSigning;
 use sigstore::cosign::verification_constraint::{PublicKeyVerifier, VerificationConstraint};
 use sigstore::crypto::{CosignVerificationKey, Signature};
 
+use crate::keyless::{self, KeylessTrust};
 use crate::{Error, Result};
 
 const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -103,13 +104,25 @@ fn pem_fingerprint(pem: &[u8]) -> Option<String> {
 #[derive(Debug)]
 pub struct SignatureVerifier {
     keys: Vec<TrustedKey>,
+    keyless: Option<KeylessTrust>,
     registry: RegistryClient,
 }
 
 impl SignatureVerifier {
     /// A verifier over `keys` that fetches through `registry`.
     pub fn new(keys: Vec<TrustedKey>, registry: RegistryClient) -> Self {
-        Self { keys, registry }
+        Self {
+            keys,
+            keyless: None,
+            registry,
+        }
+    }
+
+    /// Also accepts keyless (Fulcio certificate + Rekor bundle) signatures whose identity
+    /// `keyless` trusts; each matching identity id counts like a key id.
+    pub fn with_keyless(mut self, keyless: KeylessTrust) -> Self {
+        self.keyless = Some(keyless);
+        self
     }
 
     /// Looks up and verifies the signatures of `image`'s `digest`. Never fails: a fetch
@@ -167,6 +180,11 @@ impl SignatureVerifier {
             let Some(sig_layer) = self.load_layer(image, digest, layer).await? else {
                 continue;
             };
+            if keyless::has_certificate(layer) {
+                // A certificate-bearing layer is keyless: it never counts for a plain key.
+                verified.extend(self.verify_keyless(layer, &sig_layer, digest));
+                continue;
+            }
             for key in &self.keys {
                 if key.verifier.verify(&sig_layer).unwrap_or(false) {
                     verified.insert(key.id.clone());
@@ -184,6 +202,28 @@ impl SignatureVerifier {
             signatures_found: found,
             error: None,
         })
+    }
+
+    /// The identity ids a keyless layer verifies for; none without keyless trust.
+    fn verify_keyless(
+        &self,
+        layer: &serde_json::Value,
+        sig_layer: &SignatureLayer,
+        digest: &Digest,
+    ) -> Vec<String> {
+        let (Some(trust), Some(annotations)) = (
+            &self.keyless,
+            layer.get("annotations").and_then(|a| a.as_object()),
+        ) else {
+            return Vec::new();
+        };
+        match trust.verify(annotations, &sig_layer.raw_data, digest) {
+            Ok(ids) => ids,
+            Err(reason) => {
+                tracing::info!(signature.layer = %sig_layer.oci_digest, %reason, "keyless signature not trusted");
+                Vec::new()
+            }
+        }
     }
 
     /// Fetches one simple-signing layer; `None` when it is well-formed JSON that does not
