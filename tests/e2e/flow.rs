@@ -131,7 +131,7 @@ async fn image_signed_with_an_untrusted_key_is_denied() {
         v["message"]
             .as_str()
             .unwrap()
-            .contains("1 signature(s) found, 0 verified"),
+            .contains("1 signature(s) found, 0 trusted signer(s) verified"),
         "{v}"
     );
 }

@@ -5,6 +5,7 @@
 
 mod approvals;
 mod authz;
+mod evidence;
 mod flow;
 mod jobs;
 mod support;

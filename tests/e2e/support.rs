@@ -35,6 +35,8 @@ pub struct TestApp {
     pub tokens: Tokens,
     pub db: sqlx::PgPool,
     pub database_url: String,
+    /// The running app's shared state (cache counters, the policy handle).
+    pub state: portcullis_server::state::AppState,
     _temp_db: TempDb,
     dir: PathBuf,
     server: tokio::task::JoinHandle<()>,
@@ -82,7 +84,8 @@ trust:
         tweak(&mut config);
         let app = Application::build(&config).await.expect("app builds");
         let base = format!("http://127.0.0.1:{}", app.port());
-        let store = app.state().store.clone();
+        let state = app.state().clone();
+        let store = state.store.clone();
         let token = |subject: &str, role, groups: &[&str]| {
             let store = store.clone();
             let subject = subject.to_owned();
@@ -117,6 +120,7 @@ trust:
             tokens,
             db,
             database_url: temp_db.url.clone(),
+            state,
             _temp_db: temp_db,
             dir,
             server,

@@ -72,7 +72,9 @@ impl EvidenceCollector {
         let key = (
             format!(
                 "{}/{}#{}",
-                image.registry, image.repository, self.trust_fingerprint
+                image.registry.as_str(),
+                image.repository.as_str(),
+                self.trust_fingerprint
             ),
             digest.clone(),
         );
