@@ -22,6 +22,8 @@ pub const DECISION_RULE: &str = "data.portcullis.promotion.decision";
 pub struct PolicyBundle {
     /// The interpreter: the reference semantics, the baseline, and the fallback.
     engine: regorus::Engine,
+    /// The interpreter's precompiled form of the decision rule.
+    compiled: regorus::CompiledPolicy,
     /// The decision rule compiled to RVM bytecode, when the compiler supports the bundle.
     program: Option<Arc<Program>>,
     /// The bundle's data document, handed to each RVM run.
@@ -35,8 +37,14 @@ pub struct PolicyBundle {
 pub enum EvalPath {
     /// The tree-walking interpreter over a clone of the prepared engine.
     Interpreter,
-    /// The RVM program compiled at load; falls back to the interpreter when the bundle
-    /// could not be compiled or the VM fails, so it never decides differently.
+    /// The interpreter over the `CompiledPolicy` made at load (`eval_with_input`).
+    Compiled,
+    /// The RVM program compiled at load. Falls back to the interpreter when the bundle could
+    /// not be compiled, when the VM fails, and when the result is undefined. Known difference
+    /// (regorus 0.14.1): where a complete helper rule yields conflicting values the
+    /// interpreter raises an error (a deny) but the RVM keeps the first value of a single
+    /// body, or makes the rule undefined when two definitions disagree. Write complete rules
+    /// that cannot conflict; `tests/rvm_equivalence.rs` checks the default bundle.
     Rvm,
 }
 
@@ -133,10 +141,18 @@ impl PolicyBundle {
             hasher.update([0]);
         }
         let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
-        let program = compile_rvm(&mut engine.clone());
+        let compiled = engine
+            .clone()
+            .compile_with_entrypoint(&DECISION_RULE.into())
+            .map_err(|e| Error::Compile {
+                path: dir.to_owned(),
+                message: e.to_string(),
+            })?;
+        let program = compile_rvm(&compiled);
         let data = engine.get_data();
         Ok(Self {
             engine,
+            compiled,
             program,
             data,
             digest,
@@ -170,16 +186,17 @@ impl PolicyBundle {
     /// Evaluates through the interpreter exactly as before the RVM path existed (input via
     /// serde, a clone of the engine per call): the reference and the benchmark baseline.
     pub fn evaluate_interpreted(&self, input: &serde_json::Value) -> Decision {
-        self.evaluate_value(
-            EvalPath::Interpreter,
-            regorus::Value::from(input.clone()),
-        )
+        self.evaluate_value(EvalPath::Interpreter, regorus::Value::from(input.clone()))
     }
 
     /// Evaluates over an input already converted (see [`input_value`]) on the given path.
     pub fn evaluate_value(&self, path: EvalPath, input: regorus::Value) -> Decision {
         let result = match (path, &self.program) {
             (EvalPath::Rvm, Some(program)) => match self.run_rvm(program, input.clone()) {
+                // The RVM turns a complete rule's conflicting values into undefined where the
+                // interpreter raises an error; undefined is rare and a deny either way, so
+                // let the interpreter say which (policy.undefined or policy.error).
+                Ok(regorus::Value::Undefined) => self.interpret(input),
                 Ok(value) => Ok(value),
                 Err(e) => {
                     tracing::warn!(
@@ -190,6 +207,10 @@ impl PolicyBundle {
                     self.interpret(input)
                 }
             },
+            (EvalPath::Compiled, _) => self
+                .compiled
+                .eval_with_input(input)
+                .map_err(|e| e.to_string()),
             _ => self.interpret(input),
         };
         to_decision(result)
@@ -219,15 +240,8 @@ impl PolicyBundle {
 
 /// Compiles the decision rule to an RVM program. A bundle the RVM compiler cannot handle
 /// still loads and is served by the interpreter.
-fn compile_rvm(engine: &mut regorus::Engine) -> Option<Arc<Program>> {
-    let rule: regorus::Rc<str> = DECISION_RULE.into();
-    let compiled = engine
-        .compile_with_entrypoint(&rule)
-        .map_err(|e| e.to_string())
-        .and_then(|policy| {
-            Compiler::compile_from_policy(&policy, &[DECISION_RULE]).map_err(|e| e.to_string())
-        });
-    match compiled {
+fn compile_rvm(policy: &regorus::CompiledPolicy) -> Option<Arc<Program>> {
+    match Compiler::compile_from_policy(policy, &[DECISION_RULE]) {
         Ok(program) => Some(program),
         Err(e) => {
             tracing::warn!(error = %e, "policy does not compile to the RVM; using the interpreter");

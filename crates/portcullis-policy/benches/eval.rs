@@ -1,0 +1,138 @@
+//! Policy evaluation latency on one thread: p50, p99, max and evaluations/s of each path
+//! over a synthetic evidence document (500 findings, 300 components by default).
+//!
+//! Run: `cargo bench -p portcullis-policy --bench eval` (or `bench/policy-eval.sh`).
+//! Environment: `PORTCULLIS_POLICY_DIR` (default `<workspace>/policies`),
+//! `BENCH_ITERATIONS` (default 2000), `BENCH_VULNS` (500), `BENCH_COMPONENTS` (300),
+//! `BENCH_ONLY` (run only the rows whose label contains it).
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use portcullis_policy::bench::synthetic_input;
+use portcullis_policy::{EvalPath, PolicyBundle, input_value};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Times `iterations` calls of `f` after a warm-up and prints one result row; skipped when
+/// `BENCH_ONLY` is set and not part of `label`.
+fn measure(label: &str, iterations: usize, mut f: impl FnMut() -> bool) {
+    if std::env::var("BENCH_ONLY").is_ok_and(|only| !label.contains(&only)) {
+        return;
+    }
+    for _ in 0..iterations.div_ceil(10).max(10) {
+        black_box(f());
+    }
+    let mut samples = Vec::with_capacity(iterations);
+    let start = Instant::now();
+    for _ in 0..iterations {
+        let t = Instant::now();
+        black_box(f());
+        samples.push(t.elapsed());
+    }
+    let total = start.elapsed();
+    samples.sort_unstable();
+    let pct = |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize];
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "{label:<44} p50 {:>7.3} ms  p99 {:>7.3} ms  max {:>7.3} ms  {:>7.0} evals/s",
+        ms(pct(0.50)),
+        ms(pct(0.99)),
+        ms(samples[samples.len() - 1]),
+        iterations as f64 / total.as_secs_f64(),
+    );
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::var_os("PORTCULLIS_POLICY_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policies"));
+    let iterations = env_usize("BENCH_ITERATIONS", 2000);
+    let (vulns, components) = (
+        env_usize("BENCH_VULNS", 500),
+        env_usize("BENCH_COMPONENTS", 300),
+    );
+    let bundle = PolicyBundle::load(&dir)?;
+    let input = synthetic_input(vulns, components);
+    let text = serde_json::to_string(&input)?;
+
+    // Every path must reach the same decision, or the timings compare different work.
+    let reference = bundle.evaluate_interpreted(&input);
+    if bundle.evaluate(&input) != reference {
+        return Err("the RVM and the interpreter disagree on the benchmark input".into());
+    }
+    println!(
+        "policy {} ({}), input {vulns} vulnerabilities + {components} components ({} KiB JSON), \
+         {iterations} evaluations per path, one thread",
+        dir.display(),
+        bundle.digest(),
+        text.len() / 1024,
+    );
+    println!(
+        "decision: allow={} violations={:?} warnings={} suppressions={}; RVM program: {}",
+        reference.allow,
+        reference
+            .violations
+            .iter()
+            .map(|v| format!("{}: {}", v.rule, v.message))
+            .collect::<Vec<_>>(),
+        reference.warnings.len(),
+        reference.suppressions.len(),
+        if bundle.is_compiled() {
+            "yes"
+        } else {
+            "no (interpreter fallback)"
+        },
+    );
+
+    measure("(a) interpreter, input from JSON text", iterations, || {
+        let value = regorus::Value::from_json_str(&text).unwrap_or(regorus::Value::Undefined);
+        bundle.evaluate_value(EvalPath::Interpreter, value).allow
+    });
+    measure(
+        "(a') interpreter, serde From<json::Value>",
+        iterations,
+        || bundle.evaluate_interpreted(&input).allow,
+    );
+    measure("(b) interpreter, direct Value input", iterations, || {
+        bundle
+            .evaluate_value(EvalPath::Interpreter, input_value(&input))
+            .allow
+    });
+    measure("(d) CompiledPolicy, direct Value input", iterations, || {
+        bundle
+            .evaluate_value(EvalPath::Compiled, input_value(&input))
+            .allow
+    });
+    let prebuilt = input_value(&input);
+    measure("(d') CompiledPolicy, input prebuilt", iterations, || {
+        bundle
+            .evaluate_value(EvalPath::Compiled, prebuilt.clone())
+            .allow
+    });
+    measure("(b') interpreter, input prebuilt", iterations, || {
+        bundle
+            .evaluate_value(EvalPath::Interpreter, prebuilt.clone())
+            .allow
+    });
+    measure(
+        "(c) RVM, direct Value input [evaluate()]",
+        iterations,
+        || bundle.evaluate(&input).allow,
+    );
+    measure(
+        "(c') RVM, input Value prebuilt (eval only)",
+        iterations,
+        || bundle.evaluate_value(EvalPath::Rvm, prebuilt.clone()).allow,
+    );
+    measure("    input_value() conversion alone", iterations, || {
+        input_value(&input) != regorus::Value::Undefined
+    });
+    Ok(())
+}
