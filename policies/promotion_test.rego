@@ -214,7 +214,7 @@ test_unsigned_vex_does_not_count_when_signed_vex_required if {
 test_high_over_the_limit_is_denied if {
 	highs := [vuln(sprintf("CVE-%d", [i]), "HIGH") | some i in numbers.range(1, 3)]
 	denied_by(promotion.decision, "vulnerability.max_high") with input as with_vulns(highs) with data.portcullis.config as with_config({"max_high": 2})
-	d := promotion.decision with input as with_vulns(highs)
+	d := promotion.decision with input as with_vulns(highs) with data.portcullis.config as with_config({"max_high": 3})
 	d.allow
 	some w in d.warnings
 	contains(w, "HIGH vulnerabilities accepted by max_high")

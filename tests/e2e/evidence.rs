@@ -101,13 +101,20 @@ async fn a_vex_suppressed_critical_is_allowed_and_the_suppression_shown() {
         .await;
     let vulns = dry["evidence"]["vulnerabilities"].as_array().unwrap();
     let low = vulns.iter().find(|v| v["id"] == "CVE-2026-0002").unwrap();
-    assert!(low["suppressed_by"].is_null(), "only the named CVE is suppressed");
+    assert!(
+        low["suppressed_by"].is_null(),
+        "only the named CVE is suppressed"
+    );
     let critical = vulns.iter().find(|v| v["id"] == "CVE-2026-0001").unwrap();
     assert_eq!(critical["suppressed_by"]["status"], "not_affected");
     assert_eq!(dry["evidence"]["suppressed_index"], json!([0]));
 
     let (status, p) = app
-        .post("/v1/promotions", &app.tokens.ci, &body(&source, evidence, false))
+        .post(
+            "/v1/promotions",
+            &app.tokens.ci,
+            &body(&source, evidence, false),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{p}");
     assert_eq!(p["state"], "pending_approval", "{p}");
@@ -182,8 +189,16 @@ async fn a_gpl3_component_is_denied_and_named() {
             .any(|m| m.contains("bash@5.2") && m.contains("GPL-3.0-or-later")),
         "{messages:?}"
     );
-    assert!(!messages.iter().any(|m| m.contains("dual") || m.contains("jre")));
-    assert!(licence.iter().all(|v| v["remediation"].as_str().unwrap().contains("replace")));
+    assert!(
+        !messages
+            .iter()
+            .any(|m| m.contains("dual") || m.contains("jre"))
+    );
+    assert!(
+        licence
+            .iter()
+            .all(|v| v["remediation"].as_str().unwrap().contains("replace"))
+    );
     let components = p["evidence"]["components"].as_array().unwrap();
     let dual = components.iter().find(|c| c["name"] == "dual").unwrap();
     assert_eq!(
@@ -239,8 +254,8 @@ async fn signed_attestations_reach_the_policy_and_forgeries_do_not() {
     ] {
         let mut forged_predicate = provenance.clone();
         forged_predicate["runDetails"]["builder"]["id"] = json!("https://evil.example/builder");
-        let envelope = forged_envelope(&digest, SLSA_V1, &forged_predicate, &app.key, forgery)
-            .unwrap();
+        let envelope =
+            forged_envelope(&digest, SLSA_V1, &forged_predicate, &app.key, forgery).unwrap();
         push_envelope(
             &registry,
             "team/app",
@@ -266,13 +281,19 @@ async fn signed_attestations_reach_the_policy_and_forgeries_do_not() {
         .await;
     assert_eq!(status, StatusCode::OK, "{p}");
     let evidence = &p["evidence"];
-    assert_eq!(evidence["attestations"]["found"], 5, "{}", evidence["attestations"]);
+    assert_eq!(
+        evidence["attestations"]["found"], 5,
+        "{}",
+        evidence["attestations"]
+    );
     assert_eq!(evidence["attestations"]["verified"], 2);
     assert!(evidence["attestations"]["error"].is_null());
     let rejected = evidence["attestations"]["rejected"].as_array().unwrap();
     assert_eq!(rejected.len(), 3, "{rejected:?}");
-    let reasons: std::collections::BTreeSet<&str> =
-        rejected.iter().map(|r| r["reason"].as_str().unwrap()).collect();
+    let reasons: std::collections::BTreeSet<&str> = rejected
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
     assert_eq!(reasons.len(), 3, "three distinct reasons: {reasons:?}");
 
     // Only the genuine provenance reached the policy.
@@ -282,11 +303,17 @@ async fn signed_attestations_reach_the_policy_and_forgeries_do_not() {
         provenance[0]["builder_id"],
         "https://github.com/actions/runner/github-hosted"
     );
-    assert_eq!(provenance[0]["source_repository"], "https://github.com/org/app");
+    assert_eq!(
+        provenance[0]["source_repository"],
+        "https://github.com/org/app"
+    );
     assert_eq!(provenance[0]["source_commit"], "a".repeat(40));
     assert_eq!(provenance[0]["signed"], true);
     assert_eq!(provenance[0]["origin"]["key_ids"], json!(["release-key"]));
-    assert!(!p.to_string().contains("evil.example"), "forged content leaked");
+    assert!(
+        !p.to_string().contains("evil.example"),
+        "forged content leaked"
+    );
 
     // The signed VEX suppressed the critical, and says it was signed.
     assert_eq!(p["decision"]["allow"], true, "{}", p["decision"]);
@@ -330,20 +357,27 @@ async fn every_fixture_format_is_accepted_and_the_input_matches_its_schema() {
     let input = &p["evidence"];
     let schema_path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/input.schema.json");
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     let errors: Vec<String> = validator
         .iter_errors(input)
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
-    assert!(errors.is_empty(), "input does not match the schema: {errors:#?}");
+    assert!(
+        errors.is_empty(),
+        "input does not match the schema: {errors:#?}"
+    );
     let scanners: std::collections::BTreeSet<&str> = input["vulnerability_reports"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["scanner"].as_str().unwrap())
         .collect();
-    assert!(scanners.contains("trivy") && scanners.contains("grype"), "{scanners:?}");
+    assert!(
+        scanners.contains("trivy") && scanners.contains("grype"),
+        "{scanners:?}"
+    );
     assert_eq!(input["sboms"].as_array().unwrap().len(), 2);
     assert!(!input["vex"].as_array().unwrap().is_empty());
     // A schema that the document violates is caught (the validation is not vacuous).
@@ -408,8 +442,16 @@ async fn malformed_evidence_is_refused_naming_the_format_and_field() {
     let source = app.source("team/app", &digest);
     let cases = [
         ("grype-json", json!({"matches": {}}), "$.matches"),
-        ("cyclonedx-json", json!({"bomFormat": "SPDX"}), "$.bomFormat"),
-        ("spdx-json", json!({"spdxVersion": "SPDX-1.2"}), "$.spdxVersion"),
+        (
+            "cyclonedx-json",
+            json!({"bomFormat": "SPDX"}),
+            "$.bomFormat",
+        ),
+        (
+            "spdx-json",
+            json!({"spdxVersion": "SPDX-1.2"}),
+            "$.spdxVersion",
+        ),
         (
             "openvex",
             json!({"@context": OPENVEX, "statements": [{"vulnerability": {"name": "CVE-1"}, "products": [{"@id": "pkg:oci/app"}], "status": "maybe"}]}),
@@ -421,7 +463,11 @@ async fn malformed_evidence_is_refused_naming_the_format_and_field() {
             .post(
                 "/v1/promotions",
                 &app.tokens.ci,
-                &body(&source, vec![("trivy-json", trivy(&[])), (format, doc)], false),
+                &body(
+                    &source,
+                    vec![("trivy-json", trivy(&[])), (format, doc)],
+                    false,
+                ),
             )
             .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{format}: {p}");

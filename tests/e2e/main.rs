@@ -8,5 +8,6 @@ mod authz;
 mod evidence;
 mod flow;
 mod jobs;
+mod policy;
 mod support;
 mod validation;

@@ -4,6 +4,7 @@
 //! crate verified or normalised.
 
 mod attestations;
+mod cache;
 mod cyclonedx;
 mod dsse;
 mod error;
@@ -21,6 +22,7 @@ mod trivy;
 mod vex;
 
 pub use attestations::{AttestationVerifier, MAX_ATTESTATION_REFERRERS, MAX_ENVELOPES};
+pub use cache::{CacheOutcome, CacheStats, VerificationCache};
 pub use cyclonedx::parse_cyclonedx_with_origin;
 pub use dsse::{DSSE_MEDIA_TYPE, Envelope, EnvelopeSignature, IN_TOTO_PAYLOAD_TYPE, pae};
 pub use error::{Error, Result};

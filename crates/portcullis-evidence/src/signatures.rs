@@ -103,16 +103,16 @@ fn pem_fingerprint(pem: &[u8]) -> Option<String> {
 /// Verifies the cosign signatures of a digest against the trusted keys.
 #[derive(Debug)]
 pub struct SignatureVerifier {
-    keys: Vec<TrustedKey>,
+    keys: std::sync::Arc<[TrustedKey]>,
     keyless: Option<KeylessTrust>,
     registry: RegistryClient,
 }
 
 impl SignatureVerifier {
     /// A verifier over `keys` that fetches through `registry`.
-    pub fn new(keys: Vec<TrustedKey>, registry: RegistryClient) -> Self {
+    pub fn new(keys: impl Into<std::sync::Arc<[TrustedKey]>>, registry: RegistryClient) -> Self {
         Self {
-            keys,
+            keys: keys.into(),
             keyless: None,
             registry,
         }
@@ -185,7 +185,7 @@ impl SignatureVerifier {
                 verified.extend(self.verify_keyless(layer, &sig_layer, digest));
                 continue;
             }
-            for key in &self.keys {
+            for key in self.keys.iter() {
                 if key.verifier.verify(&sig_layer).unwrap_or(false) {
                     verified.insert(key.id.clone());
                 }

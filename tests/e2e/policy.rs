@@ -1,0 +1,136 @@
+//! Policy reload through `POST /v1/admin/policy/reload`: a good bundle swaps in atomically,
+//! a bundle that does not compile or fails its own tests is refused and the old one keeps
+//! serving; every attempt is audited.
+
+use std::path::{Path, PathBuf};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{ROUTE, TestApp, trivy};
+
+/// A private copy of the default bundle.
+fn copy_bundle(to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+}
+
+async fn serving_digest(app: &TestApp) -> String {
+    let (status, body) = app.get("/readyz", "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["policy_digest"].as_str().unwrap().to_owned()
+}
+
+async fn reload(app: &TestApp, token: &str) -> (StatusCode, Value) {
+    app.post("/v1/admin/policy/reload", token, &json!({})).await
+}
+
+fn set_max_high(dir: &Path, max_high: u64) {
+    let path = dir.join("data.json");
+    let mut data: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    data["portcullis"]["config"]["max_high"] = json!(max_high);
+    std::fs::write(path, serde_json::to_string_pretty(&data).unwrap()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_swaps_good_bundles_and_refuses_bad_ones() {
+    let bundle = std::env::temp_dir().join(format!("portcullis-bundle-{}", uuid::Uuid::new_v4()));
+    copy_bundle(&bundle);
+    let dir: PathBuf = bundle.clone();
+    let app = TestApp::spawn_with(move |c| c.policy_dir = dir).await;
+    let digest = app.push_signed("team/app", "reload").await;
+    let dry_run = json!({
+        "source": app.source("team/app", &digest), "route": ROUTE, "dry_run": true,
+        "evidence": [{"format": "trivy-json", "document": trivy(&[("CVE-2026-1", "HIGH")])}],
+    });
+    let d0 = serving_digest(&app).await;
+
+    // Only admins may reload.
+    let (status, body) = reload(&app, &app.tokens.ci).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+
+    // Nothing changed on disk: same digest.
+    let (status, body) = reload(&app, &app.tokens.admin).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["changed"], false);
+    assert_eq!(body["policy_digest"], d0.as_str());
+    assert!(body["tests_passed"].as_u64().unwrap() >= 20, "{body}");
+
+    // A stricter threshold swaps in and decides the next request.
+    let (_, p) = app.post("/v1/promotions", &app.tokens.ci, &dry_run).await;
+    assert_eq!(p["decision"]["allow"], true, "{p}");
+    set_max_high(&bundle, 0);
+    let (status, body) = reload(&app, &app.tokens.admin).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["changed"], true);
+    assert_eq!(body["previous_digest"], d0.as_str());
+    let d1 = body["policy_digest"].as_str().unwrap().to_owned();
+    assert_ne!(d0, d1);
+    assert_eq!(serving_digest(&app).await, d1);
+    let (_, p) = app.post("/v1/promotions", &app.tokens.ci, &dry_run).await;
+    assert_eq!(p["decision"]["allow"], false, "{p}");
+    assert_eq!(
+        p["decision"]["violations"][0]["rule"],
+        "vulnerability.max_high"
+    );
+    assert_eq!(p["policy_digest"], d1.as_str());
+
+    // A bundle that does not compile is refused; the previous one keeps serving.
+    std::fs::write(
+        bundle.join("broken.rego"),
+        "package portcullis.broken\n\nthis is not rego\n",
+    )
+    .unwrap();
+    set_max_high(&bundle, 10);
+    let (status, body) = reload(&app, &app.tokens.admin).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["code"], "policy_invalid");
+    assert!(
+        body["detail"].as_str().unwrap().contains("broken.rego"),
+        "{body}"
+    );
+    assert_eq!(serving_digest(&app).await, d1);
+    std::fs::remove_file(bundle.join("broken.rego")).unwrap();
+
+    // A bundle whose own tests fail is refused too, naming the test.
+    std::fs::write(
+        bundle.join("extra_test.rego"),
+        "package portcullis.extra_test\n\nimport rego.v1\n\ntest_always_fails if {\n\tfalse\n}\n",
+    )
+    .unwrap();
+    let (status, body) = reload(&app, &app.tokens.admin).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["code"], "policy_tests_failed");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("test_always_fails"),
+        "{body}"
+    );
+    assert_eq!(serving_digest(&app).await, d1);
+    let (_, p) = app.post("/v1/promotions", &app.tokens.ci, &dry_run).await;
+    assert_eq!(
+        p["decision"]["allow"], false,
+        "still the stricter bundle: {p}"
+    );
+
+    // Every attempt is in the audit log.
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events WHERE action = 'policy_reloaded'")
+            .await,
+        2
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events WHERE action = 'policy_reload_failed'")
+            .await,
+        2
+    );
+    std::fs::remove_dir_all(&bundle).unwrap();
+}
