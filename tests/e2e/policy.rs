@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::support::{ROUTE, TestApp, trivy};
 
 /// A private copy of the default bundle.
-fn copy_bundle(to: &Path) {
+pub fn copy_bundle(to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
     for entry in std::fs::read_dir(from).unwrap() {

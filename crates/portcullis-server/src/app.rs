@@ -11,11 +11,11 @@ use axum::routing::{get, post};
 use portcullis_core::RegistryHost;
 use std::time::Duration;
 
-use portcullis_evidence::{AttestationVerifier, SignatureVerifier, TrustedKey};
-use sha2::{Digest as _, Sha256};
+use portcullis_evidence::{AttestationVerifier, KeylessTrust, SignatureVerifier, TrustedKey};
 use portcullis_policy::PolicyBundle;
 use portcullis_registry::{RegistryAuthConfig, RegistryClient};
 use portcullis_store::Store;
+use sha2::{Digest as _, Sha256};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore};
 use tower_http::trace::TraceLayer;
@@ -117,8 +117,12 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         .collect::<Result<Vec<_>, _>>()?
         .into();
     let cache = &config.trust.cache;
+    let mut signatures = SignatureVerifier::new(keys.clone(), registry.clone());
+    if let Some(keyless) = &config.trust.keyless {
+        signatures = signatures.with_keyless(KeylessTrust::load(keyless)?);
+    }
     let evidence = EvidenceCollector::new(
-        SignatureVerifier::new(keys.clone(), registry.clone()),
+        signatures,
         AttestationVerifier::new(keys, registry.clone()),
         trust_fingerprint(config)?,
         Duration::from_secs(cache.ttl_seconds),
@@ -146,6 +150,13 @@ fn trust_fingerprint(config: &Config) -> Result<String, StartError> {
         hasher.update([0]);
         hasher.update(&pem);
         hasher.update([0]);
+    }
+    if let Some(keyless) = &config.trust.keyless {
+        for path in [&keyless.trust_root, &keyless.rekor_public_key] {
+            hasher.update(std::fs::read(path)?);
+            hasher.update([0]);
+        }
+        hasher.update(format!("{:?}", keyless.identities).as_bytes());
     }
     Ok(hex::encode(hasher.finalize()))
 }

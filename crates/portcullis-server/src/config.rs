@@ -109,6 +109,10 @@ pub struct Trust {
     /// How long verification results are reused.
     #[serde(default)]
     pub cache: TrustCache,
+    /// Keyless (Fulcio certificate + Rekor bundle) signers, verified offline against local
+    /// trust material; each identity id counts like a key id.
+    #[serde(default)]
+    pub keyless: Option<portcullis_evidence::KeylessConfig>,
 }
 
 /// The verification cache: results per (image, digest, trust configuration).
@@ -230,6 +234,13 @@ impl Config {
         for key in &mut cfg.trust.keys {
             if key.public_key_file.is_relative() {
                 key.public_key_file = base.join(&key.public_key_file);
+            }
+        }
+        if let Some(keyless) = &mut cfg.trust.keyless {
+            for path in [&mut keyless.trust_root, &mut keyless.rekor_public_key] {
+                if path.is_relative() {
+                    *path = base.join(&*path);
+                }
             }
         }
         for (host, reg) in &mut cfg.registries {

@@ -222,10 +222,14 @@ fn policy_eval(
         std::fs::read_to_string(input)
             .map_err(|e| format!("cannot read {}: {e}", input.display()))?
     };
-    let doc: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| format!("{} is not JSON: {e}", input.display()))?;
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", input.display()))?;
     if !doc.is_object() {
-        return Err(format!("{}: the input document must be a JSON object", input.display()).into());
+        return Err(format!(
+            "{}: the input document must be a JSON object",
+            input.display()
+        )
+        .into());
     }
     let bundle = portcullis_policy::PolicyBundle::load(dir)?;
     let decision = bundle.evaluate(&doc);

@@ -267,7 +267,7 @@ async fn append_referrers_index(client: &Client, tag: &Reference, entry: &Value)
 }
 
 /// The JSON manifest at `reference`, or `None` when the registry does not know it.
-async fn pull_json(
+pub(crate) async fn pull_json(
     client: &Client,
     reference: &Reference,
     media_type: &str,

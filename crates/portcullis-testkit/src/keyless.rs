@@ -331,6 +331,27 @@ pub async fn push_keyless_signature(
     digest: &str,
     sig: &KeylessSignature,
 ) -> Result<()> {
+    push_keyless(registry, repo, digest, sig, false).await
+}
+
+/// Adds `sig` after the layers already in `repo:sha256-<hex>.sig` (as `cosign sign` does
+/// for a second signer), so key and keyless signatures coexist.
+pub async fn append_keyless_signature(
+    registry: &str,
+    repo: &str,
+    digest: &str,
+    sig: &KeylessSignature,
+) -> Result<()> {
+    push_keyless(registry, repo, digest, sig, true).await
+}
+
+async fn push_keyless(
+    registry: &str,
+    repo: &str,
+    digest: &str,
+    sig: &KeylessSignature,
+    append: bool,
+) -> Result<()> {
     let client = oci_client_for(registry);
     client
         .store_auth_if_needed(registry, &RegistryAuth::Anonymous)
@@ -340,9 +361,16 @@ pub async fn push_keyless_signature(
     client
         .push_blob(&target, sig.payload.clone(), &layer_digest)
         .await?;
+    let mut layers: Vec<Value> =
+        match crate::attest::pull_json(&client, &target, OCI_IMAGE_MEDIA_TYPE).await? {
+            Some(existing) if append => existing["layers"].as_array().cloned().unwrap_or_default(),
+            _ => Vec::new(),
+        };
+    let mut diff_ids: Vec<Value> = layers.iter().map(|l| l["digest"].clone()).collect();
+    diff_ids.push(json!(layer_digest));
     let config = serde_json::to_vec(&json!({
         "architecture": "", "os": "", "config": {},
-        "rootfs": { "type": "layers", "diff_ids": [layer_digest] },
+        "rootfs": { "type": "layers", "diff_ids": diff_ids },
     }))?;
     let config_digest = sha256_digest(&config);
     let config_size = config.len();
@@ -358,16 +386,17 @@ pub async fn push_keyless_signature(
         annotations.insert(CHAIN_ANNOTATION.into(), chain.clone().into());
     }
     annotations.insert(BUNDLE_ANNOTATION.into(), sig.bundle.to_string().into());
+    layers.push(json!({
+        "mediaType": SIMPLE_SIGNING_MEDIA_TYPE,
+        "digest": layer_digest,
+        "size": sig.payload.len(),
+        "annotations": annotations,
+    }));
     let manifest = serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": OCI_IMAGE_MEDIA_TYPE,
         "config": { "mediaType": IMAGE_CONFIG_MEDIA_TYPE, "digest": config_digest, "size": config_size },
-        "layers": [{
-            "mediaType": SIMPLE_SIGNING_MEDIA_TYPE,
-            "digest": layer_digest,
-            "size": sig.payload.len(),
-            "annotations": annotations,
-        }],
+        "layers": layers,
     }))?;
     client
         .push_manifest_raw(

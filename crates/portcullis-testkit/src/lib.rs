@@ -18,7 +18,10 @@ use std::net::TcpListener;
 pub use attest::{Forgery, Placement, attest, forged_envelope, push_envelope};
 pub use error::{Error, Result};
 pub use key::TestKey;
-pub use keyless::{FakeFulcio, FakeRekor, LeafSpec, SanSubject, sign_image_keyless};
+pub use keyless::{
+    FakeFulcio, FakeRekor, LeafSpec, SanSubject, append_keyless_signature, keyless_signature,
+    sign_image_keyless, unix_now,
+};
 pub use push::{manifest_digest, push_index, push_random_image};
 pub use sign::{sign_image, signature_tag};
 

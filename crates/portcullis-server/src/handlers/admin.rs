@@ -19,9 +19,10 @@ pub async fn reload_policy(
         Err(e @ ReloadError::Invalid { .. }) => {
             Err(ApiError::unprocessable("policy_invalid", e.to_string()))
         }
-        Err(e @ ReloadError::TestsFailed { .. }) => {
-            Err(ApiError::unprocessable("policy_tests_failed", e.to_string()))
-        }
+        Err(e @ ReloadError::TestsFailed { .. }) => Err(ApiError::unprocessable(
+            "policy_tests_failed",
+            e.to_string(),
+        )),
         Err(ReloadError::Store(e)) => Err(e.into()),
     }
 }

@@ -105,7 +105,13 @@ impl PolicyHandle {
             Ok(ok) => ok,
             Err(e) => {
                 tracing::error!(error = %e, policy.digest = %previous, "policy reload refused; the previous bundle keeps serving");
-                record(store, actor, "policy_reload_failed", json!({"policy_digest": previous, "reason": e.to_string()})).await?;
+                record(
+                    store,
+                    actor,
+                    "policy_reload_failed",
+                    json!({"policy_digest": previous, "reason": e.to_string()}),
+                )
+                .await?;
                 return Err(e);
             }
         };
