@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs and starts what the tests and the demo need on a Debian machine: Debian's
 # docker-registry (CNCF distribution), apache2-utils (htpasswd for the basic-auth registry
-# tests), skopeo (benchmarks), and makes sure PostgreSQL answers on 127.0.0.1:5432.
+# tests), skopeo (benchmarks), psql (the CLI tests read the audit log), and makes sure PostgreSQL answers on 127.0.0.1:5432.
 set -euo pipefail
 missing=()
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "prereqs: installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

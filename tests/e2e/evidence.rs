@@ -384,6 +384,18 @@ async fn every_fixture_format_is_accepted_and_the_input_matches_its_schema() {
     let mut broken = input.clone();
     broken["vulnerability_index"]["CRITICAL"] = json!("all of them");
     assert!(!validator.is_valid(&broken));
+    // The README's example inputs are real inputs too.
+    for example in ["allowed.json", "denied.json"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("policies/examples")
+            .join(example);
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&doc)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{example}: {errors:#?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
