@@ -3,21 +3,30 @@
 //!
 //! Allocation is the whole cost of conversion (and of dropping the result), and evidence
 //! documents repeat themselves: every finding has the same keys, the same handful of
-//! severities and statuses, and the same `origin` object. So one conversion shares each
-//! distinct key and short string, and each distinct small flat object, by reference count.
+//! severities and statuses, the same `origin` object, the same few licence objects, empty
+//! lists. So one conversion shares each distinct key and short string, and each distinct
+//! small array or object, by reference count.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use regorus::Value;
 
-/// Strings up to this length are shared within one conversion; longer ones (titles, purls,
-/// ids) are rarely repeated and not worth the lookup.
-const SHARED_STRING_MAX: usize = 24;
-/// Flat objects (only scalar fields) up to this many fields are shared within one conversion.
-const SHARED_OBJECT_MAX_FIELDS: usize = 6;
-/// How many distinct flat objects one conversion remembers.
-const SHARED_OBJECT_CAP: usize = 32;
+/// Strings up to this length are shared within one conversion (severities, statuses,
+/// versions, short package names); longer ones (ids, titles, purls) rarely repeat and are
+/// not worth the lookup. Keys are always shared.
+const SHARED_STRING_MAX: usize = 12;
+/// Containers with more direct entries than this are never shared (findings, components).
+const SHARED_TREE_MAX_WIDTH: usize = 6;
+/// At most this many distinct strings are shared per conversion.
+const SHARED_STRINGS_MAX: usize = 4096;
+/// At most this many distinct small containers are kept per hash value.
+const SHARED_TREE_BUCKET_MAX: usize = 4;
+/// Small containers may hold strings up to this length and still be shared whole.
+const SHARED_TREE_STRING_MAX: usize = 40;
+/// Arrays and objects of at most this many values in all (counting nested ones), none of
+/// them a long string, are shared within one conversion.
+const SHARED_TREE_MAX_NODES: usize = 16;
 
 /// Converts an evidence document to the engine's value type.
 ///
@@ -26,15 +35,17 @@ const SHARED_OBJECT_CAP: usize = 32;
 /// `u64`, `i64` or a finite `f64` becomes undefined, like regorus' own
 /// `From<serde_json::Value>`.
 pub fn input_value(json: &serde_json::Value) -> Value {
-    Converter::default().convert(json)
+    let mut converter = Converter {
+        strings: HashMap::with_capacity_and_hasher(256, BuildHasherDefault::default()),
+        trees: HashMap::with_capacity_and_hasher(64, BuildHasherDefault::default()),
+    };
+    converter.convert(json)
 }
 
-type JsonMap = serde_json::Map<String, serde_json::Value>;
-
-#[derive(Default)]
 struct Converter<'a> {
-    strings: HashMap<&'a str, Value, BuildHasherDefault<Fnv>>,
-    objects: Vec<(&'a JsonMap, Value)>,
+    strings: HashMap<&'a str, Value, BuildHasherDefault<Fx>>,
+    /// Small containers by a hash of their content; equal content is checked on a hit.
+    trees: HashMap<u64, Vec<(&'a serde_json::Value, Value)>, BuildHasherDefault<Fx>>,
 }
 
 impl<'a> Converter<'a> {
@@ -45,54 +56,90 @@ impl<'a> Converter<'a> {
             serde_json::Value::Number(n) => number(n),
             serde_json::Value::String(s) if s.len() <= SHARED_STRING_MAX => self.string(s),
             serde_json::Value::String(s) => Value::from(s.as_str()),
-            serde_json::Value::Array(items) => {
-                Value::from(items.iter().map(|v| self.convert(v)).collect::<Vec<_>>())
-            }
-            serde_json::Value::Object(map) if is_flat(map) => {
-                if let Some((_, shared)) = self.objects.iter().find(|(m, _)| *m == map) {
+            container => {
+                let mut hasher = Fx::default();
+                if !small_tree_hash(container, &mut { SHARED_TREE_MAX_NODES }, &mut hasher) {
+                    return self.container(container, true);
+                }
+                let candidates = self.trees.entry(hasher.finish()).or_default();
+                if let Some((_, shared)) = candidates.iter().find(|(t, _)| *t == container) {
                     return shared.clone();
                 }
-                let value = self.object(map);
-                if self.objects.len() < SHARED_OBJECT_CAP {
-                    self.objects.push((map, value.clone()));
+                // Its parts are small too but rarely repeat on their own: build them directly.
+                let value = self.container(container, false);
+                let bucket = self.trees.entry(hasher.finish()).or_default();
+                if bucket.len() < SHARED_TREE_BUCKET_MAX {
+                    bucket.push((container, value.clone()));
                 }
                 value
             }
-            serde_json::Value::Object(map) => self.object(map),
+        }
+    }
+
+    fn container(&mut self, json: &'a serde_json::Value, share_parts: bool) -> Value {
+        match json {
+            serde_json::Value::Array(items) => Value::from(
+                items
+                    .iter()
+                    .map(|v| self.part(v, share_parts))
+                    .collect::<Vec<_>>(),
+            ),
+            serde_json::Value::Object(map) => {
+                // The map iterates in key order, so this collect is a bulk build, not n inserts.
+                let object: BTreeMap<Value, Value> = map
+                    .iter()
+                    .map(|(k, v)| (self.string(k), self.part(v, share_parts)))
+                    .collect();
+                Value::from(object)
+            }
+            scalar => self.convert(scalar),
+        }
+    }
+
+    fn part(&mut self, json: &'a serde_json::Value, share: bool) -> Value {
+        match json {
+            serde_json::Value::Array(_) | serde_json::Value::Object(_) if !share => {
+                self.container(json, false)
+            }
+            _ => self.convert(json),
         }
     }
 
     fn string(&mut self, s: &'a str) -> Value {
-        self.strings
-            .entry(s)
-            .or_insert_with(|| Value::from(s))
-            .clone()
-    }
-
-    fn object(&mut self, map: &'a JsonMap) -> Value {
-        // The map iterates in key order, so this collect is a bulk build, not n inserts.
-        let object: BTreeMap<Value, Value> = map
-            .iter()
-            .map(|(k, v)| (self.string(k), self.convert(v)))
-            .collect();
-        Value::from(object)
+        if let Some(shared) = self.strings.get(s) {
+            return shared.clone();
+        }
+        let value = Value::from(s);
+        if self.strings.len() < SHARED_STRINGS_MAX {
+            self.strings.insert(s, value.clone());
+        }
+        value
     }
 }
 
-/// FNV-1a: the shared strings are short and not attacker-chosen in a way that matters (the
-/// table lives for one conversion), so SipHash's flood resistance is not worth its cost here.
-struct Fnv(u64);
+/// FxHash-style, eight bytes a step: SipHash was a sixth of the conversion. It resists no
+/// crafted collisions, so the tables are bounded instead (`SHARED_STRINGS_MAX`,
+/// `SHARED_TREE_BUCKET_MAX`): a hostile document can only make sharing useless, not slow.
+#[derive(Default)]
+struct Fx(u64);
 
-impl Default for Fnv {
-    fn default() -> Self {
-        Self(0xcbf2_9ce4_8422_2325)
+impl Fx {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
 }
 
-impl Hasher for Fnv {
+impl Hasher for Fx {
     fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let tail = chunks.remainder();
+        if !tail.is_empty() {
+            self.add(tail.iter().fold(0, |w, b| (w << 8) | u64::from(*b)));
         }
     }
 
@@ -101,14 +148,48 @@ impl Hasher for Fnv {
     }
 }
 
-/// Small objects of scalars: the shape that repeats verbatim (`origin`, `suppressed_by`).
-fn is_flat(map: &JsonMap) -> bool {
-    map.len() <= SHARED_OBJECT_MAX_FIELDS
-        && map.values().all(|v| {
-            !v.is_array()
-                && !v.is_object()
-                && v.as_str().is_none_or(|s| s.len() <= SHARED_STRING_MAX)
-        })
+/// Whether `json` holds at most `budget` values in all, none a long string: the shape
+/// that repeats verbatim (`origin`, `suppressed_by`, licences, `[]`). Hashes it meanwhile.
+fn small_tree_hash(json: &serde_json::Value, budget: &mut usize, h: &mut Fx) -> bool {
+    let Some(left) = budget.checked_sub(1) else {
+        return false;
+    };
+    *budget = left;
+    let width = match json {
+        serde_json::Value::Array(items) => items.len(),
+        serde_json::Value::Object(map) => map.len(),
+        _ => 0,
+    };
+    if width > SHARED_TREE_MAX_WIDTH {
+        return false;
+    }
+    match json {
+        serde_json::Value::Null => h.write_u8(0),
+        serde_json::Value::Bool(b) => h.write_u8(1 + u8::from(*b)),
+        serde_json::Value::Number(n) => {
+            h.write_u8(3);
+            h.write_u64(n.as_f64().map_or(0, f64::to_bits));
+        }
+        serde_json::Value::String(s) if s.len() <= SHARED_TREE_STRING_MAX => {
+            h.write_u8(4);
+            h.write(s.as_bytes());
+        }
+        serde_json::Value::String(_) => return false,
+        serde_json::Value::Array(items) => {
+            h.write_u8(5);
+            h.write_usize(items.len());
+            return items.iter().all(|v| small_tree_hash(v, budget, h));
+        }
+        serde_json::Value::Object(map) => {
+            h.write_u8(6);
+            h.write_usize(map.len());
+            return map.iter().all(|(k, v)| {
+                h.write(k.as_bytes());
+                small_tree_hash(v, budget, h)
+            });
+        }
+    }
+    true
 }
 
 fn number(n: &serde_json::Number) -> Value {
