@@ -360,6 +360,36 @@ trust:
     }
 
     #[test]
+    fn keyless_and_cache_settings_parse_with_paths_resolved() {
+        let none = |k: &str| (k == "REG_PW").then(|| "pw".to_owned());
+        let yaml = YAML.replace(
+            "trust:\n",
+            "trust:\n  cache: { ttl_seconds: 0 }\n  keyless:\n    trust_root: keys/fulcio.pem\n    rekor_public_key: /etc/rekor.pub\n    identities: [{ id: wf, issuer: https://issuer.example, subject: ci@example.com }]\n",
+        );
+        let cfg = Config::from_yaml(&yaml, Path::new("/etc/portcullis"), &none).unwrap();
+        assert_eq!(cfg.trust.cache.ttl_seconds, 0);
+        assert_eq!(
+            cfg.trust.cache.negative_ttl_seconds, 30,
+            "defaults fill the rest"
+        );
+        let keyless = cfg.trust.keyless.unwrap();
+        assert_eq!(
+            keyless.trust_root,
+            Path::new("/etc/portcullis/keys/fulcio.pem")
+        );
+        assert_eq!(keyless.rekor_public_key, Path::new("/etc/rekor.pub"));
+        assert_eq!(keyless.identities[0].id, "wf");
+        let typo = YAML.replace(
+            "trust:\n",
+            "trust:\n  keyless: { trust_root: a, rekor_key: b, identities: [] }\n",
+        );
+        let err = Config::from_yaml(&typo, Path::new("."), &none)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("rekor_key"), "{err}");
+    }
+
+    #[test]
     fn rejects_bad_config_with_the_field_named() {
         let none = |_: &str| None;
         let err = Config::from_yaml(YAML, Path::new("."), &none)
