@@ -134,3 +134,75 @@ async fn reload_swaps_good_bundles_and_refuses_bad_ones() {
     );
     std::fs::remove_dir_all(&bundle).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_change_closes_pending_promotions_instead_of_carrying_votes_over() {
+    let bundle = std::env::temp_dir().join(format!("portcullis-bundle-{}", uuid::Uuid::new_v4()));
+    copy_bundle(&bundle);
+    let dir: PathBuf = bundle.clone();
+    let app = TestApp::spawn_with(move |c| c.policy_dir = dir).await;
+    let digest = app.push_signed("team/app", "stale").await;
+    let source = app.source("team/app", &digest);
+    let (status, p) = app.request(&source, trivy(&[])).await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let first = p["id"].as_str().unwrap().to_owned();
+    let (status, _) = app.vote(&first, &app.tokens.approver1, "approve").await;
+    assert_eq!(status, StatusCode::OK);
+
+    // An unchanged reload keeps the promotion and its vote.
+    let (status, _) = reload(&app, &app.tokens.admin).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, p) = app.request(&source, trivy(&[])).await;
+    assert_eq!(status, StatusCode::OK, "the same open promotion: {p}");
+    assert_eq!(p["id"], first.as_str());
+
+    // After a real change, the next vote closes it rather than counting.
+    set_max_high(&bundle, 5);
+    let (status, body) = reload(&app, &app.tokens.admin).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app.vote(&first, &app.tokens.approver2, "approve").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "policy_changed");
+    let (_, p) = app
+        .get(&format!("/v1/promotions/{first}"), &app.tokens.auditor)
+        .await;
+    assert_eq!(p["state"], "denied");
+    assert!(
+        p["error"].as_str().unwrap().starts_with("superseded"),
+        "{p}"
+    );
+    assert_eq!(
+        p["approvals"].as_array().unwrap().len(),
+        1,
+        "the refused vote was not recorded"
+    );
+    assert_eq!(
+        app.prod_digest("team/app", "v1").await,
+        None,
+        "nothing was copied"
+    );
+
+    // Requesting again judges it under the serving policy.
+    let (status, p) = app.request(&source, trivy(&[])).await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    assert_ne!(p["id"], first.as_str());
+    assert_eq!(p["policy_digest"], serving_digest(&app).await);
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events WHERE action = 'superseded'")
+            .await,
+        1
+    );
+
+    // A request (not a vote) also closes a stale pending promotion.
+    let second = p["id"].as_str().unwrap().to_owned();
+    set_max_high(&bundle, 6);
+    let (status, _) = reload(&app, &app.tokens.admin).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, p) = app.request(&source, trivy(&[])).await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let (_, old) = app
+        .get(&format!("/v1/promotions/{second}"), &app.tokens.auditor)
+        .await;
+    assert_eq!(old["state"], "denied");
+    std::fs::remove_dir_all(&bundle).unwrap();
+}

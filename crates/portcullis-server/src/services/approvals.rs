@@ -33,6 +33,14 @@ pub async fn vote(
             ),
         ));
     }
+    // A promotion is judged under one policy: if another one serves now, the votes so far
+    // were given under rules that no longer hold, so the promotion is closed instead.
+    if let Some(reason) =
+        promotions::supersede_locked(&mut tx, &p, &state.policy.digest(), &caller.subject).await?
+    {
+        portcullis_store::commit(tx).await?;
+        return Err(ApiError::conflict("policy_changed", reason));
+    }
     if p.requested_by == caller.subject {
         return Err(ApiError::forbidden(
             "self_approval",

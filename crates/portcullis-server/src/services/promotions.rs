@@ -177,8 +177,10 @@ pub async fn request(
             .find_open_promotion(&digest, &v.route.name)
             .await?
     {
-        same_request(&open, &v.destination, v.tag.as_ref())?;
-        return Ok(Outcome::Existing(view(&state.store, open).await?));
+        if !supersede_if_stale(state, &open, &caller.subject).await? {
+            same_request(&open, &v.destination, v.tag.as_ref())?;
+            return Ok(Outcome::Existing(view(&state.store, open).await?));
+        }
     }
     let source = v.source.with_digest(digest.clone());
     let request_doc = json!({
@@ -305,4 +307,67 @@ pub async fn list(
 pub async fn view(store: &Store, p: PromotionRecord) -> Result<PromotionView, ApiError> {
     let approvals = store.list_approvals(p.id).await?;
     Ok(PromotionView::new(p, approvals))
+}
+
+/// Why a pending promotion judged under `judged_by` was closed when `serving` took over.
+fn superseded_reason(judged_by: &str, serving: &str) -> String {
+    format!(
+        "superseded: the policy changed from {judged_by} to {serving} while this promotion awaited \
+         approval; approvals given under the old policy do not carry over, request the promotion again"
+    )
+}
+
+/// Closes a locked pending promotion that was judged under another policy than the serving
+/// one: it becomes `denied` with the reason in `error`, and the change is audited. Returns
+/// the reason, or `None` when the promotion is current (or no longer pending).
+pub(crate) async fn supersede_locked(
+    tx: &mut portcullis_store::Tx,
+    p: &PromotionRecord,
+    serving: &str,
+    actor: &str,
+) -> Result<Option<String>, portcullis_store::Error> {
+    if p.state != PromotionState::PendingApproval || p.policy_digest == serving {
+        return Ok(None);
+    }
+    let reason = superseded_reason(&p.policy_digest, serving);
+    Store::set_promotion_state(tx, p.id, PromotionState::Denied, Some(&reason), None).await?;
+    Store::append_audit(
+        tx,
+        &NewAuditEvent {
+            actor: actor.to_owned(),
+            action: "superseded".to_owned(),
+            promotion_id: Some(p.id),
+            digest: Some(p.digest.to_string()),
+            details: json!({
+                "previous_policy_digest": p.policy_digest,
+                "policy_digest": serving,
+                "state": PromotionState::Denied,
+            }),
+        },
+    )
+    .await?;
+    tracing::info!(promotion.id = %p.id, policy.previous = %p.policy_digest, policy.digest = %serving, "pending promotion superseded by a policy change");
+    Ok(Some(reason))
+}
+
+/// `supersede_locked` for an open promotion found outside a transaction; true when it was
+/// closed (so a new one may be requested).
+async fn supersede_if_stale(
+    state: &AppState,
+    open: &PromotionRecord,
+    actor: &str,
+) -> Result<bool, ApiError> {
+    let serving = state.policy.digest();
+    if open.state != PromotionState::PendingApproval || open.policy_digest == serving {
+        return Ok(false);
+    }
+    let mut tx = state.store.begin().await?;
+    let Some(locked) = Store::lock_promotion(&mut tx, open.id).await? else {
+        return Ok(false);
+    };
+    let closed = supersede_locked(&mut tx, &locked, &serving, actor)
+        .await?
+        .is_some();
+    portcullis_store::commit(tx).await?;
+    Ok(closed)
 }
