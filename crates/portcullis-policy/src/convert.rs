@@ -18,8 +18,8 @@ use regorus::Value;
 const SHARED_STRING_MAX: usize = 12;
 /// Containers with more direct entries than this are never shared (findings, components).
 const SHARED_TREE_MAX_WIDTH: usize = 6;
-/// At most this many distinct strings are shared per conversion.
-const SHARED_STRINGS_MAX: usize = 4096;
+/// Slots of the string cache; a few times the number of distinct keys in a document.
+const STRING_SLOTS: usize = 256;
 /// At most this many distinct small containers are kept per hash value.
 const SHARED_TREE_BUCKET_MAX: usize = 4;
 /// Small containers may hold strings up to this length and still be shared whole.
@@ -36,14 +36,15 @@ const SHARED_TREE_MAX_NODES: usize = 16;
 /// `From<serde_json::Value>`.
 pub fn input_value(json: &serde_json::Value) -> Value {
     let mut converter = Converter {
-        strings: HashMap::with_capacity_and_hasher(256, BuildHasherDefault::default()),
+        strings: vec![None; STRING_SLOTS],
         trees: HashMap::with_capacity_and_hasher(64, BuildHasherDefault::default()),
     };
     converter.convert(json)
 }
 
 struct Converter<'a> {
-    strings: HashMap<&'a str, Value, BuildHasherDefault<Fx>>,
+    /// Direct-mapped: a string shares the value last converted in its slot when equal.
+    strings: Vec<Option<(&'a str, Value)>>,
     /// Small containers by a hash of their content; equal content is checked on a hit.
     trees: HashMap<u64, Vec<(&'a serde_json::Value, Value)>, BuildHasherDefault<Fx>>,
 }
@@ -106,20 +107,31 @@ impl<'a> Converter<'a> {
     }
 
     fn string(&mut self, s: &'a str) -> Value {
-        if let Some(shared) = self.strings.get(s) {
-            return shared.clone();
+        let bytes = s.as_bytes();
+        let mix =
+            |h: usize, b: Option<&u8>| h.wrapping_mul(31) ^ usize::from(b.copied().unwrap_or(0));
+        let h = mix(
+            mix(mix(bytes.len(), bytes.first()), bytes.get(bytes.len() / 2)),
+            bytes.last(),
+        );
+        let slot = (h ^ (h >> 7)) % STRING_SLOTS;
+        if let Some(Some((k, v))) = self.strings.get(slot)
+            && *k == s
+        {
+            return v.clone();
         }
         let value = Value::from(s);
-        if self.strings.len() < SHARED_STRINGS_MAX {
-            self.strings.insert(s, value.clone());
+        if let Some(entry) = self.strings.get_mut(slot) {
+            *entry = Some((s, value.clone()));
         }
         value
     }
 }
 
 /// FxHash-style, eight bytes a step: SipHash was a sixth of the conversion. It resists no
-/// crafted collisions, so the tables are bounded instead (`SHARED_STRINGS_MAX`,
-/// `SHARED_TREE_BUCKET_MAX`): a hostile document can only make sharing useless, not slow.
+/// crafted collisions, so buckets are bounded instead (`SHARED_TREE_BUCKET_MAX`): a hostile
+/// document can only make sharing useless, not slow. The string cache is direct-mapped for
+/// the same reason.
 #[derive(Default)]
 struct Fx(u64);
 
