@@ -176,11 +176,10 @@ pub async fn request(
             .store
             .find_open_promotion(&digest, &v.route.name)
             .await?
+        && !supersede_if_stale(state, &open, &caller.subject).await?
     {
-        if !supersede_if_stale(state, &open, &caller.subject).await? {
-            same_request(&open, &v.destination, v.tag.as_ref())?;
-            return Ok(Outcome::Existing(view(&state.store, open).await?));
-        }
+        same_request(&open, &v.destination, v.tag.as_ref())?;
+        return Ok(Outcome::Existing(view(&state.store, open).await?));
     }
     let source = v.source.with_digest(digest.clone());
     let request_doc = json!({
