@@ -603,3 +603,75 @@ async fn keyless_and_key_signers_count_toward_two_of_n() {
     assert_eq!(p["evidence"]["signatures"]["signatures_found"], 3);
     std::fs::remove_dir_all(&bundle).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_sbom_and_scan_attestations_feed_the_policy_as_signed_evidence() {
+    use portcullis_testkit::{Placement, attest};
+
+    let app = TestApp::spawn().await;
+    let registry = app.staging.host.as_str().to_owned();
+    let digest = app.push_signed("team/app", "sbom").await;
+    let sbom = json!({
+        "bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1,
+        "components": [
+            {"type": "library", "name": "zlib", "version": "1.3", "licenses": [{"license": {"id": "Zlib"}}]},
+            {"type": "library", "name": "ghostscript", "version": "10.0", "licenses": [{"license": {"id": "AGPL-3.0-or-later"}}]}
+        ]
+    });
+    attest(
+        &registry,
+        "team/app",
+        &digest,
+        "https://cyclonedx.org/bom",
+        &sbom,
+        &[&app.key],
+        Placement::Referrer,
+    )
+    .await
+    .unwrap();
+    let scan = json!({
+        "invocation": {"uri": "https://ci.example/run/1"},
+        "scanner": {"uri": "pkg:github/aquasecurity/trivy@0.50.0", "version": "0.50.0",
+                    "result": trivy(&[("CVE-2026-4242", "HIGH")])},
+        "metadata": {"scanStartedOn": "2026-11-22T00:00:00Z", "scanFinishedOn": "2026-11-22T00:01:00Z"}
+    });
+    attest(
+        &registry,
+        "team/app",
+        &digest,
+        "https://cosign.sigstore.dev/attestation/vuln/v1",
+        &scan,
+        &[&app.key],
+        Placement::Cosign,
+    )
+    .await
+    .unwrap();
+
+    // No CI-supplied evidence at all: the signed scan satisfies report_required.
+    let (status, p) = app
+        .post(
+            "/v1/promotions",
+            &app.tokens.ci,
+            &body(&app.source("team/app", &digest), vec![], true),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{p}");
+    assert_eq!(rules(&p), ["licence.denied"], "{}", p["decision"]);
+    assert!(
+        p["decision"]["violations"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ghostscript@10.0")
+    );
+    let evidence = &p["evidence"];
+    assert_eq!(evidence["sboms"][0]["signed"], true);
+    assert_eq!(
+        evidence["sboms"][0]["origin"]["predicate_type"],
+        "https://cyclonedx.org/bom"
+    );
+    let reports = evidence["vulnerability_reports"].as_array().unwrap();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0]["signed"], true);
+    assert_eq!(evidence["vulnerabilities"][0]["id"], "CVE-2026-4242");
+    assert_eq!(evidence["vulnerabilities"][0]["signed"], true);
+}
