@@ -538,33 +538,35 @@ async fn keyless_and_key_signers_count_toward_two_of_n() {
     let digest = app.push_signed("team/app", "two").await;
     let source = app.source("team/app", &digest);
     let dry_run = || body(&source, vec![("trivy-json", trivy(&[]))], true);
+    // Adds a keyless signature by the workflow with this URI identity.
+    let sign_as = |identity: &'static str| {
+        let (registry, digest, fulcio, rekor) = (&registry, &digest, &fulcio, &rekor);
+        async move {
+            let leaf = fulcio
+                .issue(&LeafSpec::new(SanSubject::Uri(identity.into()), GITHUB))
+                .unwrap();
+            let sig = keyless_signature(
+                registry,
+                "team/app",
+                digest,
+                fulcio,
+                &leaf,
+                rekor,
+                unix_now(),
+            )
+            .unwrap();
+            append_keyless_signature(registry, "team/app", digest, &sig)
+                .await
+                .unwrap();
+        }
+    };
 
     // One trusted key of the two required.
     let (_, p) = app.post("/v1/promotions", &app.tokens.ci, &dry_run()).await;
     assert_eq!(rules(&p), ["signature.trusted_key"], "{p}");
 
     // A keyless signature from another workflow does not count.
-    let stranger = fulcio
-        .issue(&LeafSpec::new(
-            SanSubject::Uri(
-                "https://github.com/fork/app/.github/workflows/release.yml@refs/tags/v1".into(),
-            ),
-            GITHUB,
-        ))
-        .unwrap();
-    let sig = keyless_signature(
-        &registry,
-        "team/app",
-        &digest,
-        &fulcio,
-        &stranger,
-        &rekor,
-        unix_now(),
-    )
-    .unwrap();
-    append_keyless_signature(&registry, "team/app", &digest, &sig)
-        .await
-        .unwrap();
+    sign_as("https://github.com/fork/app/.github/workflows/release.yml@refs/tags/v1").await;
     let (_, p) = app.post("/v1/promotions", &app.tokens.ci, &dry_run()).await;
     assert_eq!(rules(&p), ["signature.trusted_key"], "{p}");
     assert_eq!(
@@ -573,27 +575,7 @@ async fn keyless_and_key_signers_count_toward_two_of_n() {
     );
 
     // The release workflow's keyless signature is the second signer.
-    let workflow = fulcio
-        .issue(&LeafSpec::new(
-            SanSubject::Uri(
-                "https://github.com/org/app/.github/workflows/release.yml@refs/tags/v1.2.0".into(),
-            ),
-            GITHUB,
-        ))
-        .unwrap();
-    let sig = keyless_signature(
-        &registry,
-        "team/app",
-        &digest,
-        &fulcio,
-        &workflow,
-        &rekor,
-        unix_now(),
-    )
-    .unwrap();
-    append_keyless_signature(&registry, "team/app", &digest, &sig)
-        .await
-        .unwrap();
+    sign_as("https://github.com/org/app/.github/workflows/release.yml@refs/tags/v1.2.0").await;
     let (_, p) = app.post("/v1/promotions", &app.tokens.ci, &dry_run()).await;
     assert_eq!(p["decision"]["allow"], true, "{p}");
     assert_eq!(

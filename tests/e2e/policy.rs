@@ -21,6 +21,17 @@ pub fn copy_bundle(to: &Path) {
     }
 }
 
+/// An app serving its own copy of the default bundle, which the test may edit.
+async fn spawn_with_private_bundle() -> (TestApp, PathBuf) {
+    let bundle = std::env::temp_dir().join(format!("portcullis-bundle-{}", uuid::Uuid::new_v4()));
+    copy_bundle(&bundle);
+    let dir = bundle.clone();
+    (
+        TestApp::spawn_with(move |c| c.policy_dir = dir).await,
+        bundle,
+    )
+}
+
 async fn serving_digest(app: &TestApp) -> String {
     let (status, body) = app.get("/readyz", "").await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -40,10 +51,7 @@ fn set_max_high(dir: &Path, max_high: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_swaps_good_bundles_and_refuses_bad_ones() {
-    let bundle = std::env::temp_dir().join(format!("portcullis-bundle-{}", uuid::Uuid::new_v4()));
-    copy_bundle(&bundle);
-    let dir: PathBuf = bundle.clone();
-    let app = TestApp::spawn_with(move |c| c.policy_dir = dir).await;
+    let (app, bundle) = spawn_with_private_bundle().await;
     let digest = app.push_signed("team/app", "reload").await;
     let dry_run = json!({
         "source": app.source("team/app", &digest), "route": ROUTE, "dry_run": true,
@@ -137,10 +145,7 @@ async fn reload_swaps_good_bundles_and_refuses_bad_ones() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_policy_change_closes_pending_promotions_instead_of_carrying_votes_over() {
-    let bundle = std::env::temp_dir().join(format!("portcullis-bundle-{}", uuid::Uuid::new_v4()));
-    copy_bundle(&bundle);
-    let dir: PathBuf = bundle.clone();
-    let app = TestApp::spawn_with(move |c| c.policy_dir = dir).await;
+    let (app, bundle) = spawn_with_private_bundle().await;
     let digest = app.push_signed("team/app", "stale").await;
     let source = app.source("team/app", &digest);
     let (status, p) = app.request(&source, trivy(&[])).await;

@@ -44,15 +44,17 @@ fn copy_bundle(to: &Path) {
 fn policy_eval_prints_the_verdict_and_exits_by_it() {
     let policies = workspace().join("policies");
     let dir = policies.to_str().unwrap();
-    let allowed = policies.join("examples/allowed.json");
-    let out = portcullis(&[
-        "policy",
-        "eval",
-        "--dir",
-        dir,
-        "--input",
-        allowed.to_str().unwrap(),
-    ]);
+    let eval = |input: &Path| {
+        portcullis(&[
+            "policy",
+            "eval",
+            "--dir",
+            dir,
+            "--input",
+            input.to_str().unwrap(),
+        ])
+    };
+    let out = eval(&policies.join("examples/allowed.json"));
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let verdict: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(verdict["decision"]["allow"], true, "{verdict}");
@@ -68,15 +70,7 @@ fn policy_eval_prints_the_verdict_and_exits_by_it() {
         "CVE-2023-45853"
     );
 
-    let denied = policies.join("examples/denied.json");
-    let out = portcullis(&[
-        "policy",
-        "eval",
-        "--dir",
-        dir,
-        "--input",
-        denied.to_str().unwrap(),
-    ]);
+    let out = eval(&policies.join("examples/denied.json"));
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let verdict: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let rules: Vec<&str> = verdict["decision"]["violations"]
@@ -103,15 +97,7 @@ fn policy_eval_prints_the_verdict_and_exits_by_it() {
         ("list.json", "must be a JSON object"),
         ("missing.json", "cannot read"),
     ] {
-        let path = tmp.join(file);
-        let out = portcullis(&[
-            "policy",
-            "eval",
-            "--dir",
-            dir,
-            "--input",
-            path.to_str().unwrap(),
-        ]);
+        let out = eval(&tmp.join(file));
         assert_eq!(out.status.code(), Some(2), "{file}: {out:?}");
         assert!(
             String::from_utf8_lossy(&out.stderr).contains(says),
@@ -121,14 +107,7 @@ fn policy_eval_prints_the_verdict_and_exits_by_it() {
     }
     // A document that is not shaped like Portcullis input is a deny, not an allow.
     std::fs::write(tmp.join("empty.json"), "{}").unwrap();
-    let out = portcullis(&[
-        "policy",
-        "eval",
-        "--dir",
-        dir,
-        "--input",
-        tmp.join("empty.json").to_str().unwrap(),
-    ]);
+    let out = eval(&tmp.join("empty.json"));
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(stdout(&out).contains("policy.undefined"));
     std::fs::remove_dir_all(tmp).unwrap();

@@ -277,7 +277,7 @@ pub(crate) async fn pull_json(
         .await
     {
         Ok((bytes, _)) => Ok(Some(serde_json::from_slice(&bytes)?)),
-        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) if crate::push::is_not_found(&e) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
@@ -295,20 +295,6 @@ async fn put(
         .push_manifest_raw(reference, body, http::HeaderValue::from_static(media_type))
         .await?;
     Ok(digest)
-}
-
-fn is_not_found(e: &OciDistributionError) -> bool {
-    match e {
-        OciDistributionError::ImageManifestNotFoundError(_) => true,
-        OciDistributionError::ServerError { code, .. } => *code == 404,
-        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|err| {
-            matches!(
-                err.code,
-                OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown | OciErrorCode::NotFound
-            )
-        }),
-        _ => false,
-    }
 }
 
 #[cfg(test)]

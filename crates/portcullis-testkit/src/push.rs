@@ -208,7 +208,7 @@ fn http_header(media_type: &'static str) -> http::HeaderValue {
 }
 
 /// True when the registry answered 404 / MANIFEST_UNKNOWN / NAME_UNKNOWN.
-fn is_not_found(e: &OciDistributionError) -> bool {
+pub(crate) fn is_not_found(e: &OciDistributionError) -> bool {
     match e {
         OciDistributionError::ImageManifestNotFoundError(_) => true,
         OciDistributionError::ServerError { code, .. } => *code == 404,
