@@ -9,7 +9,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use oci_client::{
     Client, Reference,
-    errors::{OciDistributionError, OciErrorCode},
     manifest::{OCI_IMAGE_INDEX_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE},
     secrets::RegistryAuth,
 };
