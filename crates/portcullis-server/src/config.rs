@@ -61,7 +61,10 @@ pub struct RegistrySettings {
     pub username: Option<String>,
     /// Environment variable that holds the password.
     pub password_env: Option<String>,
-    /// The password, read from `password_env` at load time.
+    /// File that holds the password (a mounted secret); trailing newlines are ignored.
+    /// Relative to the config file. At most one of `password_env` and `password_file`.
+    pub password_file: Option<PathBuf>,
+    /// The password, read from `password_env` or `password_file` at load time.
     #[serde(skip)]
     pub password: Option<Secret>,
 }
@@ -76,6 +79,14 @@ pub struct Route {
     pub from: String,
     /// Destination prefix, e.g. `127.0.0.1:5002/`.
     pub to: String,
+    /// Whether a promotion may move a destination tag that already points at another
+    /// digest. Tags are immutable by default.
+    #[serde(default)]
+    pub allow_tag_overwrite: bool,
+    /// Copy only these platforms (`os/arch[/variant]`) of a multi-platform index; the
+    /// destination then gets a new index of just those, under its own digest.
+    #[serde(default)]
+    pub platforms: Option<Vec<String>>,
 }
 
 impl Route {
@@ -246,13 +257,39 @@ impl Config {
         for (host, reg) in &mut cfg.registries {
             host.parse::<RegistryHost>()
                 .map_err(|e| ConfigError::Invalid(format!("registries.{host}: {e}")))?;
-            if let Some(var) = &reg.password_env {
-                let pw = env(var).ok_or_else(|| {
-                    ConfigError::Invalid(format!(
-                        "registries.{host}.password_env: variable {var} is not set"
-                    ))
-                })?;
-                reg.password = Some(Secret(pw));
+            match (&reg.password_env, &reg.password_file) {
+                (Some(_), Some(_)) => {
+                    return Err(ConfigError::Invalid(format!(
+                        "registries.{host}: set password_env or password_file, not both"
+                    )));
+                }
+                (Some(var), None) => {
+                    let pw = env(var).ok_or_else(|| {
+                        ConfigError::Invalid(format!(
+                            "registries.{host}.password_env: variable {var} is not set"
+                        ))
+                    })?;
+                    reg.password = Some(Secret(pw));
+                }
+                (None, Some(file)) => {
+                    let path = base.join(file);
+                    // The error names the file, never its content.
+                    let pw = std::fs::read_to_string(&path).map_err(|e| {
+                        ConfigError::Invalid(format!(
+                            "registries.{host}.password_file: cannot read {}: {e}",
+                            path.display()
+                        ))
+                    })?;
+                    let pw = pw.trim_end_matches(['\n', '\r']).to_owned();
+                    if pw.is_empty() {
+                        return Err(ConfigError::Invalid(format!(
+                            "registries.{host}.password_file: {} is empty",
+                            path.display()
+                        )));
+                    }
+                    reg.password = Some(Secret(pw));
+                }
+                (None, None) => {}
             }
         }
         cfg.validate()?;
@@ -278,6 +315,18 @@ impl Config {
                 {
                     return Err(ConfigError::Invalid(format!(
                         "routes.{}.{field}: {prefix:?} must be host[:port]/ followed by whole path segments, ending in /",
+                        r.name
+                    )));
+                }
+            }
+            if let Some(platforms) = &r.platforms {
+                let valid = |p: &&String| {
+                    let parts: Vec<&str> = p.split('/').collect();
+                    (2..=3).contains(&parts.len()) && parts.iter().all(|s| !s.is_empty())
+                };
+                if platforms.is_empty() || !platforms.iter().all(|p| valid(&p)) {
+                    return Err(ConfigError::Invalid(format!(
+                        "routes.{}.platforms: expected a non-empty list of os/arch[/variant], got {platforms:?}",
                         r.name
                     )));
                 }
@@ -387,6 +436,54 @@ trust:
             .unwrap_err()
             .to_string();
         assert!(err.contains("rekor_key"), "{err}");
+    }
+
+    #[test]
+    fn passwords_come_from_a_file_and_routes_take_copy_options() {
+        let dir = std::env::temp_dir().join(format!("portcullis-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("reg.pw"), "from-file\n").unwrap();
+        let none = |_: &str| None;
+        let yaml = YAML
+            .replace("password_env: REG_PW", "password_file: reg.pw")
+            .replace(
+                r#"to: "127.0.0.1:5002/mirror/" }"#,
+                r#"to: "127.0.0.1:5002/mirror/", allow_tag_overwrite: true, platforms: [linux/amd64, linux/arm64/v8] }"#,
+            );
+        let cfg = Config::from_yaml(&yaml, &dir, &none).unwrap();
+        let reg = &cfg.registries["registry.example.com"];
+        assert_eq!(reg.password.as_ref().unwrap().expose(), "from-file");
+        assert!(
+            !format!("{cfg:?}").contains("from-file"),
+            "secrets never print"
+        );
+        assert!(cfg.routes[0].allow_tag_overwrite);
+        assert_eq!(cfg.routes[0].platforms.as_ref().unwrap().len(), 2);
+
+        let both = YAML.replace(
+            "password_env: REG_PW",
+            "password_env: REG_PW, password_file: reg.pw",
+        );
+        let env = |k: &str| (k == "REG_PW").then(|| "x".to_owned());
+        let err = Config::from_yaml(&both, &dir, &env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not both"), "{err}");
+        let missing = YAML.replace("password_env: REG_PW", "password_file: nope.pw");
+        let err = Config::from_yaml(&missing, &dir, &none)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("password_file") && err.contains("nope.pw"),
+            "{err}"
+        );
+        let bad = YAML.replace(
+            r#"to: "127.0.0.1:5002/mirror/" }"#,
+            r#"to: "127.0.0.1:5002/mirror/", platforms: [linux] }"#,
+        );
+        let err = Config::from_yaml(&bad, &dir, &env).unwrap_err().to_string();
+        assert!(err.contains("routes.prod.platforms"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
