@@ -9,8 +9,12 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use reqwest::{Body, StatusCode, Url};
 use sha2::Digest as _;
 
-use crate::client::{Access, check_status, read_limited};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::client::{Access, Failed, check_status, read_limited};
 use crate::manifest::Descriptor;
+use crate::retry::retry_after;
 use crate::{Error, RegistryClient, Result};
 
 /// What happened to one blob during a copy.
@@ -22,6 +26,17 @@ pub(crate) enum BlobOutcome {
     Skipped,
     /// A foreign layer the source does not serve.
     Foreign,
+    /// Mounted from the source repository on the same registry; nothing uploaded.
+    Mounted,
+}
+
+/// The answer to a cross-repository mount request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum MountAnswer {
+    /// 201: the blob is now in the destination repository.
+    Mounted,
+    /// 202: the registry declined and opened an ordinary upload session at this URL.
+    Declined(Url),
 }
 
 /// Resolves an upload `Location` (absolute or relative) against the request URL and adds
@@ -36,6 +51,24 @@ pub(crate) fn upload_url(
         .map_err(|e| format!("bad upload Location: {e}"))?;
     url.query_pairs_mut().append_pair("digest", digest.as_str());
     Ok(url)
+}
+
+/// Interprets a mount response: 201 is mounted; 202 is a declined mount whose `Location`
+/// is an upload session (returned with `digest=` added, ready for the PUT).
+pub(crate) fn mount_answer(
+    status: StatusCode,
+    base: &Url,
+    location: Option<&str>,
+    digest: &Digest,
+) -> std::result::Result<MountAnswer, String> {
+    match status {
+        StatusCode::CREATED => Ok(MountAnswer::Mounted),
+        StatusCode::ACCEPTED => {
+            let location = location.ok_or("declined mount without an upload Location")?;
+            upload_url(base, location, digest).map(MountAnswer::Declined)
+        }
+        other => Err(format!("unexpected {other} to a blob mount")),
+    }
 }
 
 fn blob_path(repo: &RepoPath, digest: &Digest) -> String {
@@ -108,18 +141,29 @@ impl RegistryClient {
         if self.blob_exists(registry, repo, &digest).await? {
             return Ok(digest);
         }
-        let url = self.start_upload(registry, repo, &digest).await?;
-        let len = bytes.len();
-        let req = self
-            .http()
-            .put(url.clone())
-            .header(CONTENT_TYPE, "application/octet-stream")
-            .header(CONTENT_LENGTH, len)
-            .body(bytes);
-        let resp = self
-            .send_once(registry, repo, Access::Push, OP, &url, req)
-            .await?;
-        check_status(resp, registry.as_str(), OP).await?;
+        let bytes = Bytes::from(bytes);
+        // A failed PUT may leave its session unusable: a retry starts a new upload.
+        self.with_restarts(registry, OP, || async {
+            let url = self.start_upload(registry, repo, &digest).await?;
+            let req = self
+                .http()
+                .put(url.clone())
+                .header(CONTENT_TYPE, "application/octet-stream")
+                .header(CONTENT_LENGTH, bytes.len())
+                .body(bytes.clone());
+            let resp = self
+                .send_once(registry, repo, Access::Push, OP, &url, req)
+                .await?;
+            let wait = retry_after(&resp);
+            check_status(resp, registry.as_str(), OP)
+                .await
+                .map_err(|error| Failed {
+                    error,
+                    retry_after: wait,
+                })?;
+            Ok(())
+        })
+        .await?;
         Ok(digest)
     }
 
@@ -148,19 +192,100 @@ impl RegistryClient {
         upload_url(&url, location, digest).map_err(|e| Error::protocol(registry.as_str(), e))
     }
 
-    /// Copies one blob between repositories (possibly on different registries), streaming.
+    /// `POST /v2/<repo>/blobs/uploads/?mount=<digest>&from=<from>`: 201 means mounted, 202
+    /// an upload session (carrying `digest=` already) to use instead.
+    pub(crate) async fn mount_blob(
+        &self,
+        registry: &RegistryHost,
+        repo: &RepoPath,
+        from: &RepoPath,
+        digest: &Digest,
+    ) -> Result<MountAnswer> {
+        const OP: &str = "mount blob";
+        let mut url = self.url(registry, &format!("{}/blobs/uploads/", repo.as_str()))?;
+        url.query_pairs_mut()
+            .append_pair("mount", digest.as_str())
+            .append_pair("from", from.as_str());
+        let resp = self
+            .send(registry, repo, Access::Push, OP, |http| {
+                http.post(url.clone()).header(CONTENT_LENGTH, 0)
+            })
+            .await?;
+        let resp = check_status(resp, registry.as_str(), OP).await?;
+        let location = resp.headers().get(LOCATION).and_then(|v| v.to_str().ok());
+        mount_answer(resp.status(), &url, location, digest)
+            .map_err(|e| Error::protocol(registry.as_str(), e))
+    }
+
+    /// Best-effort `DELETE` of an upload session we will not finish; failures are only
+    /// logged (the registry expires abandoned sessions anyway).
+    async fn abandon_upload(&self, registry: &RegistryHost, repo: &RepoPath, url: &Url) {
+        const OP: &str = "abandon blob upload";
+        let req = self.http().delete(url.clone());
+        let outcome = match self
+            .send_once(registry, repo, Access::Push, OP, url, req)
+            .await
+        {
+            Ok(resp) => check_status(resp, registry.as_str(), OP).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = outcome {
+            tracing::debug!(registry = registry.as_str(), error = %e, "upload session left to expire");
+        }
+    }
+
+    /// Copies one blob between repositories (possibly on different registries), streaming;
+    /// within one registry it is mounted when the registry agrees.
     pub(crate) async fn copy_blob(
         &self,
         from: (&RegistryHost, &RepoPath),
         to: (&RegistryHost, &RepoPath),
         blob: &Descriptor,
     ) -> Result<BlobOutcome> {
-        const OP: &str = "copy blob";
         let (src_reg, src_repo) = from;
         let (dst_reg, dst_repo) = to;
         if self.blob_exists(dst_reg, dst_repo, &blob.digest).await? {
             return Ok(BlobOutcome::Skipped);
         }
+        // Same registry: ask it to link the blob instead of moving the bytes through us.
+        let session = if src_reg == dst_reg && src_repo != dst_repo {
+            match self
+                .mount_blob(dst_reg, dst_repo, src_repo, &blob.digest)
+                .await?
+            {
+                MountAnswer::Mounted => return Ok(BlobOutcome::Mounted),
+                MountAnswer::Declined(url) => Some(url),
+            }
+        } else {
+            None
+        };
+        // The source body is consumed as it uploads, so a transient failure restarts the
+        // whole transfer (source GET, new upload session, PUT), never resends half a body.
+        let mut first_session = session.clone();
+        let streamed = self
+            .with_restarts(dst_reg, "copy blob", || {
+                let session = first_session.take();
+                async move { Ok(self.stream_blob(from, to, blob, session).await?) }
+            })
+            .await;
+        if let (Some(url), Err(_) | Ok(BlobOutcome::Foreign)) = (&session, &streamed) {
+            self.abandon_upload(dst_reg, dst_repo, url).await;
+        }
+        streamed
+    }
+
+    /// Streams one blob from `from` into an upload at `to`: the given (declined-mount)
+    /// session, or a new one.
+    async fn stream_blob(
+        &self,
+        from: (&RegistryHost, &RepoPath),
+        to: (&RegistryHost, &RepoPath),
+        blob: &Descriptor,
+        session: Option<Url>,
+    ) -> Result<BlobOutcome> {
+        const OP: &str = "copy blob";
+        let (src_reg, src_repo) = from;
+        let (dst_reg, dst_repo) = to;
         let src_url = self.url(src_reg, &blob_path(src_repo, &blob.digest))?;
         let resp = self
             .send(src_reg, src_repo, Access::Pull, OP, |http| {
@@ -187,11 +312,14 @@ impl RegistryClient {
             );
             return Err(Error::protocol(src_reg.as_str(), reason));
         }
-        let put_url = self.start_upload(dst_reg, dst_repo, &blob.digest).await?;
-        let body = Body::wrap_stream(verified(
-            resp.bytes_stream(),
-            blob.digest.clone(),
-            blob.size,
+        let put_url = match session {
+            Some(url) => url,
+            None => self.start_upload(dst_reg, dst_repo, &blob.digest).await?,
+        };
+        let bad_content = Arc::new(AtomicBool::new(false));
+        let body = Body::wrap_stream(flag_content_errors(
+            verified(resp.bytes_stream(), blob.digest.clone(), blob.size),
+            bad_content.clone(),
         ));
         let req = self
             .http()
@@ -199,12 +327,34 @@ impl RegistryClient {
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, blob.size)
             .body(body);
-        let resp = self
+        let sent = self
             .send_once(dst_reg, dst_repo, Access::Push, OP, &put_url, req)
-            .await?;
-        check_status(resp, dst_reg.as_str(), OP).await?;
+            .await;
+        if bad_content.load(Ordering::Relaxed) {
+            // Not transient: the source served other bytes than the descriptor names.
+            let reason = format!("blob {} does not match its descriptor", blob.digest);
+            return Err(Error::protocol(src_reg.as_str(), reason));
+        }
+        check_status(sent?, dst_reg.as_str(), OP).await?;
         Ok(BlobOutcome::Copied(blob.size))
     }
+}
+
+/// Passes `inner` through, raising `flag` when it fails for its content (wrong digest or
+/// size) rather than for a broken source connection, so that failure is not retried.
+fn flag_content_errors(
+    inner: impl Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+    flag: Arc<AtomicBool>,
+) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    inner.inspect(move |item| {
+        if let Err(e) = item
+            && !e
+                .get_ref()
+                .is_some_and(|inner| inner.is::<reqwest::Error>())
+        {
+            flag.store(true, Ordering::Relaxed);
+        }
+    })
 }
 
 /// Passes `inner` through while hashing it; fails the stream (and so the upload) when the
@@ -292,6 +442,31 @@ mod tests {
                 d.hex()
             ))
         );
+    }
+
+    #[test]
+    fn mount_answer_reads_201_as_mounted_and_202_as_a_reusable_session() {
+        let base = url("http://127.0.0.1:5555/v2/prod/app/blobs/uploads/?mount=x&from=team%2Fapp");
+        let d = Digest::sha256_of(b"x");
+        assert_eq!(
+            mount_answer(StatusCode::CREATED, &base, None, &d),
+            Ok(MountAnswer::Mounted)
+        );
+        let declined = mount_answer(
+            StatusCode::ACCEPTED,
+            &base,
+            Some("/v2/prod/app/blobs/uploads/u1?_state=s"),
+            &d,
+        );
+        assert_eq!(
+            declined,
+            Ok(MountAnswer::Declined(url(&format!(
+                "http://127.0.0.1:5555/v2/prod/app/blobs/uploads/u1?_state=s&digest=sha256%3A{}",
+                d.hex()
+            ))))
+        );
+        assert!(mount_answer(StatusCode::ACCEPTED, &base, None, &d).is_err());
+        assert!(mount_answer(StatusCode::OK, &base, None, &d).is_err());
     }
 
     #[tokio::test]

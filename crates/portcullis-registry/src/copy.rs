@@ -1,9 +1,14 @@
-//! The digest-preserving copy engine: copies an image (or a whole index) by digest from one
-//! repository to another, raw manifest bytes and all, then its cosign `.sig`/`.att`
-//! artifacts, and only then writes the destination tag — so a tag never points at an
-//! incomplete image. Children go before parents, blobs before the manifest using them.
+//! The digest-preserving copy engine: copies an image (or a whole index, or a platform
+//! subset of one) by digest from one repository to another, raw manifest bytes and all,
+//! then its cosign `.sig`/`.att`/`.sbom` artifacts and OCI referrers, and only then writes
+//! the destination tag — so a tag never points at an incomplete image. Children go before
+//! parents, blobs before the manifest using them; within one registry blobs are mounted.
+//! Everything is read first (`walk`), so totals are known and refusals write nothing.
 //! The root digest is always confirmed at the destination (HEAD, or a verified GET when the
 //! registry announces no digest) before the tag is written, and the tag is re-resolved after.
+//! Destination tags are immutable unless `CopyOptions::overwrite_tag` says otherwise.
+
+mod walk;
 
 use std::collections::HashSet;
 
@@ -11,11 +16,31 @@ use futures_util::{StreamExt, TryStreamExt};
 use portcullis_core::{Digest, ImageRef, Reference, RegistryHost, RepoPath, Tag};
 
 use crate::blobs::BlobOutcome;
-use crate::manifest::{Descriptor, ManifestContents};
+use crate::manifest::PlatformSpec;
 use crate::{Error, RawManifest, RegistryClient, Result};
+use walk::{Artifacts, Node, Walk};
 
-/// Blobs in flight at once per manifest.
-const BLOB_CONCURRENCY: usize = 4;
+/// How a copy behaves beyond what and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyOptions {
+    /// Blobs in flight at once (0 is treated as 1).
+    pub blob_concurrency: usize,
+    /// When the root is an index, copy only these platforms (`os/arch[/variant]`) and tag a
+    /// new index listing just them. `None` copies everything.
+    pub platforms: Option<Vec<String>>,
+    /// Let the copy move a destination tag that points at another digest.
+    pub overwrite_tag: bool,
+}
+
+impl Default for CopyOptions {
+    fn default() -> Self {
+        Self {
+            blob_concurrency: 4,
+            platforms: None,
+            overwrite_tag: false,
+        }
+    }
+}
 
 /// What to copy where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,25 +53,39 @@ pub struct CopyPlan {
     pub dest_repo: RepoPath,
     /// The tag to point at the copied image, written last.
     pub dest_tag: Option<Tag>,
+    /// Concurrency, platform subset and tag overwrite.
+    pub options: CopyOptions,
 }
 
 /// What a copy did (or, reported as progress, has done so far).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CopyReport {
-    /// The digest copied (identical at source and destination).
+    /// The source digest copied (identical at source and destination).
     pub digest: Digest,
-    /// Manifests put at the destination (children, the image, signature artifacts).
+    /// For a platform subset: the digest of the new index the tag points at instead.
+    pub subset_digest: Option<Digest>,
+    /// Manifests put at the destination (children, the image, artifacts, referrers index).
     pub manifests_copied: usize,
+    /// Unique blobs the copy covers (root tree and artifacts), known before the first blob.
+    pub blobs_total: usize,
+    /// Bytes of those blobs.
+    pub bytes_total: u64,
     /// Blobs uploaded.
     pub blobs_copied: usize,
     /// Blobs already present at the destination (or foreign layers left out).
     pub blobs_skipped: usize,
+    /// Blobs mounted from the source repository (same registry); no bytes moved.
+    pub blobs_mounted: usize,
     /// Bytes uploaded.
     pub bytes_copied: u64,
     /// Whether a cosign signature (`sha256-<hex>.sig`) was found and copied.
     pub signature_copied: bool,
     /// Whether a cosign attestation (`sha256-<hex>.att`) was found and copied.
     pub attestation_copied: bool,
+    /// Whether a cosign SBOM (`sha256-<hex>.sbom`) was found and copied.
+    pub sbom_copied: bool,
+    /// OCI 1.1 referrers of the digest copied (their fallback index tag is written too).
+    pub referrers_copied: usize,
 }
 
 /// Called with the running totals after every blob and manifest.
@@ -77,63 +116,64 @@ pub async fn copy_image_with_progress(
             plan.source
         )));
     };
+    let platforms = plan
+        .options
+        .platforms
+        .as_deref()
+        .map(|p| {
+            p.iter()
+                .map(|s| PlatformSpec::parse(s))
+                .collect::<Result<Vec<_>>>()
+        })
+        .transpose()?;
     let ends = Ends {
         client,
         progress,
         src: (&plan.source.registry, &plan.source.repository),
         dst: (&plan.dest_registry, &plan.dest_repo),
     };
+    let (walk, artifacts, target) = ends.plan_copy(digest, platforms.as_deref()).await?;
+    if let Some(tag) = &plan.dest_tag {
+        ends.check_tag(tag, &target.digest, plan.options.overwrite_tag)
+            .await?;
+    }
+    let (blobs_total, bytes_total) = walk.totals();
     let mut report = CopyReport {
         digest: digest.clone(),
+        subset_digest: (target.digest != *digest).then(|| target.digest.clone()),
         manifests_copied: 0,
+        blobs_total,
+        bytes_total,
         blobs_copied: 0,
         blobs_skipped: 0,
+        blobs_mounted: 0,
         bytes_copied: 0,
-        signature_copied: false,
-        attestation_copied: false,
+        signature_copied: artifacts.signature,
+        attestation_copied: artifacts.attestation,
+        sbom_copied: artifacts.sbom,
+        referrers_copied: artifacts.referrers,
     };
-    let root = ends
-        .copy_tree(Reference::Digest(digest.clone()), &mut report)
-        .await?;
-    let root = root.ok_or_else(|| Error::NotFound {
-        what: format!("manifest {}", plan.source),
-    })?;
-    report.signature_copied = ends
-        .copy_tree(Reference::Tag(digest.cosign_tag("sig")), &mut report)
-        .await?
-        .is_some();
-    report.attestation_copied = ends
-        .copy_tree(Reference::Tag(digest.cosign_tag("att")), &mut report)
-        .await?
-        .is_some();
-    // The root must be at the destination under its exact digest before anything points
+    let concurrency = plan.options.blob_concurrency.max(1);
+    let mut done = HashSet::new();
+    for node in walk.nodes {
+        ends.put_node(node, concurrency, &mut done, &mut report)
+            .await?;
+    }
+    // The target must be at the destination under its exact digest before anything points
     // at it, whatever put_manifest's response did or did not announce.
     client
-        .confirm_manifest(ends.dst.0, ends.dst.1, digest)
+        .confirm_manifest(ends.dst.0, ends.dst.1, &target.digest)
         .await?;
     if let Some(tag) = &plan.dest_tag {
-        let tag_ref = Reference::Tag(tag.clone());
-        client
-            .put_manifest(ends.dst.0, ends.dst.1, &tag_ref, &root)
+        ends.write_tag(tag, &target, plan.options.overwrite_tag)
             .await?;
-        let dest = ImageRef {
-            registry: plan.dest_registry.clone(),
-            repository: plan.dest_repo.clone(),
-            reference: tag_ref,
-        };
-        let resolved = client.resolve(&dest).await?;
-        if resolved != *digest {
-            return Err(Error::DigestMismatch {
-                expected: digest.clone(),
-                actual: resolved,
-            });
-        }
     }
     tracing::info!(
         image.digest = %digest,
         copy.source = %plan.source,
         copy.dest = %format!("{}/{}", plan.dest_registry.as_str(), plan.dest_repo.as_str()),
         copy.blobs_copied = report.blobs_copied,
+        copy.blobs_mounted = report.blobs_mounted,
         copy.bytes_copied = report.bytes_copied,
         "image copied"
     );
@@ -141,72 +181,122 @@ pub async fn copy_image_with_progress(
 }
 
 impl Ends<'_> {
-    /// Copies the manifest at `reference` and everything under it, putting it at the
-    /// destination under the same reference. `None` when the source has no such manifest.
-    async fn copy_tree(
+    /// Reads everything to copy; returns it with the artifacts found and the manifest the tag
+    /// will name (the root, or a new index of the chosen platforms). Writes nothing.
+    async fn plan_copy(
         &self,
-        reference: Reference,
-        report: &mut CopyReport,
-    ) -> Result<Option<RawManifest>> {
-        let Some(manifest) = self
+        digest: &Digest,
+        platforms: Option<&[PlatformSpec]>,
+    ) -> Result<(Walk, Artifacts, RawManifest)> {
+        let root = self
             .client
-            .get_manifest(self.src.0, self.src.1, &reference)
+            .get_manifest(self.src.0, self.src.1, &Reference::Digest(digest.clone()))
             .await?
-        else {
-            return Ok(None);
-        };
-        match manifest.contents()? {
-            ManifestContents::Index { manifests } => {
-                for child in manifests {
-                    self.copy_child(&child.digest, report).await?;
+            .ok_or_else(|| Error::NotFound {
+                what: format!(
+                    "manifest {digest} in {}/{}",
+                    self.src.0.as_str(),
+                    self.src.1.as_str()
+                ),
+            })?;
+        let mut walk = Walk::default();
+        match platforms.filter(|_| root.is_index()) {
+            Some(specs) => {
+                // The original index would name manifests left behind: put a new one instead.
+                // Artifacts of the original digest would describe an image not copied.
+                let (subset, kept) = root.subset_index(specs)?;
+                for child in &kept {
+                    self.walk_child(&child.digest, &mut walk).await?;
                 }
+                let reference = Reference::Digest(subset.digest.clone());
+                self.walk_fetched(reference, subset.clone(), &mut walk)
+                    .await?;
+                Ok((walk, Artifacts::default(), subset))
             }
-            ManifestContents::Image { config, layers } => {
-                let mut blobs = vec![config];
-                blobs.extend(layers);
-                self.copy_blobs(blobs, report).await?;
+            None => {
+                self.walk_fetched(Reference::Digest(digest.clone()), root.clone(), &mut walk)
+                    .await?;
+                let artifacts = self.walk_artifacts(digest, &mut walk).await?;
+                Ok((walk, artifacts, root))
             }
         }
+    }
+
+    /// Refuses to go on when `tag` exists at the destination on a digest other than `target`
+    /// (unless overwriting is allowed).
+    async fn check_tag(&self, tag: &Tag, target: &Digest, overwrite: bool) -> Result<()> {
+        if overwrite {
+            return Ok(());
+        }
+        match self.client.resolve(&self.dest_ref(tag)).await {
+            Ok(current) if current != *target => Err(Error::TagExists {
+                tag: tag.clone(),
+                current,
+            }),
+            Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes `tag` (checked again: another copy may have taken it meanwhile) and confirms
+    /// it resolves to `target`.
+    async fn write_tag(&self, tag: &Tag, target: &RawManifest, overwrite: bool) -> Result<()> {
+        self.check_tag(tag, &target.digest, overwrite).await?;
+        let dest = self.dest_ref(tag);
         self.client
-            .put_manifest(self.dst.0, self.dst.1, &reference, &manifest)
+            .put_manifest(self.dst.0, self.dst.1, &dest.reference, target)
             .await?;
-        report.manifests_copied += 1;
-        (self.progress)(report);
-        Ok(Some(manifest))
+        let resolved = self.client.resolve(&dest).await?;
+        if resolved != target.digest {
+            return Err(Error::DigestMismatch {
+                expected: target.digest.clone(),
+                actual: resolved,
+            });
+        }
+        Ok(())
     }
 
-    /// One child of an index; boxed because the tree is recursive.
-    async fn copy_child(&self, digest: &Digest, report: &mut CopyReport) -> Result<()> {
-        let found = Box::pin(self.copy_tree(Reference::Digest(digest.clone()), report)).await?;
-        found.map(|_| ()).ok_or_else(|| Error::NotFound {
-            what: format!(
-                "child manifest {digest} in {}/{}",
-                self.src.0.as_str(),
-                self.src.1.as_str()
-            ),
-        })
+    fn dest_ref(&self, tag: &Tag) -> ImageRef {
+        ImageRef {
+            registry: self.dst.0.clone(),
+            repository: self.dst.1.clone(),
+            reference: Reference::Tag(tag.clone()),
+        }
     }
 
-    /// Copies blobs, up to `BLOB_CONCURRENCY` at a time, each digest once.
-    async fn copy_blobs(&self, blobs: Vec<Descriptor>, report: &mut CopyReport) -> Result<()> {
-        let mut seen = HashSet::new();
-        let unique: Vec<Descriptor> = blobs
+    /// Copies a node's blobs not handled yet (`done`), up to `concurrency` at a time, then
+    /// puts its manifest raw.
+    async fn put_node(
+        &self,
+        node: Node,
+        concurrency: usize,
+        done: &mut HashSet<Digest>,
+        report: &mut CopyReport,
+    ) -> Result<()> {
+        let fresh: Vec<_> = node
+            .blobs
             .into_iter()
-            .filter(|b| seen.insert(b.digest.clone()))
+            .filter(|b| done.insert(b.digest.clone()))
             .collect();
-        let mut outcomes = futures_util::stream::iter(unique)
+        let mut outcomes = futures_util::stream::iter(fresh)
             .map(|blob| async move { self.client.copy_blob(self.src, self.dst, &blob).await })
-            .buffer_unordered(BLOB_CONCURRENCY);
+            .buffer_unordered(concurrency);
         while let Some(outcome) = outcomes.try_next().await? {
             match outcome {
                 BlobOutcome::Copied(n) => {
                     report.blobs_copied += 1;
                     report.bytes_copied += n;
                 }
+                BlobOutcome::Mounted => report.blobs_mounted += 1,
                 BlobOutcome::Skipped | BlobOutcome::Foreign => report.blobs_skipped += 1,
             }
             (self.progress)(report);
         }
+        self.client
+            .put_manifest(self.dst.0, self.dst.1, &node.reference, &node.manifest)
+            .await?;
+        report.manifests_copied += 1;
+        (self.progress)(report);
         Ok(())
     }
 }

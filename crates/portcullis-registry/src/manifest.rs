@@ -69,6 +69,50 @@ pub enum ManifestContents {
     },
 }
 
+/// A platform filter for index copies: `os/arch[/variant]`, e.g. `linux/arm64/v8`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PlatformSpec {
+    os: String,
+    arch: String,
+    variant: Option<String>,
+}
+
+impl PlatformSpec {
+    /// Parses `os/arch[/variant]`; every part non-empty.
+    pub(crate) fn parse(text: &str) -> Result<Self> {
+        let parts: Vec<&str> = text.split('/').collect();
+        let bad = || Error::InvalidRequest(format!("platform {text:?} is not os/arch[/variant]"));
+        if parts.iter().any(|p| p.is_empty()) {
+            return Err(bad());
+        }
+        match parts.as_slice() {
+            [os, arch] => Ok(Self::new(os, arch, None)),
+            [os, arch, variant] => Ok(Self::new(os, arch, Some(variant))),
+            _ => Err(bad()),
+        }
+    }
+
+    fn new(os: &str, arch: &str, variant: Option<&str>) -> Self {
+        Self {
+            os: os.to_owned(),
+            arch: arch.to_owned(),
+            variant: variant.map(str::to_owned),
+        }
+    }
+
+    /// Whether an index entry's `platform` object is this platform (any variant when the
+    /// filter names none).
+    fn matches(&self, platform: &serde_json::Value) -> bool {
+        let field = |name: &str| platform.get(name).and_then(serde_json::Value::as_str);
+        field("os") == Some(self.os.as_str())
+            && field("architecture") == Some(self.arch.as_str())
+            && self
+                .variant
+                .as_deref()
+                .is_none_or(|v| field("variant") == Some(v))
+    }
+}
+
 #[derive(Deserialize)]
 struct Doc {
     #[serde(rename = "mediaType")]
@@ -138,6 +182,39 @@ impl RawManifest {
     /// Whether this is an index / manifest list.
     pub fn is_index(&self) -> bool {
         matches!(self.media_type.as_str(), OCI_INDEX | DOCKER_MANIFEST_LIST)
+    }
+
+    /// For an index: a new index of the same media type, annotations and other fields but
+    /// only the entries matching one of `platforms`, with those entries' descriptors.
+    /// No matching entry is an error. Entries are kept as written, in order.
+    pub(crate) fn subset_index(
+        &self,
+        platforms: &[PlatformSpec],
+    ) -> Result<(RawManifest, Vec<Descriptor>)> {
+        let bad = |why: String| Error::InvalidManifest(format!("{}: {why}", self.digest));
+        let mut doc: serde_json::Value =
+            serde_json::from_slice(&self.bytes).map_err(|e| bad(e.to_string()))?;
+        let entries = doc
+            .get_mut("manifests")
+            .and_then(serde_json::Value::as_array_mut)
+            .ok_or_else(|| bad("index without manifests".into()))?;
+        entries.retain(|entry| {
+            entry
+                .get("platform")
+                .is_some_and(|p| platforms.iter().any(|spec| spec.matches(p)))
+        });
+        if entries.is_empty() {
+            return Err(Error::InvalidRequest(format!(
+                "index {} has no manifest for the requested platforms",
+                self.digest
+            )));
+        }
+        let kept = entries
+            .iter()
+            .map(|e| serde_json::from_value(e.clone()).map_err(|e| bad(e.to_string())))
+            .collect::<Result<Vec<Descriptor>>>()?;
+        let bytes = serde_json::to_vec(&doc).map_err(|e| bad(e.to_string()))?;
+        Ok((RawManifest::new(&self.media_type, bytes), kept))
     }
 
     /// Reads the descriptors this manifest references.
@@ -222,6 +299,38 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![d('e')]
         );
+    }
+
+    #[test]
+    fn subset_index_keeps_matching_entries_and_the_index_fields() {
+        let json = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","annotations":{{"a":"b"}},"manifests":[
+                {{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":1,"platform":{{"os":"linux","architecture":"amd64"}}}},
+                {{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":2,"platform":{{"os":"linux","architecture":"arm64","variant":"v8"}}}},
+                {{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":3}}]}}"#,
+            d('a'),
+            d('b'),
+            d('c')
+        );
+        let index = RawManifest::new(OCI_INDEX, json);
+        let arm = [PlatformSpec::parse("linux/arm64").unwrap_or_else(|e| panic!("{e}"))];
+        let (subset, kept) = index.subset_index(&arm).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(subset.media_type, OCI_INDEX);
+        assert_ne!(subset.digest, index.digest);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].digest.as_str(), d('b'));
+        let doc: serde_json::Value =
+            serde_json::from_slice(&subset.bytes).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(doc["annotations"]["a"], "b");
+        assert_eq!(doc["manifests"].as_array().map(Vec::len), Some(1));
+        let v7 = [PlatformSpec::parse("linux/arm64/v7").unwrap_or_else(|e| panic!("{e}"))];
+        assert!(matches!(
+            index.subset_index(&v7),
+            Err(Error::InvalidRequest(_))
+        ));
+        for bad in ["linux", "linux/", "/amd64", "a/b/c/d"] {
+            assert!(PlatformSpec::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
