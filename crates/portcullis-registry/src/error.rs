@@ -1,7 +1,7 @@
 //! The error type of the registry client and copy engine. Messages name the registry and the
 //! operation but never a credential, a token or an upload URL (those carry session state).
 
-use portcullis_core::Digest;
+use portcullis_core::{Digest, Tag};
 
 /// Everything that can go wrong talking to a registry or copying an image.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +75,16 @@ pub enum Error {
         what: String,
         /// The limit in bytes.
         limit: u64,
+    },
+    /// The destination tag already points at another manifest and the copy may not move it.
+    #[error(
+        "destination tag {tag} already points at {current}; tags are immutable unless overwrite is requested"
+    )]
+    TagExists {
+        /// The destination tag.
+        tag: Tag,
+        /// The digest it points at now.
+        current: Digest,
     },
     /// A copy plan or argument that cannot be executed (e.g. a tag as copy source).
     #[error("invalid request: {0}")]

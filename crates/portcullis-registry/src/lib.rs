@@ -18,7 +18,9 @@ pub mod testing;
 
 pub use auth::{BearerChallenge, RegistryAuthConfig};
 pub use client::RegistryClient;
-pub use copy::{CopyPlan, CopyReport, Progress, copy_image, copy_image_with_progress};
+pub use copy::{
+    CopyOptions, CopyPlan, CopyReport, Progress, copy_image, copy_image_with_progress,
+};
 pub use error::{Error, Result};
 pub use manifest::{
     ACCEPT_MANIFESTS, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, MAX_MANIFEST_BYTES,

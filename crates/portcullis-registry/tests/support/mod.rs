@@ -99,6 +99,7 @@ pub fn plan(
         dest_registry: dst.host.clone(),
         dest_repo: repo(dst_repo),
         dest_tag: dest_tag.map(tag),
+        options: Default::default(),
     }
 }
 
