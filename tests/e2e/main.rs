@@ -5,6 +5,7 @@
 
 mod approvals;
 mod authz;
+mod copying;
 mod evidence;
 mod flow;
 mod jobs;

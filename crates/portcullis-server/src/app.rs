@@ -62,6 +62,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             "/v1/promotions/{id}/approvals",
             post(handlers::approvals::vote),
         )
+        .route(
+            "/v1/promotions/{id}/retry",
+            post(handlers::promotions::retry),
+        )
         .route("/v1/audit", get(handlers::audit::query))
         .route(
             "/v1/admin/policy/reload",
@@ -96,6 +100,7 @@ pub fn registry_client(config: &Config) -> Result<RegistryClient, StartError> {
                 insecure: settings.insecure,
                 username: settings.username.clone(),
                 password: settings.password.as_ref().map(|p| p.expose().to_owned()),
+                ..Default::default()
             },
         );
     }
@@ -136,6 +141,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         evidence: Arc::new(evidence),
         registry,
         routes: Arc::new(config.routes.clone()),
+        copy_blob_concurrency: config.copy.blob_concurrency,
         copy_wakeup: Arc::new(Notify::new()),
     })
 }

@@ -188,6 +188,30 @@ pub struct Config {
     /// Trusted keys.
     #[serde(default)]
     pub trust: Trust,
+    /// Copy engine settings.
+    #[serde(default)]
+    pub copy: CopySettings,
+}
+
+/// Copy engine settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CopySettings {
+    /// Blobs in flight at once per copy (per-registry request limits apply on top).
+    #[serde(default = "default_blob_concurrency")]
+    pub blob_concurrency: usize,
+}
+
+impl Default for CopySettings {
+    fn default() -> Self {
+        Self {
+            blob_concurrency: default_blob_concurrency(),
+        }
+    }
+}
+
+fn default_blob_concurrency() -> usize {
+    4
 }
 
 fn default_max_body() -> usize {
@@ -335,6 +359,11 @@ impl Config {
         if self.max_body_bytes < 1024 {
             return Err(ConfigError::Invalid(
                 "max_body_bytes must be at least 1024".into(),
+            ));
+        }
+        if !(1..=64).contains(&self.copy.blob_concurrency) {
+            return Err(ConfigError::Invalid(
+                "copy.blob_concurrency must be between 1 and 64".into(),
             ));
         }
         if self.policy_concurrency == 0 {

@@ -1,10 +1,10 @@
-//! The `portcullis` binary: `serve`, `migrate`, `token create`, `policy test`.
+//! The `portcullis` binary: `serve`, `migrate`, `token create`, `policy test`, `copy`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use portcullis_core::{GroupName, Role};
+use portcullis_core::{GroupName, ImageRef, Reference, Role};
 use portcullis_server::app::Application;
 use portcullis_server::config::Config;
 use portcullis_store::Store;
@@ -48,6 +48,14 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Copy an image digest for digest with the promotion copy engine and the configured
+    /// registries' credentials; print the copy report as JSON.
+    Copy {
+        /// `host[:port]/repo@sha256:…`, or `host[:port]/repo:tag` (resolved to its digest).
+        src: ImageRef,
+        /// `host[:port]/repo[:tag]`; the tag is written last.
+        dest: String,
     },
 }
 
@@ -181,6 +189,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 }
             });
         }
+        Command::Copy { src, dest } => copy(&config, &src, &dest).await?,
         Command::Policy {
             command: PolicyCommand::Test { dir },
         } => {
@@ -244,6 +253,41 @@ fn policy_eval(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `portcullis copy`: the worker's engine, run once from the command line.
+async fn copy(
+    config: &Config,
+    src: &ImageRef,
+    dest: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let client = portcullis_server::app::registry_client(config)?;
+    let digest = match &src.reference {
+        Reference::Digest(d) => d.clone(),
+        Reference::Tag(_) => client.resolve(src).await?,
+    };
+    let (host, rest) = dest
+        .split_once('/')
+        .ok_or("DEST must be host[:port]/repo[:tag]")?;
+    // A tag follows the last ':' after the last '/' (the host may carry a port).
+    let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+    let (repo, tag) = match rest[last_slash..].rfind(':') {
+        Some(i) => (
+            &rest[..last_slash + i],
+            Some(rest[last_slash + i + 1..].parse()?),
+        ),
+        None => (rest, None),
+    };
+    let plan = portcullis_registry::CopyPlan {
+        source: src.with_digest(digest),
+        dest_registry: host.parse()?,
+        dest_repo: repo.parse()?,
+        dest_tag: tag,
+        options: Default::default(),
+    };
+    let report = portcullis_registry::copy_image(&client, &plan).await?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -25,6 +25,8 @@ pub struct AppState {
     pub evidence: Arc<EvidenceCollector>,
     /// Configured routes.
     pub routes: Arc<Vec<Route>>,
+    /// Blobs in flight at once per copy.
+    pub copy_blob_concurrency: usize,
     /// Wakes the copy worker when a promotion becomes `promoting`.
     pub copy_wakeup: Arc<Notify>,
 }

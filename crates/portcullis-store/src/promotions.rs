@@ -234,6 +234,19 @@ impl Store {
         Ok(())
     }
 
+    /// Puts a `failed` promotion back in the copy queue: `promoting`, no error, no lease,
+    /// attempts reset. Returns false (changing nothing) unless it was `failed`.
+    pub async fn requeue_failed(tx: &mut Tx, id: Uuid) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE promotions SET state = 'promoting', error = NULL, attempts = 0, lease_until = NULL, \
+             claim_id = NULL, updated_at = now() WHERE id = $1 AND state = 'failed'",
+        )
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Finishes a copy job held under `claim`: moves it from `promoting` to `state`.
     /// Returns false (and changes nothing) if the claim is no longer current, i.e. the
     /// lease lapsed and another worker took the job over.

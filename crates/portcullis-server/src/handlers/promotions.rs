@@ -12,6 +12,7 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::services::promotions::{self, Outcome, PromotionRequest};
 use crate::state::AppState;
+use crate::views::PromotionView;
 
 const READERS: u8 = roles::CI | roles::APPROVER | roles::AUDITOR | roles::ADMIN;
 const REQUESTERS: u8 = roles::CI | roles::ADMIN;
@@ -73,4 +74,14 @@ pub async fn list(
 /// Parses a promotion id path segment.
 pub fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ApiError::not_found(format!("no promotion {id:?}")))
+}
+
+/// `POST /v1/promotions/{id}/retry`: re-queue a failed copy (its requester or an admin).
+pub async fn retry(
+    State(state): State<AppState>,
+    Authorized(caller): Authorized<{ roles::CI | roles::ADMIN }>,
+    Path(id): Path<String>,
+) -> Result<Json<PromotionView>, ApiError> {
+    let id = parse_id(&id)?;
+    Ok(Json(promotions::retry(&state, &caller, id).await?))
 }

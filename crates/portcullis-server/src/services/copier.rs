@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use portcullis_core::{ImageRef, PromotionState, RegistryHost, RepoPath};
-use portcullis_registry::{CopyPlan, CopyReport, copy_image_with_progress};
+use portcullis_registry::{CopyOptions, CopyPlan, CopyReport, copy_image_with_progress};
 use portcullis_store::{NewAuditEvent, PromotionRecord, Store};
 use serde_json::json;
 use uuid::Uuid;
@@ -43,7 +43,16 @@ pub async fn run(state: AppState) {
     }
 }
 
-fn plan(job: &PromotionRecord) -> Result<CopyPlan, String> {
+/// The copy of `job`, with its route's tag and platform rules (a route that was removed
+/// from the configuration since the approval copies with the defaults: tags immutable,
+/// every platform).
+fn plan(state: &AppState, job: &PromotionRecord) -> Result<CopyPlan, String> {
+    let route = state.routes.iter().find(|r| r.name == job.route);
+    let options = CopyOptions {
+        blob_concurrency: state.copy_blob_concurrency,
+        platforms: route.and_then(|r| r.platforms.clone()),
+        overwrite_tag: route.is_some_and(|r| r.allow_tag_overwrite),
+    };
     let source: ImageRef = job
         .source
         .parse()
@@ -63,6 +72,7 @@ fn plan(job: &PromotionRecord) -> Result<CopyPlan, String> {
         dest_registry,
         dest_repo,
         dest_tag: job.tag.clone(),
+        options,
     })
 }
 
@@ -101,7 +111,7 @@ async fn process(state: AppState, job: PromotionRecord, claim: Uuid) {
         progress_tx.send_replace(Some(value));
     };
     let copy = async {
-        let plan = plan(&job)?;
+        let plan = plan(&state, &job)?;
         copy_image_with_progress(&state.registry, &plan, &report_progress)
             .await
             .map_err(|e| e.to_string())

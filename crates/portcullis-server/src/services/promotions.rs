@@ -2,7 +2,10 @@
 //! write the promotion and its audit events in one transaction. A repeated request for an
 //! open digest and route returns the open promotion.
 
-use portcullis_core::{Decision, Digest, EvidenceItems, ImageRef, PromotionState, Reference, Tag};
+use portcullis_core::{
+    Decision, Digest, EvidenceItems, ImageRef, PromotionState, Reference, RegistryHost, RepoPath,
+    Tag,
+};
 use portcullis_store::{NewAuditEvent, NewPromotion, PromotionRecord, Store};
 use serde::Deserialize;
 use serde_json::json;
@@ -53,6 +56,8 @@ pub enum Outcome {
 struct Validated {
     source: ImageRef,
     route: Route,
+    /// The destination registry and repository, and the two joined.
+    dest: (RegistryHost, RepoPath),
     destination: String,
     tag: Option<Tag>,
     items: EvidenceItems,
@@ -123,9 +128,42 @@ fn validate(state: &AppState, req: &PromotionRequest) -> Result<Validated, ApiEr
         source,
         route,
         destination: format!("{}/{}", host.as_str(), repo.as_str()),
+        dest: (host, repo),
         tag,
         items,
     })
+}
+
+/// Production tags are immutable unless the route allows moving them: a tag that already
+/// points at another digest refuses the request before anything is evaluated or written.
+/// (The copy checks again just before it writes the tag.)
+async fn tag_is_free(
+    state: &AppState,
+    v: &Validated,
+    tag: &Tag,
+    digest: &Digest,
+) -> Result<(), ApiError> {
+    let dest = ImageRef {
+        registry: v.dest.0.clone(),
+        repository: v.dest.1.clone(),
+        reference: Reference::Tag(tag.clone()),
+    };
+    match state.registry.resolve(&dest).await {
+        Ok(current) if current == *digest => Ok(()),
+        Ok(current) => Err(ApiError::conflict(
+            "tag_exists",
+            format!(
+                "{}:{tag} already points at {current}; tags are immutable on route {:?} (set allow_tag_overwrite to move them)",
+                v.destination, v.route.name
+            ),
+        )),
+        Err(portcullis_registry::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(ApiError::new(
+            axum::http::StatusCode::BAD_GATEWAY,
+            "registry_unavailable",
+            format!("the destination registry could not be read: {e}"),
+        )),
+    }
 }
 
 /// Whether any string or key in `v` contains U+0000.
@@ -171,6 +209,11 @@ pub async fn request(
 ) -> Result<Outcome, ApiError> {
     let v = validate(state, &req)?;
     let digest = state.registry.resolve(&v.source).await?;
+    if let Some(tag) = &v.tag
+        && !v.route.allow_tag_overwrite
+    {
+        tag_is_free(state, &v, tag, &digest).await?;
+    }
     if !req.dry_run
         && let Some(open) = state
             .store
@@ -369,4 +412,59 @@ async fn supersede_if_stale(
         .is_some();
     portcullis_store::commit(tx).await?;
     Ok(closed)
+}
+
+/// Re-queues a `failed` promotion's copy (`POST /v1/promotions/{id}/retry`): only its
+/// requester or an admin may, and only while the policy it was judged under still serves.
+pub async fn retry(state: &AppState, caller: &Caller, id: Uuid) -> Result<PromotionView, ApiError> {
+    let mut tx = state.store.begin().await?;
+    let p = Store::lock_promotion(&mut tx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no promotion {id}")))?;
+    if caller.role != portcullis_core::Role::Admin && caller.subject != p.requested_by {
+        return Err(ApiError::forbidden(
+            "not_requester",
+            "only the requester of a promotion or an admin may retry it",
+        ));
+    }
+    if p.state != PromotionState::Failed {
+        return Err(ApiError::conflict(
+            "promotion_not_failed",
+            format!(
+                "promotion {id} is {}; only failed promotions can be retried",
+                p.state
+            ),
+        ));
+    }
+    let serving = state.policy.digest();
+    if p.policy_digest != serving {
+        return Err(ApiError::conflict(
+            "policy_changed",
+            format!(
+                "promotion {id} was approved under policy {} but {serving} serves now; request it again",
+                p.policy_digest
+            ),
+        ));
+    }
+    if !Store::requeue_failed(&mut tx, id).await? {
+        return Err(ApiError::conflict(
+            "promotion_not_failed",
+            format!("promotion {id} is no longer failed"),
+        ));
+    }
+    Store::append_audit(
+        &mut tx,
+        &NewAuditEvent {
+            actor: caller.subject.clone(),
+            action: "retried".to_owned(),
+            promotion_id: Some(id),
+            digest: Some(p.digest.to_string()),
+            details: json!({"previous_error": p.error, "state": PromotionState::Promoting}),
+        },
+    )
+    .await?;
+    portcullis_store::commit(tx).await?;
+    tracing::info!(promotion.id = %id, "failed promotion re-queued");
+    state.copy_wakeup.notify_one();
+    get(state, id).await
 }

@@ -1,0 +1,463 @@
+//! Durability of the copy worker with real `portcullis serve` processes: a server killed
+//! with SIGKILL mid-copy leaves no production tag and the copy resumes after a restart on
+//! the same database; two servers on one database copy ten promotions exactly once each.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use portcullis_registry::testing::TestRegistry;
+use portcullis_testkit::TestKey;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
+const PG: &str = "postgres://postgres@127.0.0.1:5432";
+const ROUTE: &str = "staging-to-prod";
+
+fn free_port() -> u16 {
+    portcullis_testkit::free_port()
+}
+
+/// One HTTP/1.0 exchange (no chunking, the server closes): status and JSON body.
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n{auth}Accept: application/json, application/vnd.oci.image.manifest.v1+json\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body.as_bytes()).unwrap();
+    let mut text = Vec::new();
+    stream.read_to_end(&mut text).unwrap();
+    let text = String::from_utf8_lossy(&text);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(Value::String(body.to_owned())),
+    )
+}
+
+fn psql(db: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", db, "-tAc", sql])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{sql}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A database, a config directory and the tokens of the actors; dropped with the test.
+struct Env {
+    dir: PathBuf,
+    db: String,
+    staging: TestRegistry,
+    prod: TestRegistry,
+    key: TestKey,
+    ci: String,
+    alice: String,
+    bob: String,
+}
+
+impl Env {
+    async fn new(name: &str) -> Self {
+        let db = format!("portcullis_{name}_{}", uuid::Uuid::new_v4().simple());
+        let dir = std::env::temp_dir().join(&db);
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = TestKey::generate().unwrap();
+        std::fs::write(dir.join("cosign.pub"), &key.public_pem).unwrap();
+        Self {
+            staging: TestRegistry::start().await.unwrap(),
+            prod: TestRegistry::start().await.unwrap(),
+            dir,
+            db,
+            key,
+            ci: String::new(),
+            alice: String::new(),
+            bob: String::new(),
+        }
+    }
+
+    /// Writes a config listening on `port` whose route goes to `dest` (production or a
+    /// proxy in front of it); returns its path.
+    fn config(&self, port: u16, dest: &str) -> PathBuf {
+        let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies");
+        let s = self.staging.host.as_str();
+        let yaml = format!(
+            "listen: 127.0.0.1:{port}\ndatabase_url: {PG}/{db}\npolicy_dir: {policies}\n\
+             registries:\n  \"{s}\": {{ insecure: true }}\n  \"{dest}\": {{ insecure: true }}\n\
+             routes:\n  - {{ name: {ROUTE}, from: \"{s}/\", to: \"{dest}/\" }}\n\
+             trust:\n  keys: [{{ id: release-key, public_key_file: cosign.pub }}]\n",
+            db = self.db,
+            policies = policies.display(),
+        );
+        let path = self.dir.join(format!("portcullis-{port}.yaml"));
+        std::fs::write(&path, yaml).unwrap();
+        path
+    }
+
+    /// Creates the three actors' tokens with the CLI, as an operator would.
+    fn create_tokens(&mut self, config: &Path) {
+        let token = |subject: &str, role: &str, group: Option<&str>| {
+            let mut cmd = Command::new(BIN);
+            cmd.arg("--config").arg(config);
+            cmd.args(["token", "create", "--subject", subject, "--role", role]);
+            if let Some(g) = group {
+                cmd.args(["--group", g]);
+            }
+            let out = cmd.env("RUST_LOG", "warn").output().unwrap();
+            assert!(out.status.success(), "{out:?}");
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        };
+        self.ci = token("ci-pipeline", "ci", None);
+        self.alice = token("alice", "approver", Some("release-approvers"));
+        self.bob = token("bob", "approver", Some("release-approvers"));
+    }
+
+    async fn push_signed(&self, repo: &str, layers: usize, layer_size: usize) -> String {
+        let host = self.staging.host.as_str();
+        let digest = portcullis_testkit::push_random_image(host, repo, "build", layers, layer_size)
+            .await
+            .unwrap();
+        portcullis_testkit::sign_image(host, repo, &digest, &self.key)
+            .await
+            .unwrap();
+        digest
+    }
+
+    /// Requests the promotion of `repo@digest` on `port` with a clean Trivy report and
+    /// approves it twice (on `approve_port`); returns its id.
+    fn request_and_approve(
+        &self,
+        port: u16,
+        approve_port: u16,
+        repo: &str,
+        digest: &str,
+    ) -> String {
+        let report = json!({"SchemaVersion": 2, "ArtifactName": repo, "Results": []});
+        let body = json!({
+            "source": format!("{}/{repo}@{digest}", self.staging.host.as_str()),
+            "route": ROUTE,
+            "tag": "v1",
+            "evidence": [{"format": "trivy-json", "document": report}],
+        });
+        let (status, p) = http(port, "POST", "/v1/promotions", Some(&self.ci), Some(&body));
+        assert_eq!(status, 201, "{p}");
+        assert_eq!(p["state"], "pending_approval", "{p}");
+        let id = p["id"].as_str().unwrap().to_owned();
+        let vote = json!({"verdict": "approve", "comment": "ok"});
+        for token in [&self.alice, &self.bob] {
+            let path = format!("/v1/promotions/{id}/approvals");
+            let (status, p) = http(approve_port, "POST", &path, Some(token), Some(&vote));
+            assert_eq!(status, 200, "{p}");
+        }
+        id
+    }
+
+    fn promotion(&self, port: u16, id: &str) -> Value {
+        let (status, p) = http(
+            port,
+            "GET",
+            &format!("/v1/promotions/{id}"),
+            Some(&self.ci),
+            None,
+        );
+        assert_eq!(status, 200, "{p}");
+        p
+    }
+
+    fn audit_count(&self, id: &str, action: &str) -> i64 {
+        let sql = format!(
+            "SELECT count(*) FROM audit_events WHERE promotion_id = '{id}' AND action = '{action}'"
+        );
+        psql(&self.db, &sql).parse().unwrap()
+    }
+
+    /// Every blob of the image `digest` in production answers HEAD with 200.
+    fn assert_all_blobs_in_prod(&self, repo: &str, digest: &str) {
+        let port: u16 = self
+            .prod
+            .host
+            .as_str()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let (status, manifest) = http(
+            port,
+            "GET",
+            &format!("/v2/{repo}/manifests/{digest}"),
+            None,
+            None,
+        );
+        assert_eq!(status, 200, "{manifest}");
+        let mut blobs = vec![manifest["config"]["digest"].as_str().unwrap().to_owned()];
+        for layer in manifest["layers"].as_array().unwrap() {
+            blobs.push(layer["digest"].as_str().unwrap().to_owned());
+        }
+        for blob in &blobs {
+            let (status, _) = http(
+                port,
+                "HEAD",
+                &format!("/v2/{repo}/blobs/{blob}"),
+                None,
+                None,
+            );
+            assert_eq!(status, 200, "blob {blob} missing in production");
+        }
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-qc"])
+            .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db))
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A `portcullis serve` process, SIGKILLed on drop; its log goes to `log`.
+struct Server {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Server {
+    async fn start(config: &Path, port: u16) -> Self {
+        let log = config.with_extension(format!("{}.log", uuid::Uuid::new_v4().simple()));
+        let child = Command::new(BIN)
+            .arg("--config")
+            .arg(config)
+            .arg("serve")
+            .env("RUST_LOG", "info,sqlx=warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut server = Self { child, log };
+        let start = Instant::now();
+        loop {
+            let ready = TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && http(port, "GET", "/readyz", None, None).0 == 200;
+            if ready {
+                return server;
+            }
+            if let Some(status) = server.child.try_wait().unwrap() {
+                panic!(
+                    "server exited {status}: {}",
+                    std::fs::read_to_string(&server.log).unwrap()
+                );
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "server not ready"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGKILL: no shutdown hook, no lease release, no outcome written.
+    fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// How many copies this process started, from its log.
+    fn copies_started(&self) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap()
+            .matches("copy started")
+            .count()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TCP proxy in front of `upstream` that lets each connection upload at most
+/// `bytes_per_sec`, so a copy runs long enough to be interrupted; returns its port.
+fn throttling_proxy(upstream: String, bytes_per_sec: usize) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            let Ok(mut server) = TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let (mut client_r, mut server_w) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut server, &mut client);
+            });
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n) = client_r.read(&mut buf) {
+                    if n == 0 || server_w.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_secs_f64(n as f64 / bytes_per_sec as f64));
+                }
+                let _ = server_w.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    port
+}
+
+async fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_interrupted_by_sigkill_leaves_no_tag_and_resumes_after_restart() {
+    let mut env = Env::new("kill9").await;
+    // The progress the API shows advances per blob, so the image has more blobs than the
+    // copy runs at once (4), and the proxy slows each upload to 4 MiB/s: the first blobs
+    // land after ~2 s and the whole copy needs ~6 s.
+    let (layers, layer_size) = (12, 8 * 1024 * 1024);
+    let digest = env.push_signed("team/big", layers, layer_size).await;
+    let proxy = throttling_proxy(env.prod.host.as_str().to_owned(), 4 * 1024 * 1024);
+    let port = free_port();
+    let config = env.config(port, &format!("127.0.0.1:{proxy}"));
+    let mut server = Server::start(&config, port).await;
+    env.create_tokens(&config);
+    let id = env.request_and_approve(port, port, "team/big", &digest);
+
+    let mut progress = Value::Null;
+    wait_until("copy progress", Duration::from_secs(120), || {
+        let p = env.promotion(port, &id);
+        assert_eq!(
+            p["state"], "promoting",
+            "the copy finished before it could be killed: {p}"
+        );
+        progress = p["copy"].clone();
+        progress["bytes_copied"].as_u64().unwrap_or(0) > 0
+    })
+    .await;
+    server.kill9();
+    eprintln!("killed with copy progress {progress}");
+
+    let state = psql(
+        &env.db,
+        &format!("SELECT state FROM promotions WHERE id = '{id}'"),
+    );
+    assert_eq!(state, "promoting", "killed mid-copy: {progress}");
+    let copied_before = progress["blobs_copied"].as_u64().unwrap();
+    assert!(
+        progress["in_progress"] == true && copied_before < layers as u64,
+        "{progress}"
+    );
+    let prod = env.prod.host.as_str();
+    for reference in ["v1", digest.as_str()] {
+        let found = portcullis_testkit::manifest_digest(prod, "team/big", reference)
+            .await
+            .unwrap();
+        assert_eq!(
+            found, None,
+            "production must not show {reference} while the copy is incomplete"
+        );
+    }
+
+    // Same database, new process: it takes the job over once the dead worker's lease lapses.
+    let server = Server::start(&config, port).await;
+    wait_until("the promotion to settle", Duration::from_secs(240), || {
+        env.promotion(port, &id)["state"] != "promoting"
+    })
+    .await;
+    let done = env.promotion(port, &id);
+    eprintln!("after restart: {}", done["copy"]);
+    assert_eq!(done["state"], "promoted", "{done}");
+    assert_eq!(done["copy"]["digest"], digest);
+    assert_eq!(done["copy"]["signature_copied"], true);
+    // Blobs that landed before the kill are not uploaded again.
+    assert!(
+        done["copy"]["blobs_skipped"].as_u64().unwrap() >= copied_before,
+        "{done}"
+    );
+    let found = portcullis_testkit::manifest_digest(prod, "team/big", "v1")
+        .await
+        .unwrap();
+    assert_eq!(found.as_deref(), Some(digest.as_str()));
+    env.assert_all_blobs_in_prod("team/big", &digest);
+    assert_eq!(env.audit_count(&id, "copy_started"), 2);
+    assert_eq!(env.audit_count(&id, "promoted"), 1);
+    assert_eq!(server.copies_started(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_database_copy_each_of_ten_promotions_once() {
+    let mut env = Env::new("twoservers").await;
+    let mut digests = Vec::new();
+    for i in 0..10 {
+        digests.push(env.push_signed(&format!("team/app{i}"), 2, 64 * 1024).await);
+    }
+    let prod = env.prod.host.as_str().to_owned();
+    let (port_a, port_b) = (free_port(), free_port());
+    let config_a = env.config(port_a, &prod);
+    let a = Server::start(&config_a, port_a).await;
+    let b = Server::start(&env.config(port_b, &prod), port_b).await;
+    env.create_tokens(&config_a);
+
+    // Requests and approvals alternate between the servers, so both workers get woken.
+    let ids: Vec<String> = digests
+        .iter()
+        .enumerate()
+        .map(|(i, digest)| {
+            let (request, approve) = if i % 2 == 0 {
+                (port_a, port_b)
+            } else {
+                (port_b, port_a)
+            };
+            env.request_and_approve(request, approve, &format!("team/app{i}"), digest)
+        })
+        .collect();
+    for id in &ids {
+        wait_until("the promotion to settle", Duration::from_secs(120), || {
+            env.promotion(port_a, id)["state"] != "promoting"
+        })
+        .await;
+    }
+    for (i, (id, digest)) in ids.iter().zip(&digests).enumerate() {
+        let p = env.promotion(port_b, id);
+        assert_eq!(p["state"], "promoted", "{p}");
+        assert_eq!(env.audit_count(id, "copy_started"), 1, "{id}");
+        assert_eq!(env.audit_count(id, "promoted"), 1, "{id}");
+        let found = portcullis_testkit::manifest_digest(&prod, &format!("team/app{i}"), "v1")
+            .await
+            .unwrap();
+        assert_eq!(found.as_deref(), Some(digest.as_str()));
+    }
+    let (by_a, by_b) = (a.copies_started(), b.copies_started());
+    eprintln!("copies started: server A {by_a}, server B {by_b}");
+    assert_eq!(by_a + by_b, 10);
+}
