@@ -134,6 +134,9 @@ impl From<portcullis_registry::Error> for ApiError {
                 "source_not_found",
                 format!("the source image does not exist: {e}"),
             ),
+            portcullis_registry::Error::TagExists { .. } => {
+                Self::conflict("tag_exists", e.to_string())
+            }
             other => Self::new(
                 StatusCode::BAD_GATEWAY,
                 "registry_unavailable",
