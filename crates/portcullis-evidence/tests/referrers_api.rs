@@ -150,6 +150,7 @@ async fn referrers_are_found_through_the_referrers_api() {
             insecure: true,
             username: None,
             password: None,
+            ..Default::default()
         },
     )]))
     .unwrap();

@@ -6,10 +6,13 @@ use std::fmt;
 use reqwest::Url;
 use serde::Deserialize;
 
-use crate::{Error, Result};
+use crate::{Error, Result, RetryPolicy};
 
-/// How to talk to one registry.
-#[derive(Clone, Default)]
+/// Requests in flight to one registry at once, unless configured otherwise.
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 8;
+
+/// How to talk to one registry: transport, credentials, and how hard to push it.
+#[derive(Clone)]
 pub struct RegistryAuthConfig {
     /// Use plain `http://` instead of `https://`.
     pub insecure: bool,
@@ -17,6 +20,22 @@ pub struct RegistryAuthConfig {
     pub username: Option<String>,
     /// Basic-auth password; never printed.
     pub password: Option<String>,
+    /// Requests in flight to this registry at once (at least 1).
+    pub max_concurrent_requests: usize,
+    /// Retries of transient failures (429, 502, 503, 504, connection errors).
+    pub retry: RetryPolicy,
+}
+
+impl Default for RegistryAuthConfig {
+    fn default() -> Self {
+        Self {
+            insecure: false,
+            username: None,
+            password: None,
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
+            retry: RetryPolicy::default(),
+        }
+    }
 }
 
 impl RegistryAuthConfig {
@@ -34,6 +53,8 @@ impl fmt::Debug for RegistryAuthConfig {
             .field("insecure", &self.insecure)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("max_concurrent_requests", &self.max_concurrent_requests)
+            .field("retry", &self.retry)
             .finish()
     }
 }
@@ -288,6 +309,7 @@ mod tests {
             insecure: true,
             username: Some("ci".into()),
             password: Some("hunter2".into()),
+            ..Default::default()
         };
         let shown = format!("{c:?}");
         assert!(!shown.contains("hunter2"), "{shown}");

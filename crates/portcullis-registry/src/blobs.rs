@@ -2,15 +2,15 @@
 //! uploads, and the streaming blob copy used by the copy engine (source GET body piped
 //! into the destination PUT, hashed on the way through, never buffered whole).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use portcullis_core::{Digest, RegistryHost, RepoPath};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use reqwest::{Body, StatusCode, Url};
 use sha2::Digest as _;
-
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::client::{Access, Failed, check_status, read_limited};
 use crate::manifest::Descriptor;

@@ -1,16 +1,24 @@
 //! `RegistryClient`: the HTTP core shared by manifest and blob operations — base URLs per
-//! host, basic auth, the bearer-token retry with a per-(registry, scope) token cache, and
-//! status/size checks. Operations themselves live in `manifests.rs` and `blobs.rs`.
+//! host, basic auth, the bearer-token retry with a per-(registry, scope) token cache, retries
+//! of transient failures (policy in `retry.rs`), the per-registry limit on requests in
+//! flight, and status/size checks. Operations themselves live in `manifest_ops.rs` and
+//! `blobs.rs`.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use portcullis_core::{RegistryHost, RepoPath};
 use reqwest::header::WWW_AUTHENTICATE;
 use reqwest::{RequestBuilder, Response, StatusCode, Url};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::auth::{BearerChallenge, RegistryAuthConfig, fetch_token};
-use crate::{Error, Result};
+use crate::auth::{
+    BearerChallenge, DEFAULT_MAX_CONCURRENT_REQUESTS, RegistryAuthConfig, fetch_token,
+};
+use crate::retry::{is_transient_error, is_transient_status, retry_after};
+use crate::{Error, Result, RetryPolicy};
 
 /// Longest registry error body kept in an error message.
 const MAX_ERROR_BODY: usize = 512;
@@ -45,6 +53,25 @@ struct Inner {
     registries: HashMap<RegistryHost, RegistryAuthConfig>,
     /// Bearer tokens keyed by (registry, scope). Never logged.
     tokens: Mutex<HashMap<(RegistryHost, String), String>>,
+    /// One semaphore per registry bounding its requests in flight, created on first use.
+    limits: Mutex<HashMap<RegistryHost, Arc<Semaphore>>>,
+}
+
+/// One failed attempt at a whole transfer (see `RegistryClient::with_restarts`): the error,
+/// and the wait the registry asked for with `Retry-After`, if it did.
+#[derive(Debug)]
+pub(crate) struct Failed {
+    pub(crate) error: Error,
+    pub(crate) retry_after: Option<Duration>,
+}
+
+impl From<Error> for Failed {
+    fn from(error: Error) -> Self {
+        Self {
+            error,
+            retry_after: None,
+        }
+    }
 }
 
 impl RegistryClient {
@@ -61,12 +88,53 @@ impl RegistryClient {
                 http,
                 registries,
                 tokens,
+                limits: Mutex::new(HashMap::new()),
             }),
         })
     }
 
     fn config(&self, registry: &RegistryHost) -> Option<&RegistryAuthConfig> {
         self.inner.registries.get(registry)
+    }
+
+    fn policy(&self, registry: &RegistryHost) -> RetryPolicy {
+        self.config(registry).map(|c| c.retry).unwrap_or_default()
+    }
+
+    /// Waits for a free slot among the registry's `max_concurrent_requests`. The semaphore
+    /// is never closed, so `None` cannot happen in practice (and would mean "no limit").
+    async fn permit(&self, registry: &RegistryHost) -> Option<OwnedSemaphorePermit> {
+        let limit = self
+            .config(registry)
+            .map_or(DEFAULT_MAX_CONCURRENT_REQUESTS, |c| {
+                c.max_concurrent_requests
+            })
+            .max(1);
+        let semaphore = self
+            .inner
+            .limits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(registry.clone())
+            .or_insert_with(|| Arc::new(Semaphore::new(limit)))
+            .clone();
+        semaphore.acquire_owned().await.ok()
+    }
+
+    /// Sends one request within the registry's concurrency limit. The slot is held until
+    /// the response head arrives (for uploads, after the whole body went out), not while a
+    /// response body streams: a streaming copy between two repositories of one registry
+    /// holds a source body open while it uploads, and must not deadlock on its own slots.
+    async fn send_limited(
+        &self,
+        registry: &RegistryHost,
+        operation: &'static str,
+        req: RequestBuilder,
+    ) -> Result<Response> {
+        let _permit = self.permit(registry).await;
+        req.send()
+            .await
+            .map_err(|e| Error::transport(registry.as_str(), operation, e))
     }
 
     /// The raw HTTP client, for requests to URLs the registry handed out.
@@ -109,8 +177,11 @@ impl RegistryClient {
         }
     }
 
-    /// Sends a request built by `build`, doing the bearer-token dance once on a 401.
-    /// A final 401/403 becomes `Unauthorized`; other statuses are left to the caller.
+    /// Sends a request built by `build`, doing the bearer-token dance once on a 401, and
+    /// retrying transient failures (429, 502, 503, 504, connection errors, also of the token
+    /// request) per the registry's `RetryPolicy`. A final 401/403 becomes `Unauthorized`,
+    /// a transient failure that outlasts the retries `RetriesExhausted`/`TransportExhausted`;
+    /// other statuses are left to the caller.
     pub(crate) async fn send(
         &self,
         registry: &RegistryHost,
@@ -119,12 +190,86 @@ impl RegistryClient {
         operation: &'static str,
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Result<Response> {
+        let policy = self.policy(registry);
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let outcome = self
+                .send_attempt(registry, repo, access, operation, &build)
+                .await;
+            let wait = match &outcome {
+                Ok(resp) if is_transient_status(resp.status().as_u16()) => retry_after(resp),
+                Err(e) if is_transient_error(e) => None,
+                _ => return outcome,
+            };
+            let delay = policy.delay(attempt, wait);
+            if attempt >= policy.max_attempts || started.elapsed() + delay > policy.max_elapsed {
+                return match outcome {
+                    _ if attempt == 1 => outcome,
+                    Ok(resp) => Err(Error::RetriesExhausted {
+                        registry: registry.as_str().to_owned(),
+                        operation,
+                        status: resp.status().as_u16(),
+                        attempts: attempt,
+                    }),
+                    Err(e) => Err(exhausted(e, attempt)),
+                };
+            }
+            log_retry(registry, operation, attempt, delay, &outcome);
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Runs a whole transfer that cannot be resent half-way (a streamed blob upload: its
+    /// source body is consumed as it goes) again from the start — re-opening the source,
+    /// starting a new upload session — when an attempt fails transiently.
+    pub(crate) async fn with_restarts<T, F, Fut>(
+        &self,
+        registry: &RegistryHost,
+        operation: &'static str,
+        mut transfer: F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = std::result::Result<T, Failed>>,
+    {
+        let policy = self.policy(registry);
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let failed = match transfer().await {
+                Ok(v) => return Ok(v),
+                Err(f) if is_transient_error(&f.error) => f,
+                Err(f) => return Err(f.error),
+            };
+            let delay = policy.delay(attempt, failed.retry_after);
+            if attempt >= policy.max_attempts || started.elapsed() + delay > policy.max_elapsed {
+                return Err(if attempt == 1 {
+                    failed.error
+                } else {
+                    exhausted(failed.error, attempt)
+                });
+            }
+            let outcome: Result<Response> = Err(failed.error);
+            log_retry(registry, operation, attempt, delay, &outcome);
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// One attempt of `send`: the request, and on a 401 the token dance and the request again.
+    async fn send_attempt(
+        &self,
+        registry: &RegistryHost,
+        repo: &RepoPath,
+        access: Access,
+        operation: &'static str,
+        build: &impl Fn(&reqwest::Client) -> RequestBuilder,
+    ) -> Result<Response> {
         let host = registry.as_str();
         let first = self.authorize(registry, repo, access, build(self.http()));
-        let resp = first
-            .send()
-            .await
-            .map_err(|e| Error::transport(host, operation, e))?;
+        let resp = self.send_limited(registry, operation, first).await?;
         if resp.status() != StatusCode::UNAUTHORIZED {
             return refuse_forbidden(resp, host, operation);
         }
@@ -153,10 +298,7 @@ impl RegistryClient {
             .unwrap_or_else(|p| p.into_inner())
             .insert((registry.clone(), scope), token.clone());
         let retry = build(self.http()).bearer_auth(token);
-        let resp = retry
-            .send()
-            .await
-            .map_err(|e| Error::transport(host, operation, e))?;
+        let resp = self.send_limited(registry, operation, retry).await?;
         refuse_forbidden(resp, host, operation)
     }
 
@@ -184,12 +326,59 @@ impl RegistryClient {
             );
             req
         };
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| Error::transport(host, operation, e))?;
+        let resp = self.send_limited(registry, operation, req).await?;
         refuse_forbidden(resp, host, operation)
     }
+}
+
+/// The error of a transient failure that outlasted `attempts` attempts.
+fn exhausted(e: Error, attempts: u32) -> Error {
+    match e {
+        Error::Http {
+            status,
+            operation,
+            registry,
+            ..
+        } => Error::RetriesExhausted {
+            registry,
+            operation,
+            status,
+            attempts,
+        },
+        Error::Transport {
+            registry,
+            operation,
+            source,
+        } => Error::TransportExhausted {
+            registry,
+            operation,
+            attempts,
+            source,
+        },
+        other => other,
+    }
+}
+
+/// One line per retry; names the status or error (never a URL or credential).
+fn log_retry(
+    registry: &RegistryHost,
+    operation: &'static str,
+    attempt: u32,
+    delay: Duration,
+    outcome: &Result<Response>,
+) {
+    let failure = match outcome {
+        Ok(resp) => resp.status().as_u16().to_string(),
+        Err(e) => e.to_string(),
+    };
+    tracing::warn!(
+        registry = registry.as_str(),
+        registry.operation = operation,
+        retry.attempt = attempt,
+        retry.delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+        retry.failure = %failure,
+        "transient registry failure; retrying"
+    );
 }
 
 /// Whether the registry's credentials may accompany a request to `target`: only on the

@@ -38,6 +38,31 @@ pub enum Error {
         /// The OCI error `code` values of the body (e.g. `MANIFEST_UNKNOWN`, `DENIED`), if any.
         codes: Vec<String>,
     },
+    /// A transient failure (429, 502, 503, 504) that outlasted every retry.
+    #[error("registry {registry} answered {status} to {operation} {attempts} times; giving up")]
+    RetriesExhausted {
+        /// The registry host.
+        registry: String,
+        /// What we were doing.
+        operation: &'static str,
+        /// The status of the last attempt.
+        status: u16,
+        /// Attempts made, the first included.
+        attempts: u32,
+    },
+    /// A connection failure or timeout that outlasted every retry; the URL is stripped.
+    #[error("transport error talking to {registry} during {operation} {attempts} times; giving up")]
+    TransportExhausted {
+        /// The registry host.
+        registry: String,
+        /// What we were doing.
+        operation: &'static str,
+        /// Attempts made, the first included.
+        attempts: u32,
+        /// The last underlying error, without its URL.
+        #[source]
+        source: reqwest::Error,
+    },
     /// Content did not hash to the digest it was requested or announced by.
     #[error("digest mismatch: expected {expected}, got {actual}")]
     DigestMismatch {

@@ -13,17 +13,17 @@ mod error;
 mod manifest;
 mod manifest_ops;
 mod referrers;
+mod retry;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use auth::{BearerChallenge, RegistryAuthConfig};
+pub use auth::{BearerChallenge, DEFAULT_MAX_CONCURRENT_REQUESTS, RegistryAuthConfig};
 pub use client::RegistryClient;
-pub use copy::{
-    CopyOptions, CopyPlan, CopyReport, Progress, copy_image, copy_image_with_progress,
-};
+pub use copy::{CopyOptions, CopyPlan, CopyReport, Progress, copy_image, copy_image_with_progress};
 pub use error::{Error, Result};
 pub use manifest::{
     ACCEPT_MANIFESTS, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, MAX_MANIFEST_BYTES,
     ManifestContents, OCI_INDEX, OCI_MANIFEST, RawManifest, is_supported,
 };
 pub use referrers::{MAX_REFERRERS, Referrer, parse_referrers, referrers_tag};
+pub use retry::{MAX_RETRY_AFTER, RetryPolicy};

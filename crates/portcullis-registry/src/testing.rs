@@ -2,6 +2,11 @@
 //! (`/usr/bin/docker-registry`, overridable with `PORTCULLIS_TEST_REGISTRY_BIN`) on a free
 //! loopback port with throw-away storage, optionally behind htpasswd basic auth, and kills
 //! it on drop. Other crates' tests use it through a dev-dependency with this feature.
+//! `FaultProxy` sits in front of one to inject transient failures.
+
+mod fault_proxy;
+
+pub use fault_proxy::{FaultPlan, FaultProxy};
 
 use std::collections::HashMap;
 use std::io;
@@ -53,6 +58,7 @@ impl TestRegistry {
             insecure: true,
             username: self.username.clone(),
             password: self.password.clone(),
+            ..Default::default()
         }
     }
 

@@ -74,6 +74,7 @@ async fn basic_auth_registry_refuses_anonymous_pushes_and_accepts_credentials() 
                 insecure: true,
                 username: None,
                 password: None,
+                ..Default::default()
             },
         )]
         .into(),
