@@ -265,7 +265,7 @@ impl RegistryClient {
         let streamed = self
             .with_restarts(dst_reg, "copy blob", || {
                 let session = first_session.take();
-                async move { Ok(self.stream_blob(from, to, blob, session).await?) }
+                self.stream_blob(from, to, blob, session)
             })
             .await;
         if let (Some(url), Err(_) | Ok(BlobOutcome::Foreign)) = (&session, &streamed) {
@@ -282,7 +282,7 @@ impl RegistryClient {
         to: (&RegistryHost, &RepoPath),
         blob: &Descriptor,
         session: Option<Url>,
-    ) -> Result<BlobOutcome> {
+    ) -> std::result::Result<BlobOutcome, Failed> {
         const OP: &str = "copy blob";
         let (src_reg, src_repo) = from;
         let (dst_reg, dst_repo) = to;
@@ -302,7 +302,7 @@ impl RegistryClient {
                 src_reg.as_str(),
                 src_repo.as_str()
             );
-            return Err(Error::NotFound { what });
+            return Err(Error::NotFound { what }.into());
         }
         let resp = check_status(resp, src_reg.as_str(), OP).await?;
         if let Some(len) = resp.content_length().filter(|n| *n != blob.size) {
@@ -310,7 +310,7 @@ impl RegistryClient {
                 "blob {} is {len} bytes, descriptor says {}",
                 blob.digest, blob.size
             );
-            return Err(Error::protocol(src_reg.as_str(), reason));
+            return Err(Error::protocol(src_reg.as_str(), reason).into());
         }
         let put_url = match session {
             Some(url) => url,
@@ -333,9 +333,16 @@ impl RegistryClient {
         if bad_content.load(Ordering::Relaxed) {
             // Not transient: the source served other bytes than the descriptor names.
             let reason = format!("blob {} does not match its descriptor", blob.digest);
-            return Err(Error::protocol(src_reg.as_str(), reason));
+            return Err(Error::protocol(src_reg.as_str(), reason).into());
         }
-        check_status(sent?, dst_reg.as_str(), OP).await?;
+        let resp = sent?;
+        let wait = retry_after(&resp);
+        check_status(resp, dst_reg.as_str(), OP)
+            .await
+            .map_err(|error| Failed {
+                error,
+                retry_after: wait,
+            })?;
         Ok(BlobOutcome::Copied(blob.size))
     }
 }
