@@ -117,3 +117,72 @@ async fn only_failed_promotions_are_retried_by_their_requester_or_an_admin() {
         0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_that_failed_on_a_flaky_registry_is_retried_and_finishes() {
+    use portcullis_registry::testing::{FaultPlan, FaultProxy, TestRegistry};
+    use portcullis_server::config::{RegistrySettings, RetrySettings};
+
+    // Production sits behind a proxy that answers 503 to the first 2 manifest uploads; with two
+    // attempts per request the first copy gives up, the retried one gets through.
+    let prod = TestRegistry::start().await.unwrap();
+    let proxy = FaultProxy::start(&prod.host, FaultPlan::first(2, 503).only("PUT", "/manifests/"))
+        .await
+        .unwrap();
+    let proxy_host = proxy.host.as_str().to_owned();
+    let app = TestApp::spawn_with(move |c| {
+        c.routes[0].to = format!("{proxy_host}/");
+        c.registries.insert(
+            proxy_host,
+            RegistrySettings {
+                insecure: true,
+                retry: Some(RetrySettings {
+                    max_attempts: Some(2),
+                    initial_backoff_ms: Some(10),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        );
+    })
+    .await;
+    let digest = app.push_signed("team/app", "flaky").await;
+    let (status, p) = app
+        .request(&app.source("team/app", &digest), trivy(&[]))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let id = p["id"].as_str().unwrap().to_owned();
+    app.vote(&id, &app.tokens.approver1, "approve").await;
+    app.vote(&id, &app.tokens.approver2, "approve").await;
+    let failed = app.wait_settled(&id).await;
+    assert_eq!(failed["state"], "failed", "{failed}");
+    let reason = failed["error"].as_str().unwrap();
+    assert!(
+        reason.contains("503") && reason.contains("giving up"),
+        "{reason}"
+    );
+    assert_eq!(proxy.faulted(), 2);
+
+    // Another CI identity may not retry it; the requester may.
+    let (status, p) = app
+        .post(
+            &format!("/v1/promotions/{id}/retry"),
+            &app.tokens.ci,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{p}");
+    assert!(p["error"].is_null(), "{p}");
+    let done = app.wait_settled(&id).await;
+    assert_eq!(done["state"], "promoted", "{done}");
+    assert_eq!(proxy.faulted(), 2, "no fault after the retry");
+    let at_prod = portcullis_testkit::manifest_digest(prod.host.as_str(), "team/app", "v1")
+        .await
+        .unwrap();
+    assert_eq!(at_prod.as_deref(), Some(digest.as_str()));
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events WHERE action = 'retried'")
+            .await,
+        1
+    );
+}

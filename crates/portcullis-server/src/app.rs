@@ -100,7 +100,10 @@ pub fn registry_client(config: &Config) -> Result<RegistryClient, StartError> {
                 insecure: settings.insecure,
                 username: settings.username.clone(),
                 password: settings.password.as_ref().map(|p| p.expose().to_owned()),
-                ..Default::default()
+                max_concurrent_requests: settings
+                    .max_concurrent_requests
+                    .unwrap_or(portcullis_registry::DEFAULT_MAX_CONCURRENT_REQUESTS),
+                retry: settings.retry.clone().unwrap_or_default().policy(),
             },
         );
     }

@@ -64,9 +64,49 @@ pub struct RegistrySettings {
     /// File that holds the password (a mounted secret); trailing newlines are ignored.
     /// Relative to the config file. At most one of `password_env` and `password_file`.
     pub password_file: Option<PathBuf>,
+    /// Requests in flight to this registry at once (default 8).
+    #[serde(default)]
+    pub max_concurrent_requests: Option<usize>,
+    /// How transient failures (429, 502–504, connection errors) are retried.
+    #[serde(default)]
+    pub retry: Option<RetrySettings>,
     /// The password, read from `password_env` or `password_file` at load time.
     #[serde(skip)]
     pub password: Option<Secret>,
+}
+
+/// Retries of transient registry failures, with exponential backoff and jitter;
+/// `Retry-After` is honoured (up to 60 s). Omitted fields keep their defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySettings {
+    /// Attempts in all, the first included (default 6; 1 disables retries).
+    pub max_attempts: Option<u32>,
+    /// Wait before the second attempt, doubled each time (default 200).
+    pub initial_backoff_ms: Option<u64>,
+    /// Longest wait between attempts (default 10000).
+    pub max_backoff_ms: Option<u64>,
+    /// No attempt starts after this long since the first (default 120).
+    pub max_elapsed_seconds: Option<u64>,
+}
+
+impl RetrySettings {
+    /// The client's policy: these settings over its defaults.
+    pub fn policy(&self) -> portcullis_registry::RetryPolicy {
+        let d = portcullis_registry::RetryPolicy::default();
+        portcullis_registry::RetryPolicy {
+            max_attempts: self.max_attempts.unwrap_or(d.max_attempts),
+            initial_backoff: self
+                .initial_backoff_ms
+                .map_or(d.initial_backoff, std::time::Duration::from_millis),
+            max_backoff: self
+                .max_backoff_ms
+                .map_or(d.max_backoff, std::time::Duration::from_millis),
+            max_elapsed: self
+                .max_elapsed_seconds
+                .map_or(d.max_elapsed, std::time::Duration::from_secs),
+        }
+    }
 }
 
 /// A promotion route: sources under `from` go to the same path under `to`.
@@ -281,6 +321,16 @@ impl Config {
         for (host, reg) in &mut cfg.registries {
             host.parse::<RegistryHost>()
                 .map_err(|e| ConfigError::Invalid(format!("registries.{host}: {e}")))?;
+            if reg.max_concurrent_requests == Some(0) {
+                return Err(ConfigError::Invalid(format!(
+                    "registries.{host}.max_concurrent_requests must be at least 1"
+                )));
+            }
+            if reg.retry.as_ref().and_then(|r| r.max_attempts) == Some(0) {
+                return Err(ConfigError::Invalid(format!(
+                    "registries.{host}.retry.max_attempts must be at least 1"
+                )));
+            }
             match (&reg.password_env, &reg.password_file) {
                 (Some(_), Some(_)) => {
                     return Err(ConfigError::Invalid(format!(
