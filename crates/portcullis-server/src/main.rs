@@ -283,7 +283,10 @@ async fn copy(
         dest_registry: host.parse()?,
         dest_repo: repo.parse()?,
         dest_tag: tag,
-        options: Default::default(),
+        options: portcullis_registry::CopyOptions {
+            blob_concurrency: config.copy.blob_concurrency,
+            ..Default::default()
+        },
     };
     let report = portcullis_registry::copy_image(&client, &plan).await?;
     println!("{}", serde_json::to_string_pretty(&report)?);
