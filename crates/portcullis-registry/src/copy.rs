@@ -264,8 +264,24 @@ impl Ends<'_> {
         }
     }
 
+    /// Whether the destination already has `node`'s manifest under its reference, with the
+    /// same digest. A registry accepts a manifest only once everything it names is there, so
+    /// its blobs (and an index's children) need no further look.
+    async fn already_there(&self, node: &Node) -> Result<bool> {
+        let dest = ImageRef {
+            registry: self.dst.0.clone(),
+            repository: self.dst.1.clone(),
+            reference: node.reference.clone(),
+        };
+        match self.client.resolve(&dest).await {
+            Ok(found) => Ok(found == node.manifest.digest),
+            Err(Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Copies a node's blobs not handled yet (`done`), up to `concurrency` at a time, then
-    /// puts its manifest raw.
+    /// puts its manifest raw; a node already at the destination costs one HEAD.
     async fn put_node(
         &self,
         node: Node,
@@ -273,11 +289,17 @@ impl Ends<'_> {
         done: &mut HashSet<Digest>,
         report: &mut CopyReport,
     ) -> Result<()> {
+        let present = self.already_there(&node).await?;
         let fresh: Vec<_> = node
             .blobs
             .into_iter()
             .filter(|b| done.insert(b.digest.clone()))
             .collect();
+        if present {
+            report.blobs_skipped += fresh.len();
+            (self.progress)(report);
+            return Ok(());
+        }
         let mut outcomes = futures_util::stream::iter(fresh)
             .map(|blob| async move { self.client.copy_blob(self.src, self.dst, &blob).await })
             .buffer_unordered(concurrency);

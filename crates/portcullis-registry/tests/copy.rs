@@ -69,7 +69,25 @@ async fn copies_image_by_digest_tags_it_last_and_recopy_skips_every_blob() {
         (again.blobs_copied, again.blobs_skipped, again.bytes_copied),
         (0, 4, 0)
     );
+    // The manifest was already there: nothing is put again (one HEAD instead of a HEAD per
+    // blob and a PUT).
+    assert_eq!(again.manifests_copied, 0);
     assert_eq!(again.digest, digest);
+
+    // Another tag for a digest already there: only the tag is written.
+    let elsewhere = copy_image(
+        &client,
+        &plan(&src, "team/app", &digest, &dst, "prod/app", Some("v2")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(elsewhere.manifests_copied, 0);
+    let v2 = ImageRef {
+        registry: dst.host.clone(),
+        repository: repo("prod/app"),
+        reference: Reference::Tag(tag("v2")),
+    };
+    assert_eq!(client.resolve(&v2).await.unwrap(), digest);
 }
 
 #[tokio::test]
