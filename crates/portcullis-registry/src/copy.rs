@@ -133,10 +133,13 @@ pub async fn copy_image_with_progress(
         dst: (&plan.dest_registry, &plan.dest_repo),
     };
     let (walk, artifacts, target) = ends.plan_copy(digest, platforms.as_deref()).await?;
-    if let Some(tag) = &plan.dest_tag {
-        ends.check_tag(tag, &target.digest, plan.options.overwrite_tag)
-            .await?;
-    }
+    let tag_in_place = match &plan.dest_tag {
+        Some(tag) => {
+            ends.check_tag(tag, &target.digest, plan.options.overwrite_tag)
+                .await?
+        }
+        None => false,
+    };
     let (blobs_total, bytes_total) = walk.totals();
     let mut report = CopyReport {
         digest: digest.clone(),
@@ -155,16 +158,25 @@ pub async fn copy_image_with_progress(
     };
     let concurrency = plan.options.blob_concurrency.max(1);
     let mut done = HashSet::new();
+    let mut target_found = false;
     for node in walk.nodes {
-        ends.put_node(node, concurrency, &mut done, &mut report)
+        let is_target =
+            node.manifest.digest == target.digest && matches!(node.reference, Reference::Digest(_));
+        let found = ends
+            .put_node(node, concurrency, &mut done, &mut report)
             .await?;
+        target_found |= is_target && found;
     }
     // The target must be at the destination under its exact digest before anything points
-    // at it, whatever put_manifest's response did or did not announce.
-    client
-        .confirm_manifest(ends.dst.0, ends.dst.1, &target.digest)
-        .await?;
-    if let Some(tag) = &plan.dest_tag {
+    // at it, whatever put_manifest's response did or did not announce. (A target found there
+    // by digest before the copy was confirmed by that look-up.)
+    if !target_found {
+        client
+            .confirm_manifest(ends.dst.0, ends.dst.1, &target.digest)
+            .await?;
+    }
+    // A tag that already named the target needs no write (a re-promotion is a no-op).
+    if let Some(tag) = plan.dest_tag.as_ref().filter(|_| !tag_in_place) {
         ends.write_tag(tag, &target, plan.options.overwrite_tag)
             .await?;
     }
@@ -224,16 +236,16 @@ impl Ends<'_> {
 
     /// Refuses to go on when `tag` exists at the destination on a digest other than `target`
     /// (unless overwriting is allowed).
-    async fn check_tag(&self, tag: &Tag, target: &Digest, overwrite: bool) -> Result<()> {
-        if overwrite {
-            return Ok(());
-        }
+    /// Returns whether the tag already names `target`.
+    async fn check_tag(&self, tag: &Tag, target: &Digest, overwrite: bool) -> Result<bool> {
         match self.client.resolve(&self.dest_ref(tag)).await {
-            Ok(current) if current != *target => Err(Error::TagExists {
+            Ok(current) if current == *target => Ok(true),
+            Ok(_) if overwrite => Ok(false),
+            Ok(current) => Err(Error::TagExists {
                 tag: tag.clone(),
                 current,
             }),
-            Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
+            Err(Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -241,7 +253,9 @@ impl Ends<'_> {
     /// Writes `tag` (checked again: another copy may have taken it meanwhile) and confirms
     /// it resolves to `target`.
     async fn write_tag(&self, tag: &Tag, target: &RawManifest, overwrite: bool) -> Result<()> {
-        self.check_tag(tag, &target.digest, overwrite).await?;
+        if self.check_tag(tag, &target.digest, overwrite).await? {
+            return Ok(());
+        }
         let dest = self.dest_ref(tag);
         self.client
             .put_manifest(self.dst.0, self.dst.1, &dest.reference, target)
@@ -281,14 +295,15 @@ impl Ends<'_> {
     }
 
     /// Copies a node's blobs not handled yet (`done`), up to `concurrency` at a time, then
-    /// puts its manifest raw; a node already at the destination costs one HEAD.
+    /// puts its manifest raw; a node already at the destination costs one HEAD. Returns
+    /// whether it was already there.
     async fn put_node(
         &self,
         node: Node,
         concurrency: usize,
         done: &mut HashSet<Digest>,
         report: &mut CopyReport,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let present = self.already_there(&node).await?;
         let fresh: Vec<_> = node
             .blobs
@@ -298,7 +313,7 @@ impl Ends<'_> {
         if present {
             report.blobs_skipped += fresh.len();
             (self.progress)(report);
-            return Ok(());
+            return Ok(true);
         }
         let mut outcomes = futures_util::stream::iter(fresh)
             .map(|blob| async move { self.client.copy_blob(self.src, self.dst, &blob).await })
@@ -319,6 +334,6 @@ impl Ends<'_> {
             .await?;
         report.manifests_copied += 1;
         (self.progress)(report);
-        Ok(())
+        Ok(false)
     }
 }

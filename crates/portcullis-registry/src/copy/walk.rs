@@ -119,16 +119,29 @@ impl Ends<'_> {
         walk: &mut Walk,
     ) -> Result<Artifacts> {
         let cosign = |suffix| Reference::Tag(digest.cosign_tag(suffix));
+        let fetch = |reference: Reference| async move {
+            let manifest = self
+                .client
+                .get_manifest(self.src.0, self.src.1, &reference)
+                .await?;
+            Ok::<_, Error>(manifest.map(|m| (reference, m)))
+        };
+        // The four look-ups are independent: one round trip instead of four.
+        let (sig, att, sbom, referrers) = tokio::try_join!(
+            fetch(cosign("sig")),
+            fetch(cosign("att")),
+            fetch(cosign("sbom")),
+            self.client.referrers(self.src.0, self.src.1, digest, None),
+        )?;
         let mut found = Artifacts {
-            signature: self.walk(cosign("sig"), walk).await?,
-            attestation: self.walk(cosign("att"), walk).await?,
-            sbom: self.walk(cosign("sbom"), walk).await?,
+            signature: sig.is_some(),
+            attestation: att.is_some(),
+            sbom: sbom.is_some(),
             referrers: 0,
         };
-        let referrers = self
-            .client
-            .referrers(self.src.0, self.src.1, digest, None)
-            .await?;
+        for (reference, manifest) in [sig, att, sbom].into_iter().flatten() {
+            self.walk_fetched(reference, manifest, walk).await?;
+        }
         if referrers.is_empty() {
             return Ok(found);
         }
