@@ -132,13 +132,26 @@ pub async fn copy_image_with_progress(
         src: (&plan.source.registry, &plan.source.repository),
         dst: (&plan.dest_registry, &plan.dest_repo),
     };
-    let (walk, artifacts, target) = ends.plan_copy(digest, platforms.as_deref()).await?;
-    let tag_in_place = match &plan.dest_tag {
-        Some(tag) => {
+    // Without a platform subset the tag will name the source digest itself, so the tag is
+    // checked while the source is read; with one, only once the new index is known.
+    let check_now = plan.dest_tag.as_ref().filter(|_| platforms.is_none());
+    let (planned, checked) = tokio::join!(ends.plan_copy(digest, platforms.as_deref()), async {
+        match check_now {
+            Some(tag) => ends
+                .check_tag(tag, digest, plan.options.overwrite_tag)
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
+    });
+    let (walk, artifacts, target) = planned?;
+    let tag_in_place = match (checked?, &plan.dest_tag) {
+        (Some(in_place), _) => in_place,
+        (None, Some(tag)) => {
             ends.check_tag(tag, &target.digest, plan.options.overwrite_tag)
                 .await?
         }
-        None => false,
+        (None, None) => false,
     };
     let (blobs_total, bytes_total) = walk.totals();
     let mut report = CopyReport {
@@ -159,13 +172,16 @@ pub async fn copy_image_with_progress(
     let concurrency = plan.options.blob_concurrency.max(1);
     let mut done = HashSet::new();
     let mut target_found = false;
-    for node in walk.nodes {
+    // Which manifests the destination already has: all asked at once.
+    let present: Vec<bool> =
+        futures_util::future::try_join_all(walk.nodes.iter().map(|n| ends.already_there(n)))
+            .await?;
+    for (node, present) in walk.nodes.into_iter().zip(present) {
         let is_target =
             node.manifest.digest == target.digest && matches!(node.reference, Reference::Digest(_));
-        let found = ends
-            .put_node(node, concurrency, &mut done, &mut report)
+        ends.put_node(node, present, concurrency, &mut done, &mut report)
             .await?;
-        target_found |= is_target && found;
+        target_found |= is_target && present;
     }
     // The target must be at the destination under its exact digest before anything points
     // at it, whatever put_manifest's response did or did not announce. (A target found there
@@ -295,16 +311,15 @@ impl Ends<'_> {
     }
 
     /// Copies a node's blobs not handled yet (`done`), up to `concurrency` at a time, then
-    /// puts its manifest raw; a node already at the destination costs one HEAD. Returns
-    /// whether it was already there.
+    /// puts its manifest raw; a node already `present` at the destination is left alone.
     async fn put_node(
         &self,
         node: Node,
+        present: bool,
         concurrency: usize,
         done: &mut HashSet<Digest>,
         report: &mut CopyReport,
-    ) -> Result<bool> {
-        let present = self.already_there(&node).await?;
+    ) -> Result<()> {
         let fresh: Vec<_> = node
             .blobs
             .into_iter()
@@ -313,7 +328,7 @@ impl Ends<'_> {
         if present {
             report.blobs_skipped += fresh.len();
             (self.progress)(report);
-            return Ok(true);
+            return Ok(());
         }
         let mut outcomes = futures_util::stream::iter(fresh)
             .map(|blob| async move { self.client.copy_blob(self.src, self.dst, &blob).await })
@@ -334,6 +349,6 @@ impl Ends<'_> {
             .await?;
         report.manifests_copied += 1;
         (self.progress)(report);
-        Ok(false)
+        Ok(())
     }
 }
