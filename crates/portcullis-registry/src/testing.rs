@@ -1,12 +1,14 @@
 //! Test support (feature `testing`): `TestRegistry` runs a real Distribution registry
 //! (`/usr/bin/docker-registry`, overridable with `PORTCULLIS_TEST_REGISTRY_BIN`) on a free
 //! loopback port with throw-away storage, optionally behind htpasswd basic auth, and kills
-//! it on drop. Other crates' tests use it through a dev-dependency with this feature.
+//! it on drop, or behind Docker token auth served by a `TokenServer`. Other crates' tests use it through a dev-dependency with this feature.
 //! `FaultProxy` sits in front of one to inject transient failures.
 
 mod fault_proxy;
+mod token_server;
 
 pub use fault_proxy::{FaultPlan, FaultProxy};
+pub use token_server::{TOKEN_ISSUER, TOKEN_SERVICE, TokenRequest, TokenServer};
 
 use std::collections::HashMap;
 use std::io;
@@ -43,13 +45,24 @@ pub struct TestRegistry {
 impl TestRegistry {
     /// Starts an anonymous registry.
     pub async fn start() -> io::Result<Self> {
-        Self::spawn(None).await
+        Self::spawn(None, None).await
     }
 
     /// Starts a registry that requires basic auth as `user`/`pass` (needs `htpasswd` from
     /// apache2-utils on the PATH to hash the password with bcrypt).
     pub async fn start_with_htpasswd(user: &str, pass: &str) -> io::Result<Self> {
-        Self::spawn(Some((user.to_owned(), pass.to_owned()))).await
+        Self::spawn(Some((user.to_owned(), pass.to_owned())), None).await
+    }
+
+    /// Starts a registry behind the Docker token flow: its `WWW-Authenticate: Bearer`
+    /// challenges point at the returned `TokenServer`, which issues tokens to `user`/`pass`
+    /// (service `TOKEN_SERVICE`, issuer `TOKEN_ISSUER`). The registry's `username` and
+    /// `password` are set, so `auth_config`/`client_for` log in. Keep the token server
+    /// alive as long as the registry.
+    pub async fn start_with_token_auth(user: &str, pass: &str) -> io::Result<(Self, TokenServer)> {
+        let tokens = TokenServer::start(user, pass).await?;
+        let registry = Self::spawn(Some((user.to_owned(), pass.to_owned())), Some(&tokens)).await?;
+        Ok((registry, tokens))
     }
 
     /// Settings to reach this registry with its credentials.
@@ -71,7 +84,10 @@ impl TestRegistry {
         RegistryClient::new(map)
     }
 
-    async fn spawn(credentials: Option<(String, String)>) -> io::Result<Self> {
+    async fn spawn(
+        credentials: Option<(String, String)>,
+        tokens: Option<&TokenServer>,
+    ) -> io::Result<Self> {
         let dir = std::env::temp_dir().join(format!(
             "portcullis-test-registry-{}-{}-{}",
             std::process::id(),
@@ -81,9 +97,10 @@ impl TestRegistry {
                 .map_or(0, |d| d.as_nanos())
         ));
         std::fs::create_dir_all(dir.join("storage"))?;
-        let auth = match &credentials {
-            Some((user, pass)) => write_htpasswd(&dir, user, pass).await?,
-            None => String::new(),
+        let auth = match (&credentials, tokens) {
+            (_, Some(tokens)) => write_token_auth(&dir, tokens)?,
+            (Some((user, pass)), None) => write_htpasswd(&dir, user, pass).await?,
+            (None, None) => String::new(),
         };
         let mut last_err = io::Error::other("registry did not start");
         for _ in 0..START_ATTEMPTS {
@@ -151,6 +168,17 @@ async fn write_htpasswd(dir: &std::path::Path, user: &str, pass: &str) -> io::Re
     std::fs::write(&path, &out.stdout)?;
     Ok(format!(
         "auth:\n  htpasswd:\n    realm: portcullis-test\n    path: {}\n",
+        path.display()
+    ))
+}
+
+/// Writes the token server's certificate as the root bundle; returns the `auth:` config.
+fn write_token_auth(dir: &std::path::Path, tokens: &TokenServer) -> io::Result<String> {
+    let path = dir.join("token-root.pem");
+    std::fs::write(&path, &tokens.root_cert_pem)?;
+    Ok(format!(
+        "auth:\n  token:\n    realm: {}\n    service: {TOKEN_SERVICE}\n    issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
+        tokens.realm,
         path.display()
     ))
 }
