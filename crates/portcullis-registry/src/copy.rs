@@ -135,15 +135,20 @@ pub async fn copy_image_with_progress(
     // Without a platform subset the tag will name the source digest itself, so the tag is
     // checked while the source is read; with one, only once the new index is known.
     let check_now = plan.dest_tag.as_ref().filter(|_| platforms.is_none());
-    let (planned, checked) = tokio::join!(ends.plan_copy(digest, platforms.as_deref()), async {
-        match check_now {
-            Some(tag) => ends
-                .check_tag(tag, digest, plan.options.overwrite_tag)
-                .await
-                .map(Some),
-            None => Ok(None),
-        }
-    });
+    let root_ref = Reference::Digest(digest.clone());
+    let (planned, checked, root_present) = tokio::join!(
+        ends.plan_copy(digest, platforms.as_deref()),
+        async {
+            match check_now {
+                Some(tag) => ends
+                    .check_tag(tag, digest, plan.options.overwrite_tag)
+                    .await
+                    .map(Some),
+                None => Ok(None),
+            }
+        },
+        ends.already_there(&root_ref, digest),
+    );
     let (walk, artifacts, target) = planned?;
     let tag_in_place = match (checked?, &plan.dest_tag) {
         (Some(in_place), _) => in_place,
@@ -173,9 +178,22 @@ pub async fn copy_image_with_progress(
     let mut done = HashSet::new();
     let mut target_found = false;
     // Which manifests the destination already has: all asked at once.
-    let present: Vec<bool> =
-        futures_util::future::try_join_all(walk.nodes.iter().map(|n| ends.already_there(n)))
-            .await?;
+    let root_present = root_present?;
+    let ends_ref = &ends;
+    let present: Vec<bool> = futures_util::future::try_join_all(walk.nodes.iter().map(|n| {
+        let known = (n.reference == root_ref).then_some(root_present);
+        async move {
+            match known {
+                Some(p) => Ok(p),
+                None => {
+                    ends_ref
+                        .already_there(&n.reference, &n.manifest.digest)
+                        .await
+                }
+            }
+        }
+    }))
+    .await?;
     for (node, present) in walk.nodes.into_iter().zip(present) {
         let is_target =
             node.manifest.digest == target.digest && matches!(node.reference, Reference::Digest(_));
@@ -297,14 +315,14 @@ impl Ends<'_> {
     /// Whether the destination already has `node`'s manifest under its reference, with the
     /// same digest. A registry accepts a manifest only once everything it names is there, so
     /// its blobs (and an index's children) need no further look.
-    async fn already_there(&self, node: &Node) -> Result<bool> {
+    async fn already_there(&self, reference: &Reference, digest: &Digest) -> Result<bool> {
         let dest = ImageRef {
             registry: self.dst.0.clone(),
             repository: self.dst.1.clone(),
-            reference: node.reference.clone(),
+            reference: reference.clone(),
         };
         match self.client.resolve(&dest).await {
-            Ok(found) => Ok(found == node.manifest.digest),
+            Ok(found) => Ok(found == *digest),
             Err(Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(e),
         }

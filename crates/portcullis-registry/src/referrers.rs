@@ -79,20 +79,22 @@ impl RegistryClient {
         if let Some(t) = artifact_type {
             url.query_pairs_mut().append_pair("artifactType", t);
         }
-        let resp = self
-            .send(registry, repo, Access::Pull, OP, |http| {
+        // The API and the tag-schema fallback are asked at once: a registry without the API
+        // then costs one round trip, not two. The fallback's answer is used only on a 404.
+        let (resp, from_tag) = tokio::join!(
+            self.send(registry, repo, Access::Pull, OP, |http| {
                 http.get(url.clone()).header(ACCEPT, OCI_INDEX)
-            })
-            .await?;
+            }),
+            self.referrers_from_tag(registry, repo, digest, artifact_type)
+        );
+        let resp = resp?;
         if resp.status() == StatusCode::NOT_FOUND {
             tracing::debug!(
                 registry = registry.as_str(),
                 image.digest = %digest,
                 "no referrers API; reading the referrers tag schema"
             );
-            return self
-                .referrers_from_tag(registry, repo, digest, artifact_type)
-                .await;
+            return from_tag;
         }
         let resp = check_status(resp, registry.as_str(), OP).await?;
         let what = || format!("referrers of {digest} in {}", repo.as_str());
