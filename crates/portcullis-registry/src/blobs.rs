@@ -146,7 +146,7 @@ impl RegistryClient {
         self.with_restarts(registry, OP, || async {
             let url = self.start_upload(registry, repo, &digest).await?;
             let req = self
-                .http()
+                .http_for(&url)?
                 .put(url.clone())
                 .header(CONTENT_TYPE, "application/octet-stream")
                 .header(CONTENT_LENGTH, bytes.len())
@@ -221,7 +221,10 @@ impl RegistryClient {
     /// logged (the registry expires abandoned sessions anyway).
     async fn abandon_upload(&self, registry: &RegistryHost, repo: &RepoPath, url: &Url) {
         const OP: &str = "abandon blob upload";
-        let req = self.http().delete(url.clone());
+        let Ok(http) = self.http_for(url) else {
+            return;
+        };
+        let req = http.delete(url.clone());
         let outcome = match self
             .send_once(registry, repo, Access::Push, OP, url, req)
             .await
@@ -322,7 +325,7 @@ impl RegistryClient {
             bad_content.clone(),
         ));
         let req = self
-            .http()
+            .http_for(&put_url)?
             .put(put_url.clone())
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, blob.size)

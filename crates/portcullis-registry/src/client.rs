@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use portcullis_core::{RegistryHost, RepoPath};
@@ -49,7 +49,11 @@ pub struct RegistryClient {
 
 #[derive(Debug)]
 struct Inner {
-    http: reqwest::Client,
+    /// For `http://` URLs: built without any CA store.
+    plain: reqwest::Client,
+    /// For `https://` URLs: built on first use, since loading the platform's CA store costs
+    /// more than a whole no-op copy between local registries.
+    tls: OnceLock<std::result::Result<reqwest::Client, String>>,
     registries: HashMap<RegistryHost, RegistryAuthConfig>,
     /// Bearer tokens keyed by (registry, scope). Never logged.
     tokens: Mutex<HashMap<(RegistryHost, String), String>>,
@@ -77,15 +81,15 @@ impl From<Error> for Failed {
 impl RegistryClient {
     /// A client with per-registry settings; hosts not listed use https, anonymously.
     pub fn new(registries: HashMap<RegistryHost, RegistryAuthConfig>) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("portcullis-registry/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(std::time::Duration::from_secs(15))
+        let plain = http_builder()
+            .tls_certs_only(Vec::new())
             .build()
             .map_err(|e| Error::transport("-", "building the HTTP client", e))?;
         let tokens = Mutex::new(HashMap::new());
         Ok(Self {
             inner: Arc::new(Inner {
-                http,
+                plain,
+                tls: OnceLock::new(),
                 registries,
                 tokens,
                 limits: Mutex::new(HashMap::new()),
@@ -137,9 +141,24 @@ impl RegistryClient {
             .map_err(|e| Error::transport(registry.as_str(), operation, e))
     }
 
-    /// The raw HTTP client, for requests to URLs the registry handed out.
-    pub(crate) fn http(&self) -> &reqwest::Client {
-        &self.inner.http
+    /// The HTTP client for `url` (plain for `http://`, TLS with the platform's trust store
+    /// for anything else), for requests to URLs the registry handed out.
+    pub(crate) fn http_for(&self, url: &Url) -> Result<&reqwest::Client> {
+        self.http_for_scheme(url.scheme() == "http")
+    }
+
+    fn http_for_scheme(&self, plain: bool) -> Result<&reqwest::Client> {
+        if plain {
+            return Ok(&self.inner.plain);
+        }
+        self.inner
+            .tls
+            .get_or_init(|| http_builder().build().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|reason| Error::Protocol {
+                registry: "-".to_owned(),
+                reason: format!("cannot build the TLS client: {reason}"),
+            })
     }
 
     /// `https://host/v2/<path>` (or `http://` for insecure registries).
@@ -268,7 +287,9 @@ impl RegistryClient {
         build: &impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Result<Response> {
         let host = registry.as_str();
-        let first = self.authorize(registry, repo, access, build(self.http()));
+        let base = self.url(registry, "")?;
+        let http = self.http_for(&base)?;
+        let first = self.authorize(registry, repo, access, build(http));
         let resp = self.send_limited(registry, operation, first).await?;
         if resp.status() != StatusCode::UNAUTHORIZED {
             return refuse_forbidden(resp, host, operation);
@@ -289,15 +310,15 @@ impl RegistryClient {
         let scope = access.scope(repo);
         let default_config = RegistryAuthConfig::default();
         let config = self.config(registry).unwrap_or(&default_config);
-        let base = self.url(registry, "")?;
-        let token = fetch_token(self.http(), host, &base, config, &challenge, &scope).await?;
+        let realm_http = self.http_for_scheme(challenge.realm.starts_with("http://"))?;
+        let token = fetch_token(realm_http, host, &base, config, &challenge, &scope).await?;
         tracing::debug!(registry = host, auth.scope = %scope, "obtained registry bearer token");
         self.inner
             .tokens
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert((registry.clone(), scope), token.clone());
-        let retry = build(self.http()).bearer_auth(token);
+        let retry = build(http).bearer_auth(token);
         let resp = self.send_limited(registry, operation, retry).await?;
         refuse_forbidden(resp, host, operation)
     }
@@ -498,6 +519,13 @@ pub(crate) async fn read_limited(
         out.extend_from_slice(&chunk);
     }
     Ok(out)
+}
+
+/// What both HTTP clients share.
+fn http_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(concat!("portcullis-registry/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(std::time::Duration::from_secs(15))
 }
 
 #[cfg(test)]
