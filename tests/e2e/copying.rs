@@ -126,9 +126,12 @@ async fn a_copy_that_failed_on_a_flaky_registry_is_retried_and_finishes() {
     // Production sits behind a proxy that answers 503 to the first 2 manifest uploads; with two
     // attempts per request the first copy gives up, the retried one gets through.
     let prod = TestRegistry::start().await.unwrap();
-    let proxy = FaultProxy::start(&prod.host, FaultPlan::first(2, 503).only("PUT", "/manifests/"))
-        .await
-        .unwrap();
+    let proxy = FaultProxy::start(
+        &prod.host,
+        FaultPlan::first(2, 503).only("PUT", "/manifests/"),
+    )
+    .await
+    .unwrap();
     let proxy_host = proxy.host.as_str().to_owned();
     let app = TestApp::spawn_with(move |c| {
         c.routes[0].to = format!("{proxy_host}/");
