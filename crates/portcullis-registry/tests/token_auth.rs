@@ -111,11 +111,19 @@ async fn token_auth_copy_pushes_and_pulls_with_the_right_credentials() {
     // Push (and pull) for the destination repository; the source repository lives on
     // another, anonymous registry and never reaches this token server.
     let scopes = tokens.granted_scopes();
-    // A token request may carry several space-separated scopes.
+    // A token request may carry several space-separated scopes, and the registry's
+    // challenge lists actions in no fixed order (`pull,push` or `push,pull`).
+    let normalised = |scope: &str| {
+        let (resource, actions) = scope.rsplit_once(':').unwrap_or((scope, ""));
+        let mut actions: Vec<&str> = actions.split(',').collect();
+        actions.sort_unstable();
+        format!("{resource}:{}", actions.join(","))
+    };
     assert!(
-        scopes.iter().any(|s| s
-            .split(' ')
-            .any(|one| one == "repository:prod/app:pull,push")),
+        scopes
+            .iter()
+            .flat_map(|s| s.split(' '))
+            .any(|one| normalised(one) == "repository:prod/app:pull,push"),
         "{scopes:?}"
     );
     assert!(
