@@ -28,6 +28,20 @@ pub(super) struct Walk {
 }
 
 impl Walk {
+    /// Adds the nodes of `other` (walked on its own) after these, leaving out manifests
+    /// already here under the same reference.
+    pub(super) fn append(&mut self, other: Walk) {
+        for node in other.nodes {
+            let duplicate = self.nodes.iter().any(|n| {
+                n.reference == node.reference && n.manifest.digest == node.manifest.digest
+            });
+            if !duplicate {
+                self.nodes.push(node);
+            }
+        }
+        self.seen.extend(other.seen);
+    }
+
     /// Unique blobs and their bytes over every node.
     pub(super) fn totals(&self) -> (usize, u64) {
         let unique: HashMap<&Digest, u64> = self
