@@ -9,7 +9,7 @@ use portcullis_registry::testing::TestRegistry;
 use portcullis_registry::{
     Error, OCI_MANIFEST, RawManifest, RegistryAuthConfig, RegistryClient, copy_image,
 };
-use support::{plan, push_image, repo, tag};
+use support::{push_image, repo, tag, to_prod_v1};
 
 #[tokio::test]
 async fn small_blob_reads_and_manifest_puts_check_sizes_and_digests() {
@@ -92,18 +92,8 @@ async fn basic_auth_registry_refuses_anonymous_pushes_and_accepts_credentials() 
 
     let client = TestRegistry::client_for(&[&src, &dst]).unwrap();
     let image = push_image(&client, &src.host, &repo("team/app"), 1, "amd64").await;
-    let report = copy_image(
-        &client,
-        &plan(
-            &src,
-            "team/app",
-            &image.manifest.digest,
-            &dst,
-            "prod/app",
-            Some("v1"),
-        ),
-    )
-    .await
-    .unwrap();
+    let report = copy_image(&client, &to_prod_v1(&src, &image.manifest.digest, &dst))
+        .await
+        .unwrap();
     assert_eq!(report.blobs_copied, 2);
 }

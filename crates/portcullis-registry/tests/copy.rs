@@ -8,7 +8,7 @@ mod support;
 use portcullis_core::{Digest, ImageRef, Reference};
 use portcullis_registry::{Error, OCI_INDEX, OCI_MANIFEST, RawManifest, copy_image};
 use serde_json::json;
-use support::{Pushed, plan, push_image, repo, tag};
+use support::{Pushed, plan, push_image, repo, tag, to_prod_v1};
 
 #[tokio::test]
 async fn copies_image_by_digest_tags_it_last_and_recopy_skips_every_blob() {
@@ -16,12 +16,9 @@ async fn copies_image_by_digest_tags_it_last_and_recopy_skips_every_blob() {
     let image = push_image(&client, &src.host, &repo("team/app"), 3, "amd64").await;
     let digest = image.manifest.digest.clone();
 
-    let report = copy_image(
-        &client,
-        &plan(&src, "team/app", &digest, &dst, "prod/app", Some("v1")),
-    )
-    .await
-    .unwrap();
+    let report = copy_image(&client, &to_prod_v1(&src, &digest, &dst))
+        .await
+        .unwrap();
     assert_eq!(report.digest, digest);
     assert_eq!(report.manifests_copied, 1);
     assert_eq!(report.blobs_copied, 4);
@@ -59,12 +56,9 @@ async fn copies_image_by_digest_tags_it_last_and_recopy_skips_every_blob() {
         );
     }
 
-    let again = copy_image(
-        &client,
-        &plan(&src, "team/app", &digest, &dst, "prod/app", Some("v1")),
-    )
-    .await
-    .unwrap();
+    let again = copy_image(&client, &to_prod_v1(&src, &digest, &dst))
+        .await
+        .unwrap();
     assert_eq!(
         (again.blobs_copied, again.blobs_skipped, again.bytes_copied),
         (0, 4, 0)
@@ -94,12 +88,9 @@ async fn copies_image_by_digest_tags_it_last_and_recopy_skips_every_blob() {
 async fn copying_a_missing_digest_or_a_tag_source_fails_cleanly() {
     let (src, dst, client) = support::two_registries().await;
     let missing = Digest::sha256_of(b"no such manifest");
-    let err = copy_image(
-        &client,
-        &plan(&src, "team/app", &missing, &dst, "prod/app", Some("v1")),
-    )
-    .await
-    .unwrap_err();
+    let err = copy_image(&client, &to_prod_v1(&src, &missing, &dst))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
     let tagged = ImageRef {
         registry: dst.host.clone(),
@@ -208,19 +199,9 @@ async fn copies_the_cosign_signature_artifact_with_the_image() {
         .await
         .unwrap();
 
-    let report = copy_image(
-        &client,
-        &plan(
-            &src,
-            "team/app",
-            &image.manifest.digest,
-            &dst,
-            "prod/app",
-            Some("v1"),
-        ),
-    )
-    .await
-    .unwrap();
+    let report = copy_image(&client, &to_prod_v1(&src, &image.manifest.digest, &dst))
+        .await
+        .unwrap();
     assert!(report.signature_copied);
     assert!(!report.attestation_copied);
     assert_eq!(report.manifests_copied, 2);

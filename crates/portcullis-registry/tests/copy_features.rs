@@ -14,7 +14,7 @@ use portcullis_registry::{
 };
 use portcullis_testkit::{Placement, TestKey, attest, push_index, sign_image};
 use serde_json::{Value, json};
-use support::{plan, push_image, repo, tag};
+use support::{plan, push_image, repo, tag, to_prod_v1};
 
 async fn tag_digest(
     client: &RegistryClient,
@@ -126,7 +126,7 @@ async fn a_copy_within_one_registry_mounts_every_blob() {
     let client = TestRegistry::client_for(&[&reg]).unwrap();
     let image = push_image(&client, &reg.host, &repo("team/app"), 3, "amd64").await;
     let digest = image.manifest.digest.clone();
-    let mut p = plan(&reg, "team/app", &digest, &reg, "prod/app", Some("v1"));
+    let mut p = to_prod_v1(&reg, &digest, &reg);
     p.options.blob_concurrency = 1;
 
     let report = copy_image(&client, &p).await.unwrap();
@@ -260,13 +260,9 @@ async fn signature_attestations_sbom_and_referrers_travel_and_the_signature_veri
 
     let seen = std::sync::Mutex::new(Vec::new());
     let record = |rep: &CopyReport| seen.lock().unwrap().push(rep.clone());
-    let report = copy_image_with_progress(
-        &client,
-        &plan(&src, "team/app", &digest, &dst, "prod/app", Some("v1")),
-        &record,
-    )
-    .await
-    .unwrap();
+    let report = copy_image_with_progress(&client, &to_prod_v1(&src, &digest, &dst), &record)
+        .await
+        .unwrap();
     assert!(report.signature_copied && report.attestation_copied && report.sbom_copied);
     assert_eq!(report.referrers_copied, 1);
     assert_eq!(report.subset_digest, None);

@@ -9,7 +9,7 @@ mod support;
 use portcullis_core::{ImageRef, Reference};
 use portcullis_registry::testing::{TOKEN_SERVICE, TestRegistry, TokenServer};
 use portcullis_registry::{Error, RegistryAuthConfig, RegistryClient, copy_image};
-use support::{plan, push_image, repo, tag};
+use support::{push_image, repo, tag, to_prod_v1};
 
 const USER: &str = "ci-robot";
 const PASSWORD: &str = "t0ken-s3cret-pw";
@@ -48,19 +48,9 @@ async fn copied_image() -> (TestRegistry, TestRegistry, TokenServer, support::Pu
         tokens.requests().is_empty(),
         "the anonymous source needs no token"
     );
-    let report = copy_image(
-        &client,
-        &plan(
-            &src,
-            "team/app",
-            &image.manifest.digest,
-            &dst,
-            "prod/app",
-            Some("v1"),
-        ),
-    )
-    .await
-    .unwrap();
+    let report = copy_image(&client, &to_prod_v1(&src, &image.manifest.digest, &dst))
+        .await
+        .unwrap();
     assert_eq!(report.digest, image.manifest.digest);
     assert_eq!(report.blobs_copied, 3);
     assert_eq!(report.manifests_copied, 1);
@@ -202,19 +192,9 @@ async fn token_auth_refuses_a_wrong_password_without_showing_it() {
     configs.insert(dst.host.clone(), dst_config);
     let client = RegistryClient::new(configs).unwrap();
 
-    let err = copy_image(
-        &client,
-        &plan(
-            &src,
-            "team/app",
-            &image.manifest.digest,
-            &dst,
-            "prod/app",
-            Some("v1"),
-        ),
-    )
-    .await
-    .unwrap_err();
+    let err = copy_image(&client, &to_prod_v1(&src, &image.manifest.digest, &dst))
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, Error::Unauthorized { status: 401, .. }),
         "{err:?}"

@@ -103,6 +103,11 @@ pub fn plan(
     }
 }
 
+/// The usual copy of the tests: `team/app@digest` to `prod/app:v1`.
+pub fn to_prod_v1(src: &TestRegistry, digest: &Digest, dst: &TestRegistry) -> CopyPlan {
+    plan(src, "team/app", digest, dst, "prod/app", Some("v1"))
+}
+
 /// Two fresh registries (source, destination) and a client for both.
 pub async fn two_registries() -> (TestRegistry, TestRegistry, RegistryClient) {
     let (src, dst) = (
