@@ -13,8 +13,7 @@ async fn a_production_tag_is_never_moved_to_another_digest() {
         .request(&app.source("team/app", &first), trivy(&[]))
         .await;
     let id = p["id"].as_str().unwrap().to_owned();
-    app.vote(&id, &app.tokens.approver1, "approve").await;
-    app.vote(&id, &app.tokens.approver2, "approve").await;
+    app.approve_twice(&id).await;
     assert_eq!(app.wait_settled(&id).await["state"], "promoted");
     assert_eq!(
         app.prod_digest("team/app", "v1").await.as_deref(),
@@ -64,8 +63,7 @@ async fn a_route_that_allows_it_moves_the_tag() {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{p}");
         let id = p["id"].as_str().unwrap().to_owned();
-        app.vote(&id, &app.tokens.approver1, "approve").await;
-        app.vote(&id, &app.tokens.approver2, "approve").await;
+        app.approve_twice(&id).await;
         assert_eq!(app.wait_settled(&id).await["state"], "promoted");
     }
     assert_eq!(
@@ -155,8 +153,7 @@ async fn a_copy_that_failed_on_a_flaky_registry_is_retried_and_finishes() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{p}");
     let id = p["id"].as_str().unwrap().to_owned();
-    app.vote(&id, &app.tokens.approver1, "approve").await;
-    app.vote(&id, &app.tokens.approver2, "approve").await;
+    app.approve_twice(&id).await;
     let failed = app.wait_settled(&id).await;
     assert_eq!(failed["state"], "failed", "{failed}");
     let reason = failed["error"].as_str().unwrap();

@@ -256,8 +256,7 @@ async fn audit_chain_verification_detects_altered_and_deleted_events() {
         .request(&app.source("team/app", &digest), trivy(&[]))
         .await;
     let id = p["id"].as_str().unwrap().to_owned();
-    app.vote(&id, &app.tokens.approver1, "approve").await;
-    app.vote(&id, &app.tokens.approver2, "approve").await;
+    app.approve_twice(&id).await;
     app.wait_settled(&id).await;
     let store = portcullis_store::Store::connect(&app.database_url)
         .await

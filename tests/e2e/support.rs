@@ -194,6 +194,14 @@ trust:
         .await
     }
 
+    /// The two approvals the default policy asks for, each accepted.
+    pub async fn approve_twice(&self, id: &str) {
+        for token in [&self.tokens.approver1, &self.tokens.approver2] {
+            let (status, body) = self.vote(id, token, "approve").await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    }
+
     /// Polls until the promotion leaves `promoting`.
     pub async fn wait_settled(&self, id: &str) -> Value {
         for _ in 0..300 {
