@@ -73,7 +73,12 @@ routes:
   - { name: staging-to-prod, from: "$3/", to: "$4/" }
 trust:
   keys: [{ id: release-key, public_key_file: $WORK/keys/cosign.pub }]
+gate:
+  signing_key_file: $WORK/keys/gate.key
+audit:
+  checkpoint_dir: $WORK/witness
 EOF
+    [ -f "$WORK/keys/gate.key" ] || "$PORTCULLIS" keys generate --out "$WORK/keys/gate.key" >/dev/null
 }
 
 seconds() { date +%s.%N; }

@@ -55,6 +55,7 @@ BIN="$ROOT/target/debug"
 
 step "4. cosign key pair, config, fresh database, migrations, tokens"
 COSIGN_PASSWORD=demo "$BIN/portcullis-testkit" keygen --out "$WORK/keys"
+"$BIN/portcullis" keys generate --out "$WORK/keys/gate.key" >/dev/null
 cat > "$WORK/portcullis.yaml" <<YAML
 listen: 127.0.0.1:$API_PORT
 database_url: $DB_URL
@@ -66,6 +67,10 @@ routes:
   - { name: staging-to-prod, from: "$STAGING/", to: "$PROD/" }
 trust:
   keys: [{ id: release-key, public_key_file: keys/cosign.pub }]
+gate:
+  signing_key_file: keys/gate.key
+audit:
+  checkpoint_dir: witness
 YAML
 export PORTCULLIS_CONFIG="$WORK/portcullis.yaml"
 DB_NAME=${DB_URL##*/}

@@ -258,10 +258,9 @@ async fn audit_chain_verification_detects_altered_and_deleted_events() {
     let id = p["id"].as_str().unwrap().to_owned();
     app.approve_twice(&id).await;
     app.wait_settled(&id).await;
-    let store = portcullis_store::Store::connect(&app.database_url)
-        .await
-        .unwrap();
-    let intact = store.verify_audit_chain().await.unwrap();
+    let store = app.state.store.clone();
+    let keys = [app.state.gate.audit_mac().clone()];
+    let intact = store.verify_audit_chain(&keys).await.unwrap();
     assert_eq!(intact.events, 6);
     assert_eq!(intact.broken_at, None);
     // A superuser with the trigger disabled rewrites history: the chain notices.
@@ -273,7 +272,7 @@ async fn audit_chain_verification_detects_altered_and_deleted_events() {
         .execute(&app.db)
         .await
         .unwrap();
-    let altered = store.verify_audit_chain().await.unwrap();
+    let altered = store.verify_audit_chain(&keys).await.unwrap();
     assert_eq!(
         altered.broken_at.as_ref().map(|b| b.0),
         Some(3),
@@ -284,11 +283,10 @@ async fn audit_chain_verification_detects_altered_and_deleted_events() {
         .execute(&app.db)
         .await
         .unwrap();
-    let deleted = store.verify_audit_chain().await.unwrap();
+    let deleted = store.verify_audit_chain(&keys).await.unwrap();
     let (seq, why) = deleted.broken_at.unwrap();
     assert_eq!(seq, 4);
     assert!(why.contains("event 3 is missing"), "{why}");
-    store.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

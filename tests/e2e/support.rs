@@ -34,7 +34,6 @@ pub struct TestApp {
     pub rogue_key: TestKey,
     pub tokens: Tokens,
     pub db: sqlx::PgPool,
-    pub database_url: String,
     /// The running app's shared state (cache counters, the policy handle).
     pub state: portcullis_server::state::AppState,
     _temp_db: TempDb,
@@ -62,6 +61,9 @@ impl TestApp {
         let dir = std::env::temp_dir().join(&db_name);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("cosign.pub"), &key.public_pem).unwrap();
+        // The gate's own key, as `portcullis keys generate` writes it.
+        let gate_key = portcullis_gate::GateKey::generate().unwrap();
+        std::fs::write(dir.join("gate.key"), gate_key.to_pem()).unwrap();
         let yaml = format!(
             r#"
 listen: 127.0.0.1:0
@@ -75,6 +77,12 @@ routes:
   - {{ name: {ROUTE}, from: "{s}/", to: "{p}/" }}
 trust:
   keys: [{{ id: release-key, public_key_file: cosign.pub }}]
+gate:
+  signing_key_file: gate.key
+audit:
+  checkpoint_dir: witness
+  checkpoint_interval_seconds: 1
+  checkpoint_every_events: 1
 "#,
             policies = workspace().join("policies").display(),
             s = staging.host.as_str(),
@@ -88,10 +96,11 @@ trust:
         let store = state.store.clone();
         let token = |subject: &str, role, groups: &[&str]| {
             let store = store.clone();
-            let subject = subject.to_owned();
+            let gate = state.gate.clone();
+            let subject = subject.parse().unwrap();
             let groups: Vec<GroupName> = groups.iter().map(|g| g.parse().unwrap()).collect();
             async move {
-                portcullis_server::auth::create_token(&store, &subject, role, groups)
+                portcullis_server::auth::create_token(&store, &gate, &subject, role, groups, None)
                     .await
                     .unwrap()
             }
@@ -119,7 +128,6 @@ trust:
             rogue_key,
             tokens,
             db,
-            database_url: temp_db.url.clone(),
             state,
             _temp_db: temp_db,
             dir,
@@ -145,6 +153,32 @@ trust:
         let digest = self.push_image(repo, tag).await;
         self.sign(repo, &digest, &self.key).await;
         digest
+    }
+
+    /// The witness file of audit checkpoints.
+    pub fn witness(&self) -> PathBuf {
+        self.dir.join("witness").join("checkpoints.jsonl")
+    }
+
+    /// A token for `subject` made as the CLI makes it.
+    pub async fn token(
+        &self,
+        subject: &str,
+        role: Role,
+        groups: &[&str],
+        ttl: Option<chrono::Duration>,
+    ) -> String {
+        let groups: Vec<GroupName> = groups.iter().map(|g| g.parse().unwrap()).collect();
+        portcullis_server::auth::create_token(
+            &self.state.store,
+            &self.state.gate,
+            &subject.parse().unwrap(),
+            role,
+            groups,
+            ttl.map(|t| chrono::Utc::now() + t),
+        )
+        .await
+        .unwrap()
     }
 
     pub fn source(&self, repo: &str, digest: &str) -> String {

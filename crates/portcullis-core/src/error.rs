@@ -25,6 +25,14 @@ pub enum Error {
     /// A group name outside `[A-Za-z0-9_.-]{1,64}`.
     #[error("invalid group name {0:?}: must be 1-64 of [A-Za-z0-9_.-]")]
     InvalidGroup(String),
+    /// A token subject that cannot be an identity.
+    #[error("invalid subject {value:?}: {reason}")]
+    InvalidSubject {
+        /// The offending input.
+        value: String,
+        /// What was wrong with it.
+        reason: &'static str,
+    },
     /// An unknown role.
     #[error("invalid role {0:?}: expected one of ci, approver, auditor, admin")]
     InvalidRole(String),

@@ -12,6 +12,7 @@ use portcullis_core::RegistryHost;
 use std::time::Duration;
 
 use portcullis_evidence::{AttestationVerifier, KeylessTrust, SignatureVerifier, TrustedKey};
+use portcullis_gate::{GateKey, PublicKey};
 use portcullis_policy::PolicyBundle;
 use portcullis_registry::{RegistryAuthConfig, RegistryClient};
 use portcullis_store::Store;
@@ -23,9 +24,11 @@ use tower_http::trace::TraceLayer;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::handlers;
+use crate::services::checkpoints::{self, Integrity, Schedule};
 use crate::services::copier;
 use crate::services::evidence::EvidenceCollector;
 use crate::services::policy::PolicyHandle;
+use crate::services::trust::Gate;
 use crate::state::AppState;
 
 /// Why the application could not start.
@@ -46,6 +49,9 @@ pub enum StartError {
     /// Binding or serving failed.
     #[error("listener: {0}")]
     Io(#[from] std::io::Error),
+    /// The gate key is missing or does not load.
+    #[error("gate key: {0}")]
+    Gate(String),
 }
 
 /// The HTTP routes over `state`.
@@ -67,6 +73,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             post(handlers::promotions::retry),
         )
         .route("/v1/audit", get(handlers::audit::query))
+        .route("/v1/gate/keys", get(handlers::gate::keys))
         .route(
             "/v1/admin/policy/reload",
             post(handlers::admin::reload_policy),
@@ -110,9 +117,77 @@ pub fn registry_client(config: &Config) -> Result<RegistryClient, StartError> {
     Ok(RegistryClient::new(regs)?)
 }
 
+/// The gate's keys: the configured key file, or a throwaway key when the dev flag says so.
+/// Without either the service does not start: a gate without its own key could not prove
+/// anything it decided.
+pub fn load_gate(config: &Config) -> Result<Gate, StartError> {
+    let key = match (&config.gate.signing_key_file, config.gate.dev_ephemeral_key) {
+        (Some(path), _) => GateKey::from_file(path).map_err(|e| StartError::Gate(e.to_string()))?,
+        (None, true) => {
+            tracing::warn!(
+                "serving with a throwaway gate key (--dev-ephemeral-key): nothing it signs outlives this process"
+            );
+            GateKey::generate().map_err(|e| StartError::Gate(e.to_string()))?
+        }
+        (None, false) => {
+            return Err(StartError::Gate(
+                "gate.signing_key_file is not set; create a key with `portcullis keys generate --out FILE` \
+                 (or run `serve --dev-ephemeral-key` for a throwaway key)"
+                    .into(),
+            ));
+        }
+    };
+    let retired = config
+        .gate
+        .retired_public_keys
+        .iter()
+        .map(|path| {
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("{}: {e}", path.display()))
+                .and_then(|pem| {
+                    PublicKey::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(StartError::Gate)?;
+    Gate::new(key, retired).map_err(|e| StartError::Gate(e.to_string()))
+}
+
+/// Where audit checkpoints are witnessed; required unless the key is a throwaway one (then
+/// a directory under the system temp dir, gone with the key).
+fn checkpoint_schedule(config: &Config) -> Result<Schedule, StartError> {
+    let dir = match (&config.audit.checkpoint_dir, config.gate.dev_ephemeral_key) {
+        (Some(dir), _) => dir.clone(),
+        (None, true) => std::env::temp_dir().join(format!(
+            "portcullis-witness-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4()
+        )),
+        (None, false) => {
+            return Err(StartError::Gate(
+                "audit.checkpoint_dir is not set: signed audit checkpoints need a witness file outside the database".into(),
+            ));
+        }
+    };
+    std::fs::create_dir_all(&dir)?;
+    Ok(Schedule {
+        file: checkpoints::witness_path(&dir),
+        interval: Duration::from_secs(config.audit.checkpoint_interval_seconds),
+        every_events: config.audit.checkpoint_every_events,
+    })
+}
+
 /// Connects, migrates and assembles the shared state.
 pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
-    let store = Store::connect(&config.database_url).await?;
+    let gate = Arc::new(load_gate(config)?);
+    let checkpoints = checkpoint_schedule(config)?;
+    tracing::info!(
+        gate.key_id = gate.ring().current().key_id(),
+        "gate key loaded"
+    );
+    let store = Store::connect(&config.database_url)
+        .await?
+        .with_audit_key(gate.audit_mac().clone());
     store.migrate().await?;
     let policy = PolicyBundle::load(&config.policy_dir)?;
     tracing::info!(policy.digest = policy.digest(), policy.dir = %config.policy_dir.display(), "policy loaded");
@@ -146,6 +221,9 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         routes: Arc::new(config.routes.clone()),
         copy_blob_concurrency: config.copy.blob_concurrency,
         copy_wakeup: Arc::new(Notify::new()),
+        gate,
+        integrity: Arc::new(Integrity::default()),
+        checkpoints,
     })
 }
 
@@ -206,11 +284,18 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
         let worker = tokio::spawn(copier::run(self.state.clone()));
+        let witness = tokio::spawn(checkpoints::run(
+            self.state.store.clone(),
+            self.state.gate.clone(),
+            self.state.integrity.clone(),
+            self.state.checkpoints.clone(),
+        ));
         let reloader = tokio::spawn(reload_on_sighup(self.state.clone()));
         let result = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
         worker.abort();
+        witness.abort();
         reloader.abort();
         Ok(result?)
     }

@@ -1,21 +1,25 @@
 //! Bearer-token authentication and role checks. Tokens are random secrets shown once and
-//! stored as SHA-256 hashes; every refusal is written to the audit log.
+//! stored as HMACs under a key derived from the gate key (a row inserted by hand, or a
+//! hash recomputed without the key, matches no token); every refusal is written to the
+//! audit log. Subjects are normalised (`Subject`), so one person is one identity across
+//! their tokens.
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
-use portcullis_core::{GroupName, Role};
+use chrono::{DateTime, Utc};
+use portcullis_core::{GroupName, Role, Subject};
 use portcullis_store::{NewAuditEvent, NewToken, Store};
 use rand::RngCore;
-use sha2::{Digest as _, Sha256};
 
 use crate::error::ApiError;
+use crate::services::trust::Gate;
 use crate::state::AppState;
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    /// Token subject.
+    /// Token subject, normalised (lower case).
     pub subject: String,
     /// Token role.
     pub role: Role,
@@ -23,26 +27,25 @@ pub struct Caller {
     pub groups: Vec<GroupName>,
 }
 
-fn hash_token(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
-}
-
 /// Creates a token and returns its secret, which is not stored and cannot be shown again.
 pub async fn create_token(
     store: &Store,
-    subject: &str,
+    gate: &Gate,
+    subject: &Subject,
     role: Role,
     groups: Vec<GroupName>,
+    expires_at: Option<DateTime<Utc>>,
 ) -> Result<String, portcullis_store::Error> {
     let mut raw = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut raw);
     let secret = format!("pct_{}", hex::encode(raw));
     store
         .create_token(&NewToken {
-            subject: subject.to_owned(),
+            subject: subject.clone(),
             role,
             groups,
-            token_hash: hash_token(&secret),
+            token_hash: gate.token_hash(&secret),
+            expires_at,
         })
         .await?;
     Ok(secret)
@@ -79,14 +82,24 @@ impl FromRequestParts<AppState> for Caller {
             audit_refusal(state, "anonymous", parts, "missing bearer token").await;
             return Err(ApiError::unauthorized("a bearer token is required"));
         };
-        match state.store.find_token(&hash_token(token)).await? {
+        match state
+            .store
+            .find_token(&state.gate.token_hash(token))
+            .await?
+        {
             Some(t) => Ok(Caller {
-                subject: t.subject,
+                subject: t.subject.into(),
                 role: t.role,
                 groups: t.groups,
             }),
             None => {
-                audit_refusal(state, "anonymous", parts, "unknown or revoked token").await;
+                audit_refusal(
+                    state,
+                    "anonymous",
+                    parts,
+                    "unknown, expired or revoked token",
+                )
+                .await;
                 Err(ApiError::unauthorized("the bearer token is not valid"))
             }
         }

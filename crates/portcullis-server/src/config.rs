@@ -231,6 +231,60 @@ pub struct Config {
     /// Copy engine settings.
     #[serde(default)]
     pub copy: CopySettings,
+    /// The gate's own signing key.
+    #[serde(default)]
+    pub gate: GateSettings,
+    /// Audit checkpoints.
+    #[serde(default)]
+    pub audit: AuditSettings,
+}
+
+/// The gate's own key (`gate:`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateSettings {
+    /// PKCS#8 PEM private key (ECDSA P-256 or Ed25519); `portcullis keys generate` writes one.
+    pub signing_key_file: Option<PathBuf>,
+    /// Public keys (PEM) of retired gate keys, so records they signed still verify.
+    #[serde(default)]
+    pub retired_public_keys: Vec<PathBuf>,
+    /// `serve --dev-ephemeral-key`: a throwaway key made at start (demos and tests); every
+    /// check still runs, but nothing signed outlives the process. Not settable from YAML.
+    #[serde(skip)]
+    pub dev_ephemeral_key: bool,
+}
+
+/// Audit checkpoints (`audit:`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Directory of the witness file (`checkpoints.jsonl`); keep it outside the database's
+    /// reach (another volume, or shipped off the host).
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Longest time between checkpoints while events arrive.
+    #[serde(default = "default_checkpoint_interval")]
+    pub checkpoint_interval_seconds: u64,
+    /// Most events between checkpoints.
+    #[serde(default = "default_checkpoint_events")]
+    pub checkpoint_every_events: i64,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            checkpoint_dir: None,
+            checkpoint_interval_seconds: default_checkpoint_interval(),
+            checkpoint_every_events: default_checkpoint_events(),
+        }
+    }
+}
+
+fn default_checkpoint_interval() -> u64 {
+    10
+}
+
+fn default_checkpoint_events() -> i64 {
+    100
 }
 
 /// Copy engine settings.
@@ -305,6 +359,17 @@ impl Config {
         }
         if cfg.policy_dir.is_relative() {
             cfg.policy_dir = base.join(&cfg.policy_dir);
+        }
+        for path in cfg
+            .gate
+            .signing_key_file
+            .iter_mut()
+            .chain(cfg.gate.retired_public_keys.iter_mut())
+            .chain(cfg.audit.checkpoint_dir.iter_mut())
+        {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
         }
         for key in &mut cfg.trust.keys {
             if key.public_key_file.is_relative() {
@@ -405,6 +470,11 @@ impl Config {
                     )));
                 }
             }
+        }
+        if self.audit.checkpoint_interval_seconds == 0 || self.audit.checkpoint_every_events < 1 {
+            return Err(ConfigError::Invalid(
+                "audit.checkpoint_interval_seconds and audit.checkpoint_every_events must be at least 1".into(),
+            ));
         }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError::Invalid(

@@ -1,4 +1,5 @@
-//! The `portcullis` binary: `serve`, `migrate`, `token create`, `policy test`, `copy`.
+//! The `portcullis` binary: `serve`, `migrate`, `keys generate`, `token create|list|revoke`,
+//! `audit verify`, `policy test|eval`, `copy`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use portcullis_core::{GroupName, ImageRef, Reference, Role};
 use portcullis_server::app::Application;
+use portcullis_server::cli;
 use portcullis_server::config::Config;
 use portcullis_store::Store;
 
@@ -31,7 +33,17 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Migrate the database and serve the API and the copy worker.
-    Serve,
+    Serve {
+        /// Make a throwaway gate key instead of reading gate.signing_key_file (demos and
+        /// tests: every check still runs, but nothing signed outlives the process).
+        #[arg(long)]
+        dev_ephemeral_key: bool,
+    },
+    /// Manage the gate's own signing key.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Create the database if needed and apply migrations.
     Migrate,
     /// Manage API tokens.
@@ -60,9 +72,25 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum KeysCommand {
+    /// Write a new ECDSA P-256 gate key (PKCS#8 PEM, mode 0600) to FILE and its public key
+    /// to FILE.pub; never overwrites.
+    Generate {
+        /// Where to write the private key.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum AuditCommand {
-    /// Recompute the hash chain; exit 1 if any event was altered, inserted or deleted.
-    Verify,
+    /// Recompute the keyed chain and check it against every witnessed checkpoint; exit 1 if
+    /// any event was altered, inserted or deleted, or the tail was cut.
+    Verify {
+        /// The witness file (default: checkpoints.jsonl in audit.checkpoint_dir).
+        #[arg(long)]
+        checkpoints: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -78,6 +106,26 @@ enum TokenCommand {
         /// Approver group (repeatable).
         #[arg(long = "group")]
         groups: Vec<GroupName>,
+        /// Lifetime: 90s, 30m, 12h, 30d (default: no expiry).
+        #[arg(long)]
+        ttl: Option<String>,
+    },
+    /// List tokens (never their secrets).
+    List {
+        /// Only this subject's tokens.
+        #[arg(long)]
+        subject: Option<String>,
+        /// JSON instead of one line a token.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke one token by id, or every token of a subject.
+    Revoke {
+        /// The token id (`token list` shows it).
+        id: Option<uuid::Uuid>,
+        /// Revoke every token of this subject instead.
+        #[arg(long, conflicts_with = "id")]
+        subject: Option<String>,
     },
 }
 
@@ -138,11 +186,19 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                     dir: Some(dir),
                 },
         } => return policy_eval(dir, input),
+        Command::Keys {
+            command: KeysCommand::Generate { out },
+        } => {
+            cli::keys_generate(out)?;
+            return Ok(ExitCode::SUCCESS);
+        }
         _ => {}
     }
-    let config = Config::load(&cli.config)?;
+    let mut config = Config::load(&cli.config)?;
     match cli.command {
-        Command::Serve => {
+        Command::Keys { .. } => {}
+        Command::Serve { dev_ephemeral_key } => {
+            config.gate.dev_ephemeral_key = dev_ephemeral_key;
             let app = Application::build(&config).await?;
             tracing::info!(listen = %config.listen, port = app.port(), "portcullis serving");
             app.run_until(shutdown_signal()).await?;
@@ -158,37 +214,18 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                     subject,
                     role,
                     groups,
+                    ttl,
                 },
-        } => {
-            if subject.is_empty() || subject.len() > 200 {
-                return Err("--subject must be 1-200 characters".into());
-            }
-            let store = Store::connect(&config.database_url).await?;
-            store.migrate().await?;
-            let token =
-                portcullis_server::auth::create_token(&store, &subject, role, groups).await?;
-            println!("{token}");
-        }
+        } => cli::token_create(&config, &subject, role, groups, ttl.as_deref()).await?,
+        Command::Token {
+            command: TokenCommand::List { subject, json },
+        } => cli::token_list(&config, subject.as_deref(), json).await?,
+        Command::Token {
+            command: TokenCommand::Revoke { id, subject },
+        } => return cli::token_revoke(&config, id, subject.as_deref()).await,
         Command::Audit {
-            command: AuditCommand::Verify,
-        } => {
-            let store = Store::connect(&config.database_url).await?;
-            let report = store.verify_audit_chain().await?;
-            let head = report.head.as_deref().unwrap_or("none");
-            return Ok(match report.broken_at {
-                None => {
-                    println!("audit log intact: {} events, head {head}", report.events);
-                    ExitCode::SUCCESS
-                }
-                Some((seq, why)) => {
-                    println!(
-                        "audit log BROKEN at event {seq}: {why} ({} events verified before it)",
-                        report.events
-                    );
-                    ExitCode::FAILURE
-                }
-            });
-        }
+            command: AuditCommand::Verify { checkpoints },
+        } => return cli::audit_verify(&config, checkpoints.as_deref()).await,
         Command::Copy { src, dest } => copy(&config, &src, &dest).await?,
         Command::Policy {
             command: PolicyCommand::Test { dir },

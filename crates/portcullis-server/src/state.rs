@@ -7,8 +7,10 @@ use portcullis_store::Store;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::config::Route;
+use crate::services::checkpoints::{Integrity, Schedule};
 use crate::services::evidence::EvidenceCollector;
 use crate::services::policy::PolicyHandle;
+use crate::services::trust::Gate;
 
 /// Shared application state; cheap to clone.
 #[derive(Clone)]
@@ -29,4 +31,10 @@ pub struct AppState {
     pub copy_blob_concurrency: usize,
     /// Wakes the copy worker when a promotion becomes `promoting`.
     pub copy_wakeup: Arc<Notify>,
+    /// The gate's own keys: signed records, keyed token hashes.
+    pub gate: Arc<Gate>,
+    /// Set when the audit log failed a check: promotions stop.
+    pub integrity: Arc<Integrity>,
+    /// Where and how often audit checkpoints are witnessed.
+    pub checkpoints: Schedule,
 }

@@ -247,6 +247,7 @@ fn sighup_reloads_a_good_bundle_and_keeps_serving_on_a_bad_one() {
             "--config",
             dir.join("portcullis.yaml").to_str().unwrap(),
             "serve",
+            "--dev-ephemeral-key",
         ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())

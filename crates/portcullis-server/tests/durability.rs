@@ -84,6 +84,13 @@ impl Env {
         std::fs::create_dir_all(&dir).unwrap();
         let key = TestKey::generate().unwrap();
         std::fs::write(dir.join("cosign.pub"), &key.public_pem).unwrap();
+        // Both replicas share one gate key, written by the CLI as an operator would.
+        let out = Command::new(BIN)
+            .args(["keys", "generate", "--out"])
+            .arg(dir.join("gate.key"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
         Self {
             staging: TestRegistry::start().await.unwrap(),
             prod: TestRegistry::start().await.unwrap(),
@@ -105,7 +112,8 @@ impl Env {
             "listen: 127.0.0.1:{port}\ndatabase_url: {PG}/{db}\npolicy_dir: {policies}\n\
              registries:\n  \"{s}\": {{ insecure: true }}\n  \"{dest}\": {{ insecure: true }}\n\
              routes:\n  - {{ name: {ROUTE}, from: \"{s}/\", to: \"{dest}/\" }}\n\
-             trust:\n  keys: [{{ id: release-key, public_key_file: cosign.pub }}]\n",
+             trust:\n  keys: [{{ id: release-key, public_key_file: cosign.pub }}]\n\
+             gate:\n  signing_key_file: gate.key\naudit:\n  checkpoint_dir: witness\n",
             db = self.db,
             policies = policies.display(),
         );

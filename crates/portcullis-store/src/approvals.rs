@@ -36,24 +36,31 @@ pub struct ApprovalRecord {
     pub comment: String,
     /// When.
     pub at: DateTime<Utc>,
+    /// The gate's signed record of this vote (absent only on votes from before the gate key).
+    #[serde(skip)]
+    pub envelope: Option<serde_json::Value>,
 }
 
 impl Store {
-    /// Records a vote; `Error::Conflict` if this approver already voted.
+    /// Records a vote made `at`, with the gate's signed record of it; `Error::Conflict` if
+    /// this approver already voted.
     pub async fn insert_approval(
         tx: &mut Tx,
         promotion_id: Uuid,
-        approver: &str,
-        verdict: Verdict,
-        comment: &str,
+        vote: &ApprovalRecord,
     ) -> Result<()> {
-        sqlx::query("INSERT INTO approvals (promotion_id, approver, verdict, comment) VALUES ($1, $2, $3, $4)")
-            .bind(promotion_id)
-            .bind(approver)
-            .bind(verdict.as_str())
-            .bind(comment)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO approvals (promotion_id, approver, verdict, comment, at, envelope) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(promotion_id)
+        .bind(&vote.approver)
+        .bind(vote.verdict.as_str())
+        .bind(&vote.comment)
+        .bind(vote.at)
+        .bind(&vote.envelope)
+        .execute(&mut **tx)
+        .await?;
         Ok(())
     }
 
@@ -70,14 +77,21 @@ impl Store {
 }
 
 async fn list(conn: &mut sqlx::PgConnection, promotion_id: Uuid) -> Result<Vec<ApprovalRecord>> {
-    let rows: Vec<(String, String, String, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT approver, verdict, comment, at FROM approvals WHERE promotion_id = $1 ORDER BY at, approver",
+    type Row = (
+        String,
+        String,
+        String,
+        DateTime<Utc>,
+        Option<serde_json::Value>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT approver, verdict, comment, at, envelope FROM approvals WHERE promotion_id = $1 ORDER BY at, approver",
     )
     .bind(promotion_id)
     .fetch_all(conn)
     .await?;
     rows.into_iter()
-        .map(|(approver, verdict, comment, at)| {
+        .map(|(approver, verdict, comment, at, envelope)| {
             let verdict = match verdict.as_str() {
                 "approve" => Verdict::Approve,
                 "reject" => Verdict::Reject,
@@ -88,6 +102,7 @@ async fn list(conn: &mut sqlx::PgConnection, promotion_id: Uuid) -> Result<Vec<A
                 verdict,
                 comment,
                 at,
+                envelope,
             })
         })
         .collect()

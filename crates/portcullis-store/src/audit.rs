@@ -1,13 +1,17 @@
 //! The decision log: append-only (a trigger refuses UPDATE, DELETE and TRUNCATE) and
-//! hash-chained, each event's hash covering its content and the previous event's hash, so
-//! an altered or deleted row breaks the chain.
+//! chained, each event's hash covering its content and the previous event's hash. The hash
+//! is an HMAC under a key derived from the gate key (which lives outside the database), so
+//! a database superuser who rewrites rows cannot recompute it; the signed checkpoints of
+//! `portcullis_gate::Checkpoint` catch a cut tail.
 
 use chrono::{DateTime, SubsecRound, Utc};
+use portcullis_gate::MacKey;
 use serde::Serialize;
+use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
-use crate::{Result, Store, Tx};
+use crate::{Error, Result, Store, Tx};
 
 /// Serialises appends so sequence numbers and the hash chain have no gaps or forks.
 const AUDIT_LOCK_KEY: i64 = 0x706f_7274_6375_6c6c;
@@ -51,6 +55,8 @@ pub struct AuditEvent {
     pub prev_hash: String,
     /// This event's hash.
     pub hash: String,
+    /// The gate key whose derived MAC key made `hash` (none for pre-keyed events).
+    pub key_id: Option<String>,
 }
 
 /// Filters for reading the log; all optional.
@@ -81,11 +87,45 @@ pub struct AuditPage {
     pub next_cursor: Option<String>,
 }
 
+/// What `hash` starts with for keyed events.
+const KEYED_PREFIX: &str = "hmac-sha256:";
+
 impl AuditEvent {
-    /// SHA-256 over `prev_hash` and the content, fields separated by U+001F; `details` as
-    /// compact JSON with sorted keys (serde_json's map is ordered), which survives the jsonb
-    /// round trip. The stored `hash` field itself is not an input.
-    fn compute_hash(&self) -> String {
+    /// The canonical record the MAC covers: every field but `hash` and `key_id`, versioned.
+    fn record(&self) -> Vec<u8> {
+        portcullis_gate::canonical::to_vec(&json!({
+            "v": 1,
+            "type": "portcullis.audit.event",
+            "seq": self.seq,
+            "prev_hash": self.prev_hash,
+            "at": self.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "actor": self.actor,
+            "action": self.action,
+            "promotion_id": self.promotion_id.map(|u| u.to_string()),
+            "digest": self.digest,
+            "details": self.details,
+        }))
+    }
+
+    /// The keyed hash: `hmac-sha256:<hex>` under `key`.
+    fn keyed_hash(&self, key: &MacKey) -> String {
+        format!("{KEYED_PREFIX}{}", hex::encode(key.sign(&self.record())))
+    }
+
+    /// Whether `hash` is this event's MAC under `key` (constant time).
+    pub fn mac_matches(&self, key: &MacKey) -> bool {
+        let Some(tag) = self.hash.strip_prefix(KEYED_PREFIX) else {
+            return false;
+        };
+        let Ok(tag) = hex::decode(tag) else {
+            return false;
+        };
+        self.key_id.as_deref() == Some(key.key_id()) && key.verify(&self.record(), &tag)
+    }
+
+    /// The unkeyed SHA-256 of events written before the gate key existed: fields separated
+    /// by U+001F, `details` as compact JSON with sorted keys.
+    fn legacy_hash(&self) -> String {
         let mut h = Sha256::new();
         for part in [
             self.prev_hash.as_str(),
@@ -95,7 +135,7 @@ impl AuditEvent {
             &self.action,
             &self.promotion_id.map(|u| u.to_string()).unwrap_or_default(),
             self.digest.as_deref().unwrap_or_default(),
-            &self.details.to_string(),
+            &portcullis_gate::canonical::to_string(&self.details),
         ] {
             h.update(part.as_bytes());
             h.update([0x1f]);
@@ -109,15 +149,30 @@ impl AuditEvent {
 pub struct ChainReport {
     /// Events checked.
     pub events: i64,
+    /// Events written before the gate key existed (unkeyed SHA-256, accepted only as the
+    /// chain's prefix).
+    pub legacy_events: i64,
     /// The last event's hash (the chain head), if any.
     pub head: Option<String>,
     /// The first event that breaks the chain and why.
     pub broken_at: Option<(i64, String)>,
 }
 
+const EVENT_COLUMNS: &str =
+    "seq, at, actor, action, promotion_id, digest, details, prev_hash, hash, key_id";
+
+fn select_events(tail: &str) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(format!("SELECT {EVENT_COLUMNS} FROM audit_events {tail}"))
+}
+
 impl Store {
-    /// Appends an event inside `tx`, chaining it to the last one.
-    pub async fn append_audit(tx: &mut Tx, e: &NewAuditEvent) -> Result<i64> {
+    fn audit_key(&self) -> Result<&MacKey> {
+        self.audit_key.as_ref().ok_or(Error::NoAuditKey)
+    }
+
+    /// Appends an event inside `tx`, chaining it to the last one and keying its hash.
+    pub async fn append_audit(&self, tx: &mut Tx, e: &NewAuditEvent) -> Result<i64> {
+        let key = self.audit_key()?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(AUDIT_LOCK_KEY)
             .execute(&mut **tx)
@@ -140,11 +195,12 @@ impl Store {
             details: e.details.clone(),
             prev_hash: prev,
             hash: String::new(),
+            key_id: Some(key.key_id().to_owned()),
         };
-        event.hash = event.compute_hash();
+        event.hash = event.keyed_hash(key);
         sqlx::query(
-            "INSERT INTO audit_events (seq, at, actor, action, promotion_id, digest, details, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO audit_events (seq, at, actor, action, promotion_id, digest, details, prev_hash, hash, key_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(event.seq)
         .bind(event.at)
@@ -155,6 +211,7 @@ impl Store {
         .bind(&event.details)
         .bind(&event.prev_hash)
         .bind(&event.hash)
+        .bind(&event.key_id)
         .execute(&mut **tx)
         .await?;
         Ok(seq)
@@ -163,7 +220,7 @@ impl Store {
     /// Appends a single event in its own transaction.
     pub async fn append_audit_now(&self, e: &NewAuditEvent) -> Result<i64> {
         let mut tx = self.begin().await?;
-        let seq = Self::append_audit(&mut tx, e).await?;
+        let seq = self.append_audit(&mut tx, e).await?;
         tx.commit().await?;
         Ok(seq)
     }
@@ -171,13 +228,12 @@ impl Store {
     /// Reads events newest first.
     pub async fn query_audit(&self, f: &AuditFilter) -> Result<AuditPage> {
         let limit = f.limit.clamp(1, 500);
-        let mut events: Vec<AuditEvent> = sqlx::query_as(
-            "SELECT seq, at, actor, action, promotion_id, digest, details, prev_hash, hash FROM audit_events \
-             WHERE ($1::text IS NULL OR digest = $1) AND ($2::text IS NULL OR actor = $2) \
+        let mut events: Vec<AuditEvent> = sqlx::query_as(select_events(
+            "WHERE ($1::text IS NULL OR digest = $1) AND ($2::text IS NULL OR actor = $2) \
                AND ($3::text IS NULL OR action = $3) AND ($4::timestamptz IS NULL OR at >= $4) \
                AND ($5::timestamptz IS NULL OR at < $5) AND ($6::bigint IS NULL OR seq < $6) \
              ORDER BY seq DESC LIMIT $7",
-        )
+        ))
         .bind(f.digest.as_deref())
         .bind(f.actor.as_deref())
         .bind(f.action.as_deref())
@@ -201,49 +257,85 @@ impl Store {
 
     /// All events for one promotion, oldest first.
     pub async fn audit_for_promotion(&self, promotion_id: Uuid) -> Result<Vec<AuditEvent>> {
-        Ok(sqlx::query_as(
-            "SELECT seq, at, actor, action, promotion_id, digest, details, prev_hash, hash FROM audit_events \
-             WHERE promotion_id = $1 ORDER BY seq",
+        Ok(
+            sqlx::query_as(select_events("WHERE promotion_id = $1 ORDER BY seq"))
+                .bind(promotion_id)
+                .fetch_all(&self.pool)
+                .await?,
         )
-        .bind(promotion_id)
-        .fetch_all(&self.pool)
-        .await?)
     }
 
-    /// Recomputes the hash chain from the first event: every sequence number present, each
-    /// `prev_hash` equal to the previous `hash`, each `hash` matching the event's content.
-    /// Detects altered, inserted and deleted rows (short of rewriting the whole tail).
-    pub async fn verify_audit_chain(&self) -> Result<ChainReport> {
+    /// The newest event's sequence number and hash.
+    pub async fn audit_head(&self) -> Result<Option<(i64, String)>> {
+        Ok(
+            sqlx::query_as("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The stored hash of event `seq`, if it exists.
+    pub async fn audit_hash_at(&self, seq: i64) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT hash FROM audit_events WHERE seq = $1")
+                .bind(seq)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Whether a finished copy already spent the decision statement `statement_digest`:
+    /// a `promoted` event naming it whose MAC verifies (a row inserted by hand does not).
+    pub async fn statement_spent(&self, statement_digest: &str) -> Result<bool> {
+        let key = self.audit_key()?;
+        let events: Vec<AuditEvent> = sqlx::query_as(select_events(
+            "WHERE action = 'promoted' AND details ->> 'statement_digest' = $1",
+        ))
+        .bind(statement_digest)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(events.iter().any(|e| e.mac_matches(key)))
+    }
+
+    /// Recomputes the chain from the first event: every sequence number present, each
+    /// `prev_hash` equal to the previous `hash`, each keyed `hash` a valid MAC under the key
+    /// it names (one of `keys`). Unkeyed events are accepted only before the first keyed one.
+    pub async fn verify_audit_chain(&self, keys: &[MacKey]) -> Result<ChainReport> {
         const PAGE: i64 = 1000;
         let mut expected_seq = 1;
         let mut prev = GENESIS.to_owned();
+        let mut legacy = 0;
+        let mut keyed_seen = false;
         loop {
-            let page: Vec<AuditEvent> = sqlx::query_as(
-                "SELECT seq, at, actor, action, promotion_id, digest, details, prev_hash, hash FROM audit_events \
-                 WHERE seq >= $1 ORDER BY seq LIMIT $2",
-            )
-            .bind(expected_seq)
-            .bind(PAGE)
-            .fetch_all(&self.pool)
-            .await?;
+            let page: Vec<AuditEvent> =
+                sqlx::query_as(select_events("WHERE seq >= $1 ORDER BY seq LIMIT $2"))
+                    .bind(expected_seq)
+                    .bind(PAGE)
+                    .fetch_all(&self.pool)
+                    .await?;
             let done = (page.len() as i64) < PAGE;
             for e in page {
-                let broken = |why: String| ChainReport {
+                let broken = |why: String, legacy_events: i64| ChainReport {
                     events: expected_seq - 1,
+                    legacy_events,
                     head: Some(prev.clone()),
                     broken_at: Some((e.seq, why)),
                 };
                 if e.seq != expected_seq {
-                    return Ok(broken(format!("event {expected_seq} is missing")));
+                    return Ok(broken(format!("event {expected_seq} is missing"), legacy));
                 }
                 if e.prev_hash != prev {
                     return Ok(broken(
                         "prev_hash does not match the previous event".to_owned(),
+                        legacy,
                     ));
                 }
-                let recomputed = e.compute_hash();
-                if recomputed != e.hash {
-                    return Ok(broken("content does not match its hash".to_owned()));
+                match check_event(&e, keys, keyed_seen) {
+                    Ok(is_legacy) => {
+                        keyed_seen |= !is_legacy;
+                        legacy += i64::from(is_legacy);
+                    }
+                    Err(why) => return Ok(broken(why, legacy)),
                 }
                 prev = e.hash;
                 expected_seq += 1;
@@ -253,10 +345,37 @@ impl Store {
                 let head = (events > 0).then_some(prev);
                 return Ok(ChainReport {
                     events,
+                    legacy_events: legacy,
                     head,
                     broken_at: None,
                 });
             }
         }
+    }
+}
+
+/// One event's own hash: a MAC under the key it names, or a legacy hash before any keyed
+/// event. `Ok(true)` for a legacy event.
+fn check_event(
+    e: &AuditEvent,
+    keys: &[MacKey],
+    keyed_seen: bool,
+) -> std::result::Result<bool, String> {
+    match &e.key_id {
+        Some(id) => {
+            let key = keys
+                .iter()
+                .find(|k| k.key_id() == id)
+                .ok_or_else(|| format!("keyed with gate key {id}, which is not configured"))?;
+            if !e.mac_matches(key) {
+                return Err("content does not match its keyed hash".to_owned());
+            }
+            Ok(false)
+        }
+        None if keyed_seen => {
+            Err("an unkeyed event after keyed ones (inserted by hand)".to_owned())
+        }
+        None if e.legacy_hash() != e.hash => Err("content does not match its hash".to_owned()),
+        None => Ok(true),
     }
 }

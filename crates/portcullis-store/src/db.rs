@@ -7,6 +7,8 @@ use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
 
+use portcullis_gate::MacKey;
+
 use crate::Result;
 
 /// A transaction handed to repository functions that must be atomic together.
@@ -16,6 +18,8 @@ pub type Tx = sqlx::Transaction<'static, Postgres>;
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) pool: PgPool,
+    /// Keys the audit chain; appending without it is refused.
+    pub(crate) audit_key: Option<MacKey>,
 }
 
 impl Store {
@@ -35,7 +39,16 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            audit_key: None,
+        })
+    }
+
+    /// The same store, keying audit events with `key` (derived from the gate key).
+    pub fn with_audit_key(mut self, key: MacKey) -> Self {
+        self.audit_key = Some(key);
+        self
     }
 
     /// Applies the migrations in the top-level `migrations/` directory.

@@ -13,6 +13,9 @@ pub enum Error {
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+    /// An audit event was to be written without the gate's audit key.
+    #[error("no audit key: the store was opened without the gate key")]
+    NoAuditKey,
     /// Migrations failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

@@ -13,5 +13,5 @@ pub use approvals::{ApprovalRecord, Verdict};
 pub use audit::{AuditEvent, AuditFilter, AuditPage, ChainReport, NewAuditEvent};
 pub use db::{Store, Tx, commit};
 pub use error::{Error, Result};
-pub use promotions::{NewPromotion, PromotionRecord};
-pub use tokens::{NewToken, TokenRecord};
+pub use promotions::{NewPromotion, PromotionRecord, SignedEnvelopes};
+pub use tokens::{NewToken, TokenInfo, TokenRecord};

@@ -315,4 +315,70 @@ impl Store {
         .await?;
         row.map(|r| Ok((r.try_into()?, claim))).transpose()
     }
+
+    /// Stores the gate's signed evaluation of a promotion (inside the transaction that
+    /// inserts it).
+    pub async fn set_evaluation_envelope(
+        tx: &mut Tx,
+        id: Uuid,
+        envelope: &serde_json::Value,
+    ) -> Result<()> {
+        sqlx::query("UPDATE promotions SET evaluation_envelope = $2 WHERE id = $1")
+            .bind(id)
+            .bind(envelope)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores the decision statement that moves a promotion to `promoting`.
+    pub async fn set_statement_envelope(
+        tx: &mut Tx,
+        id: Uuid,
+        envelope: &serde_json::Value,
+    ) -> Result<()> {
+        sqlx::query("UPDATE promotions SET statement_envelope = $2 WHERE id = $1")
+            .bind(id)
+            .bind(envelope)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// The signed evaluation and decision statement of a promotion, as stored.
+    pub async fn signed_envelopes(&self, id: Uuid) -> Result<SignedEnvelopes> {
+        let row: Option<(Option<serde_json::Value>, Option<serde_json::Value>)> = sqlx::query_as(
+            "SELECT evaluation_envelope, statement_envelope FROM promotions WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let (evaluation, statement) = row.unwrap_or_default();
+        Ok(SignedEnvelopes {
+            evaluation,
+            statement,
+        })
+    }
+
+    /// The signed evaluation of a locked promotion, read inside `tx`.
+    pub async fn evaluation_envelope_tx(
+        tx: &mut Tx,
+        id: Uuid,
+    ) -> Result<Option<serde_json::Value>> {
+        let row: Option<Option<serde_json::Value>> =
+            sqlx::query_scalar("SELECT evaluation_envelope FROM promotions WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        Ok(row.flatten())
+    }
+}
+
+/// The gate-signed records stored with a promotion.
+#[derive(Debug, Clone, Default)]
+pub struct SignedEnvelopes {
+    /// The signed evaluation (verdict, requirement, evidence hash).
+    pub evaluation: Option<serde_json::Value>,
+    /// The decision statement, once the promotion became `promoting`.
+    pub statement: Option<serde_json::Value>,
 }

@@ -1,6 +1,9 @@
-//! API tokens: stored as SHA-256 hashes, looked up by hash.
+//! API tokens: stored as keyed hashes (the caller MACs the secret with a key derived from
+//! the gate key, so a row inserted by hand matches no token), looked up by hash, with an
+//! optional expiry and revocation.
 
-use portcullis_core::{GroupName, Role};
+use chrono::{DateTime, Utc};
+use portcullis_core::{GroupName, Role, Subject};
 use uuid::Uuid;
 
 use crate::{Error, Result, Store};
@@ -9,48 +12,84 @@ use crate::{Error, Result, Store};
 #[derive(Debug, Clone)]
 pub struct NewToken {
     /// Who the token belongs to.
-    pub subject: String,
+    pub subject: Subject,
     /// Its role.
     pub role: Role,
     /// Approver groups it holds.
     pub groups: Vec<GroupName>,
-    /// SHA-256 of the secret.
+    /// The keyed hash of the secret.
     pub token_hash: Vec<u8>,
+    /// When it stops working, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
-/// A stored, unrevoked token.
+/// A stored, unrevoked, unexpired token.
 #[derive(Debug, Clone)]
 pub struct TokenRecord {
     /// Row id.
     pub id: Uuid,
     /// Who it belongs to.
-    pub subject: String,
+    pub subject: Subject,
     /// Its role.
     pub role: Role,
     /// Groups it holds.
     pub groups: Vec<GroupName>,
 }
 
+/// A token as `portcullis token list` shows it (never its secret or hash).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TokenInfo {
+    /// Row id (what `token revoke` takes).
+    pub id: Uuid,
+    /// Who it belongs to.
+    pub subject: String,
+    /// Its role.
+    pub role: String,
+    /// Groups it holds.
+    pub groups: Vec<String>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Expiry, if any.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Revocation, if revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+type InfoRow = (
+    Uuid,
+    String,
+    String,
+    Vec<String>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+);
+
 impl Store {
     /// Stores a new token and returns its id.
     pub async fn create_token(&self, token: &NewToken) -> Result<Uuid> {
         let id = Uuid::new_v4();
         let groups: Vec<String> = token.groups.iter().map(|g| g.as_str().to_owned()).collect();
-        sqlx::query("INSERT INTO api_tokens (id, subject, role, groups, token_hash) VALUES ($1, $2, $3, $4, $5)")
-            .bind(id)
-            .bind(&token.subject)
-            .bind(token.role.as_str())
-            .bind(&groups)
-            .bind(&token.token_hash)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO api_tokens (id, subject, role, groups, token_hash, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(token.subject.as_str())
+        .bind(token.role.as_str())
+        .bind(&groups)
+        .bind(&token.token_hash)
+        .bind(token.expires_at)
+        .execute(&self.pool)
+        .await?;
         Ok(id)
     }
 
-    /// Finds the unrevoked token with this hash.
+    /// Finds the unrevoked, unexpired token with this hash.
     pub async fn find_token(&self, token_hash: &[u8]) -> Result<Option<TokenRecord>> {
         let row: Option<(Uuid, String, String, Vec<String>)> = sqlx::query_as(
-            "SELECT id, subject, role, groups FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+            "SELECT id, subject, role, groups FROM api_tokens WHERE token_hash = $1 \
+             AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
         )
         .bind(token_hash)
         .fetch_optional(&self.pool)
@@ -58,21 +97,62 @@ impl Store {
         let Some((id, subject, role, groups)) = row else {
             return Ok(None);
         };
-        let role = role
-            .parse()
-            .map_err(|e| Error::Corrupt(format!("token {id}: {e}")))?;
-        let groups = groups
-            .into_iter()
-            .map(|g| {
-                g.parse()
-                    .map_err(|e| Error::Corrupt(format!("token {id}: {e}")))
-            })
-            .collect::<Result<_>>()?;
+        let corrupt = |e: portcullis_core::Error| Error::Corrupt(format!("token {id}: {e}"));
         Ok(Some(TokenRecord {
             id,
-            subject,
-            role,
-            groups,
+            subject: subject.parse().map_err(corrupt)?,
+            role: role.parse().map_err(corrupt)?,
+            groups: groups
+                .into_iter()
+                .map(|g| g.parse().map_err(corrupt))
+                .collect::<Result<_>>()?,
         }))
+    }
+
+    /// Every token, newest first; `subject` narrows to one identity.
+    pub async fn list_tokens(&self, subject: Option<&Subject>) -> Result<Vec<TokenInfo>> {
+        let rows: Vec<InfoRow> = sqlx::query_as(
+            "SELECT id, subject, role, groups, created_at, expires_at, revoked_at FROM api_tokens \
+             WHERE ($1::text IS NULL OR subject = $1) ORDER BY created_at DESC, id",
+        )
+        .bind(subject.map(Subject::as_str))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, subject, role, groups, created_at, expires_at, revoked_at)| TokenInfo {
+                    id,
+                    subject,
+                    role,
+                    groups,
+                    created_at,
+                    expires_at,
+                    revoked_at,
+                },
+            )
+            .collect())
+    }
+
+    /// Revokes token `id`; false if there is no such unrevoked token.
+    pub async fn revoke_token(&self, id: Uuid) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Revokes every unrevoked token of `subject`; returns how many.
+    pub async fn revoke_subject_tokens(&self, subject: &Subject) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = now() WHERE subject = $1 AND revoked_at IS NULL",
+        )
+        .bind(subject.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 }

@@ -4,5 +4,6 @@
 pub mod admin;
 pub mod approvals;
 pub mod audit;
+pub mod gate;
 pub mod health;
 pub mod promotions;

@@ -2,7 +2,9 @@
 //! the registry client, the verifier and the policy, and own transaction boundaries.
 
 pub mod approvals;
+pub mod checkpoints;
 pub mod copier;
 pub mod evidence;
 pub mod policy;
 pub mod promotions;
+pub mod trust;

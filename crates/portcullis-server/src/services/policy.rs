@@ -162,16 +162,17 @@ async fn record(
     details: serde_json::Value,
 ) -> Result<(), portcullis_store::Error> {
     let mut tx = store.begin().await?;
-    Store::append_audit(
-        &mut tx,
-        &NewAuditEvent {
-            actor: actor.to_owned(),
-            action: action.to_owned(),
-            promotion_id: None,
-            digest: None,
-            details,
-        },
-    )
-    .await?;
+    store
+        .append_audit(
+            &mut tx,
+            &NewAuditEvent {
+                actor: actor.to_owned(),
+                action: action.to_owned(),
+                promotion_id: None,
+                digest: None,
+                details,
+            },
+        )
+        .await?;
     portcullis_store::commit(tx).await
 }

@@ -260,9 +260,9 @@ pub async fn request(
         evidence: eval.input,
         policy_digest: eval.policy_digest,
     };
-    match insert(&state.store, &new).await {
+    match insert(state, &new).await {
         Ok(()) => {}
-        Err(portcullis_store::Error::Conflict(_)) => {
+        Err(e) if e.code() == "conflict" => {
             // A concurrent identical request won the race; return its promotion.
             if let Some(open) = state.store.find_open_promotion(&digest, &new.route).await? {
                 same_request(&open, &new.destination, new.tag.as_ref())?;
@@ -273,7 +273,7 @@ pub async fn request(
                 "a concurrent request changed this promotion; retry",
             ));
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e),
     }
     tracing::info!(promotion.id = %new.id, image.digest = %digest, promotion.state = %new.state, "promotion requested");
     let stored = state
@@ -284,9 +284,21 @@ pub async fn request(
     Ok(Outcome::Created(view(&state.store, stored).await?))
 }
 
-async fn insert(store: &Store, p: &NewPromotion) -> Result<(), portcullis_store::Error> {
+/// Writes the promotion, the gate's signature over its evaluation (made from the row as
+/// stored, so it verifies against what is read back) and its audit events, in one
+/// transaction.
+async fn insert(state: &AppState, p: &NewPromotion) -> Result<(), ApiError> {
+    let store = &state.store;
     let mut tx = store.begin().await?;
     Store::insert_promotion(&mut tx, p).await?;
+    let stored = Store::lock_promotion(&mut tx, p.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("promotion vanished"))?;
+    let envelope = state
+        .gate
+        .sign_evaluation(&stored, chrono::Utc::now())
+        .map_err(|e| ApiError::internal(&e))?;
+    Store::set_evaluation_envelope(&mut tx, p.id, &envelope).await?;
     let base = |action: &str, details: serde_json::Value| NewAuditEvent {
         actor: p.requested_by.clone(),
         action: action.to_owned(),
@@ -294,12 +306,14 @@ async fn insert(store: &Store, p: &NewPromotion) -> Result<(), portcullis_store:
         digest: Some(p.digest.to_string()),
         details,
     };
-    Store::append_audit(
+    store.append_audit(
         &mut tx,
         &base("requested", json!({"source": p.source, "route": p.route, "destination": p.destination, "tag": p.tag})),
     )
     .await?;
-    Store::append_audit(&mut tx, &evaluated_event(p, &p.decision)).await?;
+    store
+        .append_audit(&mut tx, &evaluated_event(p, &p.decision))
+        .await?;
     portcullis_store::commit(tx).await?;
     Ok(())
 }
@@ -363,6 +377,7 @@ fn superseded_reason(judged_by: &str, serving: &str) -> String {
 /// one: it becomes `denied` with the reason in `error`, and the change is audited. Returns
 /// the reason, or `None` when the promotion is current (or no longer pending).
 pub(crate) async fn supersede_locked(
+    state: &AppState,
     tx: &mut portcullis_store::Tx,
     p: &PromotionRecord,
     serving: &str,
@@ -373,21 +388,23 @@ pub(crate) async fn supersede_locked(
     }
     let reason = superseded_reason(&p.policy_digest, serving);
     Store::set_promotion_state(tx, p.id, PromotionState::Denied, Some(&reason), None).await?;
-    Store::append_audit(
-        tx,
-        &NewAuditEvent {
-            actor: actor.to_owned(),
-            action: "superseded".to_owned(),
-            promotion_id: Some(p.id),
-            digest: Some(p.digest.to_string()),
-            details: json!({
-                "previous_policy_digest": p.policy_digest,
-                "policy_digest": serving,
-                "state": PromotionState::Denied,
-            }),
-        },
-    )
-    .await?;
+    state
+        .store
+        .append_audit(
+            tx,
+            &NewAuditEvent {
+                actor: actor.to_owned(),
+                action: "superseded".to_owned(),
+                promotion_id: Some(p.id),
+                digest: Some(p.digest.to_string()),
+                details: json!({
+                    "previous_policy_digest": p.policy_digest,
+                    "policy_digest": serving,
+                    "state": PromotionState::Denied,
+                }),
+            },
+        )
+        .await?;
     tracing::info!(promotion.id = %p.id, policy.previous = %p.policy_digest, policy.digest = %serving, "pending promotion superseded by a policy change");
     Ok(Some(reason))
 }
@@ -407,7 +424,7 @@ async fn supersede_if_stale(
     let Some(locked) = Store::lock_promotion(&mut tx, open.id).await? else {
         return Ok(false);
     };
-    let closed = supersede_locked(&mut tx, &locked, &serving, actor)
+    let closed = supersede_locked(state, &mut tx, &locked, &serving, actor)
         .await?
         .is_some();
     portcullis_store::commit(tx).await?;
@@ -417,11 +434,32 @@ async fn supersede_if_stale(
 /// Re-queues a `failed` promotion's copy (`POST /v1/promotions/{id}/retry`): only its
 /// requester or an admin may, and only while the policy it was judged under still serves.
 pub async fn retry(state: &AppState, caller: &Caller, id: Uuid) -> Result<PromotionView, ApiError> {
+    let outcome = requeue(state, caller, id).await;
+    if let Err(e) = &outcome
+        && matches!(e.status().as_u16(), 403 | 409)
+    {
+        let event = NewAuditEvent {
+            actor: caller.subject.clone(),
+            action: "retry_refused".to_owned(),
+            promotion_id: Some(id),
+            digest: None,
+            details: json!({"code": e.code(), "reason": e.detail()}),
+        };
+        if let Err(err) = state.store.append_audit_now(&event).await {
+            tracing::error!(error = %err, promotion.id = %id, "could not audit a refused retry");
+        }
+    }
+    outcome
+}
+
+async fn requeue(state: &AppState, caller: &Caller, id: Uuid) -> Result<PromotionView, ApiError> {
     let mut tx = state.store.begin().await?;
     let p = Store::lock_promotion(&mut tx, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no promotion {id}")))?;
-    if caller.role != portcullis_core::Role::Admin && caller.subject != p.requested_by {
+    if caller.role != portcullis_core::Role::Admin
+        && caller.subject != p.requested_by.to_lowercase()
+    {
         return Err(ApiError::forbidden(
             "not_requester",
             "only the requester of a promotion or an admin may retry it",
@@ -452,17 +490,19 @@ pub async fn retry(state: &AppState, caller: &Caller, id: Uuid) -> Result<Promot
             format!("promotion {id} is no longer failed"),
         ));
     }
-    Store::append_audit(
-        &mut tx,
-        &NewAuditEvent {
-            actor: caller.subject.clone(),
-            action: "retried".to_owned(),
-            promotion_id: Some(id),
-            digest: Some(p.digest.to_string()),
-            details: json!({"previous_error": p.error, "state": PromotionState::Promoting}),
-        },
-    )
-    .await?;
+    state
+        .store
+        .append_audit(
+            &mut tx,
+            &NewAuditEvent {
+                actor: caller.subject.clone(),
+                action: "retried".to_owned(),
+                promotion_id: Some(id),
+                digest: Some(p.digest.to_string()),
+                details: json!({"previous_error": p.error, "state": PromotionState::Promoting}),
+            },
+        )
+        .await?;
     portcullis_store::commit(tx).await?;
     tracing::info!(promotion.id = %id, "failed promotion re-queued");
     state.copy_wakeup.notify_one();
