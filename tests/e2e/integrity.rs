@@ -487,10 +487,11 @@ async fn the_running_gate_stops_promoting_when_the_log_falls_behind_its_witness(
     .await;
     assert!(app.state.integrity.is_halted());
     // A fully approved promotion is not copied while halted.
-    let digest = app.push_signed("team/app", "after-halt").await;
-    let (_, p) = app
-        .request(&app.source("team/app", &digest), trivy(&[]))
+    let digest = app.push_signed("team/other", "after-halt").await;
+    let (status, p) = app
+        .request(&app.source("team/other", &digest), trivy(&[]))
         .await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
     let id = p["id"].as_str().unwrap().to_owned();
     app.approve_twice(&id).await;
     // Three of the copier's idle polls: long enough for it to have claimed the job.
@@ -499,5 +500,5 @@ async fn the_running_gate_stops_promoting_when_the_log_falls_behind_its_witness(
         .get(&format!("/v1/promotions/{id}"), &app.tokens.auditor)
         .await;
     assert_eq!(now["state"], "promoting", "{now}");
-    assert_eq!(app.prod_digest("team/app", &digest).await, None);
+    assert_eq!(app.prod_digest("team/other", &digest).await, None);
 }

@@ -194,6 +194,16 @@ pub async fn verify_log(
         .broken_at
         .as_ref()
         .map(|(seq, why)| format!("event {seq}: {why}"));
+    // A witness line the gate did not sign is reported first: the file itself was forged.
+    if let Some((cp, e)) = checkpoints
+        .iter()
+        .find_map(|cp| cp.verify(gate.ring()).err().map(|e| (cp, e)))
+    {
+        problem.get_or_insert(format!(
+            "checkpoint of event {} at {}: {e}",
+            cp.seq, cp.time
+        ));
+    }
     if problem.is_none() && chain.events == 0 && !checkpoints.is_empty() {
         problem = Some(format!(
             "the log is empty but {} checkpoints were witnessed",
@@ -202,13 +212,6 @@ pub async fn verify_log(
     }
     for cp in checkpoints {
         if problem.is_some() {
-            break;
-        }
-        if let Err(e) = cp.verify(gate.ring()) {
-            problem = Some(format!(
-                "checkpoint of event {} at {}: {e}",
-                cp.seq, cp.time
-            ));
             break;
         }
         problem = check_against(store, cp).await?;
