@@ -280,6 +280,11 @@ async fn refused_votes_and_retries_are_audited() {
     app.vote(&id, &app.tokens.approver1, "approve").await;
     let (_, body) = app.vote(&id, &app.tokens.approver1, "approve").await;
     assert_eq!(body["code"], "already_voted");
+    let other_ci = app.token("other-pipeline", Role::Ci, &[], None).await;
+    let (_, body) = app
+        .post(&format!("/v1/promotions/{id}/retry"), &other_ci, &json!({}))
+        .await;
+    assert_eq!(body["code"], "not_requester");
     let (_, body) = app
         .post(
             &format!("/v1/promotions/{id}/retry"),
@@ -304,6 +309,7 @@ async fn refused_votes_and_retries_are_audited() {
             ("ci-pipeline", "vote_refused", "self_approval"),
             ("mallory", "vote_refused", "missing_group"),
             ("alice", "vote_refused", "already_voted"),
+            ("other-pipeline", "retry_refused", "not_requester"),
             ("root", "retry_refused", "promotion_not_failed"),
         ]
     );

@@ -275,6 +275,19 @@ mod tests {
     }
 
     #[test]
+    fn an_ed25519_key_signs_and_verifies_too() {
+        let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
+        let key = GateKey::from_pkcs8(doc.as_ref()).unwrap();
+        assert_eq!(key.public().algorithm, Algorithm::Ed25519);
+        let again = GateKey::from_pem(&key.to_pem()).unwrap();
+        let sig = again.sign(b"m").unwrap();
+        let public = PublicKey::from_pem(&key.public().to_pem()).unwrap();
+        assert_eq!(public.algorithm, Algorithm::Ed25519);
+        public.verify(b"m", &sig).unwrap();
+        assert!(public.verify(b"n", &sig).is_err());
+    }
+
+    #[test]
     fn an_encrypted_or_foreign_pem_is_refused_with_a_reason() {
         let err = GateKey::from_pem("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n").unwrap_err();
         assert!(err.to_string().contains("PKCS#8"), "{err}");
