@@ -8,6 +8,7 @@ mod error;
 mod evidence;
 mod reference;
 mod role;
+mod text;
 
 pub use decision::{Decision, PromotionState, RequiredApprovals, Suppression, Violation};
 pub use digest::Digest;
@@ -19,3 +20,4 @@ pub use evidence::{
 };
 pub use reference::{ImageRef, Reference, RegistryHost, RepoPath, Tag};
 pub use role::{GroupName, Role};
+pub use text::{TextError, TextKind, check_text, is_forbidden};

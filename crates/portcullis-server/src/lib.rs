@@ -4,10 +4,12 @@
 
 pub mod app;
 pub mod auth;
+pub mod auth_failures;
 pub mod config;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod serve;
 pub mod services;
 pub mod state;
 pub mod views;

@@ -163,6 +163,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             if subject.is_empty() || subject.len() > 200 {
                 return Err("--subject must be 1-200 characters".into());
             }
+            // The subject is the actor of every audit event this token causes.
+            portcullis_core::check_text(&subject, portcullis_core::TextKind::Line)
+                .map_err(|e| format!("--subject {e}"))?;
             let store = Store::connect(&config.database_url).await?;
             store.migrate().await?;
             let token =

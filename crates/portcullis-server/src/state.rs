@@ -6,6 +6,7 @@ use portcullis_registry::RegistryClient;
 use portcullis_store::Store;
 use tokio::sync::{Notify, Semaphore};
 
+use crate::auth_failures::AuthFailures;
 use crate::config::Route;
 use crate::services::evidence::EvidenceCollector;
 use crate::services::policy::PolicyHandle;
@@ -29,4 +30,6 @@ pub struct AppState {
     pub copy_blob_concurrency: usize,
     /// Wakes the copy worker when a promotion becomes `promoting`.
     pub copy_wakeup: Arc<Notify>,
+    /// Refused requests: counts, samples and the per-client rate limit.
+    pub auth_failures: Arc<AuthFailures>,
 }
