@@ -131,20 +131,49 @@ async fn concurrent_final_votes_start_exactly_one_copy() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_comment_with_a_nul_character_is_refused() {
+async fn comments_with_nul_ansi_escapes_or_bidi_overrides_are_refused() {
     let app = TestApp::spawn().await;
     let id = pending(&app, "nul").await;
-    let body = serde_json::json!({"verdict": "approve", "comment": "fine\u{0}"});
-    let (status, err) = app
+    let audited = app.count("SELECT count(*) FROM audit_events").await;
+    for comment in [
+        "fine\u{0}",
+        "\u{1b}[31mLGTM\u{1b}[0m",
+        "\u{1b}]8;;https://evil.example\u{7}click\u{1b}]8;;\u{7}",
+        "approved\u{202e}txt.exe",
+        "a\u{2066}isolated\u{2069}",
+        "\u{feff}bom",
+        "c1\u{9b}31m",
+        "del\u{7f}",
+        "carriage\rreturn",
+    ] {
+        let body = serde_json::json!({"verdict": "approve", "comment": comment});
+        let (status, err) = app
+            .post(
+                &format!("/v1/promotions/{id}/approvals"),
+                &app.tokens.approver1,
+                &body,
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{comment:?}");
+        assert_eq!(err["code"], "invalid_comment", "{comment:?}: {err}");
+    }
+    assert_eq!(app.count("SELECT count(*) FROM approvals").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events").await,
+        audited,
+        "a refused vote writes nothing"
+    );
+    // Ordinary Unicode prose with newlines and tabs is fine.
+    let body =
+        serde_json::json!({"verdict": "approve", "comment": "Looks good 👍\n\t— café, 日本語"});
+    let (status, vote) = app
         .post(
             &format!("/v1/promotions/{id}/approvals"),
             &app.tokens.approver1,
             &body,
         )
         .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(err["code"], "invalid_body");
-    assert_eq!(app.count("SELECT count(*) FROM approvals").await, 0);
+    assert_eq!(status, StatusCode::OK, "{vote}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,5 @@
 //! Authentication and role checks: 401 without a valid token, 403 for a role an endpoint
-//! does not allow, and every refusal in the audit log.
+//! does not allow, and every refusal counted in `auth_failures` (outside the audit chain).
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -30,8 +30,14 @@ async fn missing_or_unknown_tokens_are_unauthorized_and_audited() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    let failures = app.count("SELECT count(*) FROM audit_events WHERE action = 'auth_failure' AND actor = 'anonymous'").await;
+    app.state
+        .auth_failures
+        .flush(&app.state.store)
+        .await
+        .unwrap();
+    let failures = app.count("SELECT sum(count)::bigint FROM auth_failures WHERE reason IN ('missing_token', 'invalid_token')").await;
     assert_eq!(failures, 3);
+    assert_eq!(app.count("SELECT count(*) FROM audit_events").await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,10 +87,22 @@ async fn each_role_is_forbidden_from_the_endpoints_it_must_not_use() {
     }
     assert_eq!(app.count("SELECT count(*) FROM promotions").await, 0);
     assert_eq!(app.count("SELECT count(*) FROM approvals").await, 0);
-    let audited = app
-        .count("SELECT count(*) FROM audit_events WHERE action = 'auth_failure'")
+    app.state
+        .auth_failures
+        .flush(&app.state.store)
+        .await
+        .unwrap();
+    let counted = app
+        .count("SELECT sum(count)::bigint FROM auth_failures WHERE reason = 'role_not_allowed'")
         .await;
-    assert_eq!(audited, forbidden.len() as i64);
+    assert_eq!(counted, forbidden.len() as i64);
+    let actors: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT s->>'actor' FROM auth_failures, jsonb_array_elements(samples) s ORDER BY 1",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(actors, ["alice", "audrey", "ci-pipeline"]);
     // The allowed roles do get through.
     let (status, _) = app.get("/v1/audit", &t.auditor).await;
     assert_eq!(status, StatusCode::OK);
@@ -95,11 +113,18 @@ async fn each_role_is_forbidden_from_the_endpoints_it_must_not_use() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_log_pages_newest_first_and_refuses_changes() {
     let app = TestApp::spawn().await;
-    for _ in 0..5 {
-        app.get("/v1/promotions", "pct_bogus").await;
+    for i in 0..5 {
+        let event = portcullis_store::NewAuditEvent {
+            actor: "tester".to_owned(),
+            action: "paging_test".to_owned(),
+            promotion_id: None,
+            digest: None,
+            details: json!({ "n": i }),
+        };
+        app.state.store.append_audit_now(&event).await.unwrap();
     }
     let (_, page1) = app
-        .get("/v1/audit?limit=2&action=auth_failure", &app.tokens.auditor)
+        .get("/v1/audit?limit=2&action=paging_test", &app.tokens.auditor)
         .await;
     let events = page1["events"].as_array().unwrap();
     assert_eq!(events.len(), 2);
@@ -107,7 +132,7 @@ async fn audit_log_pages_newest_first_and_refuses_changes() {
     let cursor = page1["next_cursor"].as_str().unwrap();
     let (_, page2) = app
         .get(
-            &format!("/v1/audit?limit=2&action=auth_failure&cursor={cursor}"),
+            &format!("/v1/audit?limit=2&action=paging_test&cursor={cursor}"),
             &app.tokens.auditor,
         )
         .await;
@@ -117,7 +142,7 @@ async fn audit_log_pages_newest_first_and_refuses_changes() {
     );
     let (_, last) = app
         .get(
-            "/v1/audit?limit=10&action=auth_failure&cursor=2",
+            "/v1/audit?limit=10&action=paging_test&cursor=2",
             &app.tokens.auditor,
         )
         .await;

@@ -4,12 +4,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod approvals;
+mod auth_flood;
 mod authz;
+mod connections;
 mod copying;
 mod evidence;
 mod flow;
 mod integrity;
 mod jobs;
+mod outage;
 mod policy;
 mod support;
+mod tcp_proxy;
+mod text;
 mod validation;

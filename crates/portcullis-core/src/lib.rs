@@ -9,6 +9,7 @@ mod evidence;
 mod reference;
 mod role;
 mod subject;
+mod text;
 
 pub use decision::{Decision, PromotionState, RequiredApprovals, Suppression, Violation};
 pub use digest::Digest;
@@ -21,3 +22,4 @@ pub use evidence::{
 pub use reference::{ImageRef, Reference, RegistryHost, RepoPath, Tag};
 pub use role::{GroupName, Role};
 pub use subject::Subject;
+pub use text::{TextError, TextKind, check_text, is_forbidden};

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result};
+use crate::{Error, Result, TextKind, is_forbidden};
 
 /// A normalised subject: 1-200 characters, lower case, no white space at either end, no
 /// control or bidirectional-formatting characters.
@@ -22,13 +22,6 @@ impl Subject {
     }
 }
 
-/// Characters no identity may contain: controls, and the bidi overrides and isolates that
-/// make text display differently from what it is.
-fn forbidden(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
-}
-
 impl FromStr for Subject {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
@@ -40,7 +33,7 @@ impl FromStr for Subject {
                 reason: "must be 1-200 characters",
             });
         }
-        if norm.chars().any(forbidden) {
+        if norm.chars().any(|c| is_forbidden(c, TextKind::Line)) {
             return Err(Error::InvalidSubject {
                 value: s.to_owned(),
                 reason: "must not contain control or bidirectional-formatting characters",

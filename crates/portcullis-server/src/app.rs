@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::routing::{get, post};
 use portcullis_core::RegistryHost;
 use std::time::Duration;
@@ -19,11 +20,14 @@ use portcullis_store::Store;
 use sha2::{Digest as _, Sha256};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore};
+use tower_http::timeout::RequestBodyDeadlineLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::auth_failures::{self, AuthFailures};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::handlers;
+use crate::serve::{ConnectionLimits, serve};
 use crate::services::checkpoints::{self, Integrity, Schedule};
 use crate::services::copier;
 use crate::services::evidence::EvidenceCollector;
@@ -86,6 +90,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
                 "method not allowed",
             )
         })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth_failures::guard,
+        ))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -185,9 +193,12 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         gate.key_id = gate.ring().current().key_id(),
         "gate key loaded"
     );
-    let store = Store::connect(&config.database_url)
-        .await?
-        .with_audit_key(gate.audit_mac().clone());
+    let store = Store::connect_with_timeout(
+        &config.database_url,
+        Duration::from_millis(config.database.acquire_timeout_ms),
+    )
+    .await?
+    .with_audit_key(gate.audit_mac().clone());
     store.migrate().await?;
     let policy = PolicyBundle::load(&config.policy_dir)?;
     tracing::info!(policy.digest = policy.digest(), policy.dir = %config.policy_dir.display(), "policy loaded");
@@ -224,6 +235,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         gate,
         integrity: Arc::new(Integrity::default()),
         checkpoints,
+        auth_failures: Arc::new(AuthFailures::new(config.auth_failures.max_per_minute)),
     })
 }
 
@@ -253,6 +265,8 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     router: Router,
+    limits: ConnectionLimits,
+    auth_flush: (Duration, Duration),
 }
 
 impl Application {
@@ -260,11 +274,26 @@ impl Application {
     pub async fn build(config: &Config) -> Result<Self, StartError> {
         let state = build_state(config).await?;
         let listener = TcpListener::bind(config.listen).await?;
-        let router = router(state.clone(), config.max_body_bytes);
+        // A body not fully received in time fails its extractor; the connection closes.
+        let router =
+            router(state.clone(), config.max_body_bytes).layer(RequestBodyDeadlineLayer::new(
+                Duration::from_secs(config.http.body_read_timeout_seconds),
+            ));
+        let limits = ConnectionLimits {
+            header_read_timeout: Duration::from_secs(config.http.header_read_timeout_seconds),
+            max_connections: config.http.max_connections,
+        };
+        let auth = &config.auth_failures;
+        let auth_flush = (
+            Duration::from_millis(auth.flush_interval_ms),
+            Duration::from_secs(u64::from(auth.retention_days) * 86_400),
+        );
         Ok(Self {
             listener,
             state,
             router,
+            limits,
+            auth_flush,
         })
     }
 
@@ -291,13 +320,21 @@ impl Application {
             self.state.checkpoints.clone(),
         ));
         let reloader = tokio::spawn(reload_on_sighup(self.state.clone()));
-        let result = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let failures = self.state.auth_failures.clone();
+        let (interval, retention) = self.auth_flush;
+        let flusher = tokio::spawn(failures.clone().run_flusher(
+            self.state.store.clone(),
+            interval,
+            retention,
+        ));
+        serve(self.listener, self.router, self.limits, shutdown).await;
         worker.abort();
         witness.abort();
         reloader.abort();
-        Ok(result?)
+        flusher.abort();
+        // What was counted since the last tick is not lost on a clean shutdown.
+        let _ = failures.flush(&self.state.store).await;
+        Ok(())
     }
 }
 

@@ -1,7 +1,7 @@
 //! Bearer-token authentication and role checks. Tokens are random secrets shown once and
 //! stored as HMACs under a key derived from the gate key (a row inserted by hand, or a
-//! hash recomputed without the key, matches no token); every refusal is written to the
-//! audit log. Subjects are normalised (`Subject`), so one person is one identity across
+//! hash recomputed without the key, matches no token); every refusal is counted outside
+//! the audit chain (see `auth_failures`). Subjects are normalised (`Subject`), so one person is one identity across
 //! their tokens.
 
 use axum::extract::FromRequestParts;
@@ -9,9 +9,10 @@ use axum::http::header;
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 use portcullis_core::{GroupName, Role, Subject};
-use portcullis_store::{NewAuditEvent, NewToken, Store};
+use portcullis_store::{NewToken, Store};
 use rand::RngCore;
 
+use crate::auth_failures::{self, Reason};
 use crate::error::ApiError;
 use crate::services::trust::Gate;
 use crate::state::AppState;
@@ -51,21 +52,17 @@ pub async fn create_token(
     Ok(secret)
 }
 
-async fn audit_refusal(state: &AppState, actor: &str, parts: &Parts, reason: &str) {
-    let event = NewAuditEvent {
-        actor: actor.to_owned(),
-        action: "auth_failure".to_owned(),
-        promotion_id: None,
-        digest: None,
-        details: serde_json::json!({
-            "method": parts.method.as_str(),
-            "path": parts.uri.path(),
-            "reason": reason,
-        }),
-    };
-    if let Err(e) = state.store.append_audit_now(&event).await {
-        tracing::error!(error = %e, "could not audit an auth failure");
-    }
+/// Counts a refusal outside the audit chain (see `auth_failures`): no database write and
+/// no audit lock per refused request.
+fn audit_refusal(state: &AppState, actor: &str, parts: &Parts, reason: Reason) {
+    let client = auth_failures::client_of(&parts.extensions);
+    state.auth_failures.record(
+        &client,
+        actor,
+        parts.method.as_str(),
+        parts.uri.path(),
+        reason,
+    );
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -79,7 +76,7 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
         let Some(token) = token.filter(|t| !t.is_empty()) else {
-            audit_refusal(state, "anonymous", parts, "missing bearer token").await;
+            audit_refusal(state, "anonymous", parts, Reason::MissingToken);
             return Err(ApiError::unauthorized("a bearer token is required"));
         };
         match state
@@ -93,13 +90,7 @@ impl FromRequestParts<AppState> for Caller {
                 groups: t.groups,
             }),
             None => {
-                audit_refusal(
-                    state,
-                    "anonymous",
-                    parts,
-                    "unknown, expired or revoked token",
-                )
-                .await;
+                audit_refusal(state, "anonymous", parts, Reason::InvalidToken);
                 Err(ApiError::unauthorized("the bearer token is not valid"))
             }
         }
@@ -136,13 +127,7 @@ impl<const MASK: u8> FromRequestParts<AppState> for Authorized<MASK> {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let caller = Caller::from_request_parts(parts, state).await?;
         if bit(caller.role) & MASK == 0 {
-            audit_refusal(
-                state,
-                &caller.subject,
-                parts,
-                &format!("role {} not allowed", caller.role),
-            )
-            .await;
+            audit_refusal(state, &caller.subject, parts, Reason::RoleNotAllowed);
             return Err(ApiError::forbidden(
                 "forbidden",
                 format!(

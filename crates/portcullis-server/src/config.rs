@@ -237,6 +237,15 @@ pub struct Config {
     /// Audit checkpoints.
     #[serde(default)]
     pub audit: AuditSettings,
+    /// Database pool settings.
+    #[serde(default)]
+    pub database: DatabaseSettings,
+    /// HTTP server limits.
+    #[serde(default)]
+    pub http: HttpSettings,
+    /// How refused requests are counted, rate-limited and kept.
+    #[serde(default)]
+    pub auth_failures: AuthFailureSettings,
 }
 
 /// The gate's own key (`gate:`).
@@ -285,6 +294,105 @@ fn default_checkpoint_interval() -> u64 {
 
 fn default_checkpoint_events() -> i64 {
     100
+}
+
+/// Database pool settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// Longest wait for a pooled connection before a call answers 503
+    /// `database_unavailable` (default 3000).
+    #[serde(default = "default_acquire_timeout_ms")]
+    pub acquire_timeout_ms: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            acquire_timeout_ms: default_acquire_timeout_ms(),
+        }
+    }
+}
+
+fn default_acquire_timeout_ms() -> u64 {
+    3000
+}
+
+/// HTTP server limits against slow and numerous clients.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// A connection that has not sent a whole request head this long after it opened (or
+    /// after its previous response) is closed (default 10).
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_seconds: u64,
+    /// A request body not fully received this long after its head is refused (default 60).
+    #[serde(default = "default_body_read_timeout")]
+    pub body_read_timeout_seconds: u64,
+    /// Connections served at once; more wait in the listen backlog (default 1024).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_seconds: default_header_read_timeout(),
+            body_read_timeout_seconds: default_body_read_timeout(),
+            max_connections: default_max_connections(),
+        }
+    }
+}
+
+fn default_header_read_timeout() -> u64 {
+    10
+}
+
+fn default_body_read_timeout() -> u64 {
+    60
+}
+
+fn default_max_connections() -> usize {
+    1024
+}
+
+/// Refused requests (401/403) are kept out of the audit chain: counted per client (peer IP)
+/// per minute in a prunable table, with a few truncated samples, and rate-limited.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthFailureSettings {
+    /// Refusals a client may cause in a minute; beyond it every request from that client
+    /// answers 429 with `Retry-After` until the minute ends (default 60).
+    #[serde(default = "default_auth_failures_per_minute")]
+    pub max_per_minute: u32,
+    /// How often the per-minute counts are written, in milliseconds (default 5000).
+    #[serde(default = "default_auth_failures_flush_ms")]
+    pub flush_interval_ms: u64,
+    /// Days the per-minute rows are kept (default 30).
+    #[serde(default = "default_auth_failures_retention")]
+    pub retention_days: u32,
+}
+
+impl Default for AuthFailureSettings {
+    fn default() -> Self {
+        Self {
+            max_per_minute: default_auth_failures_per_minute(),
+            flush_interval_ms: default_auth_failures_flush_ms(),
+            retention_days: default_auth_failures_retention(),
+        }
+    }
+}
+
+fn default_auth_failures_per_minute() -> u32 {
+    60
+}
+
+fn default_auth_failures_flush_ms() -> u64 {
+    5000
+}
+
+fn default_auth_failures_retention() -> u32 {
+    30
 }
 
 /// Copy engine settings.
@@ -438,6 +546,15 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let mut names = std::collections::BTreeSet::new();
         for r in &self.routes {
+            // Route names reach the audit log with every promotion.
+            if r.name.is_empty()
+                || portcullis_core::check_text(&r.name, portcullis_core::TextKind::Line).is_err()
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "routes: route name {:?} must be non-empty printable text",
+                    r.name
+                )));
+            }
             if !names.insert(&r.name) {
                 return Err(ConfigError::Invalid(format!(
                     "routes: duplicate route name {:?}",
@@ -486,12 +603,52 @@ impl Config {
                 "copy.blob_concurrency must be between 1 and 64".into(),
             ));
         }
+        self.validate_limits()?;
         if self.policy_concurrency == 0 {
             return Err(ConfigError::Invalid(
                 "policy_concurrency must be at least 1".into(),
             ));
         }
         Ok(())
+    }
+}
+
+impl Config {
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        let checks = [
+            (
+                "database.acquire_timeout_ms must be between 100 and 60000",
+                (100..=60_000).contains(&self.database.acquire_timeout_ms),
+            ),
+            (
+                "http.header_read_timeout_seconds must be between 1 and 300",
+                (1..=300).contains(&self.http.header_read_timeout_seconds),
+            ),
+            (
+                "http.body_read_timeout_seconds must be between 1 and 3600",
+                (1..=3600).contains(&self.http.body_read_timeout_seconds),
+            ),
+            (
+                "http.max_connections must be between 1 and 65536",
+                (1..=65_536).contains(&self.http.max_connections),
+            ),
+            (
+                "auth_failures.max_per_minute must be at least 1",
+                self.auth_failures.max_per_minute >= 1,
+            ),
+            (
+                "auth_failures.flush_interval_ms must be between 10 and 60000",
+                (10..=60_000).contains(&self.auth_failures.flush_interval_ms),
+            ),
+            (
+                "auth_failures.retention_days must be at least 1",
+                self.auth_failures.retention_days >= 1,
+            ),
+        ];
+        match checks.iter().find(|(_, ok)| !ok) {
+            Some((message, _)) => Err(ConfigError::Invalid((*message).to_owned())),
+            None => Ok(()),
+        }
     }
 }
 

@@ -11,6 +11,7 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     detail: String,
+    retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -30,7 +31,25 @@ impl ApiError {
             status,
             code,
             detail: detail.into(),
+            retry_after: None,
         }
+    }
+
+    /// Adds `Retry-After: <seconds>` to the response.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// 503 `database_unavailable`: the database is out of reach; the client may retry.
+    pub fn database_unavailable(cause: &(dyn std::error::Error + 'static)) -> Self {
+        tracing::warn!(error = %cause, "database unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "the database is unavailable; retry later",
+        )
+        .with_retry_after(1)
     }
 
     /// 400.
@@ -117,6 +136,10 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(seconds) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         resp
     }
 }
@@ -127,6 +150,7 @@ impl From<portcullis_store::Error> for ApiError {
             portcullis_store::Error::Conflict(what) => {
                 Self::conflict("conflict", format!("conflict on {what}"))
             }
+            e @ portcullis_store::Error::Unavailable(_) => Self::database_unavailable(&e),
             other => Self::internal(&other),
         }
     }

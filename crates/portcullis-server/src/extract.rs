@@ -1,9 +1,11 @@
-//! Extractors that turn malformed requests into problem+json instead of axum's plain text.
+//! Extractors that turn malformed requests into problem+json instead of axum's plain text,
+//! and the one text check every handler applies to free text it stores or filters on.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use portcullis_core::{TextKind, check_text};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -22,6 +24,29 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// Refuses `value` (the field `field`) with 422 `code` if it holds a character `kind` does
+/// not allow: NUL, control characters, bidi overrides (see `portcullis_core::check_text`).
+pub fn check_field(
+    code: &'static str,
+    field: &str,
+    value: &str,
+    kind: TextKind,
+) -> Result<(), ApiError> {
+    check_text(value, kind).map_err(|e| ApiError::unprocessable(code, format!("{field} {e}")))
+}
+
+/// Whether the body failed because the body-read deadline passed.
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
 fn json_rejection(r: JsonRejection) -> ApiError {
     match r {
         JsonRejection::JsonSyntaxError(e) => ApiError::bad_request("malformed_json", e.body_text()),
@@ -30,6 +55,11 @@ fn json_rejection(r: JsonRejection) -> ApiError {
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             "expected Content-Type: application/json",
+        ),
+        JsonRejection::BytesRejection(e) if timed_out(&e) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            "the request body was not received within http.body_read_timeout_seconds",
         ),
         JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::new(

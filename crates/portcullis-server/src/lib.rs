@@ -4,11 +4,13 @@
 
 pub mod app;
 pub mod auth;
+pub mod auth_failures;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod serve;
 pub mod services;
 pub mod state;
 pub mod views;

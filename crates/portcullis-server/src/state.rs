@@ -6,6 +6,7 @@ use portcullis_registry::RegistryClient;
 use portcullis_store::Store;
 use tokio::sync::{Notify, Semaphore};
 
+use crate::auth_failures::AuthFailures;
 use crate::config::Route;
 use crate::services::checkpoints::{Integrity, Schedule};
 use crate::services::evidence::EvidenceCollector;
@@ -37,4 +38,6 @@ pub struct AppState {
     pub integrity: Arc<Integrity>,
     /// Where and how often audit checkpoints are witnessed.
     pub checkpoints: Schedule,
+    /// Refused requests: counts, samples and the per-client rate limit.
+    pub auth_failures: Arc<AuthFailures>,
 }

@@ -22,9 +22,19 @@ pub struct Store {
     pub(crate) audit_key: Option<MacKey>,
 }
 
+/// How long a caller waits for a pooled connection by default before the store answers
+/// `Error::Unavailable`.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 impl Store {
     /// Connects to `url`, creating the database if it does not exist. Does not migrate.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with_timeout(url, DEFAULT_ACQUIRE_TIMEOUT).await
+    }
+
+    /// Like `connect`, waiting at most `acquire_timeout` for a pooled connection on every
+    /// later call (an outage then fails fast with `Error::Unavailable` instead of hanging).
+    pub async fn connect_with_timeout(url: &str, acquire_timeout: Duration) -> Result<Self> {
         if !Postgres::database_exists(url).await? {
             // Two processes may race to create it; the loser sees "already exists".
             if let Err(e) = Postgres::create_database(url).await
@@ -36,7 +46,7 @@ impl Store {
         let options = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(acquire_timeout)
             .connect_with(options)
             .await?;
         Ok(Self {
@@ -62,10 +72,16 @@ impl Store {
         Ok(self.pool.begin().await?)
     }
 
-    /// Checks that the database answers.
-    pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+    /// Checks that the database answers within `within` (a readiness probe must answer
+    /// quickly even while the pool waits out its acquire timeout).
+    pub async fn ping(&self, within: Duration) -> Result<()> {
+        match tokio::time::timeout(within, sqlx::query("SELECT 1").execute(&self.pool)).await {
+            Ok(done) => {
+                done?;
+                Ok(())
+            }
+            Err(_) => Err(crate::Error::Unavailable(sqlx::Error::PoolTimedOut)),
+        }
     }
 
     /// Closes the pool.

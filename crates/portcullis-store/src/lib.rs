@@ -4,6 +4,7 @@
 
 mod approvals;
 mod audit;
+mod auth_failures;
 mod db;
 mod error;
 mod promotions;
@@ -11,7 +12,8 @@ mod tokens;
 
 pub use approvals::{ApprovalRecord, Verdict};
 pub use audit::{AuditEvent, AuditFilter, AuditPage, ChainReport, NewAuditEvent};
-pub use db::{Store, Tx, commit};
+pub use auth_failures::{AuthFailureCount, AuthFailureSample, MAX_SAMPLES_PER_ROW};
+pub use db::{DEFAULT_ACQUIRE_TIMEOUT, Store, Tx, commit};
 pub use error::{Error, Result};
 pub use promotions::{NewPromotion, PromotionRecord, SignedEnvelopes};
 pub use tokens::{NewToken, TokenInfo, TokenRecord};

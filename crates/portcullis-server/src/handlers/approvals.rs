@@ -3,11 +3,12 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
+use portcullis_core::TextKind;
 use serde::Deserialize;
 
 use crate::auth::{Authorized, roles};
 use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, check_field};
 use crate::handlers::promotions::parse_id;
 use crate::services::approvals;
 use crate::state::AppState;
@@ -29,12 +30,7 @@ pub async fn vote(
     ApiJson(body): ApiJson<VoteBody>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    if body.comment.contains('\0') {
-        return Err(ApiError::unprocessable(
-            "invalid_body",
-            "comment contains a U+0000 character",
-        ));
-    }
+    check_field("invalid_comment", "comment", &body.comment, TextKind::Prose)?;
     if body.comment.len() > 4096 {
         return Err(ApiError::unprocessable(
             "invalid_body",

@@ -3,12 +3,13 @@
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
+use portcullis_core::TextKind;
 use portcullis_store::{AuditFilter, AuditPage};
 use serde::Deserialize;
 
 use crate::auth::{Authorized, roles};
 use crate::error::ApiError;
-use crate::extract::ApiQuery;
+use crate::extract::{ApiQuery, check_field};
 use crate::state::AppState;
 
 /// Query of `GET /v1/audit`.
@@ -30,6 +31,16 @@ pub async fn query(
     Authorized(_caller): Authorized<{ roles::AUDITOR | roles::ADMIN }>,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
+    for (field, value) in [
+        ("digest", &q.digest),
+        ("actor", &q.actor),
+        ("action", &q.action),
+        ("cursor", &q.cursor),
+    ] {
+        if let Some(v) = value {
+            check_field("invalid_query", field, v, TextKind::Line)?;
+        }
+    }
     if let Some(d) = &q.digest {
         d.parse::<portcullis_core::Digest>()
             .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;

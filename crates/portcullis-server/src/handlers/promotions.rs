@@ -4,12 +4,13 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use portcullis_core::TextKind;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::auth::{Authorized, roles};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiQuery, check_field};
 use crate::services::promotions::{self, Outcome, PromotionRequest};
 use crate::state::AppState;
 use crate::views::PromotionView;
@@ -23,6 +24,9 @@ pub async fn create(
     Authorized(caller): Authorized<REQUESTERS>,
     ApiJson(body): ApiJson<PromotionRequest>,
 ) -> Result<Response, ApiError> {
+    for (field, value) in body.text_fields() {
+        check_field("invalid_body", field, value, TextKind::Line)?;
+    }
     Ok(match promotions::request(&state, &caller, body).await? {
         Outcome::Created(p) => (StatusCode::CREATED, Json(p)).into_response(),
         Outcome::Existing(p) => (StatusCode::OK, Json(p)).into_response(),
@@ -54,6 +58,9 @@ pub async fn list(
     Authorized(_caller): Authorized<READERS>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
+    if let Some(s) = &q.state {
+        check_field("invalid_query", "state", s, TextKind::Line)?;
+    }
     let filter = q
         .state
         .as_deref()

@@ -42,6 +42,20 @@ pub struct PromotionRequest {
     dry_run: bool,
 }
 
+impl PromotionRequest {
+    /// The free-text fields and their names, for the handler's text check.
+    pub fn text_fields(&self) -> Vec<(&'static str, &str)> {
+        let mut fields = vec![("source", self.source.as_str()), ("route", &self.route)];
+        fields.extend(self.tag.as_deref().map(|t| ("tag", t)));
+        fields.extend(
+            self.evidence
+                .iter()
+                .map(|e| ("evidence.format", e.format.as_str())),
+        );
+        fields
+    }
+}
+
 /// What a request produced.
 pub enum Outcome {
     /// A new promotion (201).
