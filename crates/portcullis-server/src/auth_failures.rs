@@ -3,9 +3,10 @@
 //! per-minute, per-client, per-reason count with a few truncated samples, which a
 //! background flusher writes in one batch (`Store::record_auth_failures`) and prunes after
 //! the retention. A client (peer IP) refused more than `max_per_minute` times in a minute
-//! gets 429 with `Retry-After` for the rest of that minute, unless it presents a token
-//! that authenticated recently: a flood from a shared address does not lock out
-//! legitimate callers behind it, and a guesser learns nothing.
+//! gets 429 with `Retry-After` for the rest of that minute (each answered after
+//! `RATE_LIMITED_DELAY`), unless it presents a token that authenticated recently: a flood
+//! from a shared address does not lock out legitimate callers behind it, and a guesser
+//! learns nothing.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -34,6 +35,10 @@ const MAX_WINDOWS: usize = 100_000;
 /// Tokens remembered as recently authenticated.
 const MAX_GOOD_TOKENS: usize = 4096;
 const WINDOW: Duration = Duration::from_secs(60);
+/// How long a rate-limited request waits for its 429: a flooding connection then sends a
+/// few requests a second instead of thousands, so the flood costs the flooder time rather
+/// than the server CPU that legitimate requests need.
+pub const RATE_LIMITED_DELAY: Duration = Duration::from_millis(200);
 
 /// Why a request was refused (the stored `reason`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -212,9 +217,16 @@ impl AuthFailures {
     /// an outage is better than holding them without bound.
     pub async fn flush(&self, store: &Store) -> portcullis_store::Result<usize> {
         let batch = self.take_pending();
+        let refused: i64 = batch.iter().map(|c| c.count).sum();
+        if refused > 0 {
+            tracing::info!(
+                auth_failures.count = refused,
+                auth_failures.total = self.total(),
+                "refused requests since the last flush"
+            );
+        }
         if let Err(e) = store.record_auth_failures(&batch).await {
-            let lost: i64 = batch.iter().map(|c| c.count).sum();
-            tracing::error!(error = %e, auth_failures.lost = lost, "could not record auth failures");
+            tracing::error!(error = %e, auth_failures.lost = refused, "could not record auth failures");
             return Err(e);
         }
         Ok(batch.len())
@@ -266,6 +278,7 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
             req.uri().path(),
             Reason::RateLimited,
         );
+        tokio::time::sleep(RATE_LIMITED_DELAY).await;
         return ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
