@@ -9,6 +9,7 @@ mod copying;
 mod evidence;
 mod flow;
 mod jobs;
+mod limits;
 mod policy;
 mod support;
 mod validation;

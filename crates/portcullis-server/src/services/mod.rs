@@ -3,6 +3,8 @@
 
 pub mod approvals;
 pub mod copier;
+pub mod documents;
 pub mod evidence;
 pub mod policy;
 pub mod promotions;
+pub mod work;
