@@ -12,6 +12,7 @@ mod evidence;
 mod flow;
 mod integrity;
 mod jobs;
+mod limits;
 mod outage;
 mod policy;
 mod support;

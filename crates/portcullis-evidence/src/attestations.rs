@@ -21,14 +21,16 @@ use crate::statement::Statement;
 
 /// More envelopes than this on one digest is not something we verify; fail closed.
 pub const MAX_ENVELOPES: usize = 64;
-/// More referrer manifests than this on one digest is not something we read; fail closed.
-pub const MAX_ATTESTATION_REFERRERS: usize = 64;
+/// Referrer manifests read per digest unless configured (`limits.max_referrers`); more is
+/// not something we read: fail closed before fetching any of them.
+pub const MAX_ATTESTATION_REFERRERS: usize = 256;
 
 /// Finds and verifies the attestations of a digest against the trusted keys.
 #[derive(Debug, Clone)]
 pub struct AttestationVerifier {
     keys: Arc<[TrustedKey]>,
     registry: RegistryClient,
+    max_referrers: usize,
 }
 
 /// Where an envelope was found, and its layer.
@@ -67,7 +69,18 @@ struct SubjectDescriptor {
 impl AttestationVerifier {
     /// A verifier over `keys` that fetches through `registry`.
     pub fn new(keys: Arc<[TrustedKey]>, registry: RegistryClient) -> Self {
-        Self { keys, registry }
+        Self {
+            keys,
+            registry,
+            max_referrers: MAX_ATTESTATION_REFERRERS,
+        }
+    }
+
+    /// Reads at most `max` referrer manifests of a digest: a digest with more is refused
+    /// (the attestations fail closed) before any of them is fetched.
+    pub fn with_max_referrers(mut self, max: usize) -> Self {
+        self.max_referrers = max;
+        self
     }
 
     /// Looks up, verifies and parses the attestations of `image`'s `digest`. Never fails:
@@ -169,10 +182,11 @@ impl AttestationVerifier {
             .referrers(registry, repo, digest, Some(DSSE_MEDIA_TYPE))
             .await
             .map_err(|e| format!("listing referrers of {digest}: {e}"))?;
-        if referrers.len() > MAX_ATTESTATION_REFERRERS {
+        if referrers.len() > self.max_referrers {
             return Err(format!(
-                "{} attestation referrers, more than {MAX_ATTESTATION_REFERRERS}",
-                referrers.len()
+                "{digest} has {} attestation referrers, more than limits.max_referrers = {}; none were read",
+                referrers.len(),
+                self.max_referrers
             ));
         }
         let mut found = Vec::new();

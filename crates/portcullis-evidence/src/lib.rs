@@ -12,6 +12,7 @@ mod fields;
 mod grype;
 mod keyless;
 mod licence;
+mod limits;
 mod openvex;
 mod provenance;
 mod purl;
@@ -29,6 +30,7 @@ pub use error::{Error, Result};
 pub use grype::parse_grype_with_origin;
 pub use keyless::{KeylessConfig, KeylessIdentity, KeylessTrust};
 pub use licence::{MAX_ALTERNATIVES, parse_licence, parse_licence_entries};
+pub use limits::{LimitExceeded, Limits, Tally, VEX_PAIRS_PER_STATEMENT};
 pub use openvex::parse_openvex_with_origin;
 pub use provenance::{SLSA_PROVENANCE_V1, SLSA_PROVENANCE_V02};
 pub use purl::{PackageUrl, image_digest};
@@ -36,7 +38,7 @@ pub use signatures::{SignatureVerifier, TrustedKey};
 pub use spdx::parse_spdx_with_origin;
 pub use statement::COSIGN_VULN_V1;
 pub use trivy::{parse_trivy, parse_trivy_with_origin};
-pub use vex::governing_statement;
+pub use vex::{VexIndex, governing_statement};
 
 use portcullis_core::{EvidenceItems, EvidenceOrigin};
 

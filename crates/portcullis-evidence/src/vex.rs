@@ -1,14 +1,51 @@
 //! Which VEX statement governs a vulnerability finding in the image being promoted.
+//!
+//! Statements are indexed once per evaluation by (vulnerability id, product scope), keeping
+//! only the statement that wins for each key, so matching all findings costs a few hash
+//! lookups per finding instead of a pass over every statement (which was quadratic).
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, FixedOffset};
 use portcullis_core::{Digest, VexProduct, VexStatement, Vulnerability};
 
 use crate::purl::{PackageUrl, image_digest};
 
-/// The statement that governs `vuln` in the image `artifact`, if any applies.
+/// What a statement's product covers in the promoted image.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Scope {
+    /// The whole image: an image product without subcomponents.
+    Image,
+    /// A package (from a package product or an image product's subcomponent): type,
+    /// namespace and name, and the version when the statement gives one.
+    Package {
+        ty: String,
+        namespace: Option<String>,
+        name: String,
+        version: Option<String>,
+    },
+}
+
+impl Scope {
+    fn package(purl: PackageUrl) -> Self {
+        Self::Package {
+            ty: purl.ty,
+            namespace: purl.namespace,
+            name: purl.name,
+            version: purl.version,
+        }
+    }
+}
+
+/// Precedence between applicable statements: the latest timestamp (absent or unreadable
+/// counts as oldest), then the later position in the statement list.
+type Rank = (Option<DateTime<FixedOffset>>, usize);
+
+/// The VEX statements of one evaluation, indexed for matching against the findings of the
+/// image `artifact`.
 ///
-/// A statement applies when its vulnerability or one of its aliases equals the finding's id
-/// or one of its aliases (ignoring ASCII case), and one of its products matches:
+/// A statement applies to a finding when its vulnerability or one of its aliases equals the
+/// finding's id or one of its aliases (ignoring ASCII case), and one of its products matches:
 /// - the product is the image (`pkg:oci/…@sha256:…`, the `:` percent-encoded or not, or a
 ///   bare digest) equal to `artifact`, and it either has no subcomponents or one of them is a
 ///   purl covering the finding's package purl; or
@@ -19,48 +56,110 @@ use crate::purl::{PackageUrl, image_digest};
 /// statements apply the latest `timestamp` wins (a missing or unreadable timestamp counts
 /// as oldest) and, between equal timestamps, the later statement in `statements`. The
 /// caller decides what the status means (`VexStatus::suppresses`).
+#[derive(Debug)]
+pub struct VexIndex<'a> {
+    statements: &'a [VexStatement],
+    /// Lower-cased vulnerability id → scope → the winning statement for that pair.
+    best: HashMap<String, HashMap<Scope, Rank>>,
+}
+
+impl<'a> VexIndex<'a> {
+    /// Indexes `statements` for the image `artifact`; statements about other images are
+    /// left out. Costs one entry per (id or alias, scope) of each statement.
+    pub fn new(statements: &'a [VexStatement], artifact: &Digest) -> Self {
+        let mut best: HashMap<String, HashMap<Scope, Rank>> = HashMap::new();
+        for (position, s) in statements.iter().enumerate() {
+            let scopes = scopes(&s.products, artifact);
+            if scopes.is_empty() {
+                continue;
+            }
+            let rank = (timestamp(s), position);
+            let mut ids: Vec<String> = std::iter::once(&s.vulnerability)
+                .chain(&s.aliases)
+                .map(|id| id.to_ascii_lowercase())
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            for id in ids {
+                let by_scope = best.entry(id).or_default();
+                for scope in &scopes {
+                    let slot = by_scope.entry(scope.clone()).or_insert(rank);
+                    *slot = (*slot).max(rank);
+                }
+            }
+        }
+        Self { statements, best }
+    }
+
+    /// The statement that governs `vuln`, if any applies.
+    pub fn governing(&self, vuln: &Vulnerability) -> Option<&'a VexStatement> {
+        let mut finding_scopes = vec![Scope::Image];
+        if let Some(found) = vuln.purl.as_deref().and_then(PackageUrl::parse) {
+            if found.version.is_some() {
+                finding_scopes.push(Scope::package(found.clone()));
+            }
+            finding_scopes.push(Scope::package(PackageUrl {
+                version: None,
+                ..found
+            }));
+        }
+        std::iter::once(&vuln.id)
+            .chain(&vuln.aliases)
+            .filter_map(|id| self.best.get(&id.to_ascii_lowercase()))
+            .flat_map(|by_scope| finding_scopes.iter().filter_map(|s| by_scope.get(s)))
+            .max()
+            .and_then(|&(_, position)| self.statements.get(position))
+    }
+}
+
+/// The statement that governs `vuln` in the image `artifact`, if any applies (see
+/// [`VexIndex`] for the rules). Indexes `statements` on every call: to match many findings,
+/// build one [`VexIndex`] and ask it.
 pub fn governing_statement<'a>(
     vuln: &Vulnerability,
     artifact: &Digest,
     statements: &'a [VexStatement],
 ) -> Option<&'a VexStatement> {
-    let found = vuln.purl.as_deref().and_then(PackageUrl::parse);
+    VexIndex::new(statements, artifact).governing(vuln)
+}
+
+/// How many (id, product) pairs indexing `statements` costs at most: each id or alias times
+/// each product (an image product counts once per subcomponent). Limits are checked on it.
+pub fn index_pairs(statements: &[VexStatement]) -> usize {
     statements
         .iter()
-        .filter(|s| same_vulnerability(vuln, s))
-        .filter(|s| {
-            s.products
+        .map(|s| {
+            let products: usize = s
+                .products
                 .iter()
-                .any(|p| product_matches(p, artifact, found.as_ref()))
+                .map(|p| p.subcomponents.len().max(1))
+                .sum();
+            (1 + s.aliases.len()).saturating_mul(products)
         })
-        // `max_by_key` keeps the last of equal maxima: document order breaks ties.
-        .max_by_key(|s| timestamp(s))
+        .fold(0, usize::saturating_add)
 }
 
-/// Whether the statement and the finding share an id.
-fn same_vulnerability(vuln: &Vulnerability, s: &VexStatement) -> bool {
-    let finding = || std::iter::once(&vuln.id).chain(&vuln.aliases);
-    std::iter::once(&s.vulnerability)
-        .chain(&s.aliases)
-        .any(|a| finding().any(|b| a.eq_ignore_ascii_case(b)))
-}
-
-/// Whether `product` covers the finding in `artifact`.
-fn product_matches(product: &VexProduct, artifact: &Digest, found: Option<&PackageUrl>) -> bool {
-    if let Some(image) = image_digest(&product.id) {
-        return image == *artifact
-            && (product.subcomponents.is_empty()
-                || product.subcomponents.iter().any(|sub| covers(sub, found)));
+/// The scopes `products` cover in `artifact`; products naming another image, and purls that
+/// do not parse, cover nothing.
+fn scopes(products: &[VexProduct], artifact: &Digest) -> Vec<Scope> {
+    let mut out = Vec::new();
+    for product in products {
+        match image_digest(&product.id) {
+            Some(image) if image != *artifact => {}
+            Some(_) if product.subcomponents.is_empty() => out.push(Scope::Image),
+            Some(_) => out.extend(
+                product
+                    .subcomponents
+                    .iter()
+                    .filter_map(|sub| PackageUrl::parse(sub))
+                    .map(Scope::package),
+            ),
+            None => out.extend(PackageUrl::parse(&product.id).map(Scope::package)),
+        }
     }
-    covers(&product.id, found)
-}
-
-/// Whether the purl `text` covers the finding's purl.
-fn covers(text: &str, found: Option<&PackageUrl>) -> bool {
-    match (PackageUrl::parse(text), found) {
-        (Some(named), Some(found)) => named.covers(found),
-        _ => false,
-    }
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// The statement's timestamp, `None` (oldest) when absent or unreadable.
@@ -69,228 +168,4 @@ fn timestamp(s: &VexStatement) -> Option<DateTime<FixedOffset>> {
 }
 
 #[cfg(test)]
-mod tests {
-    use portcullis_core::{EvidenceOrigin, Severity, VexStatus};
-
-    use super::*;
-
-    fn digest(c: char) -> Digest {
-        format!("sha256:{}", c.to_string().repeat(64))
-            .parse()
-            .unwrap()
-    }
-
-    fn finding(id: &str, purl: &str) -> Vulnerability {
-        Vulnerability {
-            id: id.into(),
-            severity: Severity::High,
-            package: "openssl".into(),
-            installed_version: "3.0.2-r0".into(),
-            fixed_version: None,
-            title: None,
-            purl: Some(purl.into()),
-            aliases: vec!["GHSA-1111-2222-3333".into()],
-        }
-    }
-
-    fn statement(
-        vuln: &str,
-        product: &str,
-        subs: &[&str],
-        status: VexStatus,
-        ts: &str,
-    ) -> VexStatement {
-        VexStatement {
-            origin: EvidenceOrigin::ci("openvex"),
-            vulnerability: vuln.into(),
-            aliases: Vec::new(),
-            products: vec![VexProduct {
-                id: product.into(),
-                subcomponents: subs.iter().map(|s| (*s).to_owned()).collect(),
-            }],
-            status,
-            justification: None,
-            impact_statement: None,
-            timestamp: (!ts.is_empty()).then(|| ts.to_owned()),
-            document_id: None,
-        }
-    }
-
-    const OPENSSL: &str = "pkg:apk/alpine/openssl@3.0.2-r0?arch=x86_64";
-    const T1: &str = "2024-01-01T00:00:00Z";
-    const T2: &str = "2024-02-01T00:00:00Z";
-
-    fn governs(
-        v: &Vulnerability,
-        artifact: &Digest,
-        statements: &[VexStatement],
-    ) -> Option<VexStatus> {
-        governing_statement(v, artifact, statements).map(|s| s.status)
-    }
-
-    #[test]
-    fn image_product_suppresses_encoded_or_not() {
-        let v = finding("CVE-2024-1", OPENSSL);
-        let hex = "a".repeat(64);
-        for product in [
-            format!("pkg:oci/app@sha256%3A{hex}?repository_url=r.example/app"),
-            format!("pkg:oci/app@sha256:{hex}"),
-            format!("sha256:{hex}"),
-        ] {
-            let s = [statement(
-                "CVE-2024-1",
-                &product,
-                &[],
-                VexStatus::NotAffected,
-                T1,
-            )];
-            assert_eq!(
-                governs(&v, &digest('a'), &s),
-                Some(VexStatus::NotAffected),
-                "{product}"
-            );
-            assert_eq!(
-                governs(&v, &digest('b'), &s),
-                None,
-                "{product} names another image"
-            );
-        }
-    }
-
-    #[test]
-    fn package_purl_product_suppresses_ignoring_qualifiers() {
-        let v = finding("CVE-2024-1", OPENSSL);
-        for product in ["pkg:apk/alpine/openssl", "pkg:apk/alpine/openssl@3.0.2-r0"] {
-            let s = [statement("CVE-2024-1", product, &[], VexStatus::Fixed, T1)];
-            assert_eq!(
-                governs(&v, &digest('a'), &s),
-                Some(VexStatus::Fixed),
-                "{product}"
-            );
-        }
-        for product in [
-            "pkg:apk/alpine/openssl@3.0.3-r0",
-            "pkg:apk/alpine/libssl3",
-            "pkg:deb/alpine/openssl",
-        ] {
-            let s = [statement("CVE-2024-1", product, &[], VexStatus::Fixed, T1)];
-            assert_eq!(governs(&v, &digest('a'), &s), None, "{product}");
-        }
-    }
-
-    #[test]
-    fn subcomponents_narrow_an_image_product() {
-        let v = finding("CVE-2024-1", OPENSSL);
-        let image = format!("pkg:oci/app@sha256%3A{}", "a".repeat(64));
-        let hit = [statement(
-            "CVE-2024-1",
-            &image,
-            &["pkg:apk/alpine/busybox", "pkg:apk/alpine/openssl@3.0.2-r0"],
-            VexStatus::NotAffected,
-            T1,
-        )];
-        assert_eq!(
-            governs(&v, &digest('a'), &hit),
-            Some(VexStatus::NotAffected)
-        );
-        let miss = [statement(
-            "CVE-2024-1",
-            &image,
-            &["pkg:apk/alpine/busybox"],
-            VexStatus::NotAffected,
-            T1,
-        )];
-        assert_eq!(governs(&v, &digest('a'), &miss), None);
-        let no_purl = Vulnerability { purl: None, ..v };
-        assert_eq!(
-            governs(&no_purl, &digest('a'), &hit),
-            None,
-            "nothing to match the subcomponent with"
-        );
-    }
-
-    #[test]
-    fn another_vulnerability_does_not_apply_but_aliases_do() {
-        let v = finding("CVE-2024-1", OPENSSL);
-        let other = [statement(
-            "CVE-2024-2",
-            "pkg:apk/alpine/openssl",
-            &[],
-            VexStatus::NotAffected,
-            T1,
-        )];
-        assert_eq!(governs(&v, &digest('a'), &other), None);
-        let by_alias = [statement(
-            "ghsa-1111-2222-3333",
-            "pkg:apk/alpine/openssl",
-            &[],
-            VexStatus::NotAffected,
-            T1,
-        )];
-        assert_eq!(
-            governs(&v, &digest('a'), &by_alias),
-            Some(VexStatus::NotAffected)
-        );
-        let mut aliased = statement(
-            "GHSA-9999",
-            "pkg:apk/alpine/openssl",
-            &[],
-            VexStatus::Fixed,
-            T1,
-        );
-        aliased.aliases = vec!["CVE-2024-1".into()];
-        assert_eq!(
-            governs(&v, &digest('a'), &[aliased]),
-            Some(VexStatus::Fixed)
-        );
-    }
-
-    #[test]
-    fn latest_statement_wins() {
-        let v = finding("CVE-2024-1", OPENSSL);
-        let image = format!("sha256:{}", "a".repeat(64));
-        let not_affected = statement("CVE-2024-1", &image, &[], VexStatus::NotAffected, T1);
-        let affected = statement(
-            "CVE-2024-1",
-            "pkg:apk/alpine/openssl",
-            &[],
-            VexStatus::Affected,
-            T2,
-        );
-        // An `affected` after `not_affected` un-suppresses, whatever the order given.
-        let s = [not_affected.clone(), affected.clone()];
-        assert_eq!(governs(&v, &digest('a'), &s), Some(VexStatus::Affected));
-        let s = [affected.clone(), not_affected.clone()];
-        assert_eq!(governs(&v, &digest('a'), &s), Some(VexStatus::Affected));
-        // Offsets are compared as instants: 01:00+02:00 is before 00:30Z.
-        let early = statement(
-            "CVE-2024-1",
-            &image,
-            &[],
-            VexStatus::Fixed,
-            "2024-03-01T01:00:00+02:00",
-        );
-        let late = statement(
-            "CVE-2024-1",
-            &image,
-            &[],
-            VexStatus::UnderInvestigation,
-            "2024-02-29T23:30:00Z",
-        );
-        assert_eq!(
-            governs(&v, &digest('a'), &[late, early]),
-            Some(VexStatus::UnderInvestigation)
-        );
-        // Equal timestamps: the later statement; none at all counts as oldest.
-        let tie = statement("CVE-2024-1", &image, &[], VexStatus::Fixed, T1);
-        assert_eq!(
-            governs(&v, &digest('a'), &[not_affected.clone(), tie]),
-            Some(VexStatus::Fixed)
-        );
-        let undated = statement("CVE-2024-1", &image, &[], VexStatus::Affected, "");
-        assert_eq!(
-            governs(&v, &digest('a'), &[not_affected, undated]),
-            Some(VexStatus::NotAffected)
-        );
-    }
-}
+mod tests;

@@ -25,6 +25,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth_failures::{self, AuthFailures};
 use crate::config::Config;
+use crate::deadline;
 use crate::error::ApiError;
 use crate::handlers;
 use crate::serve::{ConnectionLimits, serve};
@@ -58,11 +59,10 @@ pub enum StartError {
     Gate(String),
 }
 
-/// The HTTP routes over `state`.
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
-    Router::new()
-        .route("/healthz", get(handlers::health::healthz))
-        .route("/readyz", get(handlers::health::readyz))
+/// The HTTP routes over `state`. API requests that take longer than `request_timeout` are
+/// answered 503 `deadline_exceeded`; the health endpoints are exempt.
+pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration) -> Router {
+    let api = Router::new()
         .route(
             "/v1/promotions",
             post(handlers::promotions::create).get(handlers::promotions::list),
@@ -82,6 +82,15 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             "/v1/admin/policy/reload",
             post(handlers::admin::reload_policy),
         )
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                deadline::enforce(request_timeout, req, next)
+            },
+        ));
+    Router::new()
+        .route("/healthz", get(handlers::health::healthz))
+        .route("/readyz", get(handlers::health::readyz))
+        .merge(api)
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -217,7 +226,8 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
     }
     let evidence = EvidenceCollector::new(
         signatures,
-        AttestationVerifier::new(keys, registry.clone()),
+        AttestationVerifier::new(keys, registry.clone())
+            .with_max_referrers(config.limits.max_referrers),
         trust_fingerprint(config)?,
         Duration::from_secs(cache.ttl_seconds),
         Duration::from_secs(cache.negative_ttl_seconds),
@@ -227,6 +237,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         store,
         policy: Arc::new(PolicyHandle::new(policy)),
         eval_permits: Arc::new(Semaphore::new(config.policy_concurrency)),
+        limits: config.limits.limits(),
         evidence: Arc::new(evidence),
         registry,
         routes: Arc::new(config.routes.clone()),
@@ -275,10 +286,14 @@ impl Application {
         let state = build_state(config).await?;
         let listener = TcpListener::bind(config.listen).await?;
         // A body not fully received in time fails its extractor; the connection closes.
-        let router =
-            router(state.clone(), config.max_body_bytes).layer(RequestBodyDeadlineLayer::new(
-                Duration::from_secs(config.http.body_read_timeout_seconds),
-            ));
+        let router = router(
+            state.clone(),
+            config.max_body_bytes,
+            Duration::from_secs(config.http.request_timeout_seconds),
+        )
+        .layer(RequestBodyDeadlineLayer::new(Duration::from_secs(
+            config.http.body_read_timeout_seconds,
+        )));
         let limits = ConnectionLimits {
             header_read_timeout: Duration::from_secs(config.http.header_read_timeout_seconds),
             max_connections: config.http.max_connections,

@@ -246,6 +246,50 @@ pub struct Config {
     /// How refused requests are counted, rate-limited and kept.
     #[serde(default)]
     pub auth_failures: AuthFailureSettings,
+    /// How much evidence one request may bring.
+    #[serde(default)]
+    pub limits: LimitSettings,
+}
+
+/// How much evidence one request may bring (`limits:`); counted over all the request's
+/// documents and its digest's verified attestations. Past a bound the request is refused
+/// with 422 `evidence_too_large` and nothing is written.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    /// Vulnerability findings (default 50,000).
+    pub max_findings: usize,
+    /// SBOM components (default 50,000).
+    pub max_components: usize,
+    /// VEX statements (default 50,000).
+    pub max_vex_statements: usize,
+    /// Referrer manifests of a digest read for attestations; a digest with more is denied
+    /// without reading any (default 256).
+    pub max_referrers: usize,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        let d = portcullis_evidence::Limits::default();
+        Self {
+            max_findings: d.max_findings,
+            max_components: d.max_components,
+            max_vex_statements: d.max_vex_statements,
+            max_referrers: d.max_referrers,
+        }
+    }
+}
+
+impl LimitSettings {
+    /// The bounds the evidence crate checks.
+    pub fn limits(&self) -> portcullis_evidence::Limits {
+        portcullis_evidence::Limits {
+            max_findings: self.max_findings,
+            max_components: self.max_components,
+            max_vex_statements: self.max_vex_statements,
+            max_referrers: self.max_referrers,
+        }
+    }
 }
 
 /// The gate's own key (`gate:`).
@@ -322,6 +366,10 @@ fn default_acquire_timeout_ms() -> u64 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
+    /// Longest an API request may take before it is answered 503 `deadline_exceeded`
+    /// (default 30; health endpoints are exempt).
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_seconds: u64,
     /// A connection that has not sent a whole request head this long after it opened (or
     /// after its previous response) is closed (default 10).
     #[serde(default = "default_header_read_timeout")]
@@ -337,11 +385,16 @@ pub struct HttpSettings {
 impl Default for HttpSettings {
     fn default() -> Self {
         Self {
+            request_timeout_seconds: default_request_timeout(),
             header_read_timeout_seconds: default_header_read_timeout(),
             body_read_timeout_seconds: default_body_read_timeout(),
             max_connections: default_max_connections(),
         }
     }
+}
+
+fn default_request_timeout() -> u64 {
+    30
 }
 
 fn default_header_read_timeout() -> u64 {
@@ -609,6 +662,24 @@ impl Config {
                 "policy_concurrency must be at least 1".into(),
             ));
         }
+        let l = &self.limits;
+        for (key, value) in [
+            ("max_findings", l.max_findings),
+            ("max_components", l.max_components),
+            ("max_vex_statements", l.max_vex_statements),
+            ("max_referrers", l.max_referrers),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "limits.{key} must be at least 1"
+                )));
+            }
+        }
+        if self.http.request_timeout_seconds == 0 {
+            return Err(ConfigError::Invalid(
+                "http.request_timeout_seconds must be at least 1".into(),
+            ));
+        }
         Ok(())
     }
 }
@@ -820,6 +891,16 @@ trust:
             err.contains("routes.prod.to") && err.contains("ending in /"),
             "{err}"
         );
+        let zero = format!("{YAML}\nlimits: {{ max_referrers: 0 }}\n");
+        let err = Config::from_yaml(&zero, Path::new("."), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("limits.max_referrers"), "{err}");
+        let zero = format!("{YAML}\nhttp: {{ request_timeout_seconds: 0 }}\n");
+        let err = Config::from_yaml(&zero, Path::new("."), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("http.request_timeout_seconds"), "{err}");
         let unknown = format!("{YAML}\nbogus: 1\n");
         let err = Config::from_yaml(&unknown, Path::new("."), &env)
             .unwrap_err()

@@ -82,6 +82,15 @@ impl ApiError {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
     }
 
+    /// 422 `evidence_too_large`: evidence past a configured bound, which the detail names
+    /// after `context` (the document, or what the attestations added).
+    pub fn evidence_too_large(
+        context: impl std::fmt::Display,
+        exceeded: &portcullis_evidence::LimitExceeded,
+    ) -> Self {
+        Self::unprocessable("evidence_too_large", format!("{context}: {exceeded}"))
+    }
+
     /// 500: logs `cause` with its chain, answers a generic message.
     pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
         let mut chain = cause.to_string();

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod auth_failures;
 pub mod cli;
 pub mod config;
+mod deadline;
 pub mod error;
 pub mod extract;
 pub mod handlers;

@@ -20,8 +20,11 @@ pub struct AppState {
     pub store: Store,
     /// The serving policy bundle, reloadable.
     pub policy: Arc<PolicyHandle>,
-    /// Bounds concurrent policy evaluations on the blocking pool.
+    /// Bounds concurrent CPU-bound evidence work (parsing, VEX matching, policy
+    /// evaluation) on the blocking pool.
     pub eval_permits: Arc<Semaphore>,
+    /// How much evidence one request may bring.
+    pub limits: portcullis_evidence::Limits,
     /// Registry access for resolving and copying.
     pub registry: RegistryClient,
     /// Signature and attestation verification, cached.

@@ -1,5 +1,6 @@
 //! Gathers the evidence about a digest and evaluates the policy over it, off the async
-//! executor and behind a semaphore. Any failure on the way is a deny.
+//! executor and behind a semaphore. Any failure to gather evidence is a deny; evidence past
+//! `limits.*` is refused.
 //!
 //! Registry-held evidence (cosign signatures and signed attestations) is verified once per
 //! (image, digest, trust configuration) and cached; CI-supplied evidence comes with each
@@ -15,10 +16,13 @@ use portcullis_core::{
     SignatureEvidence, SignatureStatus,
 };
 use portcullis_evidence::{
-    AttestationVerifier, CacheOutcome, CacheStats, SignatureVerifier, VerificationCache,
+    AttestationVerifier, CacheOutcome, CacheStats, SignatureVerifier, Tally, VerificationCache,
+    VexIndex,
 };
 use serde_json::{Value, json};
 
+use crate::error::ApiError;
+use crate::services::work;
 use crate::state::AppState;
 
 /// What the registry holds about a digest, verified.
@@ -103,6 +107,8 @@ impl EvidenceCollector {
 pub struct Evaluation {
     /// The input document.
     pub input: Value,
+    /// SHA-256 of the input document as JSON text, for the audit trail.
+    pub input_hash: Digest,
     /// The verdict.
     pub decision: Decision,
     /// The digest of the bundle that decided.
@@ -137,13 +143,15 @@ pub fn input_document(
     request: Value,
 ) -> Value {
     let items = &evidence.items;
+    let vex_index = VexIndex::new(&items.vex, digest);
     let mut vulnerabilities = Vec::new();
     let mut suppressed_index = Vec::new();
     let mut vulnerability_index: BTreeMap<&str, Vec<usize>> =
         SEVERITIES.iter().map(|s| (*s, Vec::new())).collect();
     for report in &items.vulnerability_reports {
         for v in &report.vulnerabilities {
-            let suppressed_by = portcullis_evidence::governing_statement(v, digest, &items.vex)
+            let suppressed_by = vex_index
+                .governing(v)
                 .filter(|s| s.status.suppresses())
                 .map(|s| {
                     json!({
@@ -292,47 +300,48 @@ pub fn input_document(
 }
 
 /// Verifies the registry evidence, combines it with the CI-supplied items and evaluates
-/// the serving policy.
+/// the serving policy. What the signed attestations add counts against `limits.*` with the
+/// request's own evidence (422 `evidence_too_large`); building the input (VEX matching
+/// included) and evaluating run on the blocking pool behind `eval_permits`.
 pub async fn evaluate(
     state: &AppState,
     source: &ImageRef,
     digest: &Digest,
     ci_items: EvidenceItems,
     request: Value,
-) -> Evaluation {
+) -> Result<Evaluation, ApiError> {
     let verified = state.evidence.verified(source, digest).await;
-    let mut items = verified.items.clone();
-    items.extend(ci_items);
-    let evidence = EvidenceSet {
-        signatures: verified.signatures.clone(),
-        attestations: verified.attestations.clone(),
-        items,
-    };
-    let input = input_document(source, digest, &evidence, request);
+    let signed = Tally::of(&verified.items);
+    if let Some(exceeded) = signed.plus(Tally::of(&ci_items)).exceeded(&state.limits) {
+        return Err(ApiError::evidence_too_large(
+            format_args!(
+                "with what the signed attestations of {digest} add ({} findings, {} components, {} VEX statements)",
+                signed.findings, signed.components, signed.vex_statements
+            ),
+            &exceeded,
+        ));
+    }
     let policy = state.policy.current();
     let policy_digest = policy.digest().to_owned();
-    let decision = run_policy(state, policy, &input).await;
-    Evaluation {
+    let (source, digest) = (source.clone(), digest.clone());
+    let (input, input_hash, decision) = work::blocking(&state.eval_permits, move || {
+        let mut items = verified.items.clone();
+        items.extend(ci_items);
+        let evidence = EvidenceSet {
+            signatures: verified.signatures.clone(),
+            attestations: verified.attestations.clone(),
+            items,
+        };
+        let input = input_document(&source, &digest, &evidence, request);
+        let input_hash = Digest::sha256_of(input.to_string().as_bytes());
+        let decision = policy.evaluate(&input);
+        (input, input_hash, decision)
+    })
+    .await?;
+    Ok(Evaluation {
         input,
+        input_hash,
         decision,
         policy_digest,
-    }
-}
-
-async fn run_policy(
-    state: &AppState,
-    policy: Arc<portcullis_policy::PolicyBundle>,
-    input: &Value,
-) -> Decision {
-    let Ok(_permit) = state.eval_permits.clone().acquire_owned().await else {
-        return Decision::deny("policy.error", "the policy evaluator is shut down");
-    };
-    let input = input.clone();
-    match tokio::task::spawn_blocking(move || policy.evaluate(&input)).await {
-        Ok(decision) => decision,
-        Err(e) => {
-            tracing::error!(error = %e, "policy evaluation task failed");
-            Decision::deny("policy.error", "policy evaluation did not complete")
-        }
-    }
+    })
 }

@@ -4,7 +4,9 @@
 pub mod approvals;
 pub mod checkpoints;
 pub mod copier;
+pub mod documents;
 pub mod evidence;
 pub mod policy;
 pub mod promotions;
 pub mod trust;
+pub mod work;

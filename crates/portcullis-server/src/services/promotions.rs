@@ -3,8 +3,7 @@
 //! open digest and route returns the open promotion.
 
 use portcullis_core::{
-    Decision, Digest, EvidenceItems, ImageRef, PromotionState, Reference, RegistryHost, RepoPath,
-    Tag,
+    Digest, EvidenceItems, ImageRef, PromotionState, Reference, RegistryHost, RepoPath, Tag,
 };
 use portcullis_store::{NewAuditEvent, NewPromotion, PromotionRecord, Store};
 use serde::Deserialize;
@@ -14,20 +13,10 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::config::Route;
 use crate::error::ApiError;
-use crate::services::evidence;
+use crate::services::documents::{self, EvidenceDocument};
+use crate::services::{evidence, work};
 use crate::state::AppState;
 use crate::views::{DryRunView, PromotionView};
-
-/// Most evidence documents one request may carry.
-const MAX_EVIDENCE: usize = 16;
-
-/// One CI-supplied evidence document.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EvidenceDocument {
-    format: String,
-    document: serde_json::Value,
-}
 
 /// The body of `POST /v1/promotions`.
 #[derive(Debug, Deserialize)]
@@ -50,7 +39,7 @@ impl PromotionRequest {
         fields.extend(
             self.evidence
                 .iter()
-                .map(|e| ("evidence.format", e.format.as_str())),
+                .map(|e| ("evidence.format", e.format())),
         );
         fields
     }
@@ -77,7 +66,9 @@ struct Validated {
     items: EvidenceItems,
 }
 
-fn validate(state: &AppState, req: &PromotionRequest) -> Result<Validated, ApiError> {
+/// Checks every field; the evidence documents are taken out of `req`, parsed and counted on
+/// the blocking pool.
+async fn validate(state: &AppState, req: &mut PromotionRequest) -> Result<Validated, ApiError> {
     let source: ImageRef = req
         .source
         .parse()
@@ -111,33 +102,12 @@ fn validate(state: &AppState, req: &PromotionRequest) -> Result<Validated, ApiEr
         (None, Reference::Tag(t)) => Some(t.clone()),
         (None, Reference::Digest(_)) => None,
     };
-    if req.evidence.len() > MAX_EVIDENCE {
-        return Err(ApiError::unprocessable(
-            "invalid_evidence",
-            format!("at most {MAX_EVIDENCE} evidence documents"),
-        ));
-    }
-    // Postgres cannot store U+0000 in text or jsonb: refuse it here rather than fail later.
-    if let Some(i) = req.evidence.iter().position(|e| has_nul(&e.document)) {
-        return Err(ApiError::unprocessable(
-            "invalid_evidence",
-            format!("evidence[{i}] contains a U+0000 character"),
-        ));
-    }
-    let mut items = EvidenceItems::default();
-    for (i, e) in req.evidence.iter().enumerate() {
-        let parsed =
-            portcullis_evidence::parse_report(&e.format, &e.document).map_err(|err| match err {
-                portcullis_evidence::Error::UnknownFormat(_) => ApiError::unprocessable(
-                    "unknown_evidence_format",
-                    format!("evidence[{i}]: {err}"),
-                ),
-                other => {
-                    ApiError::unprocessable("invalid_evidence", format!("evidence[{i}]: {other}"))
-                }
-            })?;
-        items.extend(parsed);
-    }
+    let documents = std::mem::take(&mut req.evidence);
+    let limits = state.limits;
+    let items = work::blocking(&state.eval_permits, move || {
+        documents::parse(documents, &limits)
+    })
+    .await??;
     Ok(Validated {
         source,
         route,
@@ -180,16 +150,6 @@ async fn tag_is_free(
     }
 }
 
-/// Whether any string or key in `v` contains U+0000.
-pub fn has_nul(v: &serde_json::Value) -> bool {
-    match v {
-        serde_json::Value::String(s) => s.contains('\0'),
-        serde_json::Value::Array(a) => a.iter().any(has_nul),
-        serde_json::Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
-        _ => false,
-    }
-}
-
 /// The open promotion is returned only if it is the same request; the same digest and route
 /// to another destination or tag is a conflict the caller must resolve.
 fn same_request(
@@ -219,9 +179,9 @@ fn same_request(
 pub async fn request(
     state: &AppState,
     caller: &Caller,
-    req: PromotionRequest,
+    mut req: PromotionRequest,
 ) -> Result<Outcome, ApiError> {
-    let v = validate(state, &req)?;
+    let v = validate(state, &mut req).await?;
     let digest = state.registry.resolve(&v.source).await?;
     if let Some(tag) = &v.tag
         && !v.route.allow_tag_overwrite
@@ -246,7 +206,7 @@ pub async fn request(
         "requested_by": caller.subject,
         "dry_run": req.dry_run,
     });
-    let eval = evidence::evaluate(state, &source, &digest, v.items, request_doc).await;
+    let eval = evidence::evaluate(state, &source, &digest, v.items, request_doc).await?;
     if req.dry_run {
         return Ok(Outcome::DryRun(DryRunView {
             dry_run: true,
@@ -274,7 +234,7 @@ pub async fn request(
         evidence: eval.input,
         policy_digest: eval.policy_digest,
     };
-    match insert(state, &new).await {
+    match insert(state, &new, &eval.input_hash).await {
         Ok(()) => {}
         Err(e) if e.code() == "conflict" => {
             // A concurrent identical request won the race; return its promotion.
@@ -301,7 +261,7 @@ pub async fn request(
 /// Writes the promotion, the gate's signature over its evaluation (made from the row as
 /// stored, so it verifies against what is read back) and its audit events, in one
 /// transaction.
-async fn insert(state: &AppState, p: &NewPromotion) -> Result<(), ApiError> {
+async fn insert(state: &AppState, p: &NewPromotion, input_hash: &Digest) -> Result<(), ApiError> {
     let store = &state.store;
     let mut tx = store.begin().await?;
     Store::insert_promotion(&mut tx, p).await?;
@@ -326,14 +286,14 @@ async fn insert(state: &AppState, p: &NewPromotion) -> Result<(), ApiError> {
     )
     .await?;
     store
-        .append_audit(&mut tx, &evaluated_event(p, &p.decision))
+        .append_audit(&mut tx, &evaluated_event(p, input_hash))
         .await?;
     portcullis_store::commit(tx).await?;
     Ok(())
 }
 
-fn evaluated_event(p: &NewPromotion, decision: &Decision) -> NewAuditEvent {
-    let input_hash = Digest::sha256_of(p.evidence.to_string().as_bytes());
+fn evaluated_event(p: &NewPromotion, input_hash: &Digest) -> NewAuditEvent {
+    let decision = &p.decision;
     NewAuditEvent {
         actor: "policy".to_owned(),
         action: "evaluated".to_owned(),

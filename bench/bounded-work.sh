@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Bounded work: wall time of two concurrent dry runs, each carrying 20k findings and 20k VEX
+# statements (a Trivy report and an OpenVEX document, ~6 MB), and `/healthz` latency
+# (p50/p99/max over a curl loop) while they run; then one 60k-finding / 40k-statement request
+# (~15 MB, under the 16 MiB body limit), whose time or refusal is printed.
+# Targets: 20k/20k decides in < 1 s; /healthz stays < 50 ms meanwhile.
+#
+# Release build. Needs PostgreSQL at postgres://postgres@127.0.0.1:5432 (trust),
+# /usr/bin/docker-registry, curl, jq and python3. Never uses ports 5000-5003.
+# Overrides: BENCH_FINDINGS, BENCH_STATEMENTS (default 20000 each).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PG=postgres://postgres@127.0.0.1:5432
+WORK=$(mktemp -d /tmp/portcullis-bench.XXXXXX)
+DB=portcullis_bench_$$
+FINDINGS=${BENCH_FINDINGS:-20000}
+STATEMENTS=${BENCH_STATEMENTS:-20000}
+PIDS=()
+
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+cargo build --release -q -p portcullis-server -p portcullis-testkit
+PORTCULLIS=${CARGO_TARGET_DIR:-$ROOT/target}/release/portcullis
+TESTKIT=${CARGO_TARGET_DIR:-$ROOT/target}/release/portcullis-testkit
+
+free_port() {
+    python3 - <<'PY'
+import socket
+while True:
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
+    if not 5000 <= p <= 5003:
+        print(p); break
+PY
+}
+
+# start_registry NAME: starts a throw-away registry, sets REG to its host:port.
+start_registry() {
+    local dir=$WORK/$1 port
+    port=$(free_port)
+    mkdir -p "$dir/storage"
+    printf 'version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+        "$dir/storage" "$port" >"$dir/config.yml"
+    /usr/bin/docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
+    PIDS+=($!)
+    until curl -sf "http://127.0.0.1:$port/v2/" >/dev/null; do sleep 0.05; done
+    REG=127.0.0.1:$port
+}
+
+# body FILE FINDINGS STATEMENTS: a dry-run request with a Trivy report and an OpenVEX document.
+# Findings are spread over 500 packages; each statement names one finding's CVE, half by its
+# package purl and half by the image with the package as subcomponent.
+body() {
+    python3 - "$1" "$2" "$3" "$SRC/bench/app@$DIGEST" "$DIGEST" <<'PY'
+import json, sys
+out, findings, statements, source, digest = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+pkg = lambda i: f"pkg:deb/debian/lib{i % 500}@1.{i % 7}"
+vulns = [{"VulnerabilityID": f"CVE-2024-{i}", "PkgName": f"lib{i % 500}", "InstalledVersion": f"1.{i % 7}",
+          "Severity": ["LOW", "MEDIUM", "HIGH", "CRITICAL"][i % 4], "Title": f"finding {i}",
+          "PkgIdentifier": {"PURL": pkg(i)}} for i in range(findings)]
+image = "pkg:oci/app@" + digest.replace(":", "%3A")
+stmts = [{"vulnerability": {"name": f"CVE-2024-{i}", "aliases": [f"GHSA-{i}"]},
+          "products": [{"@id": pkg(i)}] if i % 2 else [{"@id": image, "subcomponents": [{"@id": pkg(i)}]}],
+          "status": "not_affected", "justification": "vulnerable_code_not_in_execute_path",
+          "timestamp": "2026-11-01T00:00:00Z"} for i in range(statements)]
+body = {"source": source, "route": "staging-to-prod", "tag": "v1", "dry_run": True, "evidence": [
+    {"format": "trivy-json", "document": {"SchemaVersion": 2, "ArtifactName": "app", "Results": [{"Target": "app", "Vulnerabilities": vulns}]}},
+    {"format": "openvex", "document": {"@context": "https://openvex.dev/ns/v0.2.0", "@id": "https://vex.example/bench",
+        "author": "bench", "timestamp": "2026-11-01T00:00:00Z", "version": 1, "statements": stmts}}]}
+with open(out, "w") as f:
+    json.dump(body, f, separators=(",", ":"))
+PY
+}
+
+export COSIGN_PASSWORD=""
+"$TESTKIT" keygen --out "$WORK/keys" >/dev/null
+start_registry source
+SRC=$REG
+start_registry prod
+PROD=$REG
+DIGEST=$("$TESTKIT" push-image --registry "$SRC" --repo bench/app --tag v1 --layers 1 --layer-size 1024)
+"$TESTKIT" sign --registry "$SRC" --repo bench/app --digest "$DIGEST" --key "$WORK/keys/cosign.key" >/dev/null
+PORT=$(free_port)
+cat >"$WORK/serve.yaml" <<YAML
+listen: 127.0.0.1:$PORT
+database_url: $PG/$DB
+policy_dir: $ROOT/policies
+registries:
+  "$SRC": { insecure: true }
+  "$PROD": { insecure: true }
+routes:
+  - { name: staging-to-prod, from: "$SRC/", to: "$PROD/" }
+trust:
+  keys: [{ id: release-key, public_key_file: $WORK/keys/cosign.pub }]
+YAML
+RUST_LOG=warn "$PORTCULLIS" --config "$WORK/serve.yaml" serve 2>"$WORK/serve.log" &
+PIDS+=($!)
+until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.1; done
+CI=$(RUST_LOG=warn "$PORTCULLIS" --config "$WORK/serve.yaml" token create --subject ci-pipeline --role ci)
+
+body "$WORK/small.json" "$FINDINGS" "$STATEMENTS"
+body "$WORK/big.json" 60000 40000
+echo "request bodies: $(stat -c %s "$WORK/small.json") bytes (${FINDINGS} findings, ${STATEMENTS} statements)," \
+    "$(stat -c %s "$WORK/big.json") bytes (60000 findings, 40000 statements)"
+
+# dry_run FILE OUT: posts FILE, writes "seconds status code allow suppressed" to OUT.
+dry_run() {
+    curl -s -o "$2.body" -w '%{time_total} %{http_code}\n' -H "Authorization: Bearer $CI" \
+        -H 'Content-Type: application/json' --data-binary "@$1" \
+        "http://127.0.0.1:$PORT/v1/promotions" >"$2"
+    jq -r '[.code // "-", (.decision.allow // "-"), ((.evidence.suppressed_index // []) | length)] | join(" ")' \
+        "$2.body" >>"$2"
+}
+
+# Warm-up: one request so that connection pools and the verification cache are primed.
+dry_run "$WORK/small.json" "$WORK/warm"
+
+: >"$WORK/health"
+(while [ ! -e "$WORK/stop" ]; do
+    curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$PORT/healthz" >>"$WORK/health"
+done) &
+HEALTH=$!
+sleep 1
+dry_run "$WORK/small.json" "$WORK/a" &
+A=$!
+dry_run "$WORK/small.json" "$WORK/b" &
+B=$!
+wait "$A" "$B"
+touch "$WORK/stop"
+wait "$HEALTH"
+for r in a b; do
+    echo "dry run $r (${FINDINGS}/${STATEMENTS}, concurrent): $(head -1 "$WORK/$r" | awk '{print $1 " s, HTTP " $2}')," \
+        "code/allow/suppressed: $(tail -1 "$WORK/$r")"
+done
+sort -g "$WORK/health" | awk '{ v[NR] = $1 } END {
+    printf "/healthz during the two dry runs: %d samples, p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+        NR, v[int(NR * 0.5) + 1] * 1000, v[int(NR * 0.99) + 1 > NR ? NR : int(NR * 0.99) + 1] * 1000, v[NR] * 1000 }'
+
+dry_run "$WORK/big.json" "$WORK/big"
+echo "60000/40000 request: $(head -1 "$WORK/big" | awk '{print $1 " s, HTTP " $2}'), code/allow/suppressed: $(tail -1 "$WORK/big")," \
+    "detail: $(jq -r '.detail // "-"' "$WORK/big.body")"
+echo "server RSS after: $(awk '$1 == "VmRSS:" {print int($2 / 1024) " MiB"}' "/proc/${PIDS[-1]}/status"), peak $(awk '$1 == "VmHWM:" {print int($2 / 1024) " MiB"}' "/proc/${PIDS[-1]}/status")"
