@@ -61,14 +61,13 @@ body() {
 import json, sys
 out, findings, statements, source, digest = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 pkg = lambda i: f"pkg:deb/debian/lib{i % 500}@1.{i % 7}"
-vulns = [{"VulnerabilityID": f"CVE-2024-{i}", "PkgName": f"lib{i % 500}", "InstalledVersion": f"1.{i % 7}",
-          "Severity": ["LOW", "MEDIUM", "HIGH", "CRITICAL"][i % 4], "Title": f"finding {i}",
-          "PkgIdentifier": {"PURL": pkg(i)}} for i in range(findings)]
+vulns = [{"VulnerabilityID": f"CVE-2024-{i}", "PkgName": f"lib{i % 500}",
+          "Severity": ["LOW", "MEDIUM", "HIGH", "CRITICAL"][i % 4], "PkgIdentifier": {"PURL": pkg(i)}}
+         for i in range(findings)]
 image = "pkg:oci/app@" + digest.replace(":", "%3A")
-stmts = [{"vulnerability": {"name": f"CVE-2024-{i}", "aliases": [f"GHSA-{i}"]},
+stmts = [{"vulnerability": {"name": f"CVE-2024-{i}"},
           "products": [{"@id": pkg(i)}] if i % 2 else [{"@id": image, "subcomponents": [{"@id": pkg(i)}]}],
-          "status": "not_affected", "justification": "vulnerable_code_not_in_execute_path",
-          "timestamp": "2026-11-01T00:00:00Z"} for i in range(statements)]
+          "status": "not_affected"} for i in range(statements)]
 body = {"source": source, "route": "staging-to-prod", "tag": "v1", "dry_run": True, "evidence": [
     {"format": "trivy-json", "document": {"SchemaVersion": 2, "ArtifactName": "app", "Results": [{"Target": "app", "Vulnerabilities": vulns}]}},
     {"format": "openvex", "document": {"@context": "https://openvex.dev/ns/v0.2.0", "@id": "https://vex.example/bench",
@@ -139,8 +138,9 @@ for r in a b; do
         "code/allow/suppressed: $(tail -1 "$WORK/$r")"
 done
 sort -g "$WORK/health" | awk '{ v[NR] = $1 } END {
+    p50 = int(NR * 0.50) + 1; p99 = int(NR * 0.99) + 1; if (p99 > NR) p99 = NR
     printf "/healthz during the two dry runs: %d samples, p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
-        NR, v[int(NR * 0.5) + 1] * 1000, v[int(NR * 0.99) + 1 > NR ? NR : int(NR * 0.99) + 1] * 1000, v[NR] * 1000 }'
+        NR, v[p50] * 1000, v[p99] * 1000, v[NR] * 1000 }'
 
 dry_run "$WORK/big.json" "$WORK/big"
 echo "60000/40000 request: $(head -1 "$WORK/big" | awk '{print $1 " s, HTTP " $2}'), code/allow/suppressed: $(tail -1 "$WORK/big")," \

@@ -30,7 +30,12 @@ pub async fn create(
     Ok(match promotions::request(&state, &caller, body).await? {
         Outcome::Created(p) => (StatusCode::CREATED, Json(p)).into_response(),
         Outcome::Existing(p) => (StatusCode::OK, Json(p)).into_response(),
-        Outcome::DryRun(d) => (StatusCode::OK, Json(d)).into_response(),
+        Outcome::DryRun(body) => (
+            StatusCode::OK,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
     })
 }
 

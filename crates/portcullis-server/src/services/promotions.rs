@@ -51,8 +51,9 @@ pub enum Outcome {
     Created(PromotionView),
     /// The open promotion for the same digest and route (200).
     Existing(PromotionView),
-    /// A dry run's verdict (200).
-    DryRun(DryRunView),
+    /// A dry run's verdict (200), already serialised to JSON: the input document it carries
+    /// can be megabytes, so it is written on the blocking pool, not the executor.
+    DryRun(Vec<u8>),
 }
 
 /// A request whose every field has been checked.
@@ -208,14 +209,18 @@ pub async fn request(
     });
     let eval = evidence::evaluate(state, &source, &digest, v.items, request_doc).await?;
     if req.dry_run {
-        return Ok(Outcome::DryRun(DryRunView {
+        let view = DryRunView {
             dry_run: true,
             digest: digest.to_string(),
             destination: v.destination,
             decision: eval.decision,
             policy_digest: eval.policy_digest,
             evidence: eval.input,
-        }));
+        };
+        let body = work::blocking(&state.eval_permits, move || serde_json::to_vec(&view))
+            .await?
+            .map_err(|e| ApiError::internal(&e))?;
+        return Ok(Outcome::DryRun(body));
     }
     let new = NewPromotion {
         id: Uuid::new_v4(),
