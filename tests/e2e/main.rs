@@ -8,6 +8,7 @@ mod authz;
 mod copying;
 mod evidence;
 mod flow;
+mod hung_registries;
 mod jobs;
 mod policy;
 mod support;

@@ -29,4 +29,8 @@ pub struct AppState {
     pub copy_blob_concurrency: usize,
     /// Wakes the copy worker when a promotion becomes `promoting`.
     pub copy_wakeup: Arc<Notify>,
+    /// Copy jobs one replica runs at once.
+    pub copy_max_concurrent_jobs: usize,
+    /// Longest a copy job may take, its retries included.
+    pub copy_job_deadline: std::time::Duration,
 }

@@ -1,16 +1,23 @@
 //! The copy worker: claims `promoting` promotions from Postgres (lease + claim id + SKIP
-//! LOCKED, so replicas share the work), copies the image digest for digest while renewing
-//! its lease, and records the outcome only if it still holds the claim.
+//! LOCKED, so replicas share the work), runs up to `copy.max_concurrent_jobs` copies at
+//! once, each within `copy.job_deadline_seconds` and retrying transient failures (`job`),
+//! renews a job's lease only while its copy makes progress, and records the outcome only if
+//! it still holds the claim.
 
+mod job;
+
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use portcullis_core::{ImageRef, PromotionState, RegistryHost, RepoPath};
-use portcullis_registry::{CopyOptions, CopyPlan, CopyReport, copy_image_with_progress};
+use portcullis_core::PromotionState;
+use portcullis_registry::{Activity, CopyReport};
 use portcullis_store::{NewAuditEvent, PromotionRecord, Store};
 use serde_json::json;
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::state::AppState;
+pub use job::{CopyError, End};
 
 /// How long a claimed job stays leased without renewal before another worker may take it.
 const LEASE_SECS: i64 = 60;
@@ -20,60 +27,43 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 const POLL: Duration = Duration::from_secs(2);
 /// Claims after which a job that keeps dying (crash, lost lease) is marked failed.
 const MAX_ATTEMPTS: i32 = 5;
+/// A copy that shows no progress (no byte, blob or manifest moved, no retry backoff under
+/// way) for this long stops renewing its lease and gives the job up, so another replica
+/// may take it over once the lease lapses.
+const STALL_LIMIT: Duration = Duration::from_secs(LEASE_SECS as u64);
 
-/// Runs forever: claim a job, copy, record; sleep when idle. Each job runs in its own task
-/// so a panic in one cannot stop the worker; its lease then lapses and it is retried.
+/// Runs forever: claim jobs while fewer than `copy.max_concurrent_jobs` run, copy, record;
+/// sleep when idle. Each job runs in its own task, so a hung or slow job never holds up
+/// the others, and a panic in one cannot stop the worker (its lease lapses and it is
+/// retried).
 pub async fn run(state: AppState) {
+    let slots = Arc::new(Semaphore::new(state.copy_max_concurrent_jobs.max(1)));
     loop {
+        // The semaphore is never closed.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         match state.store.claim_copy_job(LEASE_SECS).await {
             Ok(Some((job, claim))) => {
                 let task = tokio::spawn(process(state.clone(), job, claim));
-                if let Err(e) = task.await {
-                    tracing::error!(error = %e, "copy task panicked; the job will be retried");
-                }
+                tokio::spawn(async move {
+                    if let Err(e) = task.await {
+                        tracing::error!(error = %e, "copy task panicked; the job will be retried");
+                    }
+                    drop(slot);
+                });
             }
             Ok(None) => {
+                drop(slot);
                 let _ = tokio::time::timeout(POLL, state.copy_wakeup.notified()).await;
             }
             Err(e) => {
+                drop(slot);
                 tracing::error!(error = %e, "claiming a copy job failed");
                 tokio::time::sleep(POLL).await;
             }
         }
     }
-}
-
-/// The copy of `job`, with its route's tag and platform rules (a route that was removed
-/// from the configuration since the approval copies with the defaults: tags immutable,
-/// every platform).
-fn plan(state: &AppState, job: &PromotionRecord) -> Result<CopyPlan, String> {
-    let route = state.routes.iter().find(|r| r.name == job.route);
-    let options = CopyOptions {
-        blob_concurrency: state.copy_blob_concurrency,
-        platforms: route.and_then(|r| r.platforms.clone()),
-        overwrite_tag: route.is_some_and(|r| r.allow_tag_overwrite),
-    };
-    let source: ImageRef = job
-        .source
-        .parse()
-        .map_err(|e| format!("stored source is invalid: {e}"))?;
-    let (host, repo) = job
-        .destination
-        .split_once('/')
-        .ok_or("stored destination is invalid")?;
-    let dest_registry: RegistryHost = host
-        .parse()
-        .map_err(|e| format!("stored destination: {e}"))?;
-    let dest_repo: RepoPath = repo
-        .parse()
-        .map_err(|e| format!("stored destination: {e}"))?;
-    Ok(CopyPlan {
-        source: source.with_digest(job.digest.clone()),
-        dest_registry,
-        dest_repo,
-        dest_tag: job.tag.clone(),
-        options,
-    })
 }
 
 fn event(job: &PromotionRecord, action: &str, details: serde_json::Value) -> NewAuditEvent {
@@ -92,7 +82,7 @@ async fn process(state: AppState, job: PromotionRecord, claim: Uuid) {
             "gave up after {} interrupted copy attempts",
             job.attempts - 1
         );
-        record(&state, &job, claim, Err(reason)).await;
+        record(&state, &job, claim, Err(CopyError::InvalidJob(reason))).await;
         return;
     }
     tracing::info!(promotion.id = %job.id, image.digest = %job.digest, attempt = job.attempts, "copy started");
@@ -105,21 +95,40 @@ async fn process(state: AppState, job: PromotionRecord, claim: Uuid) {
         tracing::error!(error = %e, promotion.id = %job.id, "could not audit copy start");
     }
     let (progress_tx, progress_rx) = tokio::sync::watch::channel(None::<serde_json::Value>);
+    let activity = Activity::new();
+    let seen = activity.clone();
     let report_progress = move |r: &CopyReport| {
+        seen.touch();
         let mut value = serde_json::to_value(r).unwrap_or_default();
         value["in_progress"] = json!(true);
         progress_tx.send_replace(Some(value));
     };
-    let copy = async {
-        let plan = plan(&state, &job)?;
-        copy_image_with_progress(&state.registry, &plan, &report_progress)
-            .await
-            .map_err(|e| e.to_string())
-    };
+    let last_failure = Mutex::new(None);
+    let copy = job::within_deadline(state.copy_job_deadline, &last_failure, async {
+        let plan = job::plan(&state.routes, state.copy_blob_concurrency, &job)?;
+        job::copy_with_retries(
+            &state.registry,
+            &plan,
+            &report_progress,
+            &activity,
+            &last_failure,
+        )
+        .await
+    });
     let heartbeat = async {
         let mut rx = progress_rx;
         loop {
             tokio::time::sleep(HEARTBEAT).await;
+            // No progress, no renewal: the lease lapses and another replica may try.
+            let idle = activity.idle_for();
+            if idle > STALL_LIMIT {
+                tracing::warn!(
+                    promotion.id = %job.id,
+                    copy.idle_secs = idle.as_secs(),
+                    "copy made no progress; giving the job up to its lease"
+                );
+                return;
+            }
             let progress = if rx.has_changed().unwrap_or(false) {
                 rx.borrow_and_update().clone()
             } else {
@@ -141,7 +150,7 @@ async fn process(state: AppState, job: PromotionRecord, claim: Uuid) {
     let outcome = tokio::select! {
         outcome = copy => outcome,
         () = heartbeat => {
-            tracing::warn!(promotion.id = %job.id, "lost the copy lease; another worker owns the job");
+            tracing::warn!(promotion.id = %job.id, "stopped the copy: its lease was lost or it stalled");
             return;
         }
     };
@@ -153,7 +162,7 @@ async fn record(
     state: &AppState,
     job: &PromotionRecord,
     claim: Uuid,
-    outcome: Result<CopyReport, String>,
+    outcome: Result<CopyReport, CopyError>,
 ) {
     let (next, error, report, audit) = match &outcome {
         Ok(r) => {
@@ -166,16 +175,25 @@ async fn record(
                 event(job, "promoted", report),
             )
         }
-        Err(reason) => (
-            PromotionState::Failed,
-            Some(reason.as_str()),
-            None,
-            event(job, "failed", json!({"reason": reason})),
-        ),
+        Err(e) => {
+            let reason = e.to_string();
+            tracing::warn!(promotion.id = %job.id, error = %reason, transient = e.is_transient(), "copy failed");
+            let audit = event(job, "failed", json!({"reason": reason}));
+            (PromotionState::Failed, Some(reason), None, audit)
+        }
     };
     let written = async {
         let mut tx = state.store.begin().await?;
-        if !Store::finish_copy_job(&mut tx, job.id, claim, next, error, report.as_ref()).await? {
+        if !Store::finish_copy_job(
+            &mut tx,
+            job.id,
+            claim,
+            next,
+            error.as_deref(),
+            report.as_ref(),
+        )
+        .await?
+        {
             return Ok(false);
         }
         Store::append_audit(&mut tx, &audit).await?;
