@@ -326,7 +326,7 @@ impl RegistryClient {
         let body = Body::wrap_stream(watched(
             verified(resp.bytes_stream(), blob.digest.clone(), blob.size),
             flags.clone(),
-            body_sent.clone(),
+            (body_sent.clone(), blob.size),
             self.activity().cloned(),
         ));
         let req = self
@@ -382,25 +382,32 @@ struct SourceFlags {
 }
 
 /// Passes a source body `inner` through as an upload body: records each chunk as progress
-/// on `activity`, notifies `sent` once it has all gone out, and raises `flags` when it
-/// fails for its content rather than for a broken source connection, or for a source that
-/// stalled.
+/// on `activity`, notifies `sent` once all `size` bytes have gone out (an HTTP/1 client
+/// stops polling a body of known length after its last byte, so its end is never seen),
+/// and raises `flags` when it fails for its content rather than for a broken source
+/// connection, or for a source that stalled.
 fn watched(
     inner: impl Stream<Item = std::io::Result<Bytes>> + Send + 'static,
     flags: Arc<SourceFlags>,
-    sent: Arc<Notify>,
+    (sent, size): (Arc<Notify>, u64),
     activity: Option<Activity>,
 ) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    let at_end = sent.clone();
     let end = futures_util::stream::once(async move {
-        sent.notify_one();
+        at_end.notify_one();
         None::<std::io::Result<Bytes>>
     })
     .filter_map(|item| async move { item });
+    let mut seen = 0u64;
     inner
         .inspect(move |item| match item {
-            Ok(_) => {
+            Ok(chunk) => {
                 if let Some(a) = &activity {
                     a.touch();
+                }
+                seen += chunk.len() as u64;
+                if seen >= size {
+                    sent.notify_one();
                 }
             }
             Err(e) => match e

@@ -193,3 +193,58 @@ pub async fn within_deadline(
             })
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_job_past_its_deadline_fails_with_its_last_failure() {
+        let last = Mutex::new(Some("registry_timeout at the destination: …".to_owned()));
+        let hung = std::future::pending::<Result<CopyReport, CopyError>>();
+        let err = within_deadline(Duration::from_millis(20), &last, hung)
+            .await
+            .unwrap_err();
+        assert!(!err.is_transient());
+        assert_eq!(
+            err.to_string(),
+            "registry_timeout: the copy did not finish within copy.job_deadline_seconds (0 s); \
+             last failure: registry_timeout at the destination: …"
+        );
+    }
+
+    #[test]
+    fn registry_failures_name_their_end_and_code() {
+        let plan = CopyPlan {
+            source: "127.0.0.1:1/team/app@sha256:0000000000000000000000000000000000000000000000000000000000000000"
+                .parse()
+                .unwrap(),
+            dest_registry: "127.0.0.1:2".parse().unwrap(),
+            dest_repo: "team/app".parse().unwrap(),
+            dest_tag: None,
+            options: CopyOptions::default(),
+        };
+        let timeout = |host: &str| portcullis_registry::Error::Timeout {
+            registry: host.to_owned(),
+            operation: "copy blob",
+            waited_for: "response headers",
+        };
+        let dst = CopyError::registry(&plan, timeout("127.0.0.1:2"));
+        assert!(dst.is_transient());
+        assert_eq!(
+            dst.to_string(),
+            "registry_timeout at the destination: registry 127.0.0.1:2 did not answer copy blob in time (response headers timed out)"
+        );
+        let src = CopyError::registry(&plan, timeout("127.0.0.1:1"));
+        assert!(
+            src.to_string()
+                .starts_with("registry_timeout at the source: ")
+        );
+        let missing = CopyError::registry(
+            &plan,
+            portcullis_registry::Error::InvalidRequest("x".into()),
+        );
+        assert!(!missing.is_transient());
+        assert!(missing.to_string().starts_with("copy_failed"));
+    }
+}
