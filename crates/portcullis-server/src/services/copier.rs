@@ -78,11 +78,8 @@ fn event(job: &PromotionRecord, action: &str, details: serde_json::Value) -> New
 
 async fn process(state: AppState, job: PromotionRecord, claim: Uuid) {
     if job.attempts > MAX_ATTEMPTS {
-        let reason = format!(
-            "gave up after {} interrupted copy attempts",
-            job.attempts - 1
-        );
-        record(&state, &job, claim, Err(CopyError::InvalidJob(reason))).await;
+        let interrupted = CopyError::Interrupted(job.attempts - 1);
+        record(&state, &job, claim, Err(interrupted)).await;
         return;
     }
     tracing::info!(promotion.id = %job.id, image.digest = %job.digest, attempt = job.attempts, "copy started");
@@ -115,46 +112,54 @@ async fn process(state: AppState, job: PromotionRecord, claim: Uuid) {
         )
         .await
     });
-    let heartbeat = async {
-        let mut rx = progress_rx;
-        loop {
-            tokio::time::sleep(HEARTBEAT).await;
-            // No progress, no renewal: the lease lapses and another replica may try.
-            let idle = activity.idle_for();
-            if idle > STALL_LIMIT {
-                tracing::warn!(
-                    promotion.id = %job.id,
-                    copy.idle_secs = idle.as_secs(),
-                    "copy made no progress; giving the job up to its lease"
-                );
-                return;
-            }
-            let progress = if rx.has_changed().unwrap_or(false) {
-                rx.borrow_and_update().clone()
-            } else {
-                None
-            };
-            match state
-                .store
-                .heartbeat_copy_job(job.id, claim, LEASE_SECS, progress.as_ref())
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => return,
-                Err(e) => {
-                    tracing::warn!(error = %e, promotion.id = %job.id, "copy heartbeat failed")
-                }
-            }
-        }
-    };
     let outcome = tokio::select! {
         outcome = copy => outcome,
-        () = heartbeat => {
+        () = keep_lease(&state, &job, claim, &activity, progress_rx) => {
             tracing::warn!(promotion.id = %job.id, "stopped the copy: its lease was lost or it stalled");
             return;
         }
     };
     record(&state, &job, claim, outcome).await;
+}
+
+/// Renews the job's lease and records its progress every `HEARTBEAT` while the copy makes
+/// progress; returns when the claim is lost or the copy stalled past `STALL_LIMIT` (no
+/// progress, no renewal: the lease lapses and another replica may take the job over).
+async fn keep_lease(
+    state: &AppState,
+    job: &PromotionRecord,
+    claim: Uuid,
+    activity: &Activity,
+    mut progress: tokio::sync::watch::Receiver<Option<serde_json::Value>>,
+) {
+    loop {
+        tokio::time::sleep(HEARTBEAT).await;
+        let idle = activity.idle_for();
+        if idle > STALL_LIMIT {
+            tracing::warn!(
+                promotion.id = %job.id,
+                copy.idle_secs = idle.as_secs(),
+                "copy made no progress; giving the job up to its lease"
+            );
+            return;
+        }
+        let latest = if progress.has_changed().unwrap_or(false) {
+            progress.borrow_and_update().clone()
+        } else {
+            None
+        };
+        match state
+            .store
+            .heartbeat_copy_job(job.id, claim, LEASE_SECS, latest.as_ref())
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, promotion.id = %job.id, "copy heartbeat failed")
+            }
+        }
+    }
 }
 
 /// Writes the outcome and its audit event together, if this worker still holds the claim.

@@ -41,6 +41,9 @@ pub enum CopyError {
     /// The stored promotion cannot be turned into a copy plan. Permanent.
     #[error("invalid_job: {0}")]
     InvalidJob(String),
+    /// The job was claimed too often without an outcome (crashes, lost leases). Permanent.
+    #[error("copy_interrupted: gave up after {0} interrupted copy attempts")]
+    Interrupted(i32),
     /// A registry failed; `error.is_transient()` says whether another attempt may help.
     #[error("{code} at the {end}: {error}", code = registry_code(.error))]
     Registry {
@@ -95,7 +98,7 @@ impl CopyError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Registry { error, .. } => error.is_transient(),
-            Self::InvalidJob(_) | Self::Deadline { .. } => false,
+            Self::InvalidJob(_) | Self::Interrupted(_) | Self::Deadline { .. } => false,
         }
     }
 }
