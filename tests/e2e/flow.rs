@@ -366,7 +366,18 @@ async fn multi_platform_index_is_copied_whole_with_the_same_digest() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_failure_is_recorded_as_failed_with_the_reason() {
-    let mut app = TestApp::spawn().await;
+    // The copy job retries an unreachable registry for retry.max_elapsed_seconds: keep it short.
+    let mut app = TestApp::spawn_with(|c| {
+        for reg in c.registries.values_mut() {
+            reg.retry = Some(portcullis_server::config::RetrySettings {
+                max_attempts: Some(2),
+                initial_backoff_ms: Some(10),
+                max_elapsed_seconds: Some(1),
+                ..Default::default()
+            });
+        }
+    })
+    .await;
     let digest = app.push_signed("team/app", "gone").await;
     let (_, p) = app
         .request(&app.source("team/app", &digest), trivy(&[]))

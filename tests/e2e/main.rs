@@ -10,6 +10,7 @@ mod connections;
 mod copying;
 mod evidence;
 mod flow;
+mod hung_registries;
 mod integrity;
 mod jobs;
 mod limits;

@@ -6,6 +6,7 @@ use std::fmt;
 use reqwest::Url;
 use serde::Deserialize;
 
+use crate::liveness::Timeouts;
 use crate::{Error, Result, RetryPolicy};
 
 /// Requests in flight to one registry at once, unless configured otherwise.
@@ -24,6 +25,12 @@ pub struct RegistryAuthConfig {
     pub max_concurrent_requests: usize,
     /// Retries of transient failures (429, 502, 503, 504, connection errors).
     pub retry: RetryPolicy,
+    /// Token realms on other hosts that may receive this registry's credentials (a realm
+    /// on the registry's own host and port always may). Matched on scheme, host, port and
+    /// path.
+    pub token_realms: Vec<Url>,
+    /// How long to wait for response headers, and between two reads of a response.
+    pub timeouts: Timeouts,
 }
 
 impl Default for RegistryAuthConfig {
@@ -34,6 +41,8 @@ impl Default for RegistryAuthConfig {
             password: None,
             max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
             retry: RetryPolicy::default(),
+            token_realms: Vec::new(),
+            timeouts: Timeouts::default(),
         }
     }
 }
@@ -55,6 +64,8 @@ impl fmt::Debug for RegistryAuthConfig {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("max_concurrent_requests", &self.max_concurrent_requests)
             .field("retry", &self.retry)
+            .field("token_realms", &self.token_realms)
+            .field("timeouts", &self.timeouts)
             .finish()
     }
 }
@@ -157,6 +168,20 @@ pub(crate) fn may_send_basic_to_realm(realm: &Url, insecure: bool) -> bool {
     realm.scheme() == "https" || (insecure && realm.scheme() == "http")
 }
 
+/// Whether the registry's credentials may go to the token `realm` it named: only a realm on
+/// the registry's own host and port, or one listed in its `token_realms` (same scheme,
+/// host, port and path). A challenge is registry-controlled input: without this, a
+/// compromised or spoofed registry could name any host and collect the password.
+pub(crate) fn realm_is_trusted(registry_base: &Url, realm: &Url, listed: &[Url]) -> bool {
+    let same_origin = |a: &Url, b: &Url| {
+        a.host() == b.host() && a.port_or_known_default() == b.port_or_known_default()
+    };
+    same_origin(registry_base, realm)
+        || listed.iter().any(|l| {
+            l.scheme() == realm.scheme() && same_origin(l, realm) && l.path() == realm.path()
+        })
+}
+
 /// Exchanges a challenge for a bearer token at its realm. `registry_base` is the registry's
 /// own base URL, which decides whether a plain-http realm is acceptable.
 pub(crate) async fn fetch_token(
@@ -171,7 +196,8 @@ pub(crate) async fn fetch_token(
     let mut url = Url::parse(&challenge.realm)
         .map_err(|e| Error::protocol(registry, format!("bad token realm: {e}")))?;
     check_realm(registry_base, &url).map_err(|reason| Error::protocol(registry, reason))?;
-    let send_basic = may_send_basic_to_realm(&url, config.insecure);
+    let trusted = realm_is_trusted(registry_base, &url, &config.token_realms);
+    let send_basic = trusted && may_send_basic_to_realm(&url, config.insecure);
     {
         let mut q = url.query_pairs_mut();
         if let Some(service) = &challenge.service {
@@ -182,19 +208,36 @@ pub(crate) async fn fetch_token(
             challenge.scope.as_deref().unwrap_or(fallback_scope),
         );
     }
+    let realm_host = url.host_str().unwrap_or("-").to_owned();
     let mut req = http.get(url);
     match config.basic() {
         Some((user, pass)) if send_basic => req = req.basic_auth(user, pass),
+        Some(_) if !trusted => tracing::warn!(
+            registry,
+            auth.realm_host = %realm_host,
+            "token realm is on another host and not in token_realms; requesting an anonymous token without credentials"
+        ),
         Some(_) => tracing::warn!(
             registry,
             "token realm is plain http; requesting an anonymous token without credentials"
         ),
         None => {}
     }
-    let resp = req
-        .send()
+    let timed_out = || Error::Timeout {
+        registry: registry.to_owned(),
+        operation: OP,
+        waited_for: "response headers",
+    };
+    let resp = tokio::time::timeout(config.timeouts.response_header, req.send())
         .await
-        .map_err(|e| Error::transport(registry, OP, e))?;
+        .map_err(|_| timed_out())?
+        .map_err(|e| {
+            if e.is_timeout() && !e.is_connect() {
+                timed_out()
+            } else {
+                Error::transport(registry, OP, e)
+            }
+        })?;
     let status = resp.status().as_u16();
     if status == 401 || status == 403 {
         return Err(Error::Unauthorized {
@@ -207,7 +250,7 @@ pub(crate) async fn fetch_token(
     let body: TokenResponse = resp
         .json()
         .await
-        .map_err(|e| Error::transport(registry, OP, e))?;
+        .map_err(|e| Error::body(registry, OP, e))?;
     body.token
         .or(body.access_token)
         .filter(|t| !t.is_empty())
@@ -301,6 +344,42 @@ mod tests {
         ));
         assert!(may_send_basic_to_realm(&url("http://auth.example/t"), true));
         assert!(!may_send_basic_to_realm(&url("file:///etc/passwd"), true));
+    }
+
+    #[test]
+    fn credentials_go_to_a_realm_on_the_registry_origin_or_listed() {
+        let base = url("https://registry.example/v2/");
+        let listed = [url("https://auth.example/token")];
+        assert!(realm_is_trusted(
+            &base,
+            &url("https://registry.example:443/token"),
+            &[]
+        ));
+        assert!(!realm_is_trusted(
+            &base,
+            &url("https://auth.example/token"),
+            &[]
+        ));
+        assert!(!realm_is_trusted(
+            &base,
+            &url("https://registry.example:8443/token"),
+            &[]
+        ));
+        assert!(realm_is_trusted(
+            &base,
+            &url("https://auth.example/token"),
+            &listed
+        ));
+        assert!(!realm_is_trusted(
+            &base,
+            &url("https://auth.example/other"),
+            &listed
+        ));
+        assert!(!realm_is_trusted(
+            &base,
+            &url("https://auth.example:444/token"),
+            &listed
+        ));
     }
 
     #[test]

@@ -11,8 +11,10 @@ use portcullis_core::{Digest, RegistryHost, RepoPath};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use reqwest::{Body, StatusCode, Url};
 use sha2::Digest as _;
+use tokio::sync::Notify;
 
 use crate::client::{Access, Failed, check_status, read_limited};
+use crate::liveness::Activity;
 use crate::manifest::Descriptor;
 use crate::retry::retry_after;
 use crate::{Error, RegistryClient, Result};
@@ -146,13 +148,13 @@ impl RegistryClient {
         self.with_restarts(registry, OP, || async {
             let url = self.start_upload(registry, repo, &digest).await?;
             let req = self
-                .http_for(&url)?
+                .http_for(registry, &url)?
                 .put(url.clone())
                 .header(CONTENT_TYPE, "application/octet-stream")
                 .header(CONTENT_LENGTH, bytes.len())
                 .body(bytes.clone());
             let resp = self
-                .send_once(registry, repo, Access::Push, OP, &url, req)
+                .send_once(registry, repo, Access::Push, OP, &url, req, None)
                 .await?;
             let wait = retry_after(&resp);
             check_status(resp, registry.as_str(), OP)
@@ -221,12 +223,12 @@ impl RegistryClient {
     /// logged (the registry expires abandoned sessions anyway).
     async fn abandon_upload(&self, registry: &RegistryHost, repo: &RepoPath, url: &Url) {
         const OP: &str = "abandon blob upload";
-        let Ok(http) = self.http_for(url) else {
+        let Ok(http) = self.http_for(registry, url) else {
             return;
         };
         let req = http.delete(url.clone());
         let outcome = match self
-            .send_once(registry, repo, Access::Push, OP, url, req)
+            .send_once(registry, repo, Access::Push, OP, url, req, None)
             .await
         {
             Ok(resp) => check_status(resp, registry.as_str(), OP).await.map(|_| ()),
@@ -319,24 +321,44 @@ impl RegistryClient {
             Some(url) => url,
             None => self.start_upload(dst_reg, dst_repo, &blob.digest).await?,
         };
-        let bad_content = Arc::new(AtomicBool::new(false));
-        let body = Body::wrap_stream(flag_content_errors(
+        let flags = Arc::new(SourceFlags::default());
+        let body_sent = Arc::new(Notify::new());
+        let body = Body::wrap_stream(watched(
             verified(resp.bytes_stream(), blob.digest.clone(), blob.size),
-            bad_content.clone(),
+            flags.clone(),
+            (body_sent.clone(), blob.size),
+            self.activity().cloned(),
         ));
         let req = self
-            .http_for(&put_url)?
+            .http_for_upload(&put_url)?
             .put(put_url.clone())
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, blob.size)
             .body(body);
         let sent = self
-            .send_once(dst_reg, dst_repo, Access::Push, OP, &put_url, req)
+            .send_once(
+                dst_reg,
+                dst_repo,
+                Access::Push,
+                OP,
+                &put_url,
+                req,
+                Some(&body_sent),
+            )
             .await;
-        if bad_content.load(Ordering::Relaxed) {
+        if flags.bad_content.load(Ordering::Relaxed) {
             // Not transient: the source served other bytes than the descriptor names.
             let reason = format!("blob {} does not match its descriptor", blob.digest);
             return Err(Error::protocol(src_reg.as_str(), reason).into());
+        }
+        if flags.timed_out.load(Ordering::Relaxed) {
+            // The source stalled mid-blob; the upload failed for that, not for the destination.
+            return Err(Error::Timeout {
+                registry: src_reg.as_str().to_owned(),
+                operation: OP,
+                waited_for: "response body",
+            }
+            .into());
         }
         let resp = sent?;
         let wait = retry_after(&resp);
@@ -350,21 +372,56 @@ impl RegistryClient {
     }
 }
 
-/// Passes `inner` through, raising `flag` when it fails for its content (wrong digest or
-/// size) rather than for a broken source connection, so that failure is not retried.
-fn flag_content_errors(
+/// Why a streamed source body failed, as seen from inside the upload.
+#[derive(Debug, Default)]
+struct SourceFlags {
+    /// For its content (wrong digest or size): not worth another attempt.
+    bad_content: AtomicBool,
+    /// Because the source went quiet longer than its idle-read timeout.
+    timed_out: AtomicBool,
+}
+
+/// Passes a source body `inner` through as an upload body: records each chunk as progress
+/// on `activity`, notifies `sent` once all `size` bytes have gone out (an HTTP/1 client
+/// stops polling a body of known length after its last byte, so its end is never seen),
+/// and raises `flags` when it fails for its content rather than for a broken source
+/// connection, or for a source that stalled.
+fn watched(
     inner: impl Stream<Item = std::io::Result<Bytes>> + Send + 'static,
-    flag: Arc<AtomicBool>,
+    flags: Arc<SourceFlags>,
+    (sent, size): (Arc<Notify>, u64),
+    activity: Option<Activity>,
 ) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
-    inner.inspect(move |item| {
-        if let Err(e) = item
-            && !e
-                .get_ref()
-                .is_some_and(|inner| inner.is::<reqwest::Error>())
-        {
-            flag.store(true, Ordering::Relaxed);
-        }
+    let at_end = sent.clone();
+    let end = futures_util::stream::once(async move {
+        at_end.notify_one();
+        None::<std::io::Result<Bytes>>
     })
+    .filter_map(|item| async move { item });
+    let mut seen = 0u64;
+    inner
+        .inspect(move |item| match item {
+            Ok(chunk) => {
+                if let Some(a) = &activity {
+                    a.touch();
+                }
+                seen += chunk.len() as u64;
+                if seen >= size {
+                    sent.notify_one();
+                }
+            }
+            Err(e) => match e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
+            {
+                Some(source) if source.is_timeout() => {
+                    flags.timed_out.store(true, Ordering::Relaxed);
+                }
+                Some(_) => {}
+                None => flags.bad_content.store(true, Ordering::Relaxed),
+            },
+        })
+        .chain(end)
 }
 
 /// Passes `inner` through while hashing it; fails the stream (and so the upload) when the

@@ -6,17 +6,18 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use portcullis_core::{RegistryHost, RepoPath};
 use reqwest::header::WWW_AUTHENTICATE;
 use reqwest::{RequestBuilder, Response, StatusCode, Url};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::auth::{
     BearerChallenge, DEFAULT_MAX_CONCURRENT_REQUESTS, RegistryAuthConfig, fetch_token,
 };
+use crate::liveness::{Activity, Timeouts};
 use crate::retry::{is_transient_error, is_transient_status, retry_after};
 use crate::{Error, Result, RetryPolicy};
 
@@ -45,15 +46,16 @@ impl Access {
 #[derive(Clone, Debug)]
 pub struct RegistryClient {
     inner: Arc<Inner>,
+    /// Where a copy's progress (bytes moved, backoffs) is recorded, for this handle only.
+    activity: Option<Activity>,
 }
 
 #[derive(Debug)]
 struct Inner {
-    /// For `http://` URLs: built without any CA store.
-    plain: reqwest::Client,
-    /// For `https://` URLs: built on first use, since loading the platform's CA store costs
+    /// HTTP clients by (plain http, idle-read timeout), built on first use: plain ones
+    /// without any CA store, TLS ones lazily since loading the platform's CA store costs
     /// more than a whole no-op copy between local registries.
-    tls: OnceLock<std::result::Result<reqwest::Client, String>>,
+    clients: Mutex<HashMap<(bool, Option<Duration>), reqwest::Client>>,
     registries: HashMap<RegistryHost, RegistryAuthConfig>,
     /// Bearer tokens keyed by (registry, scope). Never logged.
     tokens: Mutex<HashMap<(RegistryHost, String), String>>,
@@ -81,20 +83,52 @@ impl From<Error> for Failed {
 impl RegistryClient {
     /// A client with per-registry settings; hosts not listed use https, anonymously.
     pub fn new(registries: HashMap<RegistryHost, RegistryAuthConfig>) -> Result<Self> {
-        let plain = http_builder()
-            .tls_certs_only(Vec::new())
-            .build()
-            .map_err(|e| Error::transport("-", "building the HTTP client", e))?;
         let tokens = Mutex::new(HashMap::new());
-        Ok(Self {
+        let client = Self {
             inner: Arc::new(Inner {
-                plain,
-                tls: OnceLock::new(),
+                clients: Mutex::new(HashMap::new()),
                 registries,
                 tokens,
                 limits: Mutex::new(HashMap::new()),
             }),
-        })
+            activity: None,
+        };
+        // Fail at start-up, not on the first request, if plain HTTP cannot be set up.
+        client.http_for_scheme(true, Some(Timeouts::default().idle_read))?;
+        Ok(client)
+    }
+
+    /// A handle on the same client (connections, tokens, limits) that records the progress
+    /// of its transfers and retry backoffs in `activity`.
+    pub fn with_activity(&self, activity: Activity) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            activity: Some(activity),
+        }
+    }
+
+    /// The progress clock of this handle, if any.
+    pub(crate) fn activity(&self) -> Option<&Activity> {
+        self.activity.as_ref()
+    }
+
+    /// The retry policy configured for `registry` (the default one when not configured).
+    pub fn retry_policy(&self, registry: &RegistryHost) -> RetryPolicy {
+        self.policy(registry)
+    }
+
+    fn timeouts(&self, registry: &RegistryHost) -> Timeouts {
+        self.config(registry)
+            .map(|c| c.timeouts)
+            .unwrap_or_default()
+    }
+
+    /// Sleeps out a retry backoff, which counts as progress for the activity clock.
+    async fn back_off(&self, delay: Duration) {
+        if let Some(activity) = &self.activity {
+            activity.busy_until(Instant::now() + delay);
+        }
+        tokio::time::sleep(delay).await;
     }
 
     fn config(&self, registry: &RegistryHost) -> Option<&RegistryAuthConfig> {
@@ -129,36 +163,80 @@ impl RegistryClient {
     /// the response head arrives (for uploads, after the whole body went out), not while a
     /// response body streams: a streaming copy between two repositories of one registry
     /// holds a source body open while it uploads, and must not deadlock on its own slots.
+    ///
+    /// The registry's `response_header` timeout bounds the wait for the response head: from
+    /// the start, or, for a streamed upload, from the moment `body_sent` is notified (a
+    /// large body may take long to go out; while it does, the copy's activity clock sees
+    /// its progress).
     async fn send_limited(
         &self,
         registry: &RegistryHost,
         operation: &'static str,
         req: RequestBuilder,
+        body_sent: Option<&Notify>,
     ) -> Result<Response> {
         let _permit = self.permit(registry).await;
-        req.send()
-            .await
-            .map_err(|e| Error::transport(registry.as_str(), operation, e))
+        let limit = self.timeouts(registry).response_header;
+        let timed_out = || Error::Timeout {
+            registry: registry.as_str().to_owned(),
+            operation,
+            waited_for: "response headers",
+        };
+        let deadline = async {
+            if let Some(sent) = body_sent {
+                sent.notified().await;
+            }
+            tokio::time::sleep(limit).await;
+        };
+        tokio::select! {
+            sent = req.send() => sent.map_err(|e| {
+                if e.is_timeout() && !e.is_connect() {
+                    timed_out()
+                } else {
+                    Error::transport(registry.as_str(), operation, e)
+                }
+            }),
+            () = deadline => Err(timed_out()),
+        }
     }
 
     /// The HTTP client for `url` (plain for `http://`, TLS with the platform's trust store
-    /// for anything else), for requests to URLs the registry handed out.
-    pub(crate) fn http_for(&self, url: &Url) -> Result<&reqwest::Client> {
-        self.http_for_scheme(url.scheme() == "http")
+    /// for anything else), with `registry`'s idle-read timeout, for requests to URLs the
+    /// registry handed out.
+    pub(crate) fn http_for(&self, registry: &RegistryHost, url: &Url) -> Result<reqwest::Client> {
+        self.http_for_scheme(
+            url.scheme() == "http",
+            Some(self.timeouts(registry).idle_read),
+        )
     }
 
-    fn http_for_scheme(&self, plain: bool) -> Result<&reqwest::Client> {
-        if plain {
-            return Ok(&self.inner.plain);
+    /// The HTTP client for a streamed upload to `url`: without an idle-read timeout, which
+    /// would count the whole upload (the registry says nothing until the body is in) as
+    /// idle. `send_once`'s response-header timeout covers the wait after the body.
+    pub(crate) fn http_for_upload(&self, url: &Url) -> Result<reqwest::Client> {
+        self.http_for_scheme(url.scheme() == "http", None)
+    }
+
+    fn http_for_scheme(&self, plain: bool, idle_read: Option<Duration>) -> Result<reqwest::Client> {
+        let mut clients = self.inner.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(client) = clients.get(&(plain, idle_read)) {
+            return Ok(client.clone());
         }
-        self.inner
-            .tls
-            .get_or_init(|| http_builder().build().map_err(|e| e.to_string()))
-            .as_ref()
-            .map_err(|reason| Error::Protocol {
-                registry: "-".to_owned(),
-                reason: format!("cannot build the TLS client: {reason}"),
-            })
+        let builder = match idle_read {
+            Some(idle) => http_builder().read_timeout(idle),
+            None => http_builder(),
+        };
+        let builder = if plain {
+            builder.tls_certs_only(Vec::new())
+        } else {
+            builder
+        };
+        let client = builder.build().map_err(|e| Error::Protocol {
+            registry: "-".to_owned(),
+            reason: format!("cannot build the HTTP client: {}", e.without_url()),
+        })?;
+        clients.insert((plain, idle_read), client.clone());
+        Ok(client)
     }
 
     /// `https://host/v2/<path>` (or `http://` for insecure registries).
@@ -236,7 +314,7 @@ impl RegistryClient {
                 };
             }
             log_retry(registry, operation, attempt, delay, &outcome);
-            tokio::time::sleep(delay).await;
+            self.back_off(delay).await;
         }
     }
 
@@ -273,7 +351,7 @@ impl RegistryClient {
             }
             let outcome: Result<Response> = Err(failed.error);
             log_retry(registry, operation, attempt, delay, &outcome);
-            tokio::time::sleep(delay).await;
+            self.back_off(delay).await;
         }
     }
 
@@ -288,9 +366,9 @@ impl RegistryClient {
     ) -> Result<Response> {
         let host = registry.as_str();
         let base = self.url(registry, "")?;
-        let http = self.http_for(&base)?;
-        let first = self.authorize(registry, repo, access, build(http));
-        let resp = self.send_limited(registry, operation, first).await?;
+        let http = self.http_for(registry, &base)?;
+        let first = self.authorize(registry, repo, access, build(&http));
+        let resp = self.send_limited(registry, operation, first, None).await?;
         if resp.status() != StatusCode::UNAUTHORIZED {
             return refuse_forbidden(resp, host, operation);
         }
@@ -310,22 +388,27 @@ impl RegistryClient {
         let scope = access.scope(repo);
         let default_config = RegistryAuthConfig::default();
         let config = self.config(registry).unwrap_or(&default_config);
-        let realm_http = self.http_for_scheme(challenge.realm.starts_with("http://"))?;
-        let token = fetch_token(realm_http, host, &base, config, &challenge, &scope).await?;
+        let realm_http = self.http_for_scheme(
+            challenge.realm.starts_with("http://"),
+            Some(config.timeouts.idle_read),
+        )?;
+        let token = fetch_token(&realm_http, host, &base, config, &challenge, &scope).await?;
         tracing::debug!(registry = host, auth.scope = %scope, "obtained registry bearer token");
         self.inner
             .tokens
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert((registry.clone(), scope), token.clone());
-        let retry = build(http).bearer_auth(token);
-        let resp = self.send_limited(registry, operation, retry).await?;
+        let retry = build(&http).bearer_auth(token);
+        let resp = self.send_limited(registry, operation, retry, None).await?;
         refuse_forbidden(resp, host, operation)
     }
 
     /// Sends a request whose body cannot be replayed: cached credentials only, no retry.
     /// `target` is the URL `req` goes to (a registry-issued upload URL); credentials are
-    /// attached only when it is on the registry's own host and port.
+    /// attached only when it is on the registry's own host and port. For a streamed body,
+    /// `body_sent` is notified when it has gone out (see `send_limited`).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn send_once(
         &self,
         registry: &RegistryHost,
@@ -334,6 +417,7 @@ impl RegistryClient {
         operation: &'static str,
         target: &Url,
         req: RequestBuilder,
+        body_sent: Option<&Notify>,
     ) -> Result<Response> {
         let host = registry.as_str();
         let base = self.url(registry, "")?;
@@ -347,7 +431,9 @@ impl RegistryClient {
             );
             req
         };
-        let resp = self.send_limited(registry, operation, req).await?;
+        let resp = self
+            .send_limited(registry, operation, req, body_sent)
+            .await?;
         refuse_forbidden(resp, host, operation)
     }
 }
@@ -508,7 +594,7 @@ pub(crate) async fn read_limited(
     while let Some(chunk) = resp
         .chunk()
         .await
-        .map_err(|e| Error::transport(registry, "reading a body", e))?
+        .map_err(|e| Error::body(registry, "reading a body", e))?
     {
         if out.len() as u64 + chunk.len() as u64 > limit {
             return Err(Error::TooLarge {

@@ -93,6 +93,19 @@ pub enum Error {
         #[source]
         source: reqwest::Error,
     },
+    /// The registry accepted the request but did not answer within its configured timeouts
+    /// (`response_header` for the headers, `idle_read` between two reads of the body).
+    /// Not retried by the request itself: a hung registry would hold its caller for every
+    /// attempt. The copy job retries it (see `is_transient`).
+    #[error("registry {registry} did not answer {operation} in time ({waited_for} timed out)")]
+    Timeout {
+        /// The registry host.
+        registry: String,
+        /// What we were doing.
+        operation: &'static str,
+        /// `response headers` or `response body`.
+        waited_for: &'static str,
+    },
     /// A blob or manifest larger than the caller allowed.
     #[error("{what} is larger than the limit of {limit} bytes")]
     TooLarge {
@@ -127,6 +140,47 @@ impl Error {
             registry: registry.to_owned(),
             operation,
             source: source.without_url(),
+        }
+    }
+
+    /// A transport error on reading a response body: a read that timed out becomes
+    /// `Timeout`, anything else `Transport`.
+    pub(crate) fn body(registry: &str, operation: &'static str, source: reqwest::Error) -> Self {
+        if source.is_timeout() {
+            return Self::Timeout {
+                registry: registry.to_owned(),
+                operation,
+                waited_for: "response body",
+            };
+        }
+        Self::transport(registry, operation, source)
+    }
+
+    /// Whether a later attempt of the whole operation may succeed: a timeout, a connection
+    /// failure, or a throttling/gateway status (also after the request's own retries gave
+    /// up). Refusals, missing content, bad content and protocol errors are not.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Timeout { .. } | Self::RetriesExhausted { .. } => true,
+            Self::TransportExhausted { source, .. } | Self::Transport { source, .. } => {
+                crate::retry::is_transient_transport(source)
+            }
+            Self::Http { status, .. } => crate::retry::is_transient_status(*status),
+            _ => false,
+        }
+    }
+
+    /// The registry host the error is about, when it is about one.
+    pub fn registry(&self) -> Option<&str> {
+        match self {
+            Self::Unauthorized { registry, .. }
+            | Self::Http { registry, .. }
+            | Self::RetriesExhausted { registry, .. }
+            | Self::TransportExhausted { registry, .. }
+            | Self::Protocol { registry, .. }
+            | Self::Transport { registry, .. }
+            | Self::Timeout { registry, .. } => Some(registry),
+            _ => None,
         }
     }
 

@@ -10,6 +10,7 @@ mod blobs;
 mod client;
 mod copy;
 mod error;
+mod liveness;
 mod manifest;
 mod manifest_ops;
 mod referrers;
@@ -21,9 +22,12 @@ pub use auth::{BearerChallenge, DEFAULT_MAX_CONCURRENT_REQUESTS, RegistryAuthCon
 pub use client::RegistryClient;
 pub use copy::{CopyOptions, CopyPlan, CopyReport, Progress, copy_image, copy_image_with_progress};
 pub use error::{Error, Result};
+pub use liveness::{Activity, Timeouts};
 pub use manifest::{
     ACCEPT_MANIFESTS, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, MAX_MANIFEST_BYTES,
     ManifestContents, OCI_INDEX, OCI_MANIFEST, RawManifest, is_supported,
 };
 pub use referrers::{MAX_REFERRERS, Referrer, parse_referrers, referrers_tag};
+/// The URL type of `RegistryAuthConfig::token_realms`.
+pub use reqwest::Url;
 pub use retry::{MAX_RETRY_AFTER, RetryPolicy};

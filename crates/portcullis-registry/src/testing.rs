@@ -7,7 +7,7 @@
 mod fault_proxy;
 mod token_server;
 
-pub use fault_proxy::{FaultPlan, FaultProxy};
+pub use fault_proxy::{FaultMode, FaultPlan, FaultProxy};
 pub use token_server::{TOKEN_ISSUER, TOKEN_SERVICE, TokenRequest, TokenServer};
 
 use std::collections::HashMap;
@@ -38,6 +38,8 @@ pub struct TestRegistry {
     pub username: Option<String>,
     /// The basic-auth password, when started with htpasswd.
     pub password: Option<String>,
+    /// Token realms (on other ports) trusted with the credentials: the token server's.
+    pub token_realms: Vec<reqwest::Url>,
     child: Child,
     dir: PathBuf,
 }
@@ -61,7 +63,9 @@ impl TestRegistry {
     /// alive as long as the registry.
     pub async fn start_with_token_auth(user: &str, pass: &str) -> io::Result<(Self, TokenServer)> {
         let tokens = TokenServer::start(user, pass).await?;
-        let registry = Self::spawn(Some((user.to_owned(), pass.to_owned())), Some(&tokens)).await?;
+        let mut registry =
+            Self::spawn(Some((user.to_owned(), pass.to_owned())), Some(&tokens)).await?;
+        registry.token_realms = vec![reqwest::Url::parse(&tokens.realm).map_err(io::Error::other)?];
         Ok((registry, tokens))
     }
 
@@ -71,6 +75,7 @@ impl TestRegistry {
             insecure: true,
             username: self.username.clone(),
             password: self.password.clone(),
+            token_realms: self.token_realms.clone(),
             ..Default::default()
         }
     }
@@ -117,6 +122,7 @@ impl TestRegistry {
                         host,
                         username,
                         password,
+                        token_realms: Vec::new(),
                         child,
                         dir,
                     });

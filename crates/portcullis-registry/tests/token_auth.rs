@@ -14,7 +14,7 @@ use support::{push_image, repo, tag, to_prod_v1};
 const USER: &str = "ci-robot";
 const PASSWORD: &str = "t0ken-s3cret-pw";
 
-/// A client for `dst` only, with the given credentials.
+/// A client for `dst` only, with the given credentials (and its token server trusted).
 fn client_with(
     dst: &TestRegistry,
     username: Option<&str>,
@@ -24,10 +24,9 @@ fn client_with(
         [(
             dst.host.clone(),
             RegistryAuthConfig {
-                insecure: true,
                 username: username.map(str::to_owned),
                 password: password.map(str::to_owned),
-                ..Default::default()
+                ..dst.auth_config()
             },
         )]
         .into(),
@@ -257,4 +256,37 @@ async fn registry_accepts_only_tokens_signed_by_the_bundled_key() {
     assert_eq!(status(token_from(&tokens.realm).await).await, 404);
     assert_eq!(status(token_from(&stranger.realm).await).await, 401);
     assert_eq!(http.get(&tags).send().await.unwrap().status().as_u16(), 401);
+}
+
+/// The token server runs on another port than the registry: unless it is listed in the
+/// registry's `token_realms`, the registry's challenge naming it gets no credentials.
+#[tokio::test]
+async fn credentials_never_go_to_a_token_realm_on_another_port_unless_listed() {
+    let (_src, dst, tokens, image) = copied_image().await;
+    let before = tokens.requests().len();
+    let mut config = dst.auth_config();
+    assert_eq!(
+        config.token_realms.len(),
+        1,
+        "the copy above trusted the realm"
+    );
+    config.token_realms.clear();
+    let unlisted = RegistryClient::new([(dst.host.clone(), config)].into()).unwrap();
+    let err = unlisted
+        .get_manifest(
+            &dst.host,
+            &repo("prod/app"),
+            &Reference::Digest(image.manifest.digest.clone()),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Unauthorized { status: 401, .. }),
+        "an anonymous token opens nothing: {err:?}"
+    );
+    let asked: Vec<_> = tokens.requests().into_iter().skip(before).collect();
+    assert!(!asked.is_empty(), "the token server was asked, anonymously");
+    for r in &asked {
+        assert_eq!(r.username, None, "credentials leaked to the realm: {r:?}");
+    }
 }

@@ -128,6 +128,13 @@ pub fn registry_client(config: &Config) -> Result<RegistryClient, StartError> {
                     .max_concurrent_requests
                     .unwrap_or(portcullis_registry::DEFAULT_MAX_CONCURRENT_REQUESTS),
                 retry: settings.retry.clone().unwrap_or_default().policy(),
+                // Validated at load time; an unparsable entry would only trust less.
+                token_realms: settings
+                    .token_realms
+                    .iter()
+                    .filter_map(|r| portcullis_registry::Url::parse(r).ok())
+                    .collect(),
+                timeouts: settings.timeouts.clone().unwrap_or_default().timeouts(),
             },
         );
     }
@@ -247,6 +254,8 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         integrity: Arc::new(Integrity::default()),
         checkpoints,
         auth_failures: Arc::new(AuthFailures::new(config.auth_failures.max_per_minute)),
+        copy_max_concurrent_jobs: config.copy.max_concurrent_jobs,
+        copy_job_deadline: Duration::from_secs(config.copy.job_deadline_seconds),
     })
 }
 

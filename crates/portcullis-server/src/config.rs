@@ -70,6 +70,13 @@ pub struct RegistrySettings {
     /// How transient failures (429, 502–504, connection errors) are retried.
     #[serde(default)]
     pub retry: Option<RetrySettings>,
+    /// How long to wait on this registry before giving up with `registry_timeout`.
+    #[serde(default)]
+    pub timeouts: Option<TimeoutSettings>,
+    /// Token realms on other hosts that may receive this registry's credentials (a realm
+    /// on the registry's own host and port always may).
+    #[serde(default)]
+    pub token_realms: Vec<String>,
     /// The password, read from `password_env` or `password_file` at load time.
     #[serde(skip)]
     pub password: Option<Secret>,
@@ -88,6 +95,32 @@ pub struct RetrySettings {
     pub max_backoff_ms: Option<u64>,
     /// No attempt starts after this long since the first (default 120).
     pub max_elapsed_seconds: Option<u64>,
+}
+
+/// Per-registry timeouts; omitted fields keep their defaults (30 s each).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutSettings {
+    /// Longest wait for response headers once a request is sent (default 30).
+    pub response_header_seconds: Option<u64>,
+    /// Longest wait between two reads of a response, e.g. a blob body that stalls
+    /// (default 30).
+    pub idle_read_seconds: Option<u64>,
+}
+
+impl TimeoutSettings {
+    /// The client's timeouts: these settings over its defaults.
+    pub fn timeouts(&self) -> portcullis_registry::Timeouts {
+        let d = portcullis_registry::Timeouts::default();
+        portcullis_registry::Timeouts {
+            response_header: self
+                .response_header_seconds
+                .map_or(d.response_header, std::time::Duration::from_secs),
+            idle_read: self
+                .idle_read_seconds
+                .map_or(d.idle_read, std::time::Duration::from_secs),
+        }
+    }
 }
 
 impl RetrySettings {
@@ -455,14 +488,31 @@ pub struct CopySettings {
     /// Blobs in flight at once per copy (per-registry request limits apply on top).
     #[serde(default = "default_blob_concurrency")]
     pub blob_concurrency: usize,
+    /// Copy jobs run at once by one replica; a hung job never holds up the others.
+    #[serde(default = "default_max_concurrent_jobs")]
+    pub max_concurrent_jobs: usize,
+    /// Longest a copy job may take, its retries included; must exceed every registry's
+    /// `retry.max_elapsed_seconds`. A job past it fails with `registry_timeout`.
+    #[serde(default = "default_job_deadline")]
+    pub job_deadline_seconds: u64,
 }
 
 impl Default for CopySettings {
     fn default() -> Self {
         Self {
             blob_concurrency: default_blob_concurrency(),
+            max_concurrent_jobs: default_max_concurrent_jobs(),
+            job_deadline_seconds: default_job_deadline(),
         }
     }
+}
+
+fn default_max_concurrent_jobs() -> usize {
+    4
+}
+
+fn default_job_deadline() -> u64 {
+    600
 }
 
 fn default_blob_concurrency() -> usize {
@@ -551,6 +601,26 @@ impl Config {
                 return Err(ConfigError::Invalid(format!(
                     "registries.{host}.max_concurrent_requests must be at least 1"
                 )));
+            }
+            let timeouts = reg.timeouts.clone().unwrap_or_default();
+            for (field, value) in [
+                ("response_header_seconds", timeouts.response_header_seconds),
+                ("idle_read_seconds", timeouts.idle_read_seconds),
+            ] {
+                if value == Some(0) {
+                    return Err(ConfigError::Invalid(format!(
+                        "registries.{host}.timeouts.{field} must be at least 1"
+                    )));
+                }
+            }
+            for realm in &reg.token_realms {
+                let ok = portcullis_registry::Url::parse(realm)
+                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+                if !ok {
+                    return Err(ConfigError::Invalid(format!(
+                        "registries.{host}.token_realms: {realm:?} is not an http(s) URL"
+                    )));
+                }
             }
             if reg.retry.as_ref().and_then(|r| r.max_attempts) == Some(0) {
                 return Err(ConfigError::Invalid(format!(
@@ -657,6 +727,28 @@ impl Config {
             ));
         }
         self.validate_limits()?;
+        if !(1..=64).contains(&self.copy.max_concurrent_jobs) {
+            return Err(ConfigError::Invalid(
+                "copy.max_concurrent_jobs must be between 1 and 64".into(),
+            ));
+        }
+        // A job must outlive the retries it is meant to sit out (unconfigured registries
+        // use the default policy).
+        let default_retry = RetrySettings::default().policy().max_elapsed;
+        let longest_retry = self
+            .registries
+            .values()
+            .map(|r| r.retry.clone().unwrap_or_default().policy().max_elapsed)
+            .chain([default_retry])
+            .max()
+            .unwrap_or(default_retry);
+        if std::time::Duration::from_secs(self.copy.job_deadline_seconds) <= longest_retry {
+            return Err(ConfigError::Invalid(format!(
+                "copy.job_deadline_seconds ({}) must exceed every registry's retry.max_elapsed_seconds ({})",
+                self.copy.job_deadline_seconds,
+                longest_retry.as_secs()
+            )));
+        }
         if self.policy_concurrency == 0 {
             return Err(ConfigError::Invalid(
                 "policy_concurrency must be at least 1".into(),
@@ -861,6 +953,61 @@ trust:
         let err = Config::from_yaml(&bad, &dir, &env).unwrap_err().to_string();
         assert!(err.contains("routes.prod.platforms"), "{err}");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn timeouts_token_realms_and_job_limits_are_read_and_checked() {
+        let env = |k: &str| (k == "REG_PW").then(|| "x".to_owned());
+        let yaml = YAML.replace(
+            "password_env: REG_PW }",
+            "password_env: REG_PW, timeouts: { response_header_seconds: 5 }, token_realms: [\"https://auth.example/token\"] }",
+        );
+        let yaml = format!("{yaml}copy: {{ max_concurrent_jobs: 2, job_deadline_seconds: 300 }}\n");
+        let cfg = Config::from_yaml(&yaml, Path::new("."), &env).unwrap();
+        let reg = &cfg.registries["registry.example.com"];
+        let t = reg.timeouts.clone().unwrap_or_default().timeouts();
+        assert_eq!(t.response_header, std::time::Duration::from_secs(5));
+        assert_eq!(t.idle_read, std::time::Duration::from_secs(30));
+        assert_eq!(reg.token_realms, ["https://auth.example/token"]);
+        assert_eq!(cfg.copy.max_concurrent_jobs, 2);
+        let defaults = Config::from_yaml(YAML, Path::new("."), &env).unwrap();
+        assert_eq!(defaults.copy.max_concurrent_jobs, 4);
+        assert_eq!(defaults.copy.job_deadline_seconds, 600);
+
+        let short = format!("{YAML}copy: {{ job_deadline_seconds: 120 }}\n");
+        let err = Config::from_yaml(&short, Path::new("."), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("copy.job_deadline_seconds"), "{err}");
+        let long_retry = YAML.replace(
+            "password_env: REG_PW }",
+            "password_env: REG_PW, retry: { max_elapsed_seconds: 900 } }",
+        );
+        let err = Config::from_yaml(&long_retry, Path::new("."), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_elapsed_seconds (900)"), "{err}");
+        for (bad, field) in [
+            (
+                "timeouts: { idle_read_seconds: 0 }",
+                "timeouts.idle_read_seconds",
+            ),
+            ("token_realms: [\"ftp://x/t\"]", "token_realms"),
+        ] {
+            let yaml = YAML.replace(
+                "password_env: REG_PW }",
+                &format!("password_env: REG_PW, {bad} }}"),
+            );
+            let err = Config::from_yaml(&yaml, Path::new("."), &env)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(field), "{err}");
+        }
+        let zero = format!("{YAML}copy: {{ max_concurrent_jobs: 0 }}\n");
+        let err = Config::from_yaml(&zero, Path::new("."), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("copy.max_concurrent_jobs"), "{err}");
     }
 
     #[test]

@@ -165,6 +165,26 @@ impl From<portcullis_store::Error> for ApiError {
     }
 }
 
+impl ApiError {
+    /// A failure of the `end` (`source` or `destination`) registry while serving a request:
+    /// a hung registry is 504 `registry_timeout`, naming the registry and the operation;
+    /// any other registry failure 502 `registry_unavailable`.
+    pub fn registry(end: &str, e: portcullis_registry::Error) -> Self {
+        match e {
+            portcullis_registry::Error::Timeout { .. } => Self::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "registry_timeout",
+                format!("the {end} {e}"),
+            ),
+            other => Self::new(
+                StatusCode::BAD_GATEWAY,
+                "registry_unavailable",
+                format!("the {end} registry could not be read: {other}"),
+            ),
+        }
+    }
+}
+
 impl From<portcullis_registry::Error> for ApiError {
     fn from(e: portcullis_registry::Error) -> Self {
         match e {
@@ -175,11 +195,7 @@ impl From<portcullis_registry::Error> for ApiError {
             portcullis_registry::Error::TagExists { .. } => {
                 Self::conflict("tag_exists", e.to_string())
             }
-            other => Self::new(
-                StatusCode::BAD_GATEWAY,
-                "registry_unavailable",
-                format!("the source registry could not be read: {other}"),
-            ),
+            other => Self::registry("source", other),
         }
     }
 }

@@ -43,4 +43,8 @@ pub struct AppState {
     pub checkpoints: Schedule,
     /// Refused requests: counts, samples and the per-client rate limit.
     pub auth_failures: Arc<AuthFailures>,
+    /// Copy jobs one replica runs at once.
+    pub copy_max_concurrent_jobs: usize,
+    /// Longest a copy job may take, its retries included.
+    pub copy_job_deadline: std::time::Duration,
 }

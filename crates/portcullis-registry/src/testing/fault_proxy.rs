@@ -1,10 +1,12 @@
 //! `FaultProxy`: a loopback HTTP proxy in front of a real registry that forwards every
 //! request unchanged (bodies streamed both ways) except those its `FaultPlan` answers with
-//! an injected status instead, counting requests seen, faulted and in flight at once.
+//! an injected status instead, never answers (a hung registry), or answers with a body that
+//! stalls part-way; counting requests seen, faulted and in flight at once.
 
 use std::io;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -27,6 +29,22 @@ pub struct FaultPlan {
     pub method: Option<String>,
     /// Only requests whose path and query contain this match (e.g. `"/manifests/"`).
     pub path_contains: Option<String>,
+    /// Fault matching requests only during this long after the first one matched (an
+    /// outage that ends), instead of counting them with `times`.
+    pub fail_for: Option<Duration>,
+    /// How a matching request is faulted.
+    pub mode: FaultMode,
+}
+
+/// What a faulted request gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultMode {
+    /// The injected `status` at once.
+    Status,
+    /// Nothing, ever: the connection stays open and silent (a hung registry).
+    Hang,
+    /// The real response, whose body stops after this many bytes and never ends.
+    StallBodyAfter(usize),
 }
 
 impl FaultPlan {
@@ -51,7 +69,31 @@ impl FaultPlan {
             times: None,
             method: None,
             path_contains: None,
+            fail_for: None,
+            mode: FaultMode::Status,
         }
+    }
+
+    /// Never answers a matching request.
+    pub fn hang() -> Self {
+        Self {
+            mode: FaultMode::Hang,
+            ..Self::always(599)
+        }
+    }
+
+    /// Forwards matching requests but stalls their response bodies after `bytes` bytes.
+    pub fn stall_body_after(bytes: usize) -> Self {
+        Self {
+            mode: FaultMode::StallBodyAfter(bytes),
+            ..Self::always(599)
+        }
+    }
+
+    /// Faults matching requests only for `window` after the first one (then recovers).
+    pub fn lasting(mut self, window: Duration) -> Self {
+        self.fail_for = Some(window);
+        self
     }
 
     /// Sends `Retry-After: <value>` with the injected status.
@@ -88,6 +130,7 @@ struct Shared {
     faulted: AtomicUsize,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    first_match: Mutex<Option<Instant>>,
 }
 
 /// A running fault-injecting proxy on `127.0.0.1:<port>`, stopped on drop.
@@ -124,6 +167,7 @@ impl FaultProxy {
             faulted: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
+            first_match: Mutex::new(None),
         });
         let app = axum::Router::new()
             .fallback(forward)
@@ -182,11 +226,13 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         .uri()
         .path_and_query()
         .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
-    if shared.plan.matches(method.as_str(), &path) {
-        let n = shared.matched.fetch_add(1, Ordering::SeqCst);
-        if shared.plan.times.is_none_or(|t| n < t) {
-            shared.faulted.fetch_add(1, Ordering::SeqCst);
-            return injected(&shared.plan);
+    let mut stall = None;
+    if shared.plan.matches(method.as_str(), &path) && shared.should_fault() {
+        shared.faulted.fetch_add(1, Ordering::SeqCst);
+        match shared.plan.mode {
+            FaultMode::Status => return injected(&shared.plan),
+            FaultMode::Hang => return std::future::pending().await,
+            FaultMode::StallBodyAfter(n) => stall = Some(n),
         }
     }
     let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
@@ -230,8 +276,43 @@ async fn forward(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         let _still_in_flight = &guard;
         chunk
     });
-    resp.body(Body::from_stream(body))
+    let body = match stall {
+        Some(limit) => Body::from_stream(stalled(body, limit)),
+        None => Body::from_stream(body),
+    };
+    resp.body(body)
         .unwrap_or_else(|_| status_only(StatusCode::BAD_GATEWAY))
+}
+
+impl Shared {
+    /// Counts a matching request; whether the plan faults it (by count or time window).
+    fn should_fault(&self) -> bool {
+        let n = self.matched.fetch_add(1, Ordering::SeqCst);
+        if let Some(window) = self.plan.fail_for {
+            let mut first = self.first_match.lock().unwrap_or_else(|p| p.into_inner());
+            let since = *first.get_or_insert_with(Instant::now);
+            return since.elapsed() < window;
+        }
+        self.plan.times.is_none_or(|t| n < t)
+    }
+}
+
+/// `body` cut after `limit` bytes, then silent forever.
+fn stalled(
+    body: impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send + 'static,
+    limit: usize,
+) -> impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send + 'static {
+    let mut left = limit;
+    body.map(move |chunk| {
+        chunk.map(|mut c| {
+            let keep = c.len().min(left);
+            left -= keep;
+            c.truncate(keep);
+            c
+        })
+    })
+    .take_while(|c| std::future::ready(c.as_ref().map_or(true, |c| !c.is_empty())))
+    .chain(futures_util::stream::pending())
 }
 
 fn injected(plan: &FaultPlan) -> Response {

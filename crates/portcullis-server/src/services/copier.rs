@@ -1,22 +1,29 @@
 //! The copy worker: claims `promoting` promotions from Postgres (lease + claim id + SKIP
-//! LOCKED, so replicas share the work), copies the image digest for digest while renewing
-//! its lease, and records the outcome only if it still holds the claim.
+//! LOCKED, so replicas share the work), runs up to `copy.max_concurrent_jobs` copies at
+//! once, each within `copy.job_deadline_seconds` and retrying transient failures (`job`),
+//! renews a job's lease only while its copy makes progress, and records the outcome only if
+//! it still holds the claim.
 //!
 //! The row's word is not enough: a job is copied only if its decision statement, signed by
 //! the gate, verifies, matches the row field for field, carries signed votes that meet its
 //! requirement, and was not already spent by a finished copy. Anything else fails the
 //! promotion with a loud `integrity_violation` event and copies nothing.
 
+mod job;
+
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use portcullis_core::{ImageRef, PromotionState, RegistryHost, RepoPath};
-use portcullis_registry::{CopyOptions, CopyPlan, CopyReport, copy_image_with_progress};
+use portcullis_core::PromotionState;
+use portcullis_registry::{Activity, CopyReport};
 use portcullis_store::{NewAuditEvent, PromotionRecord, Store};
 use serde_json::json;
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::services::trust::{IntegrityError, Release};
 use crate::state::AppState;
+pub use job::{CopyError, End};
 
 /// How long a claimed job stays leased without renewal before another worker may take it.
 const LEASE_SECS: i64 = 60;
@@ -26,10 +33,17 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 const POLL: Duration = Duration::from_secs(2);
 /// Claims after which a job that keeps dying (crash, lost lease) is marked failed.
 const MAX_ATTEMPTS: i32 = 5;
+/// A copy that shows no progress (no byte, blob or manifest moved, no retry backoff under
+/// way) for this long stops renewing its lease and gives the job up, so another replica
+/// may take it over once the lease lapses.
+const STALL_LIMIT: Duration = Duration::from_secs(LEASE_SECS as u64);
 
-/// Runs forever: claim a job, copy, record; sleep when idle. Each job runs in its own task
-/// so a panic in one cannot stop the worker; its lease then lapses and it is retried.
+/// Runs forever: claim jobs while fewer than `copy.max_concurrent_jobs` run, copy, record;
+/// sleep when idle. Each job runs in its own task, so a hung or slow job never holds up
+/// the others, and a panic in one cannot stop the worker (its lease lapses and it is
+/// retried).
 pub async fn run(state: AppState) {
+    let slots = Arc::new(Semaphore::new(state.copy_max_concurrent_jobs.max(1)));
     loop {
         if state.integrity.is_halted() {
             // The audit log was found cut or rewritten: promote nothing until an operator
@@ -37,53 +51,31 @@ pub async fn run(state: AppState) {
             let _ = tokio::time::timeout(POLL, state.copy_wakeup.notified()).await;
             continue;
         }
+        // The semaphore is never closed.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         match state.store.claim_copy_job(LEASE_SECS).await {
             Ok(Some((job, claim))) => {
                 let task = tokio::spawn(process(state.clone(), job, claim));
-                if let Err(e) = task.await {
-                    tracing::error!(error = %e, "copy task panicked; the job will be retried");
-                }
+                tokio::spawn(async move {
+                    if let Err(e) = task.await {
+                        tracing::error!(error = %e, "copy task panicked; the job will be retried");
+                    }
+                    drop(slot);
+                });
             }
             Ok(None) => {
+                drop(slot);
                 let _ = tokio::time::timeout(POLL, state.copy_wakeup.notified()).await;
             }
             Err(e) => {
+                drop(slot);
                 tracing::error!(error = %e, "claiming a copy job failed");
                 tokio::time::sleep(POLL).await;
             }
         }
     }
-}
-
-/// The copy of `job`, with the tag and platform rules its decision statement signed (the
-/// route's rules when the promotion was released).
-fn plan(state: &AppState, job: &PromotionRecord, release: &Release) -> Result<CopyPlan, String> {
-    let options = CopyOptions {
-        blob_concurrency: state.copy_blob_concurrency,
-        platforms: release.platforms.clone(),
-        overwrite_tag: release.allow_tag_overwrite,
-    };
-    let source: ImageRef = job
-        .source
-        .parse()
-        .map_err(|e| format!("stored source is invalid: {e}"))?;
-    let (host, repo) = job
-        .destination
-        .split_once('/')
-        .ok_or("stored destination is invalid")?;
-    let dest_registry: RegistryHost = host
-        .parse()
-        .map_err(|e| format!("stored destination: {e}"))?;
-    let dest_repo: RepoPath = repo
-        .parse()
-        .map_err(|e| format!("stored destination: {e}"))?;
-    Ok(CopyPlan {
-        source: source.with_digest(job.digest.clone()),
-        dest_registry,
-        dest_repo,
-        dest_tag: job.tag.clone(),
-        options,
-    })
 }
 
 fn event(job: &PromotionRecord, action: &str, details: serde_json::Value) -> NewAuditEvent {
@@ -133,17 +125,14 @@ async fn refuse(state: &AppState, job: &PromotionRecord, claim: Uuid, e: &Integr
     if let Err(err) = state.store.append_audit_now(&violation).await {
         tracing::error!(error = %err, "could not audit an integrity violation");
     }
-    let outcome = Err(format!("integrity_violation: {e}"));
+    let outcome = Err(CopyError::Integrity(e.to_string()));
     record(state, job, claim, None, outcome).await;
 }
 
 async fn process(state: AppState, job: PromotionRecord, claim: Uuid) {
     if job.attempts > MAX_ATTEMPTS {
-        let reason = format!(
-            "gave up after {} interrupted copy attempts",
-            job.attempts - 1
-        );
-        record(&state, &job, claim, None, Err(reason)).await;
+        let interrupted = CopyError::Interrupted(job.attempts - 1);
+        record(&state, &job, claim, None, Err(interrupted)).await;
         return;
     }
     let (release, statement_digest) = match release(&state, &job).await {
@@ -161,47 +150,74 @@ async fn process(state: AppState, job: PromotionRecord, claim: Uuid) {
         tracing::error!(error = %e, promotion.id = %job.id, "could not audit copy start");
     }
     let (progress_tx, progress_rx) = tokio::sync::watch::channel(None::<serde_json::Value>);
+    let activity = Activity::new();
+    let seen = activity.clone();
     let report_progress = move |r: &CopyReport| {
+        seen.touch();
         let mut value = serde_json::to_value(r).unwrap_or_default();
         value["in_progress"] = json!(true);
         progress_tx.send_replace(Some(value));
     };
-    let copy = async {
-        let plan = plan(&state, &job, &release)?;
-        copy_image_with_progress(&state.registry, &plan, &report_progress)
-            .await
-            .map_err(|e| e.to_string())
-    };
-    let heartbeat = async {
-        let mut rx = progress_rx;
-        loop {
-            tokio::time::sleep(HEARTBEAT).await;
-            let progress = if rx.has_changed().unwrap_or(false) {
-                rx.borrow_and_update().clone()
-            } else {
-                None
-            };
-            match state
-                .store
-                .heartbeat_copy_job(job.id, claim, LEASE_SECS, progress.as_ref())
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => return,
-                Err(e) => {
-                    tracing::warn!(error = %e, promotion.id = %job.id, "copy heartbeat failed")
-                }
-            }
-        }
-    };
+    let last_failure = Mutex::new(None);
+    let copy = job::within_deadline(state.copy_job_deadline, &last_failure, async {
+        let plan = job::plan(&release, state.copy_blob_concurrency, &job)?;
+        job::copy_with_retries(
+            &state.registry,
+            &plan,
+            &report_progress,
+            &activity,
+            &last_failure,
+        )
+        .await
+    });
     let outcome = tokio::select! {
         outcome = copy => outcome,
-        () = heartbeat => {
-            tracing::warn!(promotion.id = %job.id, "lost the copy lease; another worker owns the job");
+        () = keep_lease(&state, &job, claim, &activity, progress_rx) => {
+            tracing::warn!(promotion.id = %job.id, "stopped the copy: its lease was lost or it stalled");
             return;
         }
     };
     record(&state, &job, claim, Some(&statement_digest), outcome).await;
+}
+
+/// Renews the job's lease and records its progress every `HEARTBEAT` while the copy makes
+/// progress; returns when the claim is lost or the copy stalled past `STALL_LIMIT` (no
+/// progress, no renewal: the lease lapses and another replica may take the job over).
+async fn keep_lease(
+    state: &AppState,
+    job: &PromotionRecord,
+    claim: Uuid,
+    activity: &Activity,
+    mut progress: tokio::sync::watch::Receiver<Option<serde_json::Value>>,
+) {
+    loop {
+        tokio::time::sleep(HEARTBEAT).await;
+        let idle = activity.idle_for();
+        if idle > STALL_LIMIT {
+            tracing::warn!(
+                promotion.id = %job.id,
+                copy.idle_secs = idle.as_secs(),
+                "copy made no progress; giving the job up to its lease"
+            );
+            return;
+        }
+        let latest = if progress.has_changed().unwrap_or(false) {
+            progress.borrow_and_update().clone()
+        } else {
+            None
+        };
+        match state
+            .store
+            .heartbeat_copy_job(job.id, claim, LEASE_SECS, latest.as_ref())
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, promotion.id = %job.id, "copy heartbeat failed")
+            }
+        }
+    }
 }
 
 /// Writes the outcome and its audit event together, if this worker still holds the claim.
@@ -212,7 +228,7 @@ async fn record(
     job: &PromotionRecord,
     claim: Uuid,
     statement_digest: Option<&str>,
-    outcome: Result<CopyReport, String>,
+    outcome: Result<CopyReport, CopyError>,
 ) {
     let (next, error, report, audit) = match &outcome {
         Ok(r) => {
@@ -227,16 +243,25 @@ async fn record(
                 event(job, "promoted", details),
             )
         }
-        Err(reason) => (
-            PromotionState::Failed,
-            Some(reason.as_str()),
-            None,
-            event(job, "failed", json!({"reason": reason})),
-        ),
+        Err(e) => {
+            let reason = e.to_string();
+            tracing::warn!(promotion.id = %job.id, error = %reason, transient = e.is_transient(), "copy failed");
+            let audit = event(job, "failed", json!({"reason": reason}));
+            (PromotionState::Failed, Some(reason), None, audit)
+        }
     };
     let written = async {
         let mut tx = state.store.begin().await?;
-        if !Store::finish_copy_job(&mut tx, job.id, claim, next, error, report.as_ref()).await? {
+        if !Store::finish_copy_job(
+            &mut tx,
+            job.id,
+            claim,
+            next,
+            error.as_deref(),
+            report.as_ref(),
+        )
+        .await?
+        {
             return Ok(false);
         }
         state.store.append_audit(&mut tx, &audit).await?;

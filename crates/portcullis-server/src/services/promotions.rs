@@ -143,11 +143,7 @@ async fn tag_is_free(
             ),
         )),
         Err(portcullis_registry::Error::NotFound { .. }) => Ok(()),
-        Err(e) => Err(ApiError::new(
-            axum::http::StatusCode::BAD_GATEWAY,
-            "registry_unavailable",
-            format!("the destination registry could not be read: {e}"),
-        )),
+        Err(e) => Err(ApiError::registry("destination", e)),
     }
 }
 

@@ -1,0 +1,258 @@
+//! One copy job's work: the copy plan from the stored promotion, and the copy itself,
+//! retried with backoff while it fails transiently (a registry outage, a timeout) until the
+//! registries' `retry.max_elapsed_seconds` is used up. Failures are a typed `CopyError` that
+//! says whether they are transient and, for a registry, which end (source or destination).
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use portcullis_core::{ImageRef, RegistryHost, RepoPath};
+use portcullis_registry::{
+    Activity, CopyOptions, CopyPlan, CopyReport, RegistryClient, copy_image_with_progress,
+};
+use portcullis_store::PromotionRecord;
+
+use crate::services::trust::Release;
+
+/// Which end of a copy a registry failure came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The registry copied from.
+    Source,
+    /// The registry copied to.
+    Destination,
+    /// Source and destination are the same registry.
+    Both,
+}
+
+impl std::fmt::Display for End {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Source => "source",
+            Self::Destination => "destination",
+            Self::Both => "source and destination",
+        })
+    }
+}
+
+/// Why a copy job failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    /// The stored promotion cannot be turned into a copy plan. Permanent.
+    #[error("invalid_job: {0}")]
+    InvalidJob(String),
+    /// The job was claimed too often without an outcome (crashes, lost leases). Permanent.
+    #[error("copy_interrupted: gave up after {0} interrupted copy attempts")]
+    Interrupted(i32),
+    /// A registry failed; `error.is_transient()` says whether another attempt may help.
+    #[error("{code} at the {end}: {error}", code = registry_code(.error))]
+    Registry {
+        /// Source or destination.
+        end: End,
+        /// What the registry client reported.
+        error: portcullis_registry::Error,
+    },
+    /// The job's decision statement does not hold (see `trust`). Permanent: nothing is
+    /// copied.
+    #[error("integrity_violation: {0}")]
+    Integrity(String),
+    /// The job ran past `copy.job_deadline_seconds`. Permanent for this job.
+    #[error(
+        "registry_timeout: the copy did not finish within copy.job_deadline_seconds ({seconds} s){}",
+        last_failure(.last)
+    )]
+    Deadline {
+        /// The deadline.
+        seconds: u64,
+        /// The last failure before it, if any.
+        last: Option<String>,
+    },
+}
+
+/// `; last failure: …` when there was one.
+fn last_failure(last: &Option<String>) -> String {
+    last.as_deref()
+        .map(|l| format!("; last failure: {l}"))
+        .unwrap_or_default()
+}
+
+/// The stable code a registry failure is stored under.
+fn registry_code(error: &portcullis_registry::Error) -> &'static str {
+    match error {
+        portcullis_registry::Error::Timeout { .. } => "registry_timeout",
+        e if e.is_transient() => "registry_unavailable",
+        _ => "copy_failed",
+    }
+}
+
+impl CopyError {
+    /// A registry failure during the copy of `plan`, with the end it came from.
+    fn registry(plan: &CopyPlan, error: portcullis_registry::Error) -> Self {
+        let host = error.registry();
+        let is = |h: &RegistryHost| host == Some(h.as_str());
+        let end = match (is(&plan.source.registry), is(&plan.dest_registry)) {
+            (true, true) => End::Both,
+            (true, false) => End::Source,
+            _ => End::Destination,
+        };
+        Self::Registry { end, error }
+    }
+
+    /// Whether a later attempt may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Registry { error, .. } => error.is_transient(),
+            Self::InvalidJob(_)
+            | Self::Interrupted(_)
+            | Self::Integrity(_)
+            | Self::Deadline { .. } => false,
+        }
+    }
+}
+
+/// The copy of `job`, with the tag and platform rules its decision statement signed (the
+/// route's rules when the promotion was released).
+pub fn plan(
+    release: &Release,
+    blob_concurrency: usize,
+    job: &PromotionRecord,
+) -> Result<CopyPlan, CopyError> {
+    let invalid = |what: String| CopyError::InvalidJob(what);
+    let options = CopyOptions {
+        blob_concurrency,
+        platforms: release.platforms.clone(),
+        overwrite_tag: release.allow_tag_overwrite,
+    };
+    let source: ImageRef = job
+        .source
+        .parse()
+        .map_err(|e| invalid(format!("stored source is invalid: {e}")))?;
+    let (host, repo) = job
+        .destination
+        .split_once('/')
+        .ok_or_else(|| invalid("stored destination is invalid".to_owned()))?;
+    let dest_registry: RegistryHost = host
+        .parse()
+        .map_err(|e| invalid(format!("stored destination: {e}")))?;
+    let dest_repo: RepoPath = repo
+        .parse()
+        .map_err(|e| invalid(format!("stored destination: {e}")))?;
+    Ok(CopyPlan {
+        source: source.with_digest(job.digest.clone()),
+        dest_registry,
+        dest_repo,
+        dest_tag: job.tag.clone(),
+        options,
+    })
+}
+
+/// Copies `plan`, retrying transient failures with the backoff of the more patient end's
+/// retry policy until its `max_elapsed` would be passed. Backoffs count as progress on
+/// `activity`; the latest failure is kept in `last` (for a deadline's message).
+pub async fn copy_with_retries(
+    client: &RegistryClient,
+    plan: &CopyPlan,
+    progress: &(dyn Fn(&CopyReport) + Send + Sync),
+    activity: &Activity,
+    last: &Mutex<Option<String>>,
+) -> Result<CopyReport, CopyError> {
+    let policy = [&plan.source.registry, &plan.dest_registry]
+        .into_iter()
+        .map(|h| client.retry_policy(h))
+        .max_by_key(|p| p.max_elapsed)
+        .unwrap_or_default();
+    let client = client.with_activity(activity.clone());
+    let started = Instant::now();
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let error = match copy_image_with_progress(&client, plan, progress).await {
+            Ok(report) => return Ok(report),
+            Err(e) => CopyError::registry(plan, e),
+        };
+        *last.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.to_string());
+        let delay = policy.delay(attempt, None);
+        if !error.is_transient() || started.elapsed() + delay > policy.max_elapsed {
+            return Err(error);
+        }
+        tracing::warn!(
+            copy.attempt = attempt,
+            retry.delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            error = %error,
+            "copy failed transiently; retrying the job"
+        );
+        activity.busy_until(Instant::now() + delay);
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// Runs `copy` within `deadline`; past it, the job fails with `CopyError::Deadline`.
+pub async fn within_deadline(
+    deadline: Duration,
+    last: &Mutex<Option<String>>,
+    copy: impl Future<Output = Result<CopyReport, CopyError>>,
+) -> Result<CopyReport, CopyError> {
+    tokio::time::timeout(deadline, copy)
+        .await
+        .unwrap_or_else(|_| {
+            Err(CopyError::Deadline {
+                seconds: deadline.as_secs(),
+                last: last.lock().unwrap_or_else(|p| p.into_inner()).take(),
+            })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_job_past_its_deadline_fails_with_its_last_failure() {
+        let last = Mutex::new(Some("registry_timeout at the destination: …".to_owned()));
+        let hung = std::future::pending::<Result<CopyReport, CopyError>>();
+        let err = within_deadline(Duration::from_millis(20), &last, hung)
+            .await
+            .unwrap_err();
+        assert!(!err.is_transient());
+        assert_eq!(
+            err.to_string(),
+            "registry_timeout: the copy did not finish within copy.job_deadline_seconds (0 s); \
+             last failure: registry_timeout at the destination: …"
+        );
+    }
+
+    #[test]
+    fn registry_failures_name_their_end_and_code() {
+        let plan = CopyPlan {
+            source: "127.0.0.1:1/team/app@sha256:0000000000000000000000000000000000000000000000000000000000000000"
+                .parse()
+                .unwrap(),
+            dest_registry: "127.0.0.1:2".parse().unwrap(),
+            dest_repo: "team/app".parse().unwrap(),
+            dest_tag: None,
+            options: CopyOptions::default(),
+        };
+        let timeout = |host: &str| portcullis_registry::Error::Timeout {
+            registry: host.to_owned(),
+            operation: "copy blob",
+            waited_for: "response headers",
+        };
+        let dst = CopyError::registry(&plan, timeout("127.0.0.1:2"));
+        assert!(dst.is_transient());
+        assert_eq!(
+            dst.to_string(),
+            "registry_timeout at the destination: registry 127.0.0.1:2 did not answer copy blob in time (response headers timed out)"
+        );
+        let src = CopyError::registry(&plan, timeout("127.0.0.1:1"));
+        assert!(
+            src.to_string()
+                .starts_with("registry_timeout at the source: ")
+        );
+        let missing = CopyError::registry(
+            &plan,
+            portcullis_registry::Error::InvalidRequest("x".into()),
+        );
+        assert!(!missing.is_transient());
+        assert!(missing.to_string().starts_with("copy_failed"));
+    }
+}
