@@ -30,6 +30,18 @@ async fn superuser(app: &TestApp, sql: &str) {
         .unwrap();
 }
 
+/// A superuser sets the promotion to `promoting` by hand and wakes the copier; returns the
+/// promotion once the copier has dealt with it.
+async fn force_promoting(app: &TestApp, id: &str) -> Value {
+    superuser(
+        app,
+        &format!("UPDATE promotions SET state = 'promoting' WHERE id = '{id}'"),
+    )
+    .await;
+    app.state.copy_wakeup.notify_one();
+    app.wait_settled(id).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_denied_promotion_set_to_promoting_by_hand_is_not_copied() {
     let app = TestApp::spawn().await;
@@ -42,13 +54,7 @@ async fn a_denied_promotion_set_to_promoting_by_hand_is_not_copied() {
     assert_eq!(p["state"], "denied");
     let id = p["id"].as_str().unwrap().to_owned();
 
-    superuser(
-        &app,
-        &format!("UPDATE promotions SET state = 'promoting' WHERE id = '{id}'"),
-    )
-    .await;
-    app.state.copy_wakeup.notify_one();
-    let settled = app.wait_settled(&id).await;
+    let settled = force_promoting(&app, &id).await;
     assert_eq!(settled["state"], "failed", "{settled}");
     let error = settled["error"].as_str().unwrap();
     assert!(error.starts_with("integrity_violation"), "{error}");
@@ -93,13 +99,7 @@ async fn votes_inserted_by_hand_count_for_nothing() {
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["code"], "integrity_violation");
     // And flipping the state by hand copies nothing either.
-    superuser(
-        &app,
-        &format!("UPDATE promotions SET state = 'promoting' WHERE id = '{id}'"),
-    )
-    .await;
-    app.state.copy_wakeup.notify_one();
-    let settled = app.wait_settled(&id).await;
+    let settled = force_promoting(&app, &id).await;
     assert_eq!(settled["state"], "failed", "{settled}");
     assert_eq!(app.prod_digest("team/app", &digest).await, None);
 }
@@ -149,13 +149,7 @@ async fn a_decision_statement_is_signed_verifiable_with_the_served_key_and_spent
     assert_eq!(statement["policy_digest"], done["policy_digest"]);
 
     // Replaying it: the row set back to promoting is refused, the statement was spent.
-    superuser(
-        &app,
-        &format!("UPDATE promotions SET state = 'promoting' WHERE id = '{id}'"),
-    )
-    .await;
-    app.state.copy_wakeup.notify_one();
-    let replayed = app.wait_settled(&id).await;
+    let replayed = force_promoting(&app, &id).await;
     assert_eq!(replayed["state"], "failed", "{replayed}");
     assert!(
         replayed["error"].as_str().unwrap().contains("already used"),

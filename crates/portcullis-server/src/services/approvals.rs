@@ -15,8 +15,8 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::services::promotions;
 use crate::services::trust::{IntegrityError, Release};
+use crate::services::{promotions, refusals};
 use crate::state::AppState;
 use crate::views::PromotionView;
 
@@ -31,38 +31,10 @@ pub async fn vote(
     match cast(state, caller, id, verdict, comment).await {
         Ok(view) => Ok(view),
         Err(e) => {
-            audit_refusal(state, caller, id, verdict, &e).await;
+            let extra = json!({"verdict": verdict.as_str()});
+            refusals::audit(state, caller, "vote_refused", id, &e, extra).await;
             Err(e)
         }
-    }
-}
-
-/// A refused governance action leaves a trace in the audit log (outside the refused
-/// transaction, which was rolled back). Unknown promotions and internal errors are not
-/// governance refusals.
-async fn audit_refusal(
-    state: &AppState,
-    caller: &Caller,
-    id: Uuid,
-    verdict: Verdict,
-    e: &ApiError,
-) {
-    if !matches!(e.status().as_u16(), 403 | 409) {
-        return;
-    }
-    let digest = match state.store.get_promotion(id).await {
-        Ok(Some(p)) => Some(p.digest.to_string()),
-        _ => None,
-    };
-    let event = NewAuditEvent {
-        actor: caller.subject.clone(),
-        action: "vote_refused".to_owned(),
-        promotion_id: Some(id),
-        digest,
-        details: json!({"code": e.code(), "verdict": verdict.as_str(), "reason": e.detail()}),
-    };
-    if let Err(err) = state.store.append_audit_now(&event).await {
-        tracing::error!(error = %err, promotion.id = %id, "could not audit a refused vote");
     }
 }
 

@@ -8,5 +8,6 @@ pub mod documents;
 pub mod evidence;
 pub mod policy;
 pub mod promotions;
+pub mod refusals;
 pub mod trust;
 pub mod work;

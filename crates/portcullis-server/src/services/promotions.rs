@@ -14,7 +14,7 @@ use crate::auth::Caller;
 use crate::config::Route;
 use crate::error::ApiError;
 use crate::services::documents::{self, EvidenceDocument};
-use crate::services::{evidence, work};
+use crate::services::{evidence, refusals, work};
 use crate::state::AppState;
 use crate::views::{DryRunView, PromotionView};
 
@@ -410,19 +410,8 @@ async fn supersede_if_stale(
 /// requester or an admin may, and only while the policy it was judged under still serves.
 pub async fn retry(state: &AppState, caller: &Caller, id: Uuid) -> Result<PromotionView, ApiError> {
     let outcome = requeue(state, caller, id).await;
-    if let Err(e) = &outcome
-        && matches!(e.status().as_u16(), 403 | 409)
-    {
-        let event = NewAuditEvent {
-            actor: caller.subject.clone(),
-            action: "retry_refused".to_owned(),
-            promotion_id: Some(id),
-            digest: None,
-            details: json!({"code": e.code(), "reason": e.detail()}),
-        };
-        if let Err(err) = state.store.append_audit_now(&event).await {
-            tracing::error!(error = %err, promotion.id = %id, "could not audit a refused retry");
-        }
+    if let Err(e) = &outcome {
+        refusals::audit(state, caller, "retry_refused", id, e, json!({})).await;
     }
     outcome
 }
