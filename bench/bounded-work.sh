@@ -117,8 +117,10 @@ dry_run() {
         "$2.body" >>"$2"
 }
 
-# Warm-up: one request so that connection pools and the verification cache are primed.
+# One request alone first (it also primes connection pools and the verification cache).
 dry_run "$WORK/small.json" "$WORK/warm"
+echo "dry run alone (${FINDINGS}/${STATEMENTS}, first request): $(head -1 "$WORK/warm" | awk '{print $1 " s, HTTP " $2}')," \
+    "code/allow/suppressed: $(tail -1 "$WORK/warm")"
 
 : >"$WORK/health"
 (while [ ! -e "$WORK/stop" ]; do
