@@ -81,8 +81,8 @@ listen: 127.0.0.1:$PORT
 database_url: $PG/$DB
 policy_dir: $ROOT/policies
 registries:
-  "$SRC": { insecure: true }
-  "$PROD": { insecure: true }
+  "$SRC": { insecure: true, retry: { max_elapsed_seconds: $MAX_ELAPSED } }
+  "$PROD": { insecure: true, retry: { max_elapsed_seconds: $MAX_ELAPSED } }
   "$HUNG":
     insecure: true
     timeouts: { response_header_seconds: $HUNG_TIMEOUT, idle_read_seconds: $HUNG_TIMEOUT }

@@ -146,9 +146,10 @@ pub fn plan(
     })
 }
 
-/// Copies `plan`, retrying transient failures with the backoff of the more patient end's
-/// retry policy until its `max_elapsed` would be passed. Backoffs count as progress on
-/// `activity`; the latest failure is kept in `last` (for a deadline's message).
+/// Copies `plan`, retrying transient failures with the backoff of the failing registry's
+/// retry policy until its `max_elapsed` (counted from the job's start) would be passed.
+/// Backoffs count as progress on `activity`; the latest failure is kept in `last` (for a
+/// deadline's message).
 pub async fn copy_with_retries(
     client: &RegistryClient,
     plan: &CopyPlan,
@@ -156,19 +157,18 @@ pub async fn copy_with_retries(
     activity: &Activity,
     last: &Mutex<Option<String>>,
 ) -> Result<CopyReport, CopyError> {
-    let policy = [&plan.source.registry, &plan.dest_registry]
-        .into_iter()
-        .map(|h| client.retry_policy(h))
-        .max_by_key(|p| p.max_elapsed)
-        .unwrap_or_default();
     let client = client.with_activity(activity.clone());
     let started = Instant::now();
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let error = match copy_image_with_progress(&client, plan, progress).await {
+        let (error, policy) = match copy_image_with_progress(&client, plan, progress).await {
             Ok(report) => return Ok(report),
-            Err(e) => CopyError::registry(plan, e),
+            Err(e) => {
+                let failing = e.registry().and_then(|h| h.parse::<RegistryHost>().ok());
+                let policy = client.retry_policy(failing.as_ref().unwrap_or(&plan.dest_registry));
+                (CopyError::registry(plan, e), policy)
+            }
         };
         *last.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.to_string());
         let delay = policy.delay(attempt, None);
