@@ -18,7 +18,7 @@ WORK=$(mktemp -d /tmp/portcullis-hung.XXXXXX)
 DB=portcullis_hung_$$
 HUNG_TIMEOUT=${HUNG_TIMEOUT:-5}
 MAX_ELAPSED=${MAX_ELAPSED:-20}
-DEADLINE=${DEADLINE:-30}
+DEADLINE=${DEADLINE:-130} # must exceed the default 120 s retry window of unlisted registries
 PIDS=()
 
 cleanup() {
