@@ -20,32 +20,11 @@ FLOOD=${BENCH_FLOOD:-5000}
 PG=postgres://postgres@127.0.0.1:5432
 WORK=$(mktemp -d /tmp/portcullis-flood.XXXXXX)
 DB=portcullis_flood_$$
-PIDS=()
-
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
 if ! command -v hey >/dev/null; then
     apt-get update -qq && apt-get install -y -qq hey >/dev/null
 fi
-cargo build --release -q -p portcullis-server -p portcullis-testkit
-PORTCULLIS=${CARGO_TARGET_DIR:-$ROOT/target}/release/portcullis
-TESTKIT=${CARGO_TARGET_DIR:-$ROOT/target}/release/portcullis-testkit
-
-free_port() {
-    python3 - <<'PY'
-import socket
-while True:
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
-    if not 5000 <= p <= 5003:
-        print(p); break
-PY
-}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 REG_PORT=$(free_port)
 mkdir -p "$WORK/registry"
@@ -70,10 +49,9 @@ routes:
   - { name: staging-to-prod, from: "$REG/", to: "$REG/prod/" }
 trust:
   keys: [{ id: release-key, public_key_file: $WORK/keys/cosign.pub }]
+$(gate_yaml)
 YAML
-RUST_LOG=warn "$PORTCULLIS" --config "$WORK/serve.yaml" serve 2>"$WORK/serve.log" &
-PIDS+=($!)
-until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.1; done
+serve_portcullis "$WORK/serve.yaml" "$PORT"
 token() { RUST_LOG=warn "$PORTCULLIS" --config "$WORK/serve.yaml" token create "$@"; }
 CI=$(token --subject ci-pipeline --role ci)
 AUDITOR=$(token --subject audrey --role auditor)

@@ -16,42 +16,8 @@ WORK=$(mktemp -d /tmp/portcullis-bench.XXXXXX)
 DB=portcullis_bench_$$
 FINDINGS=${BENCH_FINDINGS:-20000}
 STATEMENTS=${BENCH_STATEMENTS:-20000}
-PIDS=()
-
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-cargo build --release -q -p portcullis-server -p portcullis-testkit
-PORTCULLIS=${CARGO_TARGET_DIR:-$ROOT/target}/release/portcullis
-TESTKIT=${CARGO_TARGET_DIR:-$ROOT/target}/release/portcullis-testkit
-
-free_port() {
-    python3 - <<'PY'
-import socket
-while True:
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
-    if not 5000 <= p <= 5003:
-        print(p); break
-PY
-}
-
-# start_registry NAME: starts a throw-away registry, sets REG to its host:port.
-start_registry() {
-    local dir=$WORK/$1 port
-    port=$(free_port)
-    mkdir -p "$dir/storage"
-    printf 'version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
-        "$dir/storage" "$port" >"$dir/config.yml"
-    /usr/bin/docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
-    PIDS+=($!)
-    until curl -sf "http://127.0.0.1:$port/v2/" >/dev/null; do sleep 0.05; done
-    REG=127.0.0.1:$port
-}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 # body FILE FINDINGS STATEMENTS: a dry-run request with a Trivy report and an OpenVEX document.
 # Findings are spread over 500 packages; each statement names one finding's CVE, half by its
@@ -97,10 +63,9 @@ routes:
   - { name: staging-to-prod, from: "$SRC/", to: "$PROD/" }
 trust:
   keys: [{ id: release-key, public_key_file: $WORK/keys/cosign.pub }]
+$(gate_yaml)
 YAML
-RUST_LOG=warn "$PORTCULLIS" --config "$WORK/serve.yaml" serve 2>"$WORK/serve.log" &
-PIDS+=($!)
-until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.1; done
+serve_portcullis "$WORK/serve.yaml" "$PORT"
 CI=$(RUST_LOG=warn "$PORTCULLIS" --config "$WORK/serve.yaml" token create --subject ci-pipeline --role ci)
 
 body "$WORK/small.json" "$FINDINGS" "$STATEMENTS"

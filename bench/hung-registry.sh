@@ -19,42 +19,8 @@ DB=portcullis_hung_$$
 HUNG_TIMEOUT=${HUNG_TIMEOUT:-5}
 MAX_ELAPSED=${MAX_ELAPSED:-20}
 DEADLINE=${DEADLINE:-130} # must exceed the default 120 s retry window of unlisted registries
-PIDS=()
-
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-cargo build --release -q -p portcullis-server -p portcullis-testkit
-PORTCULLIS=${CARGO_TARGET_DIR:-$ROOT/target}/release/portcullis
-TESTKIT=${CARGO_TARGET_DIR:-$ROOT/target}/release/portcullis-testkit
-
-free_port() {
-    python3 - <<'EOF'
-import socket
-while True:
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
-    if not 5000 <= p <= 5003:
-        print(p); break
-EOF
-}
-
-# start_registry NAME: starts a throw-away registry, sets REG to its host:port.
-start_registry() {
-    local dir=$WORK/$1 port
-    port=$(free_port)
-    mkdir -p "$dir/storage"
-    printf 'version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:%s\n' \
-        "$dir/storage" "$port" >"$dir/config.yml"
-    /usr/bin/docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
-    PIDS+=($!)
-    until curl -sf "http://127.0.0.1:$port/v2/" >/dev/null; do sleep 0.05; done
-    REG=127.0.0.1:$port
-}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 # A "registry" that accepts every connection and never reads or answers a byte.
 HUNG_PORT=$(free_port)
@@ -95,10 +61,9 @@ routes:
 copy: { max_concurrent_jobs: 4, job_deadline_seconds: $DEADLINE }
 trust:
   keys: [{ id: release-key, public_key_file: $WORK/keys/cosign.pub }]
+$(gate_yaml)
 EOF
-RUST_LOG=warn "$PORTCULLIS" --config "$WORK/serve.yaml" serve 2>"$WORK/serve.log" &
-PIDS+=($!)
-until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.1; done
+serve_portcullis "$WORK/serve.yaml" "$PORT"
 token() { RUST_LOG=warn "$PORTCULLIS" --config "$WORK/serve.yaml" token create "$@"; }
 CI=$(token --subject ci-pipeline --role ci)
 ALICE=$(token --subject alice --role approver --group release-approvers)

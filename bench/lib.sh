@@ -1,0 +1,62 @@
+# Shared start-up of the bench scripts (sourced, not run). The caller sets ROOT, WORK and DB
+# first; this gives it PIDS (processes killed on exit), a cleanup trap that also drops DB and
+# removes WORK, the release binaries PORTCULLIS and TESTKIT, free_port (never 5000-5003) and
+# start_registry NAME (a throw-away docker-registry; sets REG to its host:port).
+
+PIDS=()
+
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+cargo build --release -q -p portcullis-server -p portcullis-testkit
+PORTCULLIS=${CARGO_TARGET_DIR:-$ROOT/target}/release/portcullis
+TESTKIT=${CARGO_TARGET_DIR:-$ROOT/target}/release/portcullis-testkit
+
+free_port() {
+    python3 - <<'PY'
+import socket
+while True:
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
+    if not 5000 <= p <= 5003:
+        print(p); break
+PY
+}
+
+start_registry() {
+    local dir=$WORK/$1 port
+    port=$(free_port)
+    mkdir -p "$dir/storage"
+    printf 'version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:%s\n' \
+        "$dir/storage" "$port" >"$dir/config.yml"
+    /usr/bin/docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
+    PIDS+=($!)
+    until curl -sf "http://127.0.0.1:$port/v2/" >/dev/null; do sleep 0.05; done
+    REG=127.0.0.1:$port
+}
+
+# gate_yaml: the gate key (made once in WORK) and witness directory lines of a config.
+gate_yaml() {
+    [ -f "$WORK/gate.key" ] || "$PORTCULLIS" keys generate --out "$WORK/gate.key" >/dev/null 2>&1
+    printf 'gate:\n  signing_key_file: %s\naudit:\n  checkpoint_dir: %s\n' "$WORK/gate.key" "$WORK/witness"
+}
+
+# serve_portcullis CONFIG PORT: starts `portcullis serve` and waits until /readyz answers;
+# exits with its log if the server dies first.
+serve_portcullis() {
+    RUST_LOG=warn "$PORTCULLIS" --config "$1" serve 2>"$WORK/serve.log" &
+    local pid=$!
+    PIDS+=("$pid")
+    until curl -sf "http://127.0.0.1:$2/readyz" >/dev/null; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "portcullis serve exited:" >&2
+            cat "$WORK/serve.log" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
+}
