@@ -34,8 +34,8 @@ if ! command -v skopeo >/dev/null; then
     apt-get update -qq && apt-get install -y -qq skopeo >/dev/null
 fi
 cargo build --release -q -p portcullis-server -p portcullis-testkit
-PORTCULLIS=$ROOT/target/release/portcullis
-TESTKIT=$ROOT/target/release/portcullis-testkit
+PORTCULLIS=${CARGO_TARGET_DIR:-$ROOT/target}/release/portcullis
+TESTKIT=${CARGO_TARGET_DIR:-$ROOT/target}/release/portcullis-testkit
 
 free_port() {
     python3 - <<'EOF'
