@@ -11,9 +11,17 @@ const SLSA_V1: &str = "https://slsa.dev/provenance/v1";
 const OPENVEX: &str = "https://openvex.dev/ns/v0.2.0";
 
 fn fixture(name: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Third-party fixtures are read where they lie, in ../shared/fixtures beside the
+    // repository; our own documents live in tests/fixtures.
+    let own = root
         .join("crates/portcullis-evidence/tests/fixtures")
         .join(name);
+    let path = if own.exists() {
+        own
+    } else {
+        root.join("../shared/fixtures").join(name)
+    };
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 

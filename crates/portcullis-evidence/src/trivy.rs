@@ -128,10 +128,18 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Trivy's own golden report, read where it lies in ../shared/fixtures.
+    fn alpine() -> Value {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/fixtures/trivy-vuln-alpine-310.json"
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
     #[test]
     fn parses_the_alpine_fixture() {
-        let text = include_str!("../tests/fixtures/trivy-vuln-alpine-310.json");
-        let doc: Value = serde_json::from_str(text).unwrap();
+        let doc = alpine();
         let r = parse_trivy(&doc).unwrap();
         assert_eq!(
             r.artifact_name.as_deref(),
@@ -174,9 +182,7 @@ mod tests {
                 .to_string()
                 .contains("$.Metadata.RepoDigests[0]")
         );
-        let fixture: Value =
-            serde_json::from_str(include_str!("../tests/fixtures/trivy-vuln-alpine-310.json"))
-                .unwrap();
+        let fixture = alpine();
         assert!(
             parse_trivy(&fixture).unwrap().subject_digests.is_empty(),
             "scanned from a tarball"

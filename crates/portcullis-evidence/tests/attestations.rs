@@ -385,8 +385,12 @@ async fn unreachable_registry_fails_closed() {
 async fn signed_cosign_vuln_scan_yields_a_signed_trivy_report() {
     let s = Setup::new().await;
     let key = TestKey::generate().unwrap();
-    let trivy: Value =
-        serde_json::from_str(include_str!("fixtures/trivy-vuln-alpine-310.json")).unwrap();
+    // Trivy's golden report, read where it lies in ../shared/fixtures.
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures/trivy-vuln-alpine-310.json"
+    );
+    let trivy: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let predicate = json!({
         "invocation": {"uri": "", "event_id": "", "builder.id": ""},
         "scanner": {"uri": "pkg:github/aquasecurity/trivy@0.50.0", "version": "0.50.0", "result": trivy},

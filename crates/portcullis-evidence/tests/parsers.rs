@@ -7,8 +7,16 @@ use portcullis_evidence::{REPORT_FORMATS, governing_statement, parse_report, par
 use serde_json::{Value, json};
 
 fn fixture(name: &str) -> Value {
-    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Third-party fixtures are read where they lie, in ../shared/fixtures beside the
+    // repository; our own documents live in tests/fixtures.
+    let own = manifest.join("tests/fixtures").join(name);
+    let path = if own.exists() {
+        own
+    } else {
+        manifest.join("../../../shared/fixtures").join(name)
+    };
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
 fn parse(format: &str, name: &str) -> EvidenceItems {
