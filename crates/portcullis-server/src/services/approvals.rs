@@ -93,7 +93,7 @@ async fn cast(
         ));
     }
     let envelope = Store::evaluation_envelope_tx(&mut tx, id).await?;
-    let evaluation = match state.gate.verify_evaluation(&p, envelope.as_ref()) {
+    let evaluation = match state.keys.verify_evaluation(&p, envelope.as_ref()) {
         Ok(e) if e.allow => e,
         Ok(_) => {
             drop(tx);
@@ -133,7 +133,7 @@ async fn cast(
     };
     vote.envelope = Some(
         state
-            .gate
+            .keys
             .sign_vote(&p, &vote, &caller.groups, &evaluation.evidence_hash)
             .map_err(|e| ApiError::internal(&e))?,
     );
@@ -148,7 +148,7 @@ async fn cast(
     }
     let approvals = Store::list_approvals_tx(&mut tx, id).await?;
     let signed = match state
-        .gate
+        .keys
         .verify_votes(&p, &approvals, &evaluation.evidence_hash)
     {
         Ok(s) => s,
@@ -175,7 +175,7 @@ async fn cast(
             allow_tag_overwrite: route.is_some_and(|r| r.allow_tag_overwrite),
         };
         let statement = state
-            .gate
+            .keys
             .sign_statement(
                 &p,
                 &release,

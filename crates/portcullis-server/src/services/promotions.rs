@@ -270,7 +270,7 @@ async fn insert(state: &AppState, p: &NewPromotion, input_hash: &Digest) -> Resu
         .await?
         .ok_or_else(|| ApiError::not_found("promotion vanished"))?;
     let envelope = state
-        .gate
+        .keys
         .sign_evaluation(&stored, chrono::Utc::now())
         .map_err(|e| ApiError::internal(&e))?;
     Store::set_evaluation_envelope(&mut tx, p.id, &envelope).await?;
