@@ -411,7 +411,7 @@ async fn a_burst_of_requests_for_one_digest_verifies_once() {
     let app = TestApp::spawn().await;
     let digest = app.push_signed("team/app", "burst").await;
     let source = app.source("team/app", &digest);
-    let before = app.state.evidence.cache_stats();
+    let before = app.state.gate.collector.cache_stats();
     let mut tasks = Vec::new();
     for _ in 0..12 {
         let (http, base, token) = (app.http.clone(), app.base.clone(), app.tokens.ci.clone());
@@ -434,7 +434,7 @@ async fn a_burst_of_requests_for_one_digest_verifies_once() {
         assert_eq!(status, StatusCode::OK, "{p}");
         assert_eq!(p["evidence"]["signatures"]["status"], "verified");
     }
-    let after = app.state.evidence.cache_stats();
+    let after = app.state.gate.collector.cache_stats();
     assert_eq!(after.misses - before.misses, 1, "{after:?}");
     assert_eq!(after.hits - before.hits, 11, "{after:?}");
 
@@ -451,7 +451,7 @@ async fn a_burst_of_requests_for_one_digest_verifies_once() {
             .await;
         assert_eq!(p["evidence"]["signatures"]["status"], "unsigned");
     }
-    let last = app.state.evidence.cache_stats();
+    let last = app.state.gate.collector.cache_stats();
     assert_eq!(last.misses - after.misses, 1, "{last:?}");
 }
 

@@ -5,6 +5,7 @@
 
 mod attestations;
 mod cache;
+mod collector;
 mod cyclonedx;
 mod dsse;
 mod error;
@@ -24,6 +25,7 @@ mod vex;
 
 pub use attestations::{AttestationVerifier, MAX_ATTESTATION_REFERRERS, MAX_ENVELOPES};
 pub use cache::{CacheOutcome, CacheStats, VerificationCache};
+pub use collector::{EvidenceCollector, Verified};
 pub use cyclonedx::parse_cyclonedx_with_origin;
 pub use dsse::{DSSE_MEDIA_TYPE, Envelope, EnvelopeSignature, IN_TOTO_PAYLOAD_TYPE, pae};
 pub use error::{Error, Result};

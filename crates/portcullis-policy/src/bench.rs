@@ -1,13 +1,22 @@
-//! Synthetic evidence documents for benchmarks and load tests: the shape the server builds,
-//! with realistic proportions, generated deterministically so runs are comparable.
+//! Synthetic evidence for benchmarks and load tests: an `EvidenceSet` with realistic
+//! proportions, generated deterministically so runs are comparable, and the input document
+//! the server builds from it.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
-use serde_json::{Value, json};
+use portcullis_core::{
+    AttestationEvidence, Component, Digest, EvidenceItems, EvidenceOrigin, EvidenceSet, ImageRef,
+    Licence, Provenance, Sbom, Severity, SignatureEvidence, SignatureStatus, VexProduct,
+    VexStatement, VexStatus, Vulnerability, VulnerabilityReport,
+};
+use serde_json::Value;
+
+use crate::{Input, RequestInfo};
 
 const DIGEST: &str = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
-const SOURCE: &str = "staging.example/team/app:1.0";
+const SOURCE: &str = "staging.example/team/app";
 const COMMIT: &str = "3b18e512dba79e4c8300dd08aeb37f8e728b8dad";
+const SLSA_V1: &str = "https://slsa.dev/provenance/v1";
 
 /// Licences of the generated components; index 0, dual-licensed GPL (allowed because MIT
 /// may be chosen), is used every 50th component.
@@ -19,146 +28,190 @@ const LICENCES: [&str; 5] = [
     "BSD-3-Clause",
 ];
 
-/// An evidence document with `vulns` findings and `components` SBOM components, in the
-/// shape the server hands to the policy (`policies/input.schema.json`).
+/// Everything the server needs to build an input document.
+#[derive(Debug, Clone)]
+pub struct Synthetic {
+    /// The image, pinned to `digest`.
+    pub source: ImageRef,
+    /// Its digest.
+    pub digest: Digest,
+    /// The evidence.
+    pub evidence: EvidenceSet,
+    /// The request.
+    pub request: RequestInfo,
+}
+
+impl Synthetic {
+    /// The input document over this evidence, VEX statements matched by vulnerability id.
+    pub fn input(&self) -> Input<'_> {
+        let by_id: HashMap<&str, &VexStatement> = self
+            .evidence
+            .items
+            .vex
+            .iter()
+            .map(|s| (s.vulnerability.as_str(), s))
+            .collect();
+        Input::new(
+            &self.source,
+            &self.digest,
+            &self.evidence,
+            &self.request,
+            |v: &Vulnerability| by_id.get(v.id.as_str()).copied(),
+        )
+    }
+}
+
+/// Evidence with `vulns` findings and `components` SBOM components.
 ///
 /// Proportions: no CRITICAL, 3 HIGH, about 40 % MEDIUM, the rest LOW with a sprinkling of
 /// NEGLIGIBLE and UNKNOWN; every 25th finding suppressed by a VEX `not_affected` statement;
 /// every 50th component dual-licensed `GPL-2.0-or-later OR MIT` and every 20th without a
 /// licence. The signature and provenance are good and no licence is denied, so the default
 /// policy allows it after evaluating every rule.
-pub fn synthetic_input(vulns: usize, components: usize) -> Value {
-    let vulnerabilities: Vec<Value> = (0..vulns).map(vulnerability).collect();
-    let vulnerability_index = index_by(&vulnerabilities, |v| v["severity"].as_str());
-    let count = |sev: &str| vulnerability_index.get(sev).map_or(0, Vec::len);
-    let comps: Vec<Value> = (0..components).map(component).collect();
-    let mut licence_index: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (i, c) in comps.iter().enumerate() {
-        for term in c["licence"]["terms"].as_array().into_iter().flatten() {
-            if let Some(t) = term.as_str() {
-                licence_index.entry(t.to_owned()).or_default().push(i);
-            }
-        }
-    }
-    let suppressed_index: Vec<usize> = (0..vulnerabilities.len())
-        .filter(|&i| !vulnerabilities[i]["suppressed_by"].is_null())
-        .collect();
-    let vex: Vec<Value> = vulnerabilities
+pub fn synthetic(vulns: usize, components: usize) -> portcullis_core::Result<Synthetic> {
+    let digest: Digest = DIGEST.parse()?;
+    let source = format!("{SOURCE}@{DIGEST}").parse()?;
+    let vulnerabilities: Vec<Vulnerability> = (0..vulns).map(vulnerability).collect();
+    let vex = vulnerabilities
         .iter()
-        .filter(|v| !v["suppressed_by"].is_null())
-        .map(|v| {
-            json!({
-                "vulnerability": v["id"], "aliases": v["aliases"], "status": "not_affected",
-                "justification": "vulnerable_code_not_present",
-                "products": [{"id": format!("pkg:oci/app@{DIGEST}"), "subcomponents": []}],
-                "timestamp": "2025-01-01T00:00:00Z",
-                "signed": false, "origin": ci_origin("openvex"),
-            })
+        .enumerate()
+        .filter(|(i, _)| i % 25 == 3)
+        .map(|(_, v)| VexStatement {
+            origin: EvidenceOrigin::ci("openvex"),
+            vulnerability: v.id.clone(),
+            aliases: v.aliases.clone(),
+            products: vec![VexProduct {
+                id: format!("pkg:oci/app@{DIGEST}"),
+                subcomponents: Vec::new(),
+            }],
+            status: VexStatus::NotAffected,
+            justification: Some("vulnerable_code_not_present".to_owned()),
+            impact_statement: None,
+            timestamp: Some("2025-01-01T00:00:00Z".to_owned()),
+            document_id: None,
         })
         .collect();
-    json!({
-        "artifact": {"digest": DIGEST, "registry": "staging.example", "repository": "team/app", "source": SOURCE},
-        "request": {"route": "staging-to-prod", "destination": "prod", "tag": "1.0", "requested_by": "ci", "dry_run": false},
-        "signatures": {"status": "verified", "verified_key_ids": ["release-key"], "signatures_found": 1, "error": null},
-        "attestations": {"found": 2, "verified": 2, "predicate_types": ["https://slsa.dev/provenance/v1"], "rejected": [], "error": null},
-        "vulnerability_reports": [{
-            "scanner": "trivy", "signed": false, "origin": ci_origin("trivy-json"),
-            "artifact_name": SOURCE, "subject_digests": [DIGEST],
-            "counts": {"critical": count("CRITICAL"), "high": count("HIGH"), "medium": count("MEDIUM"), "low": count("LOW")},
+    let items = EvidenceItems {
+        vulnerability_reports: vec![VulnerabilityReport {
+            origin: EvidenceOrigin::ci("trivy-json"),
+            scanner: "trivy".to_owned(),
+            artifact_name: Some(format!("{SOURCE}:1.0")),
+            subject_digests: vec![digest.clone()],
+            vulnerabilities,
         }],
-        "vulnerabilities": vulnerabilities,
-        "vulnerability_index": vulnerability_index,
-        "suppressed_index": suppressed_index,
-        "sboms": [{"format": "cyclonedx", "spec_version": "1.5", "signed": false, "origin": ci_origin("cyclonedx"), "subject_digests": [], "component_count": components}],
-        "components": comps,
-        "licence_index": licence_index,
-        "provenance": [{
-            "predicate_type": "https://slsa.dev/provenance/v1", "builder_id": "https://github.com/actions/runner",
-            "build_type": "https://actions.github.io/buildtypes/workflow/v1",
-            "source_repository": "https://github.com/org/app", "source_ref": "refs/heads/main", "source_commit": COMMIT,
-            "signed": true,
-            "origin": {"kind": "signed_attestation", "key_ids": ["release-key"], "predicate_type": "https://slsa.dev/provenance/v1"},
-            "subject_digests": [DIGEST],
+        sboms: vec![Sbom {
+            origin: EvidenceOrigin::ci("cyclonedx"),
+            format: "cyclonedx".to_owned(),
+            spec_version: "1.5".to_owned(),
+            subject_digests: Vec::new(),
+            components: (0..components).map(component).collect(),
         }],
-        "vex": vex,
+        vex,
+        provenance: vec![Provenance {
+            origin: EvidenceOrigin::SignedAttestation {
+                key_ids: vec!["release-key".to_owned()],
+                predicate_type: SLSA_V1.to_owned(),
+            },
+            predicate_type: SLSA_V1.to_owned(),
+            builder_id: "https://github.com/actions/runner".to_owned(),
+            build_type: "https://actions.github.io/buildtypes/workflow/v1".to_owned(),
+            source_repository: Some("https://github.com/org/app".to_owned()),
+            source_ref: Some("refs/heads/main".to_owned()),
+            source_commit: Some(COMMIT.to_owned()),
+            subject_digests: vec![digest.clone()],
+        }],
+    };
+    Ok(Synthetic {
+        source,
+        digest,
+        evidence: EvidenceSet {
+            signatures: SignatureEvidence {
+                status: SignatureStatus::Verified,
+                verified_key_ids: vec!["release-key".to_owned()],
+                signatures_found: 1,
+                error: None,
+            },
+            attestations: AttestationEvidence {
+                found: 2,
+                verified: 2,
+                predicate_types: vec![SLSA_V1.to_owned()],
+                rejected: Vec::new(),
+                error: None,
+            },
+            items,
+        },
+        request: RequestInfo {
+            destination: "prod".to_owned(),
+            dry_run: false,
+            requested_by: "ci".to_owned(),
+            route: "staging-to-prod".to_owned(),
+            tag: Some("1.0".to_owned()),
+        },
     })
 }
 
-fn ci_origin(format: &str) -> Value {
-    json!({"kind": "ci_supplied", "format": format})
+/// The input document over [`synthetic`] evidence, as JSON (`policies/input.schema.json`);
+/// `null` if the constants did not parse.
+pub fn synthetic_input(vulns: usize, components: usize) -> Value {
+    synthetic(vulns, components)
+        .ok()
+        .and_then(|case| case.input().to_json().ok())
+        .and_then(|(text, _)| serde_json::from_slice(&text).ok())
+        .unwrap_or(Value::Null)
 }
 
-fn severity(i: usize) -> &'static str {
+fn severity(i: usize) -> Severity {
     match i {
-        _ if i % 167 == 7 => "HIGH",
-        _ if i % 97 == 11 => "NEGLIGIBLE",
-        _ if i % 89 == 13 => "UNKNOWN",
-        _ if i % 5 < 2 => "MEDIUM",
-        _ => "LOW",
+        _ if i % 167 == 7 => Severity::High,
+        _ if i % 97 == 11 => Severity::Negligible,
+        _ if i % 89 == 13 => Severity::Unknown,
+        _ if i % 5 < 2 => Severity::Medium,
+        _ => Severity::Low,
     }
 }
 
-fn vulnerability(i: usize) -> Value {
+fn vulnerability(i: usize) -> Vulnerability {
     let package = format!("lib{}", i % 120);
-    let suppressed_by = if i % 25 == 3 {
-        json!({"status": "not_affected", "justification": "vulnerable_code_not_present", "impact_statement": null, "source": "ci:openvex", "signed": false})
-    } else {
-        Value::Null
-    };
-    json!({
-        "id": format!("CVE-{}-{:05}", 2019 + i % 6, 10_000 + i * 37 % 90_000),
-        "severity": severity(i),
-        "package": package,
-        "installed_version": format!("1.{}.{}", i % 7, i % 13),
-        "fixed_version": if i.is_multiple_of(3) { Value::Null } else { json!(format!("1.{}.{}", i % 7, i % 13 + 1)) },
-        "title": format!("{package}: out-of-bounds read in parser (finding {i})"),
-        "purl": format!("pkg:deb/debian/{package}@1.{}.{}", i % 7, i % 13),
-        "scanner": "trivy",
-        "aliases": if i.is_multiple_of(4) { json!([format!("GHSA-{i:04}-abcd-efgh")]) } else { json!([]) },
-        "signed": false,
-        "origin": ci_origin("trivy-json"),
-        "suppressed_by": suppressed_by,
-    })
-}
-
-fn component(i: usize) -> Value {
-    let name = format!("component-{i}");
-    let licence = if i % 20 == 19 {
-        Value::Null
-    } else {
-        let declared = LICENCES[if i % 50 == 10 { 0 } else { 1 + i % 4 }];
-        let terms: Vec<&str> = {
-            let mut t: Vec<&str> = declared.split(" OR ").collect();
-            t.sort_unstable();
-            t
-        };
-        let alternatives: Vec<Vec<&str>> = terms.iter().map(|t| vec![*t]).collect();
-        json!({"declared": declared, "expression": declared, "terms": terms, "alternatives": alternatives, "unknown": []})
-    };
-    json!({
-        "name": name,
-        "version": format!("{}.{}.{}", i % 4, i % 10, i % 3),
-        "purl": format!("pkg:cargo/{name}@{}.{}.{}", i % 4, i % 10, i % 3),
-        "sbom_format": "cyclonedx",
-        "signed": false,
-        "origin": ci_origin("cyclonedx"),
-        "licence": licence,
-    })
-}
-
-/// Indices of `items` grouped by the key `key` extracts (every severity bucket is present).
-fn index_by(items: &[Value], key: impl Fn(&Value) -> Option<&str>) -> BTreeMap<String, Vec<usize>> {
-    let mut index: BTreeMap<String, Vec<usize>> =
-        ["CRITICAL", "HIGH", "MEDIUM", "LOW", "NEGLIGIBLE", "UNKNOWN"]
-            .into_iter()
-            .map(|s| (s.to_owned(), Vec::new()))
-            .collect();
-    for (i, item) in items.iter().enumerate() {
-        if let Some(k) = key(item) {
-            index.entry(k.to_owned()).or_default().push(i);
-        }
+    let version = format!("1.{}.{}", i % 7, i % 13);
+    Vulnerability {
+        id: format!("CVE-{}-{:05}", 2019 + i % 6, 10_000 + i * 37 % 90_000),
+        severity: severity(i),
+        installed_version: version.clone(),
+        fixed_version: (!i.is_multiple_of(3)).then(|| format!("1.{}.{}", i % 7, i % 13 + 1)),
+        title: Some(format!(
+            "{package}: out-of-bounds read in parser (finding {i})"
+        )),
+        purl: Some(format!("pkg:deb/debian/{package}@{version}")),
+        aliases: if i.is_multiple_of(4) {
+            vec![format!("GHSA-{i:04}-abcd-efgh")]
+        } else {
+            Vec::new()
+        },
+        package,
     }
-    index
+}
+
+fn component(i: usize) -> Component {
+    let name = format!("component-{i}");
+    let version = format!("{}.{}.{}", i % 4, i % 10, i % 3);
+    let licence = (i % 20 != 19).then(|| {
+        let declared = LICENCES[if i % 50 == 10 { 0 } else { 1 + i % 4 }];
+        let mut terms: Vec<String> = declared.split(" OR ").map(str::to_owned).collect();
+        terms.sort_unstable();
+        Licence {
+            declared: declared.to_owned(),
+            expression: Some(declared.to_owned()),
+            alternatives: terms.iter().map(|t| vec![t.clone()]).collect(),
+            terms,
+            unknown: Vec::new(),
+        }
+    });
+    Component {
+        purl: Some(format!("pkg:cargo/{name}@{version}")),
+        name,
+        version: Some(version),
+        licence,
+    }
 }
 
 #[cfg(test)]

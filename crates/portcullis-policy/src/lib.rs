@@ -6,10 +6,16 @@ pub mod bench;
 mod bundle;
 mod convert;
 mod error;
+mod input;
 mod output;
 mod testing;
 
 pub use bundle::{DECISION_RULE, EvalPath, PolicyBundle};
 pub use convert::input_value;
 pub use error::{Error, Result};
+pub use input::{
+    Artifact, Attestations, ComponentEntry, Counts, Finding, Input, LicenceView, Origin,
+    ProvenanceEntry, ReportEntry, RequestInfo, SEVERITIES, SbomEntry, Signatures, Suppressed,
+    VexEntry, severity_name,
+};
 pub use testing::{TestOutcome, run_tests};

@@ -12,7 +12,9 @@ use axum::routing::{get, post};
 use portcullis_core::RegistryHost;
 use std::time::Duration;
 
-use portcullis_evidence::{AttestationVerifier, KeylessTrust, SignatureVerifier, TrustedKey};
+use portcullis_evidence::{
+    AttestationVerifier, EvidenceCollector, KeylessTrust, SignatureVerifier, TrustedKey,
+};
 use portcullis_gate::{GateKey, PublicKey};
 use portcullis_policy::PolicyBundle;
 use portcullis_registry::{RegistryAuthConfig, RegistryClient};
@@ -31,10 +33,9 @@ use crate::handlers;
 use crate::serve::{ConnectionLimits, serve};
 use crate::services::checkpoints::{self, Integrity, Schedule};
 use crate::services::copier;
-use crate::services::evidence::EvidenceCollector;
 use crate::services::policy::PolicyHandle;
 use crate::services::trust::GateKeys;
-use crate::state::AppState;
+use crate::state::{AppState, Gate};
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
@@ -242,10 +243,12 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
     );
     Ok(AppState {
         store,
-        policy: Arc::new(PolicyHandle::new(policy)),
-        eval_permits: Arc::new(Semaphore::new(config.policy_concurrency)),
-        limits: config.limits.limits(),
-        evidence: Arc::new(evidence),
+        gate: Gate {
+            collector: Arc::new(evidence),
+            policy: Arc::new(PolicyHandle::new(policy)),
+            eval_permits: Arc::new(Semaphore::new(config.policy_concurrency)),
+            limits: config.limits.limits(),
+        },
         registry,
         routes: Arc::new(config.routes.clone()),
         copy_blob_concurrency: config.copy.blob_concurrency,
@@ -378,7 +381,7 @@ async fn reload_on_sighup(state: AppState) {
         while hup.recv().await.is_some() {
             tracing::info!("SIGHUP: reloading the policy bundle");
             // The outcome is logged and audited inside reload.
-            let _ = state.policy.reload(&state.store, "sighup").await;
+            let _ = state.gate.policy.reload(&state.store, "sighup").await;
         }
     }
     #[cfg(not(unix))]

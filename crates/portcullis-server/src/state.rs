@@ -1,7 +1,10 @@
-//! `AppState`: what every handler and the copy worker share.
+//! `AppState`: what every handler and the copy worker share, and the `Gate` in it: the
+//! decision path (evidence collection, the serving policy and the bounds on both) that the
+//! evaluation service takes on its own.
 
 use std::sync::Arc;
 
+use portcullis_evidence::{EvidenceCollector, Limits};
 use portcullis_registry::RegistryClient;
 use portcullis_store::Store;
 use tokio::sync::{Notify, Semaphore};
@@ -9,26 +12,32 @@ use tokio::sync::{Notify, Semaphore};
 use crate::auth_failures::AuthFailures;
 use crate::config::Route;
 use crate::services::checkpoints::{Integrity, Schedule};
-use crate::services::evidence::EvidenceCollector;
 use crate::services::policy::PolicyHandle;
 use crate::services::trust::GateKeys;
 
-/// Shared application state; cheap to clone.
+/// The decision path: what evaluating a promotion request needs. Cheap to clone.
 #[derive(Clone)]
-pub struct AppState {
-    /// The database.
-    pub store: Store,
+pub struct Gate {
+    /// Signature and attestation verification, cached.
+    pub collector: Arc<EvidenceCollector>,
     /// The serving policy bundle, reloadable.
     pub policy: Arc<PolicyHandle>,
     /// Bounds concurrent CPU-bound evidence work (parsing, VEX matching, policy
     /// evaluation) on the blocking pool.
     pub eval_permits: Arc<Semaphore>,
     /// How much evidence one request may bring.
-    pub limits: portcullis_evidence::Limits,
+    pub limits: Limits,
+}
+
+/// Shared application state; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// The decision path: evidence collection, policy, permits and limits.
+    pub gate: Gate,
     /// Registry access for resolving and copying.
     pub registry: RegistryClient,
-    /// Signature and attestation verification, cached.
-    pub evidence: Arc<EvidenceCollector>,
     /// Configured routes.
     pub routes: Arc<Vec<Route>>,
     /// Blobs in flight at once per copy.

@@ -77,6 +77,19 @@ pub struct DryRunView {
     pub decision: Decision,
     /// Policy bundle digest.
     pub policy_digest: String,
-    /// The evidence document the policy saw.
-    pub evidence: serde_json::Value,
+}
+
+impl DryRunView {
+    /// The answer's JSON: these fields, then `evidence`, the input document the policy saw,
+    /// spliced in as the JSON text it was written as (`evidence` must be one JSON value).
+    pub fn to_json(&self, evidence: &[u8]) -> serde_json::Result<Vec<u8>> {
+        let mut body = Vec::with_capacity(evidence.len() + 1024);
+        serde_json::to_writer(&mut body, self)?;
+        // `{…}` becomes `{…,"evidence":<evidence>}`: the object has fields, so a comma fits.
+        body.pop();
+        body.extend_from_slice(b",\"evidence\":");
+        body.extend_from_slice(evidence);
+        body.push(b'}');
+        Ok(body)
+    }
 }

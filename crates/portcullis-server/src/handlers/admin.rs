@@ -14,7 +14,12 @@ pub async fn reload_policy(
     State(state): State<AppState>,
     Authorized(caller): Authorized<{ roles::ADMIN }>,
 ) -> Result<Json<Reloaded>, ApiError> {
-    match state.policy.reload(&state.store, &caller.subject).await {
+    match state
+        .gate
+        .policy
+        .reload(&state.store, &caller.subject)
+        .await
+    {
         Ok(r) => Ok(Json(r)),
         Err(e @ ReloadError::Invalid { .. }) => {
             Err(ApiError::unprocessable("policy_invalid", e.to_string()))

@@ -29,6 +29,6 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         )
     })?;
     Ok(Json(
-        json!({"status": "ready", "policy_digest": state.policy.digest()}),
+        json!({"status": "ready", "policy_digest": state.gate.policy.digest()}),
     ))
 }

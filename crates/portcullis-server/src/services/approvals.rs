@@ -79,9 +79,14 @@ async fn cast(
     }
     // A promotion is judged under one policy: if another one serves now, the votes so far
     // were given under rules that no longer hold, so the promotion is closed instead.
-    if let Some(reason) =
-        promotions::supersede_locked(state, &mut tx, &p, &state.policy.digest(), &caller.subject)
-            .await?
+    if let Some(reason) = promotions::supersede_locked(
+        state,
+        &mut tx,
+        &p,
+        &state.gate.policy.digest(),
+        &caller.subject,
+    )
+    .await?
     {
         portcullis_store::commit(tx).await?;
         return Err(ApiError::conflict("policy_changed", reason));

@@ -10,6 +10,8 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
+use portcullis_policy::RequestInfo;
+
 use crate::auth::Caller;
 use crate::config::Route;
 use crate::error::ApiError;
@@ -104,8 +106,8 @@ async fn validate(state: &AppState, req: &mut PromotionRequest) -> Result<Valida
         (None, Reference::Digest(_)) => None,
     };
     let documents = std::mem::take(&mut req.evidence);
-    let limits = state.limits;
-    let items = work::blocking(&state.eval_permits, move || {
+    let limits = state.gate.limits;
+    let items = work::blocking(&state.gate.eval_permits, move || {
         documents::parse(documents, &limits)
     })
     .await??;
@@ -179,7 +181,11 @@ pub async fn request(
     mut req: PromotionRequest,
 ) -> Result<Outcome, ApiError> {
     let v = validate(state, &mut req).await?;
-    let digest = state.registry.resolve(&v.source).await?;
+    let digest = state
+        .gate
+        .collector
+        .resolve(&state.registry, &v.source)
+        .await?;
     if let Some(tag) = &v.tag
         && !v.route.allow_tag_overwrite
     {
@@ -196,14 +202,14 @@ pub async fn request(
         return Ok(Outcome::Existing(view(&state.store, open).await?));
     }
     let source = v.source.with_digest(digest.clone());
-    let request_doc = json!({
-        "route": v.route.name,
-        "destination": v.destination,
-        "tag": v.tag,
-        "requested_by": caller.subject,
-        "dry_run": req.dry_run,
-    });
-    let eval = evidence::evaluate(state, &source, &digest, v.items, request_doc).await?;
+    let request_info = RequestInfo {
+        destination: v.destination.clone(),
+        dry_run: req.dry_run,
+        requested_by: caller.subject.clone(),
+        route: v.route.name.clone(),
+        tag: v.tag.as_ref().map(|t| t.as_str().to_owned()),
+    };
+    let eval = evidence::evaluate(&state.gate, &source, &digest, v.items, request_info).await?;
     if req.dry_run {
         let view = DryRunView {
             dry_run: true,
@@ -211,13 +217,14 @@ pub async fn request(
             destination: v.destination,
             decision: eval.decision,
             policy_digest: eval.policy_digest,
-            evidence: eval.input,
         };
-        let body = work::blocking(&state.eval_permits, move || serde_json::to_vec(&view))
-            .await?
+        // The input's JSON text is spliced in as written, never parsed or printed again.
+        let body = view
+            .to_json(&eval.input)
             .map_err(|e| ApiError::internal(&e))?;
         return Ok(Outcome::DryRun(body));
     }
+    let evidence = eval.input_value()?;
     let new = NewPromotion {
         id: Uuid::new_v4(),
         state: if eval.decision.allow {
@@ -232,7 +239,7 @@ pub async fn request(
         tag: v.tag,
         requested_by: caller.subject.clone(),
         decision: eval.decision,
-        evidence: eval.input,
+        evidence,
         policy_digest: eval.policy_digest,
     };
     match insert(state, &new, &eval.input_hash).await {
@@ -391,7 +398,7 @@ async fn supersede_if_stale(
     open: &PromotionRecord,
     actor: &str,
 ) -> Result<bool, ApiError> {
-    let serving = state.policy.digest();
+    let serving = state.gate.policy.digest();
     if open.state != PromotionState::PendingApproval || open.policy_digest == serving {
         return Ok(false);
     }
@@ -438,7 +445,7 @@ async fn requeue(state: &AppState, caller: &Caller, id: Uuid) -> Result<Promotio
             ),
         ));
     }
-    let serving = state.policy.digest();
+    let serving = state.gate.policy.digest();
     if p.policy_digest != serving {
         return Err(ApiError::conflict(
             "policy_changed",
