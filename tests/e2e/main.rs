@@ -8,6 +8,7 @@ mod auth_flood;
 mod authz;
 mod connections;
 mod copying;
+mod decision;
 mod evidence;
 mod flow;
 mod hung_registries;
