@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use portcullis_policy::bench::synthetic_input;
+use portcullis_policy::bench::{synthetic, synthetic_input};
 use portcullis_policy::{EvalPath, PolicyBundle, input_value};
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -141,6 +141,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     measure("    input_value() conversion alone", iterations, || {
         input_value(&input) != regorus::Value::Undefined
+    });
+    // The server's path: typed input built from the evidence, straight into the engine's
+    // value, plus its JSON text and hash (what the server records and a dry run answers).
+    let case = synthetic(vulns, components)?;
+    if bundle.evaluate_input(&case.input()) != reference {
+        return Err("the typed input decides differently from the JSON input".into());
+    }
+    measure("(t) typed input + evaluate + JSON and hash", iterations, || {
+        let input = case.input();
+        let decision = bundle.evaluate_input(&input);
+        input.to_json().is_ok() && decision.allow
+    });
+    measure("(t') typed input + evaluate_input()", iterations, || {
+        bundle.evaluate_input(&case.input()).allow
+    });
+    measure("    typed input built + to_value() alone", iterations, || {
+        case.input().to_value() != regorus::Value::Undefined
+    });
+    measure("    typed input built + to_json() alone", iterations, || {
+        case.input().to_json().is_ok()
     });
     Ok(())
 }
