@@ -16,6 +16,7 @@ mod jobs;
 mod limits;
 mod outage;
 mod policy;
+mod request_ids;
 mod support;
 mod tcp_proxy;
 mod text;
