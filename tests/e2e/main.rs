@@ -14,6 +14,7 @@ mod hung_registries;
 mod integrity;
 mod jobs;
 mod limits;
+mod listing;
 mod outage;
 mod policy;
 mod request_ids;

@@ -266,12 +266,12 @@ fn the_database_password_does_not_print_with_the_config() {
 
 #[test]
 fn route_platforms_are_parsed_at_load() {
-    let none = |_: &str| None;
+    let env = |k: &str| (k == "REG_PW").then(|| "pw".to_owned());
     let yaml = YAML.replace(
         r#"to: "127.0.0.1:5002/mirror/" }"#,
         r#"to: "127.0.0.1:5002/mirror/", platforms: [linux/arm64/v8, linux/amd64] }"#,
     );
-    let cfg = Config::from_yaml(&yaml, Path::new("/etc/p"), &none).unwrap();
+    let cfg = Config::from_yaml(&yaml, Path::new("/etc/p"), &env).unwrap();
     let specs = cfg.routes[0].platforms.as_ref().unwrap();
     assert_eq!(
         (specs[0].os(), specs[0].arch(), specs[0].variant()),
