@@ -8,6 +8,9 @@ use serde_json::Value;
 
 use crate::support::{TestApp, trivy};
 
+/// Promotion id → (state, [(approver, verdict)]).
+type Listing<'a> = BTreeMap<&'a str, (&'a str, Vec<(&'a str, &'a str)>)>;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_list_shows_each_promotion_with_its_own_votes() {
     let app = TestApp::spawn().await;
@@ -28,7 +31,7 @@ async fn the_list_shows_each_promotion_with_its_own_votes() {
         .get("/v1/promotions?limit=10", &app.tokens.auditor)
         .await;
     assert_eq!(status, StatusCode::OK, "{list}");
-    let seen: BTreeMap<&str, (&str, Vec<(&str, &str)>)> = list["promotions"]
+    let seen: Listing = list["promotions"]
         .as_array()
         .unwrap()
         .iter()
@@ -37,13 +40,24 @@ async fn the_list_shows_each_promotion_with_its_own_votes() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|v| (v["approver"].as_str().unwrap(), v["verdict"].as_str().unwrap()))
+                .map(|v| {
+                    (
+                        v["approver"].as_str().unwrap(),
+                        v["verdict"].as_str().unwrap(),
+                    )
+                })
                 .collect();
-            (p["id"].as_str().unwrap(), (p["state"].as_str().unwrap(), votes))
+            (
+                p["id"].as_str().unwrap(),
+                (p["state"].as_str().unwrap(), votes),
+            )
         })
         .collect();
-    let expected: BTreeMap<&str, (&str, Vec<(&str, &str)>)> = [
-        (ids[0].as_str(), ("pending_approval", vec![("alice", "approve")])),
+    let expected: Listing = [
+        (
+            ids[0].as_str(),
+            ("pending_approval", vec![("alice", "approve")]),
+        ),
         (ids[1].as_str(), ("rejected", vec![("bob", "reject")])),
         (ids[2].as_str(), ("pending_approval", vec![])),
     ]

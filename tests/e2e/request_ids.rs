@@ -158,7 +158,7 @@ async fn audit_events_carry_the_request_id_under_their_mac() {
         .get("/v1/audit?action=approved", &app.tokens.auditor)
         .await;
     assert_eq!(page["events"][0]["request_id"], "vote-7", "{page}");
-    let keys = [app.state.gate.audit_mac().clone()];
+    let keys = [app.state.keys.audit_mac().clone()];
     let intact = app.state.store.verify_audit_chain(&keys).await.unwrap();
     assert_eq!(intact.broken_at, None);
     // ... and not with it rewritten: the MAC covers it.

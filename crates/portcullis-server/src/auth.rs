@@ -14,7 +14,7 @@ use rand::RngCore;
 
 use crate::auth_failures::{self, Reason};
 use crate::error::ApiError;
-use crate::services::trust::Gate;
+use crate::services::trust::GateKeys;
 use crate::state::AppState;
 
 /// The authenticated caller.
@@ -33,7 +33,7 @@ pub struct Caller {
 /// Creates a token and returns its secret, which is not stored and cannot be shown again.
 pub async fn create_token(
     store: &Store,
-    gate: &Gate,
+    gate: &GateKeys,
     subject: &Subject,
     role: Role,
     groups: Vec<GroupName>,
@@ -83,7 +83,7 @@ impl FromRequestParts<AppState> for Caller {
         };
         match state
             .store
-            .find_token(&state.gate.token_hash(token))
+            .find_token(&state.keys.token_hash(token))
             .await?
         {
             Some(t) => Ok(Caller {

@@ -66,7 +66,7 @@ pub fn parse_ttl(text: &str) -> Result<Duration, String> {
     }
 }
 
-async fn store_for(config: &Config) -> CliResult<(Store, crate::services::trust::Gate)> {
+async fn store_for(config: &Config) -> CliResult<(Store, crate::services::trust::GateKeys)> {
     let gate = load_gate(config)?;
     let store = Store::connect(config.database_url.expose())
         .await?

@@ -104,7 +104,7 @@ async fn release(
         }
     };
     let (release, digest) = state
-        .gate
+        .keys
         .verify_statement(job, envelopes.statement.as_ref())?;
     match state.store.statement_spent(&digest).await {
         Ok(false) => Ok(Some((release, digest))),

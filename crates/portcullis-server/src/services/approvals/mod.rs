@@ -98,7 +98,7 @@ async fn cast(
         return Err(ApprovalError::PolicyChanged(reason));
     }
     let envelope = Store::evaluation_envelope_tx(&mut tx, id).await?;
-    let evaluation = match state.gate.verify_evaluation(&p, envelope.as_ref()) {
+    let evaluation = match state.keys.verify_evaluation(&p, envelope.as_ref()) {
         Ok(e) if e.allow => e,
         Ok(_) => {
             drop(tx);
@@ -128,7 +128,7 @@ async fn cast(
         at: Utc::now().trunc_subsecs(6),
         envelope: None,
     };
-    vote.envelope = Some(state.gate.sign_vote(
+    vote.envelope = Some(state.keys.sign_vote(
         &p,
         &vote,
         &caller.groups,
@@ -146,7 +146,7 @@ async fn cast(
     }
     let approvals = Store::list_approvals_tx(&mut tx, id).await?;
     let signed = match state
-        .gate
+        .keys
         .verify_votes(&p, &approvals, &evaluation.evidence_hash)
     {
         Ok(s) => s,
@@ -168,7 +168,7 @@ async fn cast(
             platforms: route.and_then(|r| r.platform_strings()),
             allow_tag_overwrite: route.is_some_and(|r| r.allow_tag_overwrite),
         };
-        let statement = state.gate.sign_statement(
+        let statement = state.keys.sign_statement(
             &p,
             &release,
             &approving,

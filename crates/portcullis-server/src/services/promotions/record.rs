@@ -24,7 +24,7 @@ pub(super) async fn insert(
     let stored = Store::lock_promotion(&mut tx, p.id)
         .await?
         .ok_or(PromotionError::NotFound(p.id))?;
-    let envelope = state.gate.sign_evaluation(&stored, chrono::Utc::now())?;
+    let envelope = state.keys.sign_evaluation(&stored, chrono::Utc::now())?;
     Store::set_evaluation_envelope(&mut tx, p.id, &envelope).await?;
     let requested = NewAuditEvent {
         actor: p.requested_by.clone(),
