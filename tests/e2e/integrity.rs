@@ -451,6 +451,7 @@ async fn a_superuser_cannot_rewrite_the_audit_log_unseen() {
                 promotion_id: None,
                 digest: None,
                 details: json!({}),
+                request_id: None,
             })
             .await
             .unwrap();

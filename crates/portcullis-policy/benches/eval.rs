@@ -148,19 +148,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if bundle.evaluate_input(&case.input()) != reference {
         return Err("the typed input decides differently from the JSON input".into());
     }
-    measure("(t) typed input + evaluate + JSON and hash", iterations, || {
-        let input = case.input();
-        let decision = bundle.evaluate_input(&input);
-        input.to_json().is_ok() && decision.allow
-    });
+    measure(
+        "(t) typed input + evaluate + JSON and hash",
+        iterations,
+        || {
+            let input = case.input();
+            let decision = bundle.evaluate_input(&input);
+            input.to_json().is_ok() && decision.allow
+        },
+    );
     measure("(t') typed input + evaluate_input()", iterations, || {
         bundle.evaluate_input(&case.input()).allow
     });
-    measure("    typed input built + to_value() alone", iterations, || {
-        case.input().to_value() != regorus::Value::Undefined
-    });
-    measure("    typed input built + to_json() alone", iterations, || {
-        case.input().to_json().is_ok()
-    });
+    measure(
+        "    typed input built + to_value() alone",
+        iterations,
+        || case.input().to_value() != regorus::Value::Undefined,
+    );
+    measure(
+        "    typed input built + to_json() alone",
+        iterations,
+        || case.input().to_json().is_ok(),
+    );
     Ok(())
 }

@@ -30,6 +30,7 @@ use crate::config::Config;
 use crate::deadline;
 use crate::error::ApiError;
 use crate::handlers;
+use crate::request_id;
 use crate::serve::{ConnectionLimits, serve};
 use crate::services::checkpoints::{self, Integrity, Schedule};
 use crate::services::copier;
@@ -106,6 +107,8 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration)
         ))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(TraceLayer::new_for_http())
+        // Outermost: everything above runs inside the request's id and span.
+        .layer(middleware::from_fn(request_id::assign))
         .with_state(state)
 }
 
@@ -211,7 +214,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         "gate key loaded"
     );
     let store = Store::connect_with_timeout(
-        &config.database_url,
+        config.database_url.expose(),
         Duration::from_millis(config.database.acquire_timeout_ms),
     )
     .await?

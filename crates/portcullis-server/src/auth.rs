@@ -8,7 +8,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
-use portcullis_core::{GroupName, Role, Subject};
+use portcullis_core::{GroupName, RequestId, Role, Subject};
 use portcullis_store::{NewToken, Store};
 use rand::RngCore;
 
@@ -26,6 +26,8 @@ pub struct Caller {
     pub role: Role,
     /// Approver groups.
     pub groups: Vec<GroupName>,
+    /// The id of the request it made (see `request_id`), recorded in its audit events.
+    pub request_id: Option<RequestId>,
 }
 
 /// Creates a token and returns its secret, which is not stored and cannot be shown again.
@@ -88,6 +90,7 @@ impl FromRequestParts<AppState> for Caller {
                 subject: t.subject.into(),
                 role: t.role,
                 groups: t.groups,
+                request_id: parts.extensions.get::<RequestId>().cloned(),
             }),
             None => {
                 audit_refusal(state, "anonymous", parts, Reason::InvalidToken);

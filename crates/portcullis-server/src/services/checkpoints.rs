@@ -85,6 +85,7 @@ async fn violation(store: &Store, integrity: &Integrity, reason: &str) {
         promotion_id: None,
         digest: None,
         details: json!({"during": "checkpoint", "reason": reason}),
+        request_id: None,
     };
     if let Err(e) = store.append_audit_now(&event).await {
         tracing::error!(error = %e, "could not audit an integrity violation");

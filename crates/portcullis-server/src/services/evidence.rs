@@ -12,7 +12,7 @@ use portcullis_core::{Decision, Digest, EvidenceItems, EvidenceSet, ImageRef};
 use portcullis_evidence::{Tally, VexIndex};
 use portcullis_policy::{Input, RequestInfo};
 
-use crate::error::ApiError;
+use crate::services::documents::EvidenceError;
 use crate::services::work;
 use crate::state::Gate;
 
@@ -30,8 +30,8 @@ pub struct Evaluation {
 
 impl Evaluation {
     /// The input document as a JSON value, for storing with a promotion.
-    pub fn input_value(&self) -> Result<serde_json::Value, ApiError> {
-        serde_json::from_slice(&self.input).map_err(|e| ApiError::internal(&e))
+    pub fn input_value(&self) -> serde_json::Result<serde_json::Value> {
+        serde_json::from_slice(&self.input)
     }
 }
 
@@ -45,17 +45,17 @@ pub async fn evaluate(
     digest: &Digest,
     ci_items: EvidenceItems,
     request: RequestInfo,
-) -> Result<Evaluation, ApiError> {
+) -> Result<Evaluation, EvidenceError> {
     let verified = gate.collector.verified(source, digest).await;
     let signed = Tally::of(&verified.items);
     if let Some(exceeded) = signed.plus(Tally::of(&ci_items)).exceeded(&gate.limits) {
-        return Err(ApiError::evidence_too_large(
-            format_args!(
+        return Err(EvidenceError::TooLarge {
+            context: format!(
                 "with what the signed attestations of {digest} add ({} findings, {} components, {} VEX statements)",
                 signed.findings, signed.components, signed.vex_statements
             ),
-            &exceeded,
-        ));
+            exceeded,
+        });
     }
     let policy = gate.policy.current();
     let policy_digest = policy.digest().to_owned();
@@ -79,7 +79,7 @@ pub async fn evaluate(
         (input.to_json(), decision)
     })
     .await?;
-    let (input, input_hash) = written.map_err(|e| ApiError::internal(&e))?;
+    let (input, input_hash) = written?;
     Ok(Evaluation {
         input,
         input_hash,
