@@ -63,7 +63,7 @@ evidence = [{"format": "trivy-json", "document": {
     "Results": [{"Target": f"{source} (debian 12.5)", "Class": "os-pkgs", "Type": "debian",
                  "Vulnerabilities": [vuln(i) for i in range(findings)]}]}}]
 if components:
-    evidence.append({"format": "cyclonedx", "document": {
+    evidence.append({"format": "cyclonedx-json", "document": {
         "bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1,
         "metadata": {"component": {"type": "container", "name": repo,
                                    "purl": "pkg:oci/app@" + digest.replace(":", "%3A")}},
