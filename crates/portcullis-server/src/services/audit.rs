@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use portcullis_core::Digest;
 use portcullis_store::{AuditFilter, AuditPage, Store};
+use serde::Deserialize;
 
 /// A query the audit service refused, or could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -29,8 +30,9 @@ impl AuditError {
 /// Most events one page may hold.
 pub const MAX_PAGE: i64 = 500;
 
-/// What the caller asked for, as received.
-#[derive(Debug, Default)]
+/// What the caller asked for, as received (the query string of `GET /v1/audit`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Only this digest.
     pub digest: Option<String>,
