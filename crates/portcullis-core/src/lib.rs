@@ -2,6 +2,7 @@
 //! policy decision. Everything here is parsed once at the edge and cannot hold an invalid
 //! value; no I/O happens in this crate.
 
+mod audit;
 mod decision;
 mod digest;
 mod error;
@@ -11,7 +12,8 @@ mod role;
 mod subject;
 mod text;
 
-pub use decision::{Decision, PromotionState, RequiredApprovals, Suppression, Violation};
+pub use audit::AuditAction;
+pub use decision::{Decision, PromotionState, RequiredApprovals, Suppression, Verdict, Violation};
 pub use digest::Digest;
 pub use error::{Error, Result};
 pub use evidence::{
@@ -19,7 +21,7 @@ pub use evidence::{
     Provenance, RejectedAttestation, Sbom, Severity, SignatureEvidence, SignatureStatus,
     VexProduct, VexStatement, VexStatus, Vulnerability, VulnerabilityReport,
 };
-pub use reference::{ImageRef, Reference, RegistryHost, RepoPath, Tag};
+pub use reference::{ImageRef, Reference, RegistryHost, RepoPath, Tag, repository_name};
 pub use role::{GroupName, Role};
 pub use subject::Subject;
 pub use text::{TextError, TextKind, check_text, is_forbidden};

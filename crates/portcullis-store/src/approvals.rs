@@ -1,29 +1,10 @@
 //! Approval votes: one per person per promotion, enforced by the primary key.
 
 use chrono::{DateTime, Utc};
+use portcullis_core::Verdict;
 use uuid::Uuid;
 
 use crate::{Error, Result, Store, Tx};
-
-/// An approver's vote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// Counts toward the required approvals.
-    Approve,
-    /// Vetoes the promotion.
-    Reject,
-}
-
-impl Verdict {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Approve => "approve",
-            Self::Reject => "reject",
-        }
-    }
-}
 
 /// A stored vote.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -92,11 +73,11 @@ async fn list(conn: &mut sqlx::PgConnection, promotion_id: Uuid) -> Result<Vec<A
     .await?;
     rows.into_iter()
         .map(|(approver, verdict, comment, at, envelope)| {
-            let verdict = match verdict.as_str() {
-                "approve" => Verdict::Approve,
-                "reject" => Verdict::Reject,
-                other => return Err(Error::Corrupt(format!("approval verdict {other:?}"))),
-            };
+            let verdict: Verdict = verdict.parse().map_err(|e| {
+                Error::Corrupt(format!(
+                    "approval on promotion {promotion_id} by {approver}: {e}"
+                ))
+            })?;
             Ok(ApprovalRecord {
                 approver,
                 verdict,

@@ -41,10 +41,18 @@ pub async fn query(
             check_field("invalid_query", field, v, TextKind::Line)?;
         }
     }
-    if let Some(d) = &q.digest {
-        d.parse::<portcullis_core::Digest>()
-            .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;
-    }
+    let digest = q
+        .digest
+        .as_deref()
+        .map(str::parse::<portcullis_core::Digest>)
+        .transpose()
+        .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;
+    let action = q
+        .action
+        .as_deref()
+        .map(str::parse::<portcullis_core::AuditAction>)
+        .transpose()
+        .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::bad_request(
@@ -61,9 +69,9 @@ pub async fn query(
         })
         .transpose()?;
     let filter = AuditFilter {
-        digest: q.digest,
+        digest,
         actor: q.actor,
-        action: q.action,
+        action,
         since: q.since,
         until: q.until,
         before_seq,

@@ -8,8 +8,8 @@
 //! insider trying to approve their own work is visible.
 
 use chrono::{SubsecRound, Utc};
-use portcullis_core::PromotionState;
-use portcullis_store::{ApprovalRecord, NewAuditEvent, PromotionRecord, Store, Verdict};
+use portcullis_core::{AuditAction, PromotionState, Verdict};
+use portcullis_store::{ApprovalRecord, NewAuditEvent, PromotionRecord, Store};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -32,7 +32,7 @@ pub async fn vote(
         Ok(view) => Ok(view),
         Err(e) => {
             let extra = json!({"verdict": verdict.as_str()});
-            refusals::audit(state, caller, "vote_refused", id, &e, extra).await;
+            refusals::audit(state, caller, AuditAction::VoteRefused, id, &e, extra).await;
             Err(e)
         }
     }
@@ -43,9 +43,9 @@ async fn integrity(state: &AppState, p: &PromotionRecord, e: IntegrityError) -> 
     tracing::error!(promotion.id = %p.id, error = %e, "integrity violation: a promotion's signed records do not hold");
     let event = NewAuditEvent {
         actor: "system".to_owned(),
-        action: "integrity_violation".to_owned(),
+        action: AuditAction::IntegrityViolation,
         promotion_id: Some(p.id),
-        digest: Some(p.digest.to_string()),
+        digest: Some(p.digest.clone()),
         details: json!({"during": "vote", "reason": e.to_string()}),
     };
     if let Err(err) = state.store.append_audit_now(&event).await {
@@ -190,8 +190,8 @@ async fn cast(
         Store::set_promotion_state(&mut tx, id, next, None, None).await?;
     }
     let action = match verdict {
-        Verdict::Approve => "approved",
-        Verdict::Reject => "rejected",
+        Verdict::Approve => AuditAction::Approved,
+        Verdict::Reject => AuditAction::Rejected,
     };
     state
         .store
@@ -199,9 +199,9 @@ async fn cast(
             &mut tx,
             &NewAuditEvent {
                 actor: caller.subject.clone(),
-                action: action.to_owned(),
+                action,
                 promotion_id: Some(id),
-                digest: Some(p.digest.to_string()),
+                digest: Some(p.digest.clone()),
                 details: json!({
                     "comment": comment,
                     "approvals": approving.len(),

@@ -3,7 +3,8 @@
 //! open digest and route returns the open promotion.
 
 use portcullis_core::{
-    Digest, EvidenceItems, ImageRef, PromotionState, Reference, RegistryHost, RepoPath, Tag,
+    AuditAction, Digest, EvidenceItems, ImageRef, PromotionState, Reference, RegistryHost,
+    RepoPath, Tag,
 };
 use portcullis_store::{NewAuditEvent, NewPromotion, PromotionRecord, Store};
 use serde::Deserialize;
@@ -60,7 +61,8 @@ pub enum Outcome {
 struct Validated {
     source: ImageRef,
     route: Route,
-    /// The destination registry and repository, and the two joined.
+    /// The destination registry and repository, and the two joined (for messages and the
+    /// policy input).
     dest: (RegistryHost, RepoPath),
     destination: String,
     tag: Option<Tag>,
@@ -151,17 +153,17 @@ async fn tag_is_free(
 /// to another destination or tag is a conflict the caller must resolve.
 fn same_request(
     open: &PromotionRecord,
-    destination: &str,
+    destination: &(RegistryHost, RepoPath),
     tag: Option<&Tag>,
 ) -> Result<(), ApiError> {
-    if open.destination != destination || open.tag.as_ref() != tag {
+    if open.destination != *destination || open.tag.as_ref() != tag {
         return Err(ApiError::conflict(
             "conflicting_open_promotion",
             format!(
                 "promotion {} is already open for this digest on route {} to {}{}",
                 open.id,
                 open.route,
-                open.destination,
+                open.destination_name(),
                 open.tag
                     .as_ref()
                     .map(|t| format!(":{t}"))
@@ -192,7 +194,7 @@ pub async fn request(
             .await?
         && !supersede_if_stale(state, &open, &caller.subject).await?
     {
-        same_request(&open, &v.destination, v.tag.as_ref())?;
+        same_request(&open, &v.dest, v.tag.as_ref())?;
         return Ok(Outcome::Existing(view(&state.store, open).await?));
     }
     let source = v.source.with_digest(digest.clone());
@@ -210,7 +212,7 @@ pub async fn request(
             digest: digest.to_string(),
             destination: v.destination,
             decision: eval.decision,
-            policy_digest: eval.policy_digest,
+            policy_digest: eval.policy_digest.to_string(),
             evidence: eval.input,
         };
         let body = work::blocking(&state.eval_permits, move || serde_json::to_vec(&view))
@@ -225,10 +227,10 @@ pub async fn request(
         } else {
             PromotionState::Denied
         },
-        source: req.source,
+        source: v.source,
         digest: digest.clone(),
         route: v.route.name.clone(),
-        destination: v.destination,
+        destination: v.dest,
         tag: v.tag,
         requested_by: caller.subject.clone(),
         decision: eval.decision,
@@ -274,16 +276,17 @@ async fn insert(state: &AppState, p: &NewPromotion, input_hash: &Digest) -> Resu
         .sign_evaluation(&stored, chrono::Utc::now())
         .map_err(|e| ApiError::internal(&e))?;
     Store::set_evaluation_envelope(&mut tx, p.id, &envelope).await?;
-    let base = |action: &str, details: serde_json::Value| NewAuditEvent {
+    let base = |action: AuditAction, details: serde_json::Value| NewAuditEvent {
         actor: p.requested_by.clone(),
-        action: action.to_owned(),
+        action,
         promotion_id: Some(p.id),
-        digest: Some(p.digest.to_string()),
+        digest: Some(p.digest.clone()),
         details,
     };
+    let destination = portcullis_core::repository_name(&p.destination.0, &p.destination.1);
     store.append_audit(
         &mut tx,
-        &base("requested", json!({"source": p.source, "route": p.route, "destination": p.destination, "tag": p.tag})),
+        &base(AuditAction::Requested, json!({"source": p.source.to_string(), "route": p.route, "destination": destination, "tag": p.tag})),
     )
     .await?;
     store
@@ -297,9 +300,9 @@ fn evaluated_event(p: &NewPromotion, input_hash: &Digest) -> NewAuditEvent {
     let decision = &p.decision;
     NewAuditEvent {
         actor: "policy".to_owned(),
-        action: "evaluated".to_owned(),
+        action: AuditAction::Evaluated,
         promotion_id: Some(p.id),
-        digest: Some(p.digest.to_string()),
+        digest: Some(p.digest.clone()),
         details: json!({
             "allow": decision.allow,
             "violations": decision.violations,
@@ -341,7 +344,7 @@ pub async fn view(store: &Store, p: PromotionRecord) -> Result<PromotionView, Ap
 }
 
 /// Why a pending promotion judged under `judged_by` was closed when `serving` took over.
-fn superseded_reason(judged_by: &str, serving: &str) -> String {
+fn superseded_reason(judged_by: &Digest, serving: &Digest) -> String {
     format!(
         "superseded: the policy changed from {judged_by} to {serving} while this promotion awaited \
          approval; approvals given under the old policy do not carry over, request the promotion again"
@@ -355,10 +358,10 @@ pub(crate) async fn supersede_locked(
     state: &AppState,
     tx: &mut portcullis_store::Tx,
     p: &PromotionRecord,
-    serving: &str,
+    serving: &Digest,
     actor: &str,
 ) -> Result<Option<String>, portcullis_store::Error> {
-    if p.state != PromotionState::PendingApproval || p.policy_digest == serving {
+    if p.state != PromotionState::PendingApproval || p.policy_digest == *serving {
         return Ok(None);
     }
     let reason = superseded_reason(&p.policy_digest, serving);
@@ -369,9 +372,9 @@ pub(crate) async fn supersede_locked(
             tx,
             &NewAuditEvent {
                 actor: actor.to_owned(),
-                action: "superseded".to_owned(),
+                action: AuditAction::Superseded,
                 promotion_id: Some(p.id),
-                digest: Some(p.digest.to_string()),
+                digest: Some(p.digest.clone()),
                 details: json!({
                     "previous_policy_digest": p.policy_digest,
                     "policy_digest": serving,
@@ -411,7 +414,7 @@ async fn supersede_if_stale(
 pub async fn retry(state: &AppState, caller: &Caller, id: Uuid) -> Result<PromotionView, ApiError> {
     let outcome = requeue(state, caller, id).await;
     if let Err(e) = &outcome {
-        refusals::audit(state, caller, "retry_refused", id, e, json!({})).await;
+        refusals::audit(state, caller, AuditAction::RetryRefused, id, e, json!({})).await;
     }
     outcome
 }
@@ -460,9 +463,9 @@ async fn requeue(state: &AppState, caller: &Caller, id: Uuid) -> Result<Promotio
             &mut tx,
             &NewAuditEvent {
                 actor: caller.subject.clone(),
-                action: "retried".to_owned(),
+                action: AuditAction::Retried,
                 promotion_id: Some(id),
-                digest: Some(p.digest.to_string()),
+                digest: Some(p.digest.clone()),
                 details: json!({"previous_error": p.error, "state": PromotionState::Promoting}),
             },
         )

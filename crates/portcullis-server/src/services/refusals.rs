@@ -3,6 +3,7 @@
 //! outside the refused transaction (which was rolled back), so an insider trying to get round
 //! the rules is visible. Unknown promotions and internal errors are not governance refusals.
 
+use portcullis_core::AuditAction;
 use portcullis_store::NewAuditEvent;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -16,7 +17,7 @@ use crate::state::AppState;
 pub async fn audit(
     state: &AppState,
     caller: &Caller,
-    action: &'static str,
+    action: AuditAction,
     id: Uuid,
     e: &ApiError,
     extra: Value,
@@ -25,7 +26,7 @@ pub async fn audit(
         return;
     }
     let digest = match state.store.get_promotion(id).await {
-        Ok(Some(p)) => Some(p.digest.to_string()),
+        Ok(Some(p)) => Some(p.digest),
         _ => None,
     };
     let mut details = json!({"code": e.code(), "reason": e.detail()});
@@ -34,12 +35,12 @@ pub async fn audit(
     }
     let event = NewAuditEvent {
         actor: caller.subject.clone(),
-        action: action.to_owned(),
+        action,
         promotion_id: Some(id),
         digest,
         details,
     };
     if let Err(err) = state.store.append_audit_now(&event).await {
-        tracing::error!(error = %err, promotion.id = %id, action, "could not audit a refusal");
+        tracing::error!(error = %err, promotion.id = %id, action = %action, "could not audit a refusal");
     }
 }
