@@ -120,6 +120,7 @@ async fn audit_log_pages_newest_first_and_refuses_changes() {
             promotion_id: None,
             digest: None,
             details: json!({ "n": i }),
+            request_id: None,
         };
         app.state.store.append_audit_now(&event).await.unwrap();
     }
@@ -174,6 +175,7 @@ async fn audit_filters_are_typed_and_a_bad_digest_or_action_is_a_400_problem() {
             promotion_id: None,
             digest: d,
             details: json!({}),
+            request_id: None,
         };
         app.state.store.append_audit_now(&event).await.unwrap();
     }

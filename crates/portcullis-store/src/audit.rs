@@ -5,7 +5,7 @@
 //! `portcullis_gate::Checkpoint` catch a cut tail.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use portcullis_core::{AuditAction, Digest};
+use portcullis_core::{AuditAction, Digest, RequestId};
 use portcullis_gate::MacKey;
 use serde::Serialize;
 use serde_json::json;
@@ -33,6 +33,8 @@ pub struct NewAuditEvent {
     pub digest: Option<Digest>,
     /// Anything else worth keeping.
     pub details: serde_json::Value,
+    /// The HTTP request that caused it (`x-request-id`); none outside a request.
+    pub request_id: Option<RequestId>,
 }
 
 /// A stored event.
@@ -52,6 +54,8 @@ pub struct AuditEvent {
     pub digest: Option<Digest>,
     /// Details.
     pub details: serde_json::Value,
+    /// The HTTP request that wrote it, if one did.
+    pub request_id: Option<String>,
     /// The previous event's hash.
     pub prev_hash: String,
     /// This event's hash.
@@ -93,8 +97,10 @@ const KEYED_PREFIX: &str = "hmac-sha256:";
 
 impl AuditEvent {
     /// The canonical record the MAC covers: every field but `hash` and `key_id`, versioned.
+    /// An event with a request id is a version-2 record that covers it too; one without is
+    /// the version-1 record it always was, so chains written before request ids verify.
     fn record(&self) -> Vec<u8> {
-        portcullis_gate::canonical::to_vec(&json!({
+        let mut record = json!({
             "v": 1,
             "type": "portcullis.audit.event",
             "seq": self.seq,
@@ -105,7 +111,12 @@ impl AuditEvent {
             "promotion_id": self.promotion_id.map(|u| u.to_string()),
             "digest": self.digest.as_ref().map(Digest::as_str),
             "details": self.details,
-        }))
+        });
+        if let (Some(id), Some(fields)) = (&self.request_id, record.as_object_mut()) {
+            fields.insert("v".to_owned(), json!(2));
+            fields.insert("request_id".to_owned(), json!(id));
+        }
+        portcullis_gate::canonical::to_vec(&record)
     }
 
     /// The keyed hash: `hmac-sha256:<hex>` under `key`.
@@ -169,6 +180,7 @@ struct Row {
     promotion_id: Option<Uuid>,
     digest: Option<String>,
     details: serde_json::Value,
+    request_id: Option<String>,
     prev_hash: String,
     hash: String,
     key_id: Option<String>,
@@ -193,6 +205,7 @@ impl TryFrom<Row> for AuditEvent {
             actor: r.actor,
             promotion_id: r.promotion_id,
             details: r.details,
+            request_id: r.request_id,
             prev_hash: r.prev_hash,
             hash: r.hash,
             key_id: r.key_id,
@@ -205,7 +218,7 @@ fn decode(rows: Vec<Row>) -> Result<Vec<AuditEvent>> {
 }
 
 const EVENT_COLUMNS: &str =
-    "seq, at, actor, action, promotion_id, digest, details, prev_hash, hash, key_id";
+    "seq, at, actor, action, promotion_id, digest, details, prev_hash, hash, key_id, request_id";
 
 fn select_events(tail: &str) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(format!("SELECT {EVENT_COLUMNS} FROM audit_events {tail}"))
@@ -239,14 +252,15 @@ impl Store {
             promotion_id: e.promotion_id,
             digest: e.digest.clone(),
             details: e.details.clone(),
+            request_id: e.request_id.as_ref().map(|r| r.as_str().to_owned()),
             prev_hash: prev,
             hash: String::new(),
             key_id: Some(key.key_id().to_owned()),
         };
         event.hash = event.keyed_hash(key);
         sqlx::query(
-            "INSERT INTO audit_events (seq, at, actor, action, promotion_id, digest, details, prev_hash, hash, key_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO audit_events (seq, at, actor, action, promotion_id, digest, details, prev_hash, hash, key_id, request_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(event.seq)
         .bind(event.at)
@@ -258,6 +272,7 @@ impl Store {
         .bind(&event.prev_hash)
         .bind(&event.hash)
         .bind(&event.key_id)
+        .bind(event.request_id.as_deref())
         .execute(&mut **tx)
         .await?;
         Ok(seq)
@@ -458,6 +473,7 @@ mod tests {
             promotion_id: Some(Uuid::nil()),
             digest: Some(digest.parse().unwrap()),
             details: json!({"code": "self_approval"}),
+            request_id: None,
             prev_hash: GENESIS.to_owned(),
             hash: String::new(),
             key_id: None,
