@@ -14,6 +14,12 @@ use uuid::Uuid;
 
 use crate::{Error, Result, Store, Tx};
 
+mod chain;
+#[cfg(test)]
+mod tests;
+
+pub use chain::ChainReport;
+
 /// Serialises appends so sequence numbers and the hash chain have no gaps or forks.
 const AUDIT_LOCK_KEY: i64 = 0x706f_7274_6375_6c6c;
 
@@ -154,20 +160,6 @@ impl AuditEvent {
         }
         format!("sha256:{}", hex::encode(h.finalize()))
     }
-}
-
-/// The result of checking the whole chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChainReport {
-    /// Events checked.
-    pub events: i64,
-    /// Events written before the gate key existed (unkeyed SHA-256, accepted only as the
-    /// chain's prefix).
-    pub legacy_events: i64,
-    /// The last event's hash (the chain head), if any.
-    pub head: Option<String>,
-    /// The first event that breaks the chain and why.
-    pub broken_at: Option<(i64, String)>,
 }
 
 /// An event as the row holds it, before its values are checked.
@@ -362,148 +354,5 @@ impl Store {
             .into_iter()
             .filter_map(|r| AuditEvent::try_from(r).ok())
             .any(|e| e.mac_matches(key)))
-    }
-
-    /// Recomputes the chain from the first event: every sequence number present, each
-    /// `prev_hash` equal to the previous `hash`, each keyed `hash` a valid MAC under the key
-    /// it names (one of `keys`). Unkeyed events are accepted only before the first keyed one.
-    pub async fn verify_audit_chain(&self, keys: &[MacKey]) -> Result<ChainReport> {
-        const PAGE: i64 = 1000;
-        let mut expected_seq = 1;
-        let mut prev = GENESIS.to_owned();
-        let mut legacy = 0;
-        let mut keyed_seen = false;
-        loop {
-            let page: Vec<Row> =
-                sqlx::query_as(select_events("WHERE seq >= $1 ORDER BY seq LIMIT $2"))
-                    .bind(expected_seq)
-                    .bind(PAGE)
-                    .fetch_all(&self.pool)
-                    .await?;
-            let done = (page.len() as i64) < PAGE;
-            for row in page {
-                let seq = row.seq;
-                let broken = |why: String, legacy_events: i64| ChainReport {
-                    events: expected_seq - 1,
-                    legacy_events,
-                    head: Some(prev.clone()),
-                    broken_at: Some((seq, why)),
-                };
-                if row.seq != expected_seq {
-                    return Ok(broken(format!("event {expected_seq} is missing"), legacy));
-                }
-                if row.prev_hash != prev {
-                    return Ok(broken(
-                        "prev_hash does not match the previous event".to_owned(),
-                        legacy,
-                    ));
-                }
-                // A value the gate never writes is a tampered row, not a store failure.
-                let e = match AuditEvent::try_from(row) {
-                    Ok(e) => e,
-                    Err(why) => return Ok(broken(why.to_string(), legacy)),
-                };
-                match check_event(&e, keys, keyed_seen) {
-                    Ok(is_legacy) => {
-                        keyed_seen |= !is_legacy;
-                        legacy += i64::from(is_legacy);
-                    }
-                    Err(why) => return Ok(broken(why, legacy)),
-                }
-                prev = e.hash;
-                expected_seq += 1;
-            }
-            if done {
-                let events = expected_seq - 1;
-                let head = (events > 0).then_some(prev);
-                return Ok(ChainReport {
-                    events,
-                    legacy_events: legacy,
-                    head,
-                    broken_at: None,
-                });
-            }
-        }
-    }
-}
-
-/// One event's own hash: a MAC under the key it names, or a legacy hash before any keyed
-/// event. `Ok(true)` for a legacy event.
-fn check_event(
-    e: &AuditEvent,
-    keys: &[MacKey],
-    keyed_seen: bool,
-) -> std::result::Result<bool, String> {
-    match &e.key_id {
-        Some(id) => {
-            let key = keys
-                .iter()
-                .find(|k| k.key_id() == id)
-                .ok_or_else(|| format!("keyed with gate key {id}, which is not configured"))?;
-            if !e.mac_matches(key) {
-                return Err("content does not match its keyed hash".to_owned());
-            }
-            Ok(false)
-        }
-        None if keyed_seen => {
-            Err("an unkeyed event after keyed ones (inserted by hand)".to_owned())
-        }
-        None if e.legacy_hash() != e.hash => Err("content does not match its hash".to_owned()),
-        None => Ok(true),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The keyed and legacy hashes cover the same bytes whatever the field types are: the
-    /// record of a typed event is pinned here byte for byte.
-    #[test]
-    fn the_record_of_a_typed_event_keeps_its_v1_encoding() {
-        let digest = format!("sha256:{}", "ab".repeat(32));
-        let at = DateTime::parse_from_rfc3339("2026-11-30T12:00:00.123456Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let event = AuditEvent {
-            seq: 7,
-            at,
-            actor: "alice".to_owned(),
-            action: AuditAction::VoteRefused,
-            promotion_id: Some(Uuid::nil()),
-            digest: Some(digest.parse().unwrap()),
-            details: json!({"code": "self_approval"}),
-            request_id: None,
-            prev_hash: GENESIS.to_owned(),
-            hash: String::new(),
-            key_id: None,
-        };
-        let expected = format!(
-            "{{\"action\":\"vote_refused\",\"actor\":\"alice\",\"at\":\"2026-11-30T12:00:00.123456Z\",\
-             \"details\":{{\"code\":\"self_approval\"}},\"digest\":\"{digest}\",\
-             \"prev_hash\":\"{GENESIS}\",\"promotion_id\":\"00000000-0000-0000-0000-000000000000\",\
-             \"seq\":7,\"type\":\"portcullis.audit.event\",\"v\":1}}"
-        );
-        assert_eq!(String::from_utf8(event.record()).unwrap(), expected);
-        assert_eq!(
-            event.legacy_hash(),
-            "sha256:".to_owned()
-                + &hex::encode(Sha256::digest(
-                    format!(
-                        "{GENESIS}\u{1f}7\u{1f}2026-11-30T12:00:00.123456Z\u{1f}alice\u{1f}vote_refused\u{1f}\
-                         00000000-0000-0000-0000-000000000000\u{1f}{digest}\u{1f}{{\"code\":\"self_approval\"}}\u{1f}"
-                    )
-                    .as_bytes()
-                ))
-        );
-        let none = AuditEvent {
-            digest: None,
-            ..event
-        };
-        assert!(
-            String::from_utf8(none.record())
-                .unwrap()
-                .contains("\"digest\":null")
-        );
     }
 }
