@@ -25,7 +25,7 @@ pub struct Evaluation {
     /// The verdict.
     pub decision: Decision,
     /// The digest of the bundle that decided.
-    pub policy_digest: String,
+    pub policy_digest: Digest,
 }
 
 impl Evaluation {
@@ -58,7 +58,7 @@ pub async fn evaluate(
         });
     }
     let policy = gate.policy.current();
-    let policy_digest = policy.digest().to_owned();
+    let policy_digest = policy.digest().clone();
     let (source, digest) = (source.clone(), digest.clone());
     let (written, decision) = work::blocking(&gate.eval_permits, move || {
         let items = if verified.items.is_empty() {
