@@ -6,6 +6,7 @@ mod decision;
 mod digest;
 mod error;
 mod evidence;
+mod format;
 mod reference;
 mod role;
 mod subject;
@@ -14,6 +15,7 @@ mod text;
 pub use decision::{Decision, PromotionState, RequiredApprovals, Suppression, Violation};
 pub use digest::Digest;
 pub use error::{Error, Result};
+pub use format::EvidenceFormat;
 pub use evidence::{
     AttestationEvidence, Component, EvidenceItems, EvidenceOrigin, EvidenceSet, Licence,
     Provenance, RejectedAttestation, Sbom, Severity, SignatureEvidence, SignatureStatus,

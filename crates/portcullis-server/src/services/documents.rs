@@ -2,21 +2,25 @@
 //! blocking pool (a 16 MiB body of findings is real CPU work), before anything is resolved,
 //! evaluated or written.
 
-use portcullis_core::EvidenceItems;
-use portcullis_evidence::{Limits, Tally};
+use portcullis_core::{EvidenceFormat, EvidenceItems};
+use portcullis_evidence::{Budget, Limits, Tally};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::error::ApiError;
 
 /// Most evidence documents one request may carry.
 pub const MAX_EVIDENCE: usize = 16;
 
-/// One CI-supplied evidence document.
+/// One CI-supplied evidence document. The document is kept as its JSON text (checked to be
+/// JSON when the body was read) and parsed once, by the parser of its format, straight into
+/// typed structs. The format stays text until then, so an unknown one is refused with its
+/// own code (422 `unknown_evidence_format`) rather than as a malformed body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvidenceDocument {
     format: String,
-    document: serde_json::Value,
+    document: Box<RawValue>,
 }
 
 impl EvidenceDocument {
@@ -38,7 +42,7 @@ pub fn parse(documents: Vec<EvidenceDocument>, limits: &Limits) -> Result<Eviden
         ));
     }
     // Postgres cannot store U+0000 in text or jsonb: refuse it here rather than fail later.
-    if let Some(i) = documents.iter().position(|e| has_nul(&e.document)) {
+    if let Some(i) = documents.iter().position(|e| has_nul(e.document.get())) {
         return Err(ApiError::unprocessable(
             "invalid_evidence",
             format!("evidence[{i}] contains a U+0000 character"),
@@ -47,16 +51,24 @@ pub fn parse(documents: Vec<EvidenceDocument>, limits: &Limits) -> Result<Eviden
     let mut items = EvidenceItems::default();
     let mut tally = Tally::default();
     for (i, e) in documents.iter().enumerate() {
-        let parsed =
-            portcullis_evidence::parse_report(&e.format, &e.document).map_err(|err| match err {
-                portcullis_evidence::Error::UnknownFormat(_) => ApiError::unprocessable(
-                    "unknown_evidence_format",
-                    format!("evidence[{i}]: {err}"),
-                ),
+        let format: EvidenceFormat = e.format.parse().map_err(|err| {
+            ApiError::unprocessable("unknown_evidence_format", format!("evidence[{i}]: {err}"))
+        })?;
+        let budget = Budget {
+            limits: *limits,
+            used: tally,
+        };
+        let parsed = portcullis_evidence::parse_report_within(format, e.document.get(), &budget)
+            .map_err(|err| match err {
+                portcullis_evidence::Error::TooLarge(exceeded) => {
+                    ApiError::evidence_too_large(format_args!("evidence[{i}]"), &exceeded)
+                }
                 other => {
                     ApiError::unprocessable("invalid_evidence", format!("evidence[{i}]: {other}"))
                 }
             })?;
+        // What the parser could not count before building the items (Grype's duplicate
+        // matches, VEX index pairs) is counted here.
         tally = tally.plus(Tally::of(&parsed));
         if let Some(exceeded) = tally.exceeded(limits) {
             return Err(ApiError::evidence_too_large(
@@ -69,12 +81,34 @@ pub fn parse(documents: Vec<EvidenceDocument>, limits: &Limits) -> Result<Eviden
     Ok(items)
 }
 
-/// Whether any string or key in `v` contains U+0000.
-pub fn has_nul(v: &serde_json::Value) -> bool {
-    match v {
-        serde_json::Value::String(s) => s.contains('\0'),
-        serde_json::Value::Array(a) => a.iter().any(has_nul),
-        serde_json::Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
-        _ => false,
+/// Whether the JSON text `json` holds U+0000. Valid JSON can only carry it escaped, as
+/// `\u0000` inside a string or key (a raw control character does not parse), and a
+/// backslash outside a string is not JSON either, so escapes are all that is looked at.
+pub fn has_nul(json: &str) -> bool {
+    let bytes = json.as_bytes();
+    let mut i = 0;
+    while let Some(offset) = bytes.get(i..).and_then(|rest| rest.iter().position(|&b| b == b'\\')) {
+        let escape = i + offset;
+        if bytes.get(escape + 1..escape + 6) == Some(b"u0000".as_slice()) {
+            return true;
+        }
+        // Skip the escaped character, so `\\u0000` (a backslash, then text) is not a NUL.
+        i = escape + 2;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_nul;
+
+    #[test]
+    fn only_an_escaped_nul_counts() {
+        assert!(has_nul(r#"{"a": "x\u0000y"}"#));
+        assert!(has_nul(r#"{"k\u0000": 1}"#));
+        assert!(has_nul(r#"["\\\u0000"]"#));
+        assert!(!has_nul(r#"{"a": "x\\u0000y"}"#));
+        assert!(!has_nul(r#"{"a": "\u0001"}"#));
+        assert!(!has_nul(r#"{"a": "u0000"}"#));
     }
 }
