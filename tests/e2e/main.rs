@@ -4,15 +4,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod approvals;
+mod attestations;
 mod auth_flood;
 mod authz;
 mod connections;
 mod copying;
-mod evidence;
+mod evidence_docs;
+mod evidence_formats;
 mod flow;
 mod hung_registries;
 mod integrity;
 mod jobs;
+mod keyless_signers;
+mod licences;
 mod limits;
 mod outage;
 mod policy;
@@ -20,3 +24,5 @@ mod support;
 mod tcp_proxy;
 mod text;
 mod validation;
+mod verification_cache;
+mod vex;

@@ -45,7 +45,9 @@ pub enum Error {
         value: String,
     },
     /// A CI-supplied evidence format we do not parse.
-    #[error("unknown evidence format {0:?}; supported: trivy-json, grype-json, cyclonedx-json, spdx-json, openvex")]
+    #[error(
+        "unknown evidence format {0:?}; supported: trivy-json, grype-json, cyclonedx-json, spdx-json, openvex"
+    )]
     UnknownEvidenceFormat(String),
 }
 

@@ -80,7 +80,10 @@ mod tests {
                 Some(serde_json::Value::String(f.as_str().to_owned()))
             );
         }
-        let err = "nessus".parse::<EvidenceFormat>().err().map(|e| e.to_string());
+        let err = "nessus"
+            .parse::<EvidenceFormat>()
+            .err()
+            .map(|e| e.to_string());
         assert_eq!(
             err.as_deref(),
             Some(

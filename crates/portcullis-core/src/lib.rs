@@ -15,12 +15,12 @@ mod text;
 pub use decision::{Decision, PromotionState, RequiredApprovals, Suppression, Violation};
 pub use digest::Digest;
 pub use error::{Error, Result};
-pub use format::EvidenceFormat;
 pub use evidence::{
     AttestationEvidence, Component, EvidenceItems, EvidenceOrigin, EvidenceSet, Licence,
     Provenance, RejectedAttestation, Sbom, Severity, SignatureEvidence, SignatureStatus,
     VexProduct, VexStatement, VexStatus, Vulnerability, VulnerabilityReport,
 };
+pub use format::EvidenceFormat;
 pub use reference::{ImageRef, Reference, RegistryHost, RepoPath, Tag};
 pub use role::{GroupName, Role};
 pub use subject::Subject;

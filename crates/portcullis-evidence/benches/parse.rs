@@ -24,7 +24,11 @@ fn parse(format: EvidenceFormat, text: &str) -> usize {
                 .iter()
                 .map(|r| r.vulnerabilities.len())
                 .sum::<usize>()
-                + items.sboms.iter().map(|s| s.components.len()).sum::<usize>()
+                + items
+                    .sboms
+                    .iter()
+                    .map(|s| s.components.len())
+                    .sum::<usize>()
                 + items.vex.len()
         }
         Err(e) => {

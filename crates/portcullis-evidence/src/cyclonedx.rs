@@ -263,9 +263,7 @@ mod tests {
         assert!(subject(json!({"name": "app", "version": "1.0", "bom-ref": "uuid-1"})).is_empty());
         let bad = json!({"bomFormat": "CycloneDX", "specVersion": "1.5", "metadata": {"component": {
             "name": "app", "properties": [{"name": "aquasecurity:trivy:RepoDigest", "value": "app@sha256:12"}]}}});
-        let err = parse(&bad)
-            .unwrap_err()
-            .to_string();
+        let err = parse(&bad).unwrap_err().to_string();
         assert!(
             err.contains("$.metadata.component.properties[0].value"),
             "{err}"

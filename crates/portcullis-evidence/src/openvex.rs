@@ -152,8 +152,13 @@ pub(crate) fn parse_bounded(
     let doc_timestamp = doc.timestamp.map(|t| t.0);
     let mut out = Vec::with_capacity(doc.statements.len());
     for (i, s) in doc.statements.into_iter().enumerate() {
-        let (vulnerability, aliases) = vulnerability(s.vulnerability)
-            .ok_or_else(|| invalid(FORMAT, format!("$.statements[{i}].vulnerability"), "expected a non-empty string or an object"))?;
+        let (vulnerability, aliases) = vulnerability(s.vulnerability).ok_or_else(|| {
+            invalid(
+                FORMAT,
+                format!("$.statements[{i}].vulnerability"),
+                "expected a non-empty string or an object",
+            )
+        })?;
         let shared = identifiers(s.subcomponents);
         let products: Vec<VexProduct> = s
             .products
@@ -168,13 +173,21 @@ pub(crate) fn parse_bounded(
                     let subs = identifiers(p.subcomponents);
                     VexProduct {
                         id: p.id.owned(),
-                        subcomponents: if subs.is_empty() { shared.clone() } else { subs },
+                        subcomponents: if subs.is_empty() {
+                            shared.clone()
+                        } else {
+                            subs
+                        },
                     }
                 }
             })
             .collect();
         if products.is_empty() {
-            return Err(invalid(FORMAT, format!("$.statements[{i}].products"), "missing or empty"));
+            return Err(invalid(
+                FORMAT,
+                format!("$.statements[{i}].products"),
+                "missing or empty",
+            ));
         }
         out.push(VexStatement {
             origin: origin.clone(),

@@ -178,7 +178,10 @@ fn parse_v1(p: V1<'_>) -> (String, String, Source) {
         .external_parameters
         .map(external_source)
         .unwrap_or_default();
-    resolve_commit(definition.resolved_dependencies.unwrap_or_default(), &mut source);
+    resolve_commit(
+        definition.resolved_dependencies.unwrap_or_default(),
+        &mut source,
+    );
     (
         p.run_details.builder.id.owned(),
         definition.build_type.owned(),

@@ -90,8 +90,11 @@ pub(crate) fn parse_bounded(text: &str, origin: EvidenceOrigin, budget: &Budget)
     let doc: Document = from_str(FORMAT, text)?;
     let described = described(&doc);
     let packages = doc.packages.as_deref().unwrap_or_default();
-    let is_subject =
-        |p: &Package<'_>| p.spdx_id.as_deref().is_some_and(|id| described.contains(id));
+    let is_subject = |p: &Package<'_>| {
+        p.spdx_id
+            .as_deref()
+            .is_some_and(|id| described.contains(id))
+    };
     budget.check(Tally {
         components: packages.iter().filter(|p| !is_subject(p)).count(),
         ..Tally::default()
@@ -129,7 +132,12 @@ pub(crate) fn parse_bounded(text: &str, origin: EvidenceOrigin, budget: &Budget)
 /// The SPDX ids of the elements the document describes.
 fn described<'d>(doc: &'d Document<'_>) -> HashSet<&'d str> {
     let document_id = doc.spdx_id.as_deref().unwrap_or("SPDXRef-DOCUMENT");
-    let mut out: HashSet<&str> = doc.document_describes.iter().flatten().map(|d| &**d).collect();
+    let mut out: HashSet<&str> = doc
+        .document_describes
+        .iter()
+        .flatten()
+        .map(|d| &**d)
+        .collect();
     for r in doc.relationships.iter().flatten() {
         let (from, to) = (&*r.spdx_element_id, &*r.related_spdx_element);
         match &*r.relationship_type {

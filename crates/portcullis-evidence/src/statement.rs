@@ -235,7 +235,10 @@ mod tests {
             "https://example.com/custom/v1",
         );
         let s = Statement::decode(&raw).unwrap_or_else(|e| panic!("{e}"));
-        let err = s.items(EvidenceOrigin::ci(EvidenceFormat::OpenVex)).err().unwrap_or_default();
+        let err = s
+            .items(EvidenceOrigin::ci(EvidenceFormat::OpenVex))
+            .err()
+            .unwrap_or_default();
         assert!(err.contains("unknown predicate type"), "{err}");
     }
 

@@ -99,7 +99,10 @@ pub(crate) fn parse_bounded(
         ..Tally::default()
     })?;
     let mut vulnerabilities = Vec::with_capacity(findings);
-    for v in results.into_iter().flat_map(|r| r.vulnerabilities.unwrap_or_default()) {
+    for v in results
+        .into_iter()
+        .flat_map(|r| r.vulnerabilities.unwrap_or_default())
+    {
         vulnerabilities.push(Vulnerability {
             id: v.vulnerability_id.owned(),
             severity: v.severity,

@@ -46,7 +46,10 @@ fn every_format_is_advertised() {
     ] {
         assert_eq!(f.parse::<EvidenceFormat>().unwrap().as_str(), f);
     }
-    let err = "syft-json".parse::<EvidenceFormat>().unwrap_err().to_string();
+    let err = "syft-json"
+        .parse::<EvidenceFormat>()
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("openvex") && err.contains("syft-json"),
         "{err}"
@@ -349,11 +352,19 @@ fn signed_origin_is_recorded() {
         key_ids: vec!["ci".into()],
         predicate_type: "https://openvex.dev/ns/v0.2.0".into(),
     };
-    let items =
-        parse_with_origin(EvidenceFormat::OpenVex, &fixture("openvex-v0.2.0.json"), origin.clone()).unwrap();
+    let items = parse_with_origin(
+        EvidenceFormat::OpenVex,
+        &fixture("openvex-v0.2.0.json"),
+        origin.clone(),
+    )
+    .unwrap();
     assert!(items.vex.iter().all(|s| s.origin == origin));
-    let items =
-        parse_with_origin(EvidenceFormat::SpdxJson, &fixture("spdx-centos-7.json"), origin.clone()).unwrap();
+    let items = parse_with_origin(
+        EvidenceFormat::SpdxJson,
+        &fixture("spdx-centos-7.json"),
+        origin.clone(),
+    )
+    .unwrap();
     assert_eq!(items.sboms[0].origin, origin);
 }
 

@@ -87,7 +87,10 @@ pub fn parse(documents: Vec<EvidenceDocument>, limits: &Limits) -> Result<Eviden
 pub fn has_nul(json: &str) -> bool {
     let bytes = json.as_bytes();
     let mut i = 0;
-    while let Some(offset) = bytes.get(i..).and_then(|rest| rest.iter().position(|&b| b == b'\\')) {
+    while let Some(offset) = bytes
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\\'))
+    {
         let escape = i + offset;
         if bytes.get(escape + 1..escape + 6) == Some(b"u0000".as_slice()) {
             return true;
