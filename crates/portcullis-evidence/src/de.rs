@@ -202,9 +202,12 @@ pub(crate) fn one_of<'de, D: Deserializer<'de>>(
     if allowed.contains(&&*text) {
         return Ok(text);
     }
+    let expected = match allowed {
+        [one, two] => format!("{one} or {two}"),
+        _ => format!("one of {}", allowed.join(", ")),
+    };
     Err(de::Error::custom(format_args!(
-        "{what} {:?} is not supported, expected {}",
-        &*text,
-        allowed.join(" or ")
+        "{what} {:?} is not supported, expected {expected}",
+        &*text
     )))
 }

@@ -222,7 +222,7 @@ fn external_source(ext: External<'_>) -> Source {
 /// one matches, else the first entry with a git commit; fills in repository and ref from it
 /// when `externalParameters` did not name them.
 fn resolve_commit(dependencies: Vec<Dependency<'_>>, source: &mut Source) {
-    let candidates: Vec<(Option<(String, Option<String>)>, Text<'_>)> = dependencies
+    let candidates: Vec<_> = dependencies
         .into_iter()
         .filter_map(|dep| {
             let digest = dep.digest?;
