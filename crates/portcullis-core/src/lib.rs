@@ -7,7 +7,9 @@ mod digest;
 mod error;
 mod evidence;
 mod format;
+mod platform;
 mod reference;
+mod request_id;
 mod role;
 mod subject;
 mod text;
@@ -21,7 +23,9 @@ pub use evidence::{
     VexProduct, VexStatement, VexStatus, Vulnerability, VulnerabilityReport,
 };
 pub use format::EvidenceFormat;
+pub use platform::PlatformSpec;
 pub use reference::{ImageRef, Reference, RegistryHost, RepoPath, Tag};
+pub use request_id::{MAX_REQUEST_ID_LEN, RequestId};
 pub use role::{GroupName, Role};
 pub use subject::Subject;
 pub use text::{TextError, TextKind, check_text, is_forbidden};

@@ -85,6 +85,8 @@ fn event(job: &PromotionRecord, action: &str, details: serde_json::Value) -> New
         promotion_id: Some(job.id),
         digest: Some(job.digest.to_string()),
         details,
+        // The copy runs in the worker, outside any request.
+        request_id: None,
     }
 }
 
@@ -102,7 +104,7 @@ async fn release(
         }
     };
     let (release, digest) = state
-        .gate
+        .keys
         .verify_statement(job, envelopes.statement.as_ref())?;
     match state.store.statement_spent(&digest).await {
         Ok(false) => Ok(Some((release, digest))),
@@ -129,6 +131,8 @@ async fn refuse(state: &AppState, job: &PromotionRecord, claim: Uuid, e: &Integr
     record(state, job, claim, None, outcome).await;
 }
 
+// The job runs in its own task: its span names the promotion on every line it logs.
+#[tracing::instrument(skip_all, fields(promotion.id = %job.id, image.digest = %job.digest, copy.attempt = job.attempts))]
 async fn process(state: AppState, job: PromotionRecord, claim: Uuid) {
     if job.attempts > MAX_ATTEMPTS {
         let interrupted = CopyError::Interrupted(job.attempts - 1);
