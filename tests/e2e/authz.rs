@@ -116,7 +116,7 @@ async fn audit_log_pages_newest_first_and_refuses_changes() {
     for i in 0..5 {
         let event = portcullis_store::NewAuditEvent {
             actor: "tester".to_owned(),
-            action: "paging_test".to_owned(),
+            action: portcullis_core::AuditAction::PolicyReloaded,
             promotion_id: None,
             digest: None,
             details: json!({ "n": i }),
@@ -125,7 +125,10 @@ async fn audit_log_pages_newest_first_and_refuses_changes() {
         app.state.store.append_audit_now(&event).await.unwrap();
     }
     let (_, page1) = app
-        .get("/v1/audit?limit=2&action=paging_test", &app.tokens.auditor)
+        .get(
+            "/v1/audit?limit=2&action=policy_reloaded",
+            &app.tokens.auditor,
+        )
         .await;
     let events = page1["events"].as_array().unwrap();
     assert_eq!(events.len(), 2);
@@ -133,7 +136,7 @@ async fn audit_log_pages_newest_first_and_refuses_changes() {
     let cursor = page1["next_cursor"].as_str().unwrap();
     let (_, page2) = app
         .get(
-            &format!("/v1/audit?limit=2&action=paging_test&cursor={cursor}"),
+            &format!("/v1/audit?limit=2&action=policy_reloaded&cursor={cursor}"),
             &app.tokens.auditor,
         )
         .await;
@@ -143,7 +146,7 @@ async fn audit_log_pages_newest_first_and_refuses_changes() {
     );
     let (_, last) = app
         .get(
-            "/v1/audit?limit=10&action=paging_test&cursor=2",
+            "/v1/audit?limit=10&action=policy_reloaded&cursor=2",
             &app.tokens.auditor,
         )
         .await;
@@ -159,4 +162,49 @@ async fn audit_log_pages_newest_first_and_refuses_changes() {
         .await;
     assert!(delete.is_err());
     assert_eq!(app.count("SELECT count(*) FROM audit_events").await, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_filters_are_typed_and_a_bad_digest_or_action_is_a_400_problem() {
+    let app = TestApp::spawn().await;
+    let digest: portcullis_core::Digest = format!("sha256:{}", "ab".repeat(32)).parse().unwrap();
+    for d in [Some(digest.clone()), None] {
+        let event = portcullis_store::NewAuditEvent {
+            actor: "tester".to_owned(),
+            action: portcullis_core::AuditAction::Retried,
+            promotion_id: None,
+            digest: d,
+            details: json!({}),
+            request_id: None,
+        };
+        app.state.store.append_audit_now(&event).await.unwrap();
+    }
+    let (status, page) = app
+        .get(
+            &format!("/v1/audit?digest={digest}&action=retried"),
+            &app.tokens.auditor,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let events = page["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{page}");
+    assert_eq!(events[0]["digest"], digest.as_str());
+    assert_eq!(events[0]["action"], "retried");
+    for (path, says) in [
+        ("/v1/audit?digest=sha256:nope", "invalid digest"),
+        (
+            format!("/v1/audit?digest=SHA256:{}", "ab".repeat(32)).as_str(),
+            "invalid digest",
+        ),
+        ("/v1/audit?action=paging_test", "invalid audit action"),
+        ("/v1/audit?action=Approved", "invalid audit action"),
+    ] {
+        let (status, err) = app.get(path, &app.tokens.auditor).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {err}");
+        assert_eq!(err["code"], "invalid_query", "{path}: {err}");
+        assert!(
+            err["detail"].as_str().unwrap().contains(says),
+            "{path}: {err}"
+        );
+    }
 }

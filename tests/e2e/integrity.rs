@@ -447,7 +447,7 @@ async fn a_superuser_cannot_rewrite_the_audit_log_unseen() {
             .store
             .append_audit_now(&portcullis_store::NewAuditEvent {
                 actor: "system".into(),
-                action: "filler".into(),
+                action: portcullis_core::AuditAction::PolicyReloaded,
                 promotion_id: None,
                 digest: None,
                 details: json!({}),

@@ -8,20 +8,20 @@ use uuid::Uuid;
 
 use crate::support::TempDb;
 
-async fn promoting_job(store: &Store) -> Uuid {
+pub async fn promoting_job(store: &Store) -> Uuid {
     let id = Uuid::new_v4();
     let new = NewPromotion {
         id,
         state: PromotionState::PendingApproval,
-        source: "127.0.0.1:1/app:v1".into(),
+        source: "127.0.0.1:1/app:v1".parse().unwrap(),
         digest: portcullis_core::Digest::sha256_of(id.as_bytes()),
         route: "r".into(),
-        destination: "127.0.0.1:2/app".into(),
+        destination: ("127.0.0.1:2".parse().unwrap(), "app".parse().unwrap()),
         tag: None,
         requested_by: "ci".into(),
         decision: Decision::deny("x", "y"),
         evidence: json!({}),
-        policy_digest: "sha256:00".into(),
+        policy_digest: portcullis_core::Digest::sha256_of(b"policy"),
     };
     let mut tx = store.begin().await.unwrap();
     Store::insert_promotion(&mut tx, &new).await.unwrap();

@@ -36,6 +36,8 @@ pub struct TestApp {
     pub db: sqlx::PgPool,
     /// The running app's shared state (cache counters, the policy handle).
     pub state: portcullis_server::state::AppState,
+    /// The config it was built from (to start a second replica on the same database).
+    pub config: Config,
     _temp_db: TempDb,
     dir: PathBuf,
     server: tokio::task::JoinHandle<()>,
@@ -129,6 +131,7 @@ audit:
             tokens,
             db,
             state,
+            config,
             _temp_db: temp_db,
             dir,
             server,

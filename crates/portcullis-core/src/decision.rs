@@ -150,3 +150,42 @@ impl fmt::Display for PromotionState {
         f.write_str(self.as_str())
     }
 }
+
+/// An approver's vote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Counts toward the required approvals.
+    Approve,
+    /// Vetoes the promotion.
+    Reject,
+}
+
+impl Verdict {
+    /// The wire name, as stored and signed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Approve => "approve",
+            Self::Reject => "reject",
+        }
+    }
+}
+
+impl FromStr for Verdict {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        [Self::Approve, Self::Reject]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| Error::InvalidEnum {
+                kind: "verdict",
+                value: s.to_owned(),
+            })
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

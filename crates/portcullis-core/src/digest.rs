@@ -21,6 +21,11 @@ impl Digest {
         ))
     }
 
+    /// The sha256 digest whose hash is `hash` (a hash computed over several parts).
+    pub fn from_sha256(hash: [u8; 32]) -> Self {
+        Self(format!("sha256:{}", hex::encode(hash)))
+    }
+
     /// The algorithm part (`sha256`).
     pub fn algorithm(&self) -> &str {
         self.0.split_once(':').map_or("", |(a, _)| a)

@@ -2,6 +2,7 @@
 //! policy decision. Everything here is parsed once at the edge and cannot hold an invalid
 //! value; no I/O happens in this crate.
 
+mod audit;
 mod decision;
 mod digest;
 mod error;
@@ -14,7 +15,8 @@ mod role;
 mod subject;
 mod text;
 
-pub use decision::{Decision, PromotionState, RequiredApprovals, Suppression, Violation};
+pub use audit::AuditAction;
+pub use decision::{Decision, PromotionState, RequiredApprovals, Suppression, Verdict, Violation};
 pub use digest::Digest;
 pub use error::{Error, Result};
 pub use evidence::{
@@ -24,7 +26,7 @@ pub use evidence::{
 };
 pub use format::EvidenceFormat;
 pub use platform::PlatformSpec;
-pub use reference::{ImageRef, Reference, RegistryHost, RepoPath, Tag};
+pub use reference::{ImageRef, Reference, RegistryHost, RepoPath, Tag, repository_name};
 pub use request_id::{MAX_REQUEST_ID_LEN, RequestId};
 pub use role::{GroupName, Role};
 pub use subject::Subject;

@@ -177,6 +177,11 @@ impl fmt::Display for Tag {
     }
 }
 
+/// `host/repo`: how a repository is named in text (logs, the API, the database column).
+pub fn repository_name(registry: &RegistryHost, repository: &RepoPath) -> String {
+    format!("{}/{}", registry.as_str(), repository.as_str())
+}
+
 /// What an `ImageRef` points at: a tag (to be resolved) or a digest.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Reference {
@@ -217,7 +222,7 @@ impl ImageRef {
 
     /// `host/repo` without tag or digest.
     pub fn repository_name(&self) -> String {
-        format!("{}/{}", self.registry.as_str(), self.repository.as_str())
+        repository_name(&self.registry, &self.repository)
     }
 }
 

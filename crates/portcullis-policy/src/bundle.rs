@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use portcullis_core::Decision;
+use portcullis_core::{Decision, Digest};
 use regorus::languages::rego::compiler::Compiler;
 use regorus::rvm::{Program, RegoVM};
 use sha2::{Digest as _, Sha256};
@@ -28,7 +28,7 @@ pub struct PolicyBundle {
     program: Option<Arc<Program>>,
     /// The bundle's data document, handed to each RVM run.
     data: regorus::Value,
-    digest: String,
+    digest: Digest,
     dir: PathBuf,
 }
 
@@ -140,7 +140,7 @@ impl PolicyBundle {
             hasher.update(f.content.as_bytes());
             hasher.update([0]);
         }
-        let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
+        let digest = Digest::from_sha256(hasher.finalize().into());
         let compiled = engine
             .clone()
             .compile_with_entrypoint(&DECISION_RULE.into())
@@ -161,7 +161,7 @@ impl PolicyBundle {
     }
 
     /// The content hash of the bundle (`sha256:…`), recorded with every decision.
-    pub fn digest(&self) -> &str {
+    pub fn digest(&self) -> &Digest {
         &self.digest
     }
 

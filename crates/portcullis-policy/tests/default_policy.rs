@@ -180,7 +180,7 @@ fn digest_changes_with_content() {
         .unwrap_or_else(|e| panic!("{e}"));
     let c = PolicyBundle::load(&dir).unwrap_or_else(|e| panic!("{e}"));
     assert_ne!(b.digest(), c.digest());
-    assert!(c.digest().starts_with("sha256:"));
+    assert!(c.digest().as_str().starts_with("sha256:"));
 }
 
 fn tempdir(name: &str) -> PathBuf {

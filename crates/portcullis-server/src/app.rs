@@ -217,10 +217,11 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         Duration::from_millis(config.database.acquire_timeout_ms),
     )
     .await?
-    .with_audit_key(gate.audit_mac().clone());
+    .with_audit_key(gate.audit_mac().clone())
+    .with_token_cache();
     store.migrate().await?;
     let policy = PolicyBundle::load(&config.policy_dir)?;
-    tracing::info!(policy.digest = policy.digest(), policy.dir = %config.policy_dir.display(), "policy loaded");
+    tracing::info!(policy.digest = %policy.digest(), policy.dir = %config.policy_dir.display(), "policy loaded");
     let registry = registry_client(config)?;
     let keys: Arc<[TrustedKey]> = config
         .trust

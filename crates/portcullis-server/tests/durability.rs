@@ -4,71 +4,25 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod support;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use portcullis_registry::testing::TestRegistry;
 use portcullis_testkit::TestKey;
 use serde_json::{Value, json};
+use support::{BIN, Database, Server, free_port, http, psql, wait_until};
 
-const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
-const PG: &str = "postgres://postgres@127.0.0.1:5432";
 const ROUTE: &str = "staging-to-prod";
-
-fn free_port() -> u16 {
-    portcullis_testkit::free_port()
-}
-
-/// One HTTP/1.0 exchange (no chunking, the server closes): status and JSON body.
-fn http(
-    port: u16,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&Value>,
-) -> (u16, Value) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n{auth}Accept: application/json, application/vnd.oci.image.manifest.v1+json\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body.as_bytes()).unwrap();
-    let mut text = Vec::new();
-    stream.read_to_end(&mut text).unwrap();
-    let text = String::from_utf8_lossy(&text);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (
-        status,
-        serde_json::from_str(body).unwrap_or(Value::String(body.to_owned())),
-    )
-}
-
-fn psql(db: &str, sql: &str) -> String {
-    let out = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", db, "-tAc", sql])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{sql}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 /// A database, a config directory and the tokens of the actors; dropped with the test.
 struct Env {
     dir: PathBuf,
-    db: String,
+    db: Database,
     staging: TestRegistry,
     prod: TestRegistry,
     key: TestKey,
@@ -79,9 +33,8 @@ struct Env {
 
 impl Env {
     async fn new(name: &str) -> Self {
-        let db = format!("portcullis_{name}_{}", uuid::Uuid::new_v4().simple());
-        let dir = std::env::temp_dir().join(&db);
-        std::fs::create_dir_all(&dir).unwrap();
+        let db = Database::new(name);
+        let dir = support::temp_dir(name);
         let key = TestKey::generate().unwrap();
         std::fs::write(dir.join("cosign.pub"), &key.public_pem).unwrap();
         // Both replicas share one gate key, written by the CLI as an operator would.
@@ -106,16 +59,15 @@ impl Env {
     /// Writes a config listening on `port` whose route goes to `dest` (production or a
     /// proxy in front of it); returns its path.
     fn config(&self, port: u16, dest: &str) -> PathBuf {
-        let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies");
         let s = self.staging.host.as_str();
         let yaml = format!(
-            "listen: 127.0.0.1:{port}\ndatabase_url: {PG}/{db}\npolicy_dir: {policies}\n\
+            "listen: 127.0.0.1:{port}\ndatabase_url: {db}\npolicy_dir: {policies}\n\
              registries:\n  \"{s}\": {{ insecure: true }}\n  \"{dest}\": {{ insecure: true }}\n\
              routes:\n  - {{ name: {ROUTE}, from: \"{s}/\", to: \"{dest}/\" }}\n\
              trust:\n  keys: [{{ id: release-key, public_key_file: cosign.pub }}]\n\
              gate:\n  signing_key_file: gate.key\naudit:\n  checkpoint_dir: witness\n",
-            db = self.db,
-            policies = policies.display(),
+            db = self.db.url(),
+            policies = support::policies().display(),
         );
         let path = self.dir.join(format!("portcullis-{port}.yaml"));
         std::fs::write(&path, yaml).unwrap();
@@ -196,7 +148,7 @@ impl Env {
         let sql = format!(
             "SELECT count(*) FROM audit_events WHERE promotion_id = '{id}' AND action = '{action}'"
         );
-        psql(&self.db, &sql).parse().unwrap()
+        psql(&self.db.name, &sql).parse().unwrap()
     }
 
     /// Every blob of the image `digest` in production answers HEAD with 200.
@@ -237,74 +189,13 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-qc"])
-            .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db))
-            .output();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-/// A `portcullis serve` process, SIGKILLed on drop; its log goes to `log`.
-struct Server {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Server {
-    async fn start(config: &Path, port: u16) -> Self {
-        let log = config.with_extension(format!("{}.log", uuid::Uuid::new_v4().simple()));
-        let child = Command::new(BIN)
-            .arg("--config")
-            .arg(config)
-            .arg("serve")
-            .env("RUST_LOG", "info,sqlx=warn")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut server = Self { child, log };
-        let start = Instant::now();
-        loop {
-            let ready = TcpStream::connect(("127.0.0.1", port)).is_ok()
-                && http(port, "GET", "/readyz", None, None).0 == 200;
-            if ready {
-                return server;
-            }
-            if let Some(status) = server.child.try_wait().unwrap() {
-                panic!(
-                    "server exited {status}: {}",
-                    std::fs::read_to_string(&server.log).unwrap()
-                );
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "server not ready"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// SIGKILL: no shutdown hook, no lease release, no outcome written.
-    fn kill9(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    /// How many copies this process started, from its log.
-    fn copies_started(&self) -> usize {
-        std::fs::read_to_string(&self.log)
-            .unwrap()
-            .matches("copy started")
-            .count()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// How many copies `server` started, from its log.
+fn copies_started(server: &Server) -> usize {
+    server.log_text().matches("copy started").count()
 }
 
 /// A TCP proxy in front of `upstream` that lets each connection upload at most
@@ -338,14 +229,6 @@ fn throttling_proxy(upstream: String, bytes_per_sec: usize) -> u16 {
     port
 }
 
-async fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_interrupted_by_sigkill_leaves_no_tag_and_resumes_after_restart() {
     let mut env = Env::new("kill9").await;
@@ -357,7 +240,7 @@ async fn copy_interrupted_by_sigkill_leaves_no_tag_and_resumes_after_restart() {
     let proxy = throttling_proxy(env.prod.host.as_str().to_owned(), 4 * 1024 * 1024);
     let port = free_port();
     let config = env.config(port, &format!("127.0.0.1:{proxy}"));
-    let mut server = Server::start(&config, port).await;
+    let mut server = Server::start(&config, port, &[]);
     env.create_tokens(&config);
     let id = env.request_and_approve(port, port, "team/big", &digest);
 
@@ -377,7 +260,7 @@ async fn copy_interrupted_by_sigkill_leaves_no_tag_and_resumes_after_restart() {
     eprintln!("killed with copy progress {progress}");
 
     let state = psql(
-        &env.db,
+        &env.db.name,
         &format!("SELECT state FROM promotions WHERE id = '{id}'"),
     );
     assert_eq!(state, "promoting", "killed mid-copy: {progress}");
@@ -400,7 +283,7 @@ async fn copy_interrupted_by_sigkill_leaves_no_tag_and_resumes_after_restart() {
     }
 
     // Same database, new process: it takes the job over once the dead worker's lease lapses.
-    let server = Server::start(&config, port).await;
+    let server = Server::start(&config, port, &[]);
     wait_until("the promotion to settle", Duration::from_secs(240), || {
         env.promotion(port, &id)["state"] != "promoting"
     })
@@ -422,7 +305,7 @@ async fn copy_interrupted_by_sigkill_leaves_no_tag_and_resumes_after_restart() {
     env.assert_all_blobs_in_prod("team/big", &digest);
     assert_eq!(env.audit_count(&id, "copy_started"), 2);
     assert_eq!(env.audit_count(&id, "promoted"), 1);
-    assert_eq!(server.copies_started(), 1);
+    assert_eq!(copies_started(&server), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -435,8 +318,8 @@ async fn two_servers_on_one_database_copy_each_of_ten_promotions_once() {
     let prod = env.prod.host.as_str().to_owned();
     let (port_a, port_b) = (free_port(), free_port());
     let config_a = env.config(port_a, &prod);
-    let a = Server::start(&config_a, port_a).await;
-    let b = Server::start(&env.config(port_b, &prod), port_b).await;
+    let a = Server::start(&config_a, port_a, &[]);
+    let b = Server::start(&env.config(port_b, &prod), port_b, &[]);
     env.create_tokens(&config_a);
 
     // Requests and approvals alternate between the servers, so both workers get woken.
@@ -468,7 +351,7 @@ async fn two_servers_on_one_database_copy_each_of_ten_promotions_once() {
             .unwrap();
         assert_eq!(found.as_deref(), Some(digest.as_str()));
     }
-    let (by_a, by_b) = (a.copies_started(), b.copies_started());
+    let (by_a, by_b) = (copies_started(&a), copies_started(&b));
     eprintln!("copies started: server A {by_a}, server B {by_b}");
     assert_eq!(by_a + by_b, 10);
 }

@@ -4,40 +4,27 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
-const PG: &str = "postgres://postgres@127.0.0.1:5432";
+use std::path::PathBuf;
 
-fn run(config: Option<&Path>, args: &[&str]) -> Output {
-    let mut cmd = Command::new(BIN);
-    if let Some(c) = config {
-        cmd.arg("--config").arg(c);
-    }
-    cmd.args(args).env("RUST_LOG", "warn").output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use support::{Database, policies, run, temp_dir, text};
 
 /// A temp dir with a config (gate key included unless `with_key` is false) and a database
 /// dropped on drop.
 struct Env {
     dir: PathBuf,
-    db: String,
+    _db: Database,
 }
 
 impl Env {
     fn new(with_key: bool) -> Self {
-        let dir = std::env::temp_dir().join(format!("portcullis-gatecli-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let db = format!("portcullis_gatecli_{}", uuid::Uuid::new_v4().simple());
-        let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies");
+        let dir = temp_dir("gatecli");
+        let db = Database::new("gatecli");
         let mut yaml = format!(
-            "listen: 127.0.0.1:0\ndatabase_url: {PG}/{db}\npolicy_dir: {}\naudit:\n  checkpoint_dir: witness\n",
-            policies.display()
+            "listen: 127.0.0.1:0\ndatabase_url: {}\npolicy_dir: {}\naudit:\n  checkpoint_dir: witness\n",
+            db.url(),
+            policies().display()
         );
         if with_key {
             let out = run(
@@ -53,7 +40,7 @@ impl Env {
             yaml.push_str("gate:\n  signing_key_file: gate.key\n");
         }
         std::fs::write(dir.join("portcullis.yaml"), yaml).unwrap();
-        Self { dir, db }
+        Self { dir, _db: db }
     }
 
     fn config(&self) -> PathBuf {
@@ -63,10 +50,6 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-qc"])
-            .arg(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db))
-            .output();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

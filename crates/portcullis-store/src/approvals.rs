@@ -3,29 +3,10 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use portcullis_core::Verdict;
 use uuid::Uuid;
 
 use crate::{Error, Result, Store, Tx};
-
-/// An approver's vote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// Counts toward the required approvals.
-    Approve,
-    /// Vetoes the promotion.
-    Reject,
-}
-
-impl Verdict {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Approve => "approve",
-            Self::Reject => "reject",
-        }
-    }
-}
 
 /// A stored vote.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -97,11 +78,9 @@ async fn list(conn: &mut sqlx::PgConnection, promotion_id: Uuid) -> Result<Vec<A
 }
 
 fn to_record((approver, verdict, comment, at, envelope): Row) -> Result<ApprovalRecord> {
-    let verdict = match verdict.as_str() {
-        "approve" => Verdict::Approve,
-        "reject" => Verdict::Reject,
-        other => return Err(Error::Corrupt(format!("approval verdict {other:?}"))),
-    };
+    let verdict: Verdict = verdict
+        .parse()
+        .map_err(|e| Error::Corrupt(format!("approval by {approver}: {e}")))?;
     Ok(ApprovalRecord {
         approver,
         verdict,

@@ -1,6 +1,7 @@
 //! `Store`: the connection pool, database creation and migrations.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::MigrateDatabase;
@@ -10,6 +11,7 @@ use sqlx::{PgPool, Postgres};
 use portcullis_gate::MacKey;
 
 use crate::Result;
+use crate::token_cache::{self, TOKEN_CACHE_MAX_ENTRIES, TOKEN_CACHE_TTL, TokenCache};
 
 /// A transaction handed to repository functions that must be atomic together.
 pub type Tx = sqlx::Transaction<'static, Postgres>;
@@ -20,6 +22,17 @@ pub struct Store {
     pub(crate) pool: PgPool,
     /// Keys the audit chain; appending without it is refused.
     pub(crate) audit_key: Option<MacKey>,
+    /// Token look-ups, when this store serves requests (`with_token_cache`).
+    pub(crate) token_cache: Option<Arc<TokenCache>>,
+}
+
+/// The state of a store's token cache (`Store::token_cache_status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenCacheStatus {
+    /// Whether the revocation listener is subscribed, so the cache serves look-ups.
+    pub live: bool,
+    /// Look-ups held.
+    pub entries: usize,
 }
 
 /// How long a caller waits for a pooled connection by default before the store answers
@@ -52,6 +65,7 @@ impl Store {
         Ok(Self {
             pool,
             audit_key: None,
+            token_cache: None,
         })
     }
 
@@ -59,6 +73,31 @@ impl Store {
     pub fn with_audit_key(mut self, key: MacKey) -> Self {
         self.audit_key = Some(key);
         self
+    }
+
+    /// The same store, caching token look-ups (see `token_cache`) and listening for token
+    /// changes on its own connection. Must be called inside a Tokio runtime; a process that
+    /// only runs one command has no use for it.
+    pub fn with_token_cache(mut self) -> Self {
+        let cache = Arc::new(TokenCache::new(TOKEN_CACHE_TTL, TOKEN_CACHE_MAX_ENTRIES));
+        token_cache::spawn_listener(&cache, self.pool.clone());
+        self.token_cache = Some(cache);
+        self
+    }
+
+    /// The token cache's state, if this store has one.
+    pub fn token_cache_status(&self) -> Option<TokenCacheStatus> {
+        self.token_cache.as_ref().map(|c| {
+            let (live, entries) = c.status();
+            TokenCacheStatus { live, entries }
+        })
+    }
+
+    /// A receiver that changes whenever the token cache evicts or resets (a revocation
+    /// landed, the listener (re)connected); `None` without a cache. Tests wait on it instead
+    /// of sleeping.
+    pub fn token_cache_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.token_cache.as_ref().map(|c| c.changes())
     }
 
     /// Applies the migrations in the top-level `migrations/` directory.

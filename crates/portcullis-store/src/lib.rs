@@ -8,12 +8,14 @@ mod auth_failures;
 mod db;
 mod error;
 mod promotions;
+mod token_cache;
 mod tokens;
 
-pub use approvals::{ApprovalRecord, Verdict};
+pub use approvals::ApprovalRecord;
 pub use audit::{AuditEvent, AuditFilter, AuditPage, ChainReport, NewAuditEvent};
 pub use auth_failures::{AuthFailureCount, AuthFailureSample, MAX_SAMPLES_PER_ROW};
-pub use db::{DEFAULT_ACQUIRE_TIMEOUT, Store, Tx, commit};
+pub use db::{DEFAULT_ACQUIRE_TIMEOUT, Store, TokenCacheStatus, Tx, commit};
 pub use error::{Error, Result};
 pub use promotions::{NewPromotion, PromotionRecord, SignedEnvelopes};
+pub use token_cache::{TOKEN_CACHE_MAX_ENTRIES, TOKEN_CACHE_TTL, TOKEN_CHANNEL};
 pub use tokens::{NewToken, TokenInfo, TokenRecord};

@@ -3,7 +3,9 @@
 //! at once and a crashed worker's job is picked up again when its lease runs out.
 
 use chrono::{DateTime, Utc};
-use portcullis_core::{Decision, Digest, PromotionState, Tag};
+use portcullis_core::{
+    Decision, Digest, ImageRef, PromotionState, RegistryHost, RepoPath, Tag, repository_name,
+};
 use sqlx::FromRow;
 use uuid::Uuid;
 
@@ -17,13 +19,13 @@ pub struct NewPromotion {
     /// `denied` or `pending_approval`.
     pub state: PromotionState,
     /// The source as requested (`host/repo:tag` or `host/repo@digest`).
-    pub source: String,
+    pub source: ImageRef,
     /// The digest being promoted.
     pub digest: Digest,
     /// The route name.
     pub route: String,
-    /// Destination repository, `host/repo`.
-    pub destination: String,
+    /// Destination registry and repository.
+    pub destination: (RegistryHost, RepoPath),
     /// Destination tag.
     pub tag: Option<Tag>,
     /// The requester's subject.
@@ -33,7 +35,7 @@ pub struct NewPromotion {
     /// The evidence document the policy saw.
     pub evidence: serde_json::Value,
     /// The policy bundle digest.
-    pub policy_digest: String,
+    pub policy_digest: Digest,
 }
 
 /// A stored promotion.
@@ -44,13 +46,13 @@ pub struct PromotionRecord {
     /// Current state.
     pub state: PromotionState,
     /// The source as requested.
-    pub source: String,
+    pub source: ImageRef,
     /// The digest being promoted.
     pub digest: Digest,
     /// The route name.
     pub route: String,
-    /// Destination repository, `host/repo`.
-    pub destination: String,
+    /// Destination registry and repository.
+    pub destination: (RegistryHost, RepoPath),
     /// Destination tag.
     pub tag: Option<Tag>,
     /// The requester.
@@ -60,7 +62,7 @@ pub struct PromotionRecord {
     /// The evidence document the policy saw.
     pub evidence: serde_json::Value,
     /// The policy bundle digest.
-    pub policy_digest: String,
+    pub policy_digest: Digest,
     /// Why the copy failed, when it did.
     pub error: Option<String>,
     /// What the copy did, once done.
@@ -118,13 +120,20 @@ impl TryFrom<Row> for PromotionRecord {
                 .map_err(|e| corrupt("tag", format!("{e}")))?,
             decision: serde_json::from_value(r.decision.clone())
                 .map_err(|e| corrupt("decision", e.to_string()))?,
+            source: r
+                .source
+                .parse()
+                .map_err(|e| corrupt("source", format!("{e}")))?,
+            destination: parse_destination(&r.destination)
+                .map_err(|e| corrupt("destination", format!("{e}")))?,
+            policy_digest: r
+                .policy_digest
+                .parse()
+                .map_err(|e| corrupt("policy_digest", format!("{e}")))?,
             id: r.id,
-            source: r.source,
             route: r.route,
-            destination: r.destination,
             requested_by: r.requested_by,
             evidence: r.evidence,
-            policy_digest: r.policy_digest,
             error: r.error,
             copy_report: r.copy_report,
             attempts: r.attempts,
@@ -132,6 +141,15 @@ impl TryFrom<Row> for PromotionRecord {
             updated_at: r.updated_at,
         })
     }
+}
+
+/// `host/repo` as the `destination` column holds it. A host cannot contain `/`, so the
+/// first `/` separates the two.
+fn parse_destination(text: &str) -> portcullis_core::Result<(RegistryHost, RepoPath)> {
+    let (host, repo) = text
+        .split_once('/')
+        .ok_or_else(|| portcullis_core::Error::InvalidRepository(text.to_owned()))?;
+    Ok((host.parse()?, repo.parse()?))
 }
 
 fn select(tail: &str) -> sqlx::AssertSqlSafe<String> {
@@ -149,15 +167,15 @@ impl Store {
         )
         .bind(p.id)
         .bind(p.state.as_str())
-        .bind(&p.source)
+        .bind(p.source.to_string())
         .bind(p.digest.as_str())
         .bind(&p.route)
-        .bind(&p.destination)
+        .bind(repository_name(&p.destination.0, &p.destination.1))
         .bind(p.tag.as_ref().map(Tag::as_str))
         .bind(&p.requested_by)
         .bind(decision)
         .bind(&p.evidence)
-        .bind(&p.policy_digest)
+        .bind(p.policy_digest.as_str())
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -371,6 +389,13 @@ impl Store {
                 .fetch_optional(&mut **tx)
                 .await?;
         Ok(row.flatten())
+    }
+}
+
+impl PromotionRecord {
+    /// The destination as text, `host/repo`.
+    pub fn destination_name(&self) -> String {
+        repository_name(&self.destination.0, &self.destination.1)
     }
 }
 

@@ -1,11 +1,15 @@
 //! API tokens: stored as keyed hashes (the caller MACs the secret with a key derived from
 //! the gate key, so a row inserted by hand matches no token), looked up by hash, with an
-//! optional expiry and revocation.
+//! optional expiry and revocation. Look-ups go through the token cache when the store has one
+//! (`Store::with_token_cache`).
+
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use portcullis_core::{GroupName, Role, Subject};
 use uuid::Uuid;
 
+use crate::token_cache::Cached;
 use crate::{Error, Result, Store};
 
 /// A token to store; the caller hashes the secret.
@@ -34,6 +38,8 @@ pub struct TokenRecord {
     pub role: Role,
     /// Groups it holds.
     pub groups: Vec<GroupName>,
+    /// When it stops working, if ever (checked again on every cached use).
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// A token as `portcullis token list` shows it (never its secret or hash).
@@ -85,16 +91,34 @@ impl Store {
         Ok(id)
     }
 
-    /// Finds the unrevoked, unexpired token with this hash.
+    /// Finds the unrevoked, unexpired token with this hash, from the token cache when it
+    /// holds a fresh look-up.
     pub async fn find_token(&self, token_hash: &[u8]) -> Result<Option<TokenRecord>> {
-        let row: Option<(Uuid, String, String, Vec<String>)> = sqlx::query_as(
-            "SELECT id, subject, role, groups FROM api_tokens WHERE token_hash = $1 \
+        let Some(cache) = &self.token_cache else {
+            return self.find_token_in_db(token_hash).await;
+        };
+        let ticket = match cache.get(token_hash, Instant::now(), Utc::now()) {
+            Cached::Hit(token) => return Ok(Some(token)),
+            Cached::Expired => return Ok(None),
+            Cached::Miss(ticket) => ticket,
+        };
+        let found = self.find_token_in_db(token_hash).await?;
+        if let Some(token) = &found {
+            cache.put(token_hash, token.clone(), ticket);
+        }
+        Ok(found)
+    }
+
+    async fn find_token_in_db(&self, token_hash: &[u8]) -> Result<Option<TokenRecord>> {
+        type Row = (Uuid, String, String, Vec<String>, Option<DateTime<Utc>>);
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT id, subject, role, groups, expires_at FROM api_tokens WHERE token_hash = $1 \
              AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
         )
         .bind(token_hash)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((id, subject, role, groups)) = row else {
+        let Some((id, subject, role, groups, expires_at)) = row else {
             return Ok(None);
         };
         let corrupt = |e: portcullis_core::Error| Error::Corrupt(format!("token {id}: {e}"));
@@ -106,6 +130,7 @@ impl Store {
                 .into_iter()
                 .map(|g| g.parse().map_err(corrupt))
                 .collect::<Result<_>>()?,
+            expires_at,
         }))
     }
 
@@ -134,7 +159,8 @@ impl Store {
             .collect())
     }
 
-    /// Revokes token `id`; false if there is no such unrevoked token.
+    /// Revokes token `id`; false if there is no such unrevoked token. This store's cache
+    /// forgets it at once; other replicas' caches when the trigger's notification reaches them.
     pub async fn revoke_token(&self, id: Uuid) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
@@ -142,17 +168,25 @@ impl Store {
         .bind(id)
         .execute(&self.pool)
         .await?;
+        if let Some(cache) = &self.token_cache {
+            cache.evict(id);
+        }
         Ok(done.rows_affected() == 1)
     }
 
-    /// Revokes every unrevoked token of `subject`; returns how many.
+    /// Revokes every unrevoked token of `subject`; returns how many. Evicted from the caches
+    /// as `revoke_token` says.
     pub async fn revoke_subject_tokens(&self, subject: &Subject) -> Result<u64> {
-        let done = sqlx::query(
-            "UPDATE api_tokens SET revoked_at = now() WHERE subject = $1 AND revoked_at IS NULL",
+        let revoked: Vec<Uuid> = sqlx::query_scalar(
+            "UPDATE api_tokens SET revoked_at = now() WHERE subject = $1 AND revoked_at IS NULL \
+             RETURNING id",
         )
         .bind(subject.as_str())
-        .execute(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(done.rows_affected())
+        if let Some(cache) = &self.token_cache {
+            revoked.iter().for_each(|id| cache.evict(*id));
+        }
+        Ok(revoked.len() as u64)
     }
 }

@@ -126,3 +126,126 @@ impl From<WorkError> for ApiError {
         Self::internal(&e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use portcullis_core::PromotionState;
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn problem(e: impl Into<ApiError>) -> (u16, &'static str) {
+        let e = e.into();
+        (e.status().as_u16(), e.code())
+    }
+
+    #[test]
+    fn promotion_errors_keep_their_status_and_code() {
+        let id = Uuid::nil();
+        let core = || portcullis_core::Error::InvalidTag("x".into());
+        let cases: Vec<(PromotionError, (u16, &str))> = vec![
+            (
+                PromotionError::InvalidSource(core()),
+                (422, "invalid_source"),
+            ),
+            (
+                PromotionError::InvalidDigest(core()),
+                (422, "invalid_digest"),
+            ),
+            (PromotionError::InvalidTag(core()), (422, "invalid_tag")),
+            (
+                PromotionError::UnknownRoute("r".into()),
+                (422, "unknown_route"),
+            ),
+            (PromotionError::NotFound(id), (404, "not_found")),
+            (PromotionError::NotRequester, (403, "not_requester")),
+            (
+                PromotionError::NotFailed {
+                    id,
+                    state: PromotionState::Promoted,
+                },
+                (409, "promotion_not_failed"),
+            ),
+            (
+                PromotionError::NoLongerFailed(id),
+                (409, "promotion_not_failed"),
+            ),
+            (PromotionError::ConcurrentChange, (409, "conflict")),
+            (
+                PromotionError::Evidence(EvidenceError::TooMany),
+                (422, "invalid_evidence"),
+            ),
+            (
+                PromotionError::Store(portcullis_store::Error::Conflict("x".into())),
+                (409, "conflict"),
+            ),
+        ];
+        for (e, expected) in cases {
+            let code = e.code();
+            assert_eq!(problem(e), expected);
+            assert_eq!(code, expected.1, "the audited code is the answered one");
+        }
+    }
+
+    #[test]
+    fn registry_failures_name_their_end() {
+        for end in [RegistryEnd::Source, RegistryEnd::Destination] {
+            let e: ApiError = PromotionError::Registry {
+                end,
+                source: portcullis_registry::Error::InvalidRequest("refused".into()),
+            }
+            .into();
+            assert_eq!(
+                (e.status().as_u16(), e.code()),
+                (502, "registry_unavailable")
+            );
+            assert!(
+                e.detail().starts_with(&format!("the {end} registry")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn approval_errors_keep_their_status_and_code() {
+        let id = Uuid::nil();
+        let cases: Vec<(ApprovalError, (u16, &str))> = vec![
+            (ApprovalError::NotFound(id), (404, "not_found")),
+            (ApprovalError::SelfApproval, (403, "self_approval")),
+            (
+                ApprovalError::MissingGroup("qa".parse().unwrap()),
+                (403, "missing_group"),
+            ),
+            (
+                ApprovalError::AlreadyVoted {
+                    subject: "a".into(),
+                    id,
+                },
+                (409, "already_voted"),
+            ),
+            (
+                ApprovalError::NotPending {
+                    id,
+                    state: PromotionState::Denied,
+                },
+                (409, "promotion_not_pending"),
+            ),
+            (
+                ApprovalError::NoApprovalsRequired,
+                (409, "promotion_not_pending"),
+            ),
+            (
+                ApprovalError::PolicyChanged("x".into()),
+                (409, "policy_changed"),
+            ),
+        ];
+        for (e, expected) in cases {
+            assert!(e.is_refusal() || expected.0 == 404, "{e}");
+            let code = e.code();
+            assert_eq!(problem(e), expected);
+            assert_eq!(code, expected.1);
+        }
+        let q = AuditError::InvalidQuery("limit".into());
+        assert_eq!(problem(q), (400, "invalid_query"));
+    }
+}

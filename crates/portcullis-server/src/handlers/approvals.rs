@@ -17,7 +17,7 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VoteBody {
-    verdict: portcullis_store::Verdict,
+    verdict: portcullis_core::Verdict,
     #[serde(default)]
     comment: String,
 }

@@ -2,29 +2,14 @@
 
 use axum::Json;
 use axum::extract::State;
-use chrono::{DateTime, Utc};
 use portcullis_core::TextKind;
 use portcullis_store::AuditPage;
-use serde::Deserialize;
 
 use crate::auth::{Authorized, roles};
 use crate::error::ApiError;
 use crate::extract::{ApiQuery, check_field};
-use crate::services::audit;
+use crate::services::audit::{self, AuditQuery};
 use crate::state::AppState;
-
-/// Query of `GET /v1/audit`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditQuery {
-    digest: Option<String>,
-    actor: Option<String>,
-    action: Option<String>,
-    since: Option<DateTime<Utc>>,
-    until: Option<DateTime<Utc>>,
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
 
 /// `GET /v1/audit`.
 pub async fn query(
@@ -42,14 +27,5 @@ pub async fn query(
             check_field("invalid_query", field, v, TextKind::Line)?;
         }
     }
-    let query = audit::AuditQuery {
-        digest: q.digest,
-        actor: q.actor,
-        action: q.action,
-        since: q.since,
-        until: q.until,
-        limit: q.limit,
-        cursor: q.cursor,
-    };
-    Ok(Json(audit::query(&state.store, query).await?))
+    Ok(Json(audit::query(&state.store, q).await?))
 }

@@ -1,9 +1,10 @@
-//! Reading the decision history: the query is checked (digest, page size, cursor) and
+//! Reading the decision history: the query is checked (digest, action, page size, cursor) and
 //! answered newest first, a page at a time.
 
 use chrono::{DateTime, Utc};
-use portcullis_core::Digest;
+use portcullis_core::{AuditAction, Digest};
 use portcullis_store::{AuditFilter, AuditPage, Store};
+use serde::Deserialize;
 
 /// A query the audit service refused, or could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -29,8 +30,9 @@ impl AuditError {
 /// Most events one page may hold.
 pub const MAX_PAGE: i64 = 500;
 
-/// What the caller asked for, as received.
-#[derive(Debug, Default)]
+/// What the caller asked for, as received (the query string of `GET /v1/audit`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Only this digest.
     pub digest: Option<String>,
@@ -57,10 +59,19 @@ pub async fn query(store: &Store, q: AuditQuery) -> Result<AuditPage, AuditError
 
 /// Checks the query and builds the store's filter.
 fn filter(q: AuditQuery) -> Result<AuditFilter, AuditError> {
-    if let Some(d) = &q.digest {
-        d.parse::<Digest>()
-            .map_err(|e| AuditError::InvalidQuery(e.to_string()))?;
-    }
+    let invalid = |e: portcullis_core::Error| AuditError::InvalidQuery(e.to_string());
+    let digest = q
+        .digest
+        .as_deref()
+        .map(str::parse::<Digest>)
+        .transpose()
+        .map_err(invalid)?;
+    let action = q
+        .action
+        .as_deref()
+        .map(str::parse::<AuditAction>)
+        .transpose()
+        .map_err(invalid)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(AuditError::InvalidQuery(format!(
@@ -76,9 +87,9 @@ fn filter(q: AuditQuery) -> Result<AuditFilter, AuditError> {
         })
         .transpose()?;
     Ok(AuditFilter {
-        digest: q.digest,
+        digest,
         actor: q.actor,
-        action: q.action,
+        action,
         since: q.since,
         until: q.until,
         before_seq,
@@ -91,10 +102,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bad_digest_limit_or_cursor_is_an_invalid_query() {
+    fn bad_digest_action_limit_or_cursor_is_an_invalid_query() {
         let cases = [
             AuditQuery {
                 digest: Some("sha256:nope".into()),
+                ..AuditQuery::default()
+            },
+            AuditQuery {
+                action: Some("paging_test".into()),
                 ..AuditQuery::default()
             },
             AuditQuery {

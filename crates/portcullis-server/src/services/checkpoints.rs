@@ -81,7 +81,7 @@ async fn violation(store: &Store, integrity: &Integrity, reason: &str) {
     );
     let event = NewAuditEvent {
         actor: "system".to_owned(),
-        action: "integrity_violation".to_owned(),
+        action: portcullis_core::AuditAction::IntegrityViolation,
         promotion_id: None,
         digest: None,
         details: json!({"during": "checkpoint", "reason": reason}),

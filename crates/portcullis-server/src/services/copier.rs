@@ -14,7 +14,7 @@ mod job;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use portcullis_core::PromotionState;
+use portcullis_core::{AuditAction, PromotionState};
 use portcullis_registry::{Activity, CopyReport};
 use portcullis_store::{NewAuditEvent, PromotionRecord, Store};
 use serde_json::json;
@@ -78,12 +78,12 @@ pub async fn run(state: AppState) {
     }
 }
 
-fn event(job: &PromotionRecord, action: &str, details: serde_json::Value) -> NewAuditEvent {
+fn event(job: &PromotionRecord, action: AuditAction, details: serde_json::Value) -> NewAuditEvent {
     NewAuditEvent {
         actor: "system".to_owned(),
-        action: action.to_owned(),
+        action,
         promotion_id: Some(job.id),
-        digest: Some(job.digest.to_string()),
+        digest: Some(job.digest.clone()),
         details,
         // The copy runs in the worker, outside any request.
         request_id: None,
@@ -121,8 +121,8 @@ async fn refuse(state: &AppState, job: &PromotionRecord, claim: Uuid, e: &Integr
     tracing::error!(promotion.id = %job.id, image.digest = %job.digest, error = %e, "integrity violation: refusing to copy");
     let violation = event(
         job,
-        "integrity_violation",
-        json!({"during": "copy", "reason": e.to_string(), "state": job.state, "destination": job.destination}),
+        AuditAction::IntegrityViolation,
+        json!({"during": "copy", "reason": e.to_string(), "state": job.state, "destination": job.destination_name()}),
     );
     if let Err(err) = state.store.append_audit_now(&violation).await {
         tracing::error!(error = %err, "could not audit an integrity violation");
@@ -147,8 +147,8 @@ async fn process(state: AppState, job: PromotionRecord, claim: Uuid) {
     tracing::info!(promotion.id = %job.id, image.digest = %job.digest, attempt = job.attempts, "copy started");
     let started = event(
         &job,
-        "copy_started",
-        json!({"destination": job.destination, "attempt": job.attempts, "statement_digest": statement_digest}),
+        AuditAction::CopyStarted,
+        json!({"destination": job.destination_name(), "attempt": job.attempts, "statement_digest": statement_digest}),
     );
     if let Err(e) = state.store.append_audit_now(&started).await {
         tracing::error!(error = %e, promotion.id = %job.id, "could not audit copy start");
@@ -244,13 +244,13 @@ async fn record(
                 PromotionState::Promoted,
                 None,
                 Some(report),
-                event(job, "promoted", details),
+                event(job, AuditAction::Promoted, details),
             )
         }
         Err(e) => {
             let reason = e.to_string();
             tracing::warn!(promotion.id = %job.id, error = %reason, transient = e.is_transient(), "copy failed");
-            let audit = event(job, "failed", json!({"reason": reason}));
+            let audit = event(job, AuditAction::Failed, json!({"reason": reason}));
             (PromotionState::Failed, Some(reason), None, audit)
         }
     };

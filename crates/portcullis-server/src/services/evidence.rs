@@ -112,7 +112,7 @@ pub struct Evaluation {
     /// The verdict.
     pub decision: Decision,
     /// The digest of the bundle that decided.
-    pub policy_digest: String,
+    pub policy_digest: Digest,
 }
 
 fn is_signed(origin: &EvidenceOrigin) -> bool {
@@ -322,7 +322,7 @@ pub async fn evaluate(
         });
     }
     let policy = state.policy.current();
-    let policy_digest = policy.digest().to_owned();
+    let policy_digest = policy.digest().clone();
     let (source, digest) = (source.clone(), digest.clone());
     let (input, input_hash, decision) = work::blocking(&state.eval_permits, move || {
         let mut items = verified.items.clone();

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
+use portcullis_core::{AuditAction, Digest};
 use portcullis_policy::PolicyBundle;
 use portcullis_store::{NewAuditEvent, Store};
 use serde::Serialize;
@@ -14,9 +15,9 @@ use serde_json::json;
 #[derive(Debug, Clone, Serialize)]
 pub struct Reloaded {
     /// The digest that served before.
-    pub previous_digest: String,
+    pub previous_digest: Digest,
     /// The digest that serves now.
-    pub policy_digest: String,
+    pub policy_digest: Digest,
     /// Whether the content changed.
     pub changed: bool,
     /// How many of the bundle's Rego tests ran (all passed).
@@ -83,8 +84,8 @@ impl PolicyHandle {
     }
 
     /// The digest of the serving bundle.
-    pub fn digest(&self) -> String {
-        self.current().digest().to_owned()
+    pub fn digest(&self) -> Digest {
+        self.current().digest().clone()
     }
 
     /// Loads, compiles and tests the bundle directory and swaps it in if all is well.
@@ -108,18 +109,18 @@ impl PolicyHandle {
                 record(
                     store,
                     actor,
-                    "policy_reload_failed",
+                    AuditAction::PolicyReloadFailed,
                     json!({"policy_digest": previous, "reason": e.to_string()}),
                 )
                 .await?;
                 return Err(e);
             }
         };
-        let digest = bundle.digest().to_owned();
+        let digest = bundle.digest().clone();
         record(
             store,
             actor,
-            "policy_reloaded",
+            AuditAction::PolicyReloaded,
             json!({"previous_digest": previous, "policy_digest": digest, "tests_passed": tests_passed}),
         )
         .await?;
@@ -158,7 +159,7 @@ fn check_bundle(dir: PathBuf) -> Result<(PolicyBundle, usize), ReloadError> {
 async fn record(
     store: &Store,
     actor: &str,
-    action: &str,
+    action: AuditAction,
     details: serde_json::Value,
 ) -> Result<(), portcullis_store::Error> {
     let mut tx = store.begin().await?;
@@ -167,7 +168,7 @@ async fn record(
             &mut tx,
             &NewAuditEvent {
                 actor: actor.to_owned(),
-                action: action.to_owned(),
+                action,
                 promotion_id: None,
                 digest: None,
                 details,

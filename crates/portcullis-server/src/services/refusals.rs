@@ -4,6 +4,7 @@
 //! the rules is visible. Unknown promotions and internal errors are not governance refusals;
 //! each service's error says which of its failures are (`is_refusal`).
 
+use portcullis_core::AuditAction;
 use portcullis_store::{NewAuditEvent, Store};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -14,7 +15,7 @@ use crate::auth::Caller;
 #[derive(Debug)]
 pub struct Refusal {
     /// The audit action: `vote_refused`, `retry_refused`.
-    pub action: &'static str,
+    pub action: AuditAction,
     /// The machine code the client was answered.
     pub code: &'static str,
     /// Why, as the client was told.
@@ -25,7 +26,7 @@ pub struct Refusal {
 /// the details. A failure to write is logged, not answered: the refusal itself stands.
 pub async fn audit(store: &Store, caller: &Caller, id: Uuid, refusal: Refusal, extra: Value) {
     let digest = match store.get_promotion(id).await {
-        Ok(Some(p)) => Some(p.digest.to_string()),
+        Ok(Some(p)) => Some(p.digest),
         _ => None,
     };
     let mut details = json!({"code": refusal.code, "reason": refusal.reason});
@@ -34,13 +35,13 @@ pub async fn audit(store: &Store, caller: &Caller, id: Uuid, refusal: Refusal, e
     }
     let event = NewAuditEvent {
         actor: caller.subject.clone(),
-        action: refusal.action.to_owned(),
+        action: refusal.action,
         promotion_id: Some(id),
         digest,
         details,
         request_id: caller.request_id.clone(),
     };
     if let Err(err) = store.append_audit_now(&event).await {
-        tracing::error!(error = %err, promotion.id = %id, action = refusal.action, "could not audit a refusal");
+        tracing::error!(error = %err, promotion.id = %id, action = %refusal.action, "could not audit a refusal");
     }
 }

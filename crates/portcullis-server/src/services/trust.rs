@@ -8,9 +8,9 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use portcullis_core::{GroupName, RequiredApprovals};
+use portcullis_core::{GroupName, RequiredApprovals, Verdict};
 use portcullis_gate::{Envelope, GateKey, KeyRing, MacKey, MacPurpose, SignedRecord};
-use portcullis_store::{ApprovalRecord, PromotionRecord, Verdict};
+use portcullis_store::{ApprovalRecord, PromotionRecord};
 use serde_json::{Value, json};
 
 /// Payload type of a signed evaluation.
@@ -128,16 +128,17 @@ fn requirement(r: Option<&RequiredApprovals>) -> Value {
 }
 
 /// The fields that identify a promotion, shared by its evaluation, votes and statement.
+/// Each is written as the text the `v1` records have always held, whatever its Rust type.
 fn identity(p: &PromotionRecord) -> Value {
     json!({
         "promotion_id": p.id.to_string(),
         "digest": p.digest.as_str(),
-        "source": p.source,
-        "destination": p.destination,
+        "source": p.source.to_string(),
+        "destination": p.destination_name(),
         "tag": p.tag.as_ref().map(|t| t.as_str()),
         "route": p.route,
         "requested_by": p.requested_by,
-        "policy_digest": p.policy_digest,
+        "policy_digest": p.policy_digest.as_str(),
     })
 }
 

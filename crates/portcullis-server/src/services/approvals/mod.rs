@@ -13,8 +13,8 @@ mod error;
 pub mod rules;
 
 use chrono::{SubsecRound, Utc};
-use portcullis_core::PromotionState;
-use portcullis_store::{ApprovalRecord, NewAuditEvent, PromotionRecord, Store, Verdict};
+use portcullis_core::{AuditAction, PromotionState, Verdict};
+use portcullis_store::{ApprovalRecord, NewAuditEvent, PromotionRecord, Store};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -40,7 +40,7 @@ pub async fn vote(
         && e.is_refusal()
     {
         let refusal = refusals::Refusal {
-            action: "vote_refused",
+            action: AuditAction::VoteRefused,
             code: e.code(),
             reason: e.to_string(),
         };
@@ -60,9 +60,9 @@ async fn integrity(
     tracing::error!(promotion.id = %p.id, error = %e, "integrity violation: a promotion's signed records do not hold");
     let event = NewAuditEvent {
         actor: "system".to_owned(),
-        action: "integrity_violation".to_owned(),
+        action: AuditAction::IntegrityViolation,
         promotion_id: Some(p.id),
-        digest: Some(p.digest.to_string()),
+        digest: Some(p.digest.clone()),
         details: json!({"during": "vote", "reason": e.to_string()}),
         request_id: caller.request_id.clone(),
     };
@@ -181,8 +181,8 @@ async fn cast(
         Store::set_promotion_state(&mut tx, id, next, None, None).await?;
     }
     let action = match verdict {
-        Verdict::Approve => "approved",
-        Verdict::Reject => "rejected",
+        Verdict::Approve => AuditAction::Approved,
+        Verdict::Reject => AuditAction::Rejected,
     };
     state
         .store
@@ -190,9 +190,9 @@ async fn cast(
             &mut tx,
             &NewAuditEvent {
                 actor: caller.subject.clone(),
-                action: action.to_owned(),
+                action,
                 promotion_id: Some(id),
-                digest: Some(p.digest.to_string()),
+                digest: Some(p.digest.clone()),
                 details: json!({
                     "comment": comment,
                     "approvals": approving.len(),

@@ -1,8 +1,8 @@
 //! The voting rules as pure functions, so each can be tested without a database: who may
 //! vote (`check_vote`) and where a vote leaves the promotion (`next_state`).
 
-use portcullis_core::{GroupName, PromotionState, RequiredApprovals};
-use portcullis_store::{ApprovalRecord, Verdict};
+use portcullis_core::{GroupName, PromotionState, RequiredApprovals, Verdict};
+use portcullis_store::ApprovalRecord;
 use uuid::Uuid;
 
 use super::error::ApprovalError;

@@ -6,7 +6,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use portcullis_core::{ImageRef, RegistryHost, RepoPath};
+use portcullis_core::RegistryHost;
 use portcullis_registry::{
     Activity, CopyOptions, CopyPlan, CopyReport, RegistryClient, copy_image_with_progress,
 };
@@ -117,30 +117,15 @@ pub fn plan(
     blob_concurrency: usize,
     job: &PromotionRecord,
 ) -> Result<CopyPlan, CopyError> {
-    let invalid = |what: String| CopyError::InvalidJob(what);
     let options = CopyOptions {
         blob_concurrency,
         platforms: release.platforms.clone(),
         overwrite_tag: release.allow_tag_overwrite,
     };
-    let source: ImageRef = job
-        .source
-        .parse()
-        .map_err(|e| invalid(format!("stored source is invalid: {e}")))?;
-    let (host, repo) = job
-        .destination
-        .split_once('/')
-        .ok_or_else(|| invalid("stored destination is invalid".to_owned()))?;
-    let dest_registry: RegistryHost = host
-        .parse()
-        .map_err(|e| invalid(format!("stored destination: {e}")))?;
-    let dest_repo: RepoPath = repo
-        .parse()
-        .map_err(|e| invalid(format!("stored destination: {e}")))?;
     Ok(CopyPlan {
-        source: source.with_digest(job.digest.clone()),
-        dest_registry,
-        dest_repo,
+        source: job.source.with_digest(job.digest.clone()),
+        dest_registry: job.destination.0.clone(),
+        dest_repo: job.destination.1.clone(),
         dest_tag: job.tag.clone(),
         options,
     })

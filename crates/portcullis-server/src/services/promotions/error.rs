@@ -113,9 +113,9 @@ pub enum PromotionError {
         /// The promotion.
         id: Uuid,
         /// The policy it was judged under.
-        judged_by: String,
+        judged_by: Digest,
         /// The serving policy.
-        serving: String,
+        serving: Digest,
     },
     /// The database failed.
     #[error(transparent)]

@@ -71,7 +71,7 @@ pub async fn request(
             .await?
         && !record::supersede_if_stale(state, &open, caller).await?
     {
-        validate::same_request(&open, &v.destination, v.tag.as_ref())?;
+        validate::same_request(&open, &v.dest, v.tag.as_ref())?;
         return Ok(Outcome::Existing(view(&state.store, open).await?));
     }
     let source = v.source.with_digest(digest.clone());
@@ -89,7 +89,7 @@ pub async fn request(
             digest: digest.to_string(),
             destination: v.destination,
             decision: eval.decision,
-            policy_digest: eval.policy_digest,
+            policy_digest: eval.policy_digest.to_string(),
             evidence: eval.input,
         };
         let body = work::blocking(&state.eval_permits, move || serde_json::to_vec(&view)).await??;
@@ -102,10 +102,10 @@ pub async fn request(
         } else {
             PromotionState::Denied
         },
-        source: req.source,
+        source: v.source,
         digest: digest.clone(),
         route: v.route.name.clone(),
-        destination: v.destination,
+        destination: v.dest,
         tag: v.tag,
         requested_by: caller.subject.clone(),
         decision: eval.decision,

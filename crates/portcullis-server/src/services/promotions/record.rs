@@ -1,7 +1,7 @@
 //! Writing promotions: the new promotion with its signed evaluation and audit events in one
 //! transaction, and closing a pending promotion whose policy no longer serves.
 
-use portcullis_core::{Digest, PromotionState};
+use portcullis_core::{AuditAction, Digest, PromotionState, repository_name};
 use portcullis_store::{NewAuditEvent, NewPromotion, PromotionRecord, Store};
 use serde_json::json;
 
@@ -28,10 +28,15 @@ pub(super) async fn insert(
     Store::set_evaluation_envelope(&mut tx, p.id, &envelope).await?;
     let requested = NewAuditEvent {
         actor: p.requested_by.clone(),
-        action: "requested".to_owned(),
+        action: AuditAction::Requested,
         promotion_id: Some(p.id),
-        digest: Some(p.digest.to_string()),
-        details: json!({"source": p.source, "route": p.route, "destination": p.destination, "tag": p.tag}),
+        digest: Some(p.digest.clone()),
+        details: json!({
+            "source": p.source.to_string(),
+            "route": p.route,
+            "destination": repository_name(&p.destination.0, &p.destination.1),
+            "tag": p.tag,
+        }),
         request_id: caller.request_id.clone(),
     };
     store.append_audit(&mut tx, &requested).await?;
@@ -46,9 +51,9 @@ fn evaluated_event(caller: &Caller, p: &NewPromotion, input_hash: &Digest) -> Ne
     let decision = &p.decision;
     NewAuditEvent {
         actor: "policy".to_owned(),
-        action: "evaluated".to_owned(),
+        action: AuditAction::Evaluated,
         promotion_id: Some(p.id),
-        digest: Some(p.digest.to_string()),
+        digest: Some(p.digest.clone()),
         details: json!({
             "allow": decision.allow,
             "violations": decision.violations,
@@ -62,7 +67,7 @@ fn evaluated_event(caller: &Caller, p: &NewPromotion, input_hash: &Digest) -> Ne
 }
 
 /// Why a pending promotion judged under `judged_by` was closed when `serving` took over.
-fn superseded_reason(judged_by: &str, serving: &str) -> String {
+fn superseded_reason(judged_by: &Digest, serving: &Digest) -> String {
     format!(
         "superseded: the policy changed from {judged_by} to {serving} while this promotion awaited \
          approval; approvals given under the old policy do not carry over, request the promotion again"
@@ -76,10 +81,10 @@ pub(crate) async fn supersede_locked(
     state: &AppState,
     tx: &mut portcullis_store::Tx,
     p: &PromotionRecord,
-    serving: &str,
+    serving: &Digest,
     by: &Caller,
 ) -> Result<Option<String>, portcullis_store::Error> {
-    if p.state != PromotionState::PendingApproval || p.policy_digest == serving {
+    if p.state != PromotionState::PendingApproval || p.policy_digest == *serving {
         return Ok(None);
     }
     let reason = superseded_reason(&p.policy_digest, serving);
@@ -90,9 +95,9 @@ pub(crate) async fn supersede_locked(
             tx,
             &NewAuditEvent {
                 actor: by.subject.clone(),
-                action: "superseded".to_owned(),
+                action: AuditAction::Superseded,
                 promotion_id: Some(p.id),
-                digest: Some(p.digest.to_string()),
+                digest: Some(p.digest.clone()),
                 details: json!({
                     "previous_policy_digest": p.policy_digest,
                     "policy_digest": serving,

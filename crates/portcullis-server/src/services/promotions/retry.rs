@@ -26,7 +26,7 @@ pub async fn retry(
         && e.is_refusal()
     {
         let refusal = refusals::Refusal {
-            action: "retry_refused",
+            action: portcullis_core::AuditAction::RetryRefused,
             code: e.code(),
             reason: e.to_string(),
         };
@@ -69,9 +69,9 @@ async fn requeue(
             &mut tx,
             &NewAuditEvent {
                 actor: caller.subject.clone(),
-                action: "retried".to_owned(),
+                action: portcullis_core::AuditAction::Retried,
                 promotion_id: Some(id),
-                digest: Some(p.digest.to_string()),
+                digest: Some(p.digest.clone()),
                 details: json!({"previous_error": p.error, "state": PromotionState::Promoting}),
                 request_id: caller.request_id.clone(),
             },

@@ -129,16 +129,16 @@ pub(super) async fn tag_is_free(
 /// to another destination or tag is a conflict the caller must resolve.
 pub(super) fn same_request(
     open: &PromotionRecord,
-    destination: &str,
+    destination: &(RegistryHost, RepoPath),
     tag: Option<&Tag>,
 ) -> Result<(), PromotionError> {
-    if open.destination != destination || open.tag.as_ref() != tag {
+    if open.destination != *destination || open.tag.as_ref() != tag {
         return Err(PromotionError::ConflictingOpen {
             id: open.id,
             route: open.route.clone(),
             destination: format!(
                 "{}{}",
-                open.destination,
+                open.destination_name(),
                 open.tag
                     .as_ref()
                     .map(|t| format!(":{t}"))

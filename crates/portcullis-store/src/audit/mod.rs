@@ -5,7 +5,7 @@
 //! `portcullis_gate::Checkpoint` catch a cut tail.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use portcullis_core::RequestId;
+use portcullis_core::{AuditAction, Digest, RequestId};
 use portcullis_gate::MacKey;
 use serde::Serialize;
 use serde_json::json;
@@ -13,6 +13,12 @@ use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
 use crate::{Error, Result, Store, Tx};
+
+mod chain;
+#[cfg(test)]
+mod tests;
+
+pub use chain::ChainReport;
 
 /// Serialises appends so sequence numbers and the hash chain have no gaps or forks.
 const AUDIT_LOCK_KEY: i64 = 0x706f_7274_6375_6c6c;
@@ -25,12 +31,12 @@ const GENESIS: &str = "sha256:00000000000000000000000000000000000000000000000000
 pub struct NewAuditEvent {
     /// Who did it (token subject, `system`, or `anonymous`).
     pub actor: String,
-    /// What happened (`requested`, `evaluated`, `approved`, …).
-    pub action: String,
+    /// What happened.
+    pub action: AuditAction,
     /// The promotion concerned.
     pub promotion_id: Option<Uuid>,
     /// The digest concerned.
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
     /// Anything else worth keeping.
     pub details: serde_json::Value,
     /// The HTTP request that caused it (`x-request-id`); none outside a request.
@@ -38,7 +44,7 @@ pub struct NewAuditEvent {
 }
 
 /// A stored event.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct AuditEvent {
     /// Position in the log.
     pub seq: i64,
@@ -47,11 +53,11 @@ pub struct AuditEvent {
     /// Who.
     pub actor: String,
     /// What.
-    pub action: String,
+    pub action: AuditAction,
     /// Which promotion.
     pub promotion_id: Option<Uuid>,
     /// Which digest.
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
     /// Details.
     pub details: serde_json::Value,
     /// The HTTP request that wrote it, if one did.
@@ -68,11 +74,11 @@ pub struct AuditEvent {
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
     /// Only this digest.
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
     /// Only this actor.
     pub actor: Option<String>,
     /// Only this action.
-    pub action: Option<String>,
+    pub action: Option<AuditAction>,
     /// At or after.
     pub since: Option<DateTime<Utc>>,
     /// Before.
@@ -107,9 +113,9 @@ impl AuditEvent {
             "prev_hash": self.prev_hash,
             "at": self.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             "actor": self.actor,
-            "action": self.action,
+            "action": self.action.as_str(),
             "promotion_id": self.promotion_id.map(|u| u.to_string()),
-            "digest": self.digest,
+            "digest": self.digest.as_ref().map(Digest::as_str),
             "details": self.details,
         });
         if let (Some(id), Some(fields)) = (&self.request_id, record.as_object_mut()) {
@@ -144,9 +150,9 @@ impl AuditEvent {
             &self.seq.to_string(),
             &self.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             &self.actor,
-            &self.action,
+            self.action.as_str(),
             &self.promotion_id.map(|u| u.to_string()).unwrap_or_default(),
-            self.digest.as_deref().unwrap_or_default(),
+            self.digest.as_ref().map_or("", Digest::as_str),
             &portcullis_gate::canonical::to_string(&self.details),
         ] {
             h.update(part.as_bytes());
@@ -156,18 +162,51 @@ impl AuditEvent {
     }
 }
 
-/// The result of checking the whole chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChainReport {
-    /// Events checked.
-    pub events: i64,
-    /// Events written before the gate key existed (unkeyed SHA-256, accepted only as the
-    /// chain's prefix).
-    pub legacy_events: i64,
-    /// The last event's hash (the chain head), if any.
-    pub head: Option<String>,
-    /// The first event that breaks the chain and why.
-    pub broken_at: Option<(i64, String)>,
+/// An event as the row holds it, before its values are checked.
+#[derive(sqlx::FromRow)]
+struct Row {
+    seq: i64,
+    at: DateTime<Utc>,
+    actor: String,
+    action: String,
+    promotion_id: Option<Uuid>,
+    digest: Option<String>,
+    details: serde_json::Value,
+    request_id: Option<String>,
+    prev_hash: String,
+    hash: String,
+    key_id: Option<String>,
+}
+
+impl TryFrom<Row> for AuditEvent {
+    type Error = Error;
+    fn try_from(r: Row) -> Result<Self> {
+        let corrupt = |what: &str, e: portcullis_core::Error| {
+            Error::Corrupt(format!("audit event {}: {what}: {e}", r.seq))
+        };
+        Ok(Self {
+            action: r.action.parse().map_err(|e| corrupt("action", e))?,
+            digest: r
+                .digest
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|e| corrupt("digest", e))?,
+            seq: r.seq,
+            at: r.at,
+            actor: r.actor,
+            promotion_id: r.promotion_id,
+            details: r.details,
+            request_id: r.request_id,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+            key_id: r.key_id,
+        })
+    }
+}
+
+fn decode(rows: Vec<Row>) -> Result<Vec<AuditEvent>> {
+    rows.into_iter().map(TryInto::try_into).collect()
 }
 
 const EVENT_COLUMNS: &str =
@@ -201,7 +240,7 @@ impl Store {
             seq,
             at: Utc::now().trunc_subsecs(6),
             actor: e.actor.clone(),
-            action: e.action.clone(),
+            action: e.action,
             promotion_id: e.promotion_id,
             digest: e.digest.clone(),
             details: e.details.clone(),
@@ -218,9 +257,9 @@ impl Store {
         .bind(event.seq)
         .bind(event.at)
         .bind(&event.actor)
-        .bind(&event.action)
+        .bind(event.action.as_str())
         .bind(event.promotion_id)
-        .bind(event.digest.as_deref())
+        .bind(event.digest.as_ref().map(Digest::as_str))
         .bind(&event.details)
         .bind(&event.prev_hash)
         .bind(&event.hash)
@@ -242,21 +281,22 @@ impl Store {
     /// Reads events newest first.
     pub async fn query_audit(&self, f: &AuditFilter) -> Result<AuditPage> {
         let limit = f.limit.clamp(1, 500);
-        let mut events: Vec<AuditEvent> = sqlx::query_as(select_events(
+        let rows: Vec<Row> = sqlx::query_as(select_events(
             "WHERE ($1::text IS NULL OR digest = $1) AND ($2::text IS NULL OR actor = $2) \
                AND ($3::text IS NULL OR action = $3) AND ($4::timestamptz IS NULL OR at >= $4) \
                AND ($5::timestamptz IS NULL OR at < $5) AND ($6::bigint IS NULL OR seq < $6) \
              ORDER BY seq DESC LIMIT $7",
         ))
-        .bind(f.digest.as_deref())
+        .bind(f.digest.as_ref().map(Digest::as_str))
         .bind(f.actor.as_deref())
-        .bind(f.action.as_deref())
+        .bind(f.action.map(AuditAction::as_str))
         .bind(f.since)
         .bind(f.until)
         .bind(f.before_seq)
         .bind(limit + 1)
         .fetch_all(&self.pool)
         .await?;
+        let mut events = decode(rows)?;
         let next_cursor = if events.len() as i64 > limit {
             events.truncate(limit as usize);
             events.last().map(|e| e.seq.to_string())
@@ -271,7 +311,7 @@ impl Store {
 
     /// All events for one promotion, oldest first.
     pub async fn audit_for_promotion(&self, promotion_id: Uuid) -> Result<Vec<AuditEvent>> {
-        Ok(
+        decode(
             sqlx::query_as(select_events("WHERE promotion_id = $1 ORDER BY seq"))
                 .bind(promotion_id)
                 .fetch_all(&self.pool)
@@ -302,94 +342,17 @@ impl Store {
     /// a `promoted` event naming it whose MAC verifies (a row inserted by hand does not).
     pub async fn statement_spent(&self, statement_digest: &str) -> Result<bool> {
         let key = self.audit_key()?;
-        let events: Vec<AuditEvent> = sqlx::query_as(select_events(
-            "WHERE action = 'promoted' AND details ->> 'statement_digest' = $1",
+        let rows: Vec<Row> = sqlx::query_as(select_events(
+            "WHERE action = $2 AND details ->> 'statement_digest' = $1",
         ))
         .bind(statement_digest)
+        .bind(AuditAction::Promoted.as_str())
         .fetch_all(&self.pool)
         .await?;
-        Ok(events.iter().any(|e| e.mac_matches(key)))
-    }
-
-    /// Recomputes the chain from the first event: every sequence number present, each
-    /// `prev_hash` equal to the previous `hash`, each keyed `hash` a valid MAC under the key
-    /// it names (one of `keys`). Unkeyed events are accepted only before the first keyed one.
-    pub async fn verify_audit_chain(&self, keys: &[MacKey]) -> Result<ChainReport> {
-        const PAGE: i64 = 1000;
-        let mut expected_seq = 1;
-        let mut prev = GENESIS.to_owned();
-        let mut legacy = 0;
-        let mut keyed_seen = false;
-        loop {
-            let page: Vec<AuditEvent> =
-                sqlx::query_as(select_events("WHERE seq >= $1 ORDER BY seq LIMIT $2"))
-                    .bind(expected_seq)
-                    .bind(PAGE)
-                    .fetch_all(&self.pool)
-                    .await?;
-            let done = (page.len() as i64) < PAGE;
-            for e in page {
-                let broken = |why: String, legacy_events: i64| ChainReport {
-                    events: expected_seq - 1,
-                    legacy_events,
-                    head: Some(prev.clone()),
-                    broken_at: Some((e.seq, why)),
-                };
-                if e.seq != expected_seq {
-                    return Ok(broken(format!("event {expected_seq} is missing"), legacy));
-                }
-                if e.prev_hash != prev {
-                    return Ok(broken(
-                        "prev_hash does not match the previous event".to_owned(),
-                        legacy,
-                    ));
-                }
-                match check_event(&e, keys, keyed_seen) {
-                    Ok(is_legacy) => {
-                        keyed_seen |= !is_legacy;
-                        legacy += i64::from(is_legacy);
-                    }
-                    Err(why) => return Ok(broken(why, legacy)),
-                }
-                prev = e.hash;
-                expected_seq += 1;
-            }
-            if done {
-                let events = expected_seq - 1;
-                let head = (events > 0).then_some(prev);
-                return Ok(ChainReport {
-                    events,
-                    legacy_events: legacy,
-                    head,
-                    broken_at: None,
-                });
-            }
-        }
-    }
-}
-
-/// One event's own hash: a MAC under the key it names, or a legacy hash before any keyed
-/// event. `Ok(true)` for a legacy event.
-fn check_event(
-    e: &AuditEvent,
-    keys: &[MacKey],
-    keyed_seen: bool,
-) -> std::result::Result<bool, String> {
-    match &e.key_id {
-        Some(id) => {
-            let key = keys
-                .iter()
-                .find(|k| k.key_id() == id)
-                .ok_or_else(|| format!("keyed with gate key {id}, which is not configured"))?;
-            if !e.mac_matches(key) {
-                return Err("content does not match its keyed hash".to_owned());
-            }
-            Ok(false)
-        }
-        None if keyed_seen => {
-            Err("an unkeyed event after keyed ones (inserted by hand)".to_owned())
-        }
-        None if e.legacy_hash() != e.hash => Err("content does not match its hash".to_owned()),
-        None => Ok(true),
+        // A row that does not decode was not written by the gate: it spends nothing.
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| AuditEvent::try_from(r).ok())
+            .any(|e| e.mac_matches(key)))
     }
 }

@@ -1,0 +1,119 @@
+//! `AuditAction`: what an audit event records. The wire names are part of every event's
+//! keyed hash, so they never change; a new action is a new variant.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// What happened, as the audit log names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    /// A promotion was requested.
+    Requested,
+    /// The policy judged a promotion's evidence.
+    Evaluated,
+    /// A pending promotion was closed because the policy changed under it.
+    Superseded,
+    /// An approver approved.
+    Approved,
+    /// An approver rejected.
+    Rejected,
+    /// A vote was refused (self approval, missing group, a second vote, …).
+    VoteRefused,
+    /// A failed promotion was put back in the copy queue.
+    Retried,
+    /// A retry was refused.
+    RetryRefused,
+    /// A copy job started.
+    CopyStarted,
+    /// A copy finished: the image is in production.
+    Promoted,
+    /// A copy failed.
+    Failed,
+    /// A signed record or the audit log failed a check.
+    IntegrityViolation,
+    /// A new policy bundle serves.
+    PolicyReloaded,
+    /// A policy reload was refused; the previous bundle keeps serving.
+    PolicyReloadFailed,
+}
+
+impl AuditAction {
+    /// Every action.
+    pub const ALL: [Self; 14] = [
+        Self::Requested,
+        Self::Evaluated,
+        Self::Superseded,
+        Self::Approved,
+        Self::Rejected,
+        Self::VoteRefused,
+        Self::Retried,
+        Self::RetryRefused,
+        Self::CopyStarted,
+        Self::Promoted,
+        Self::Failed,
+        Self::IntegrityViolation,
+        Self::PolicyReloaded,
+        Self::PolicyReloadFailed,
+    ];
+
+    /// The wire name, as stored and hashed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Requested => "requested",
+            Self::Evaluated => "evaluated",
+            Self::Superseded => "superseded",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+            Self::VoteRefused => "vote_refused",
+            Self::Retried => "retried",
+            Self::RetryRefused => "retry_refused",
+            Self::CopyStarted => "copy_started",
+            Self::Promoted => "promoted",
+            Self::Failed => "failed",
+            Self::IntegrityViolation => "integrity_violation",
+            Self::PolicyReloaded => "policy_reloaded",
+            Self::PolicyReloadFailed => "policy_reload_failed",
+        }
+    }
+}
+
+impl FromStr for AuditAction {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| Error::InvalidEnum {
+                kind: "audit action",
+                value: s.to_owned(),
+            })
+    }
+}
+
+impl fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_round_trip_and_match_serde() {
+        for a in AuditAction::ALL {
+            assert_eq!(a.as_str().parse::<AuditAction>(), Ok(a));
+            assert_eq!(
+                serde_json::to_value(a).ok(),
+                Some(serde_json::Value::String(a.as_str().to_owned()))
+            );
+        }
+        assert!("paging_test".parse::<AuditAction>().is_err());
+    }
+}
