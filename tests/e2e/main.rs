@@ -4,16 +4,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod approvals;
+mod attestations;
 mod auth_flood;
 mod authz;
 mod connections;
 mod copying;
 mod decision;
-mod evidence;
+mod evidence_docs;
+mod evidence_formats;
 mod flow;
 mod hung_registries;
 mod integrity;
 mod jobs;
+mod keyless_signers;
+mod licences;
 mod limits;
 mod listing;
 mod outage;
@@ -25,3 +29,5 @@ mod tcp_proxy;
 mod text;
 mod tokens;
 mod validation;
+mod verification_cache;
+mod vex;

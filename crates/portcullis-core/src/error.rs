@@ -50,6 +50,11 @@ pub enum Error {
         /// The offending input.
         value: String,
     },
+    /// A CI-supplied evidence format we do not parse.
+    #[error(
+        "unknown evidence format {0:?}; supported: trivy-json, grype-json, cyclonedx-json, spdx-json, openvex"
+    )]
+    UnknownEvidenceFormat(String),
 }
 
 /// Result alias for domain parsing.

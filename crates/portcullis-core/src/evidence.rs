@@ -14,8 +14,8 @@ use crate::{Error, Result};
 pub enum EvidenceOrigin {
     /// Supplied by the CI caller in the promotion request; not signed.
     CiSupplied {
-        /// The report format, e.g. `trivy-json`.
-        format: String,
+        /// The report format; serialises as `trivy-json` and so on.
+        format: crate::EvidenceFormat,
     },
     /// Taken from an attestation whose DSSE signature verified with trusted keys (or keyless
     /// identities) and whose in-toto subject names the promoted digest.
@@ -29,10 +29,8 @@ pub enum EvidenceOrigin {
 
 impl EvidenceOrigin {
     /// A CI-supplied origin for `format`.
-    pub fn ci(format: &str) -> Self {
-        Self::CiSupplied {
-            format: format.to_owned(),
-        }
+    pub fn ci(format: crate::EvidenceFormat) -> Self {
+        Self::CiSupplied { format }
     }
 }
 

@@ -7,6 +7,7 @@ mod decision;
 mod digest;
 mod error;
 mod evidence;
+mod format;
 mod platform;
 mod reference;
 mod request_id;
@@ -23,6 +24,7 @@ pub use evidence::{
     Provenance, RejectedAttestation, Sbom, Severity, SignatureEvidence, SignatureStatus,
     VexProduct, VexStatement, VexStatus, Vulnerability, VulnerabilityReport,
 };
+pub use format::EvidenceFormat;
 pub use platform::PlatformSpec;
 pub use reference::{ImageRef, Reference, RegistryHost, RepoPath, Tag, repository_name};
 pub use request_id::{MAX_REQUEST_ID_LEN, RequestId};

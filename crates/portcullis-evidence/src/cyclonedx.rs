@@ -1,26 +1,26 @@
 //! CycloneDX 1.2–1.6 JSON documents into the evidence model: the components become an
 //! [`Sbom`], and a non-empty `vulnerabilities` section (a VDR or a scanner's output) a
-//! [`VulnerabilityReport`].
+//! [`VulnerabilityReport`]. The document is deserialised straight into the borrowed structs
+//! of `cyclonedx/raw.rs`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use portcullis_core::{
-    Component, Digest, EvidenceItems, EvidenceOrigin, Licence, Sbom, Severity, Vulnerability,
-    VulnerabilityReport,
+    Component, Digest, EvidenceItems, EvidenceOrigin, Sbom, Vulnerability, VulnerabilityReport,
 };
-use serde_json::Value;
 
 use crate::Result;
-use crate::fields::Fields;
+use crate::de::{Text, from_str, invalid, owned};
 use crate::licence::parse_licence_entries;
+use crate::limits::{Budget, Tally};
 use crate::purl::{PackageUrl, image_digest};
 
-const F: Fields = Fields {
-    format: "cyclonedx-json",
-};
+mod raw;
 
-/// The spec versions understood.
-const SPEC_VERSIONS: &[&str] = &["1.2", "1.3", "1.4", "1.5", "1.6"];
+use raw::{Bom, RawComponent, RawVulnerability, Subject};
+
+const FORMAT: &str = "cyclonedx-json";
 
 /// Trivy's property holding `repo@sha256:…` of the scanned image.
 const TRIVY_REPO_DIGEST: &str = "aquasecurity:trivy:RepoDigest";
@@ -30,52 +30,45 @@ const TRIVY_REPO_DIGEST: &str = "aquasecurity:trivy:RepoDigest";
 /// `metadata.component` is the subject, not a component: its `pkg:oci/…@sha256:…` purl, a
 /// digest in its `version` or `bom-ref`, or Trivy's `RepoDigest` properties bind the SBOM to
 /// an image. Nested `components` are flattened.
-pub fn parse_cyclonedx_with_origin(doc: &Value, origin: EvidenceOrigin) -> Result<EvidenceItems> {
-    F.object(doc)?;
-    match F.req_str(doc, "bomFormat", "$")? {
-        "CycloneDX" => {}
-        other => {
-            return Err(F.invalid(
-                "$.bomFormat",
-                format!("expected \"CycloneDX\", found {other:?}"),
-            ));
-        }
-    }
-    let spec_version = F.req_str(doc, "specVersion", "$")?;
-    if !SPEC_VERSIONS.contains(&spec_version) {
-        return Err(F.invalid(
-            "$.specVersion",
-            format!(
-                "version {spec_version:?} is not supported, expected one of {}",
-                SPEC_VERSIONS.join(", ")
-            ),
-        ));
-    }
-    let subject = match F.opt_object(doc, "metadata", "$")? {
-        Some(m) => F.opt_object(m, "component", "$.metadata")?,
-        None => None,
-    };
-    let subject_digests = match subject {
+pub fn parse_cyclonedx_with_origin(text: &str, origin: EvidenceOrigin) -> Result<EvidenceItems> {
+    parse_bounded(text, origin, &Budget::unlimited())
+}
+
+/// Parses a CycloneDX document, refusing it before its components and findings are
+/// converted when they would exceed `budget`.
+pub(crate) fn parse_bounded(
+    text: &str,
+    origin: EvidenceOrigin,
+    budget: &Budget,
+) -> Result<EvidenceItems> {
+    let bom: Bom = from_str(FORMAT, text)?;
+    let raw_components = bom.components.unwrap_or_default();
+    let raw_vulnerabilities = bom.vulnerabilities.unwrap_or_default();
+    budget.check(Tally {
+        // One finding per affected component, and one for a vulnerability naming none.
+        findings: raw_vulnerabilities
+            .iter()
+            .map(|v| v.affects.as_ref().map_or(0, Vec::len).max(1))
+            .sum(),
+        components: count(&raw_components),
+        ..Tally::default()
+    })?;
+    let subject = bom.metadata.and_then(|m| m.component);
+    let subject_digests = match &subject {
         Some(s) => subject_digests(s)?,
         None => Vec::new(),
     };
     let mut components = Vec::new();
     let mut by_ref = HashMap::new();
-    collect_components(doc, "$", &mut components, &mut by_ref)?;
+    flatten(raw_components, &mut components, &mut by_ref);
 
     let mut items = EvidenceItems::default();
-    let vulnerabilities = parse_vulnerabilities(doc, &components, &by_ref)?;
+    let vulnerabilities = findings(raw_vulnerabilities, &components, &by_ref);
     if !vulnerabilities.is_empty() {
-        let artifact_name = match subject {
-            Some(s) => F
-                .opt_str(s, "name", "$.metadata.component")?
-                .map(str::to_owned),
-            None => None,
-        };
         items.vulnerability_reports.push(VulnerabilityReport {
             origin: origin.clone(),
             scanner: "cyclonedx".to_owned(),
-            artifact_name,
+            artifact_name: subject.and_then(|s| owned(s.name)),
             subject_digests: subject_digests.clone(),
             vulnerabilities,
         });
@@ -83,85 +76,69 @@ pub fn parse_cyclonedx_with_origin(doc: &Value, origin: EvidenceOrigin) -> Resul
     items.sboms.push(Sbom {
         origin,
         format: "cyclonedx".to_owned(),
-        spec_version: spec_version.to_owned(),
+        spec_version: bom.spec_version.owned(),
         subject_digests,
         components,
     });
     Ok(items)
 }
 
-/// Walks `parent.components[]` depth first, recording each component and its `bom-ref`.
-fn collect_components(
-    parent: &Value,
-    path: &str,
-    out: &mut Vec<Component>,
-    by_ref: &mut HashMap<String, usize>,
-) -> Result<()> {
-    for (i, c) in F.opt_array(parent, "components", path)?.iter().enumerate() {
-        let cpath = format!("{path}.components[{i}]");
-        if !c.is_object() {
-            return Err(F.invalid(cpath, "expected an object"));
-        }
-        if let Some(bom_ref) = F.opt_str(c, "bom-ref", &cpath)? {
-            by_ref.insert(bom_ref.to_owned(), out.len());
-        }
-        out.push(Component {
-            name: F.req_str(c, "name", &cpath)?.to_owned(),
-            version: F.opt_str(c, "version", &cpath)?.map(str::to_owned),
-            purl: F.opt_str(c, "purl", &cpath)?.map(str::to_owned),
-            licence: licence(c, &cpath)?,
-        });
-        collect_components(c, &cpath, out, by_ref)?;
-    }
-    Ok(())
+/// How many components `list` holds, nested ones included.
+fn count(list: &[RawComponent<'_>]) -> usize {
+    list.iter()
+        .map(|c| 1 + c.components.as_deref().map_or(0, count))
+        .sum()
 }
 
-/// The licence of a component from its `licenses[]` entries, all of which apply.
-fn licence(c: &Value, cpath: &str) -> Result<Option<Licence>> {
-    let mut texts = Vec::new();
-    for (j, entry) in F.opt_array(c, "licenses", cpath)?.iter().enumerate() {
-        let epath = format!("{cpath}.licenses[{j}]");
-        if let Some(expression) = F.opt_str(entry, "expression", &epath)? {
-            texts.push(expression);
-        } else if let Some(l) = F.opt_object(entry, "license", &epath)? {
-            let lpath = format!("{epath}.license");
-            let text = match F.opt_str(l, "id", &lpath)? {
-                Some(id) => id,
-                None => F.opt_str(l, "name", &lpath)?.ok_or_else(|| {
-                    F.invalid(format!("{lpath}.id"), "missing (and no name either)")
-                })?,
-            };
-            texts.push(text);
-        } else {
-            return Err(F.invalid(epath, "expected a license or an expression"));
+/// Flattens `list` depth first, recording each component's `bom-ref`.
+fn flatten<'a>(
+    list: Vec<RawComponent<'a>>,
+    out: &mut Vec<Component>,
+    by_ref: &mut HashMap<Cow<'a, str>, usize>,
+) {
+    for c in list {
+        if let Some(bom_ref) = c.bom_ref {
+            by_ref.insert(bom_ref.0, out.len());
         }
+        let licences: Vec<Text<'_>> = c
+            .licenses
+            .unwrap_or_default()
+            .into_iter()
+            .map(|l| l.0)
+            .filter(|t| !t.trim().is_empty() && !matches!(t.trim(), "NOASSERTION" | "NONE"))
+            .collect();
+        out.push(Component {
+            name: c.name.owned(),
+            version: owned(c.version),
+            purl: owned(c.purl),
+            licence: (!licences.is_empty()).then(|| parse_licence_entries(&licences)),
+        });
+        flatten(c.components.unwrap_or_default(), out, by_ref);
     }
-    texts.retain(|t| !t.trim().is_empty() && !matches!(t.trim(), "NOASSERTION" | "NONE"));
-    Ok((!texts.is_empty()).then(|| parse_licence_entries(&texts)))
 }
 
 /// Digests that bind the document to the image described by `metadata.component`.
-fn subject_digests(subject: &Value) -> Result<Vec<Digest>> {
-    let path = "$.metadata.component";
+fn subject_digests(subject: &Subject<'_>) -> Result<Vec<Digest>> {
     let mut out: Vec<Digest> = Vec::new();
-    if let Some(purl) = F.opt_str(subject, "purl", path)? {
+    if let Some(purl) = &subject.purl {
         out.extend(PackageUrl::parse(purl).and_then(|p| p.oci_digest()));
     }
-    for key in ["version", "bom-ref"] {
-        if let Some(text) = F.opt_str(subject, key, path)? {
-            // `repo@sha256:…` or a bare digest; any other text is not a binding.
-            let tail = text.rsplit_once('@').map_or(text, |(_, d)| d);
-            out.extend(image_digest(text).or_else(|| tail.parse().ok()));
-        }
+    for text in [&subject.version, &subject.bom_ref].into_iter().flatten() {
+        // `repo@sha256:…` or a bare digest; any other text is not a binding.
+        let tail = text.rsplit_once('@').map_or(&**text, |(_, d)| d);
+        out.extend(image_digest(text).or_else(|| tail.parse().ok()));
     }
-    for (i, p) in F.opt_array(subject, "properties", path)?.iter().enumerate() {
-        let ppath = format!("{path}.properties[{i}]");
-        if F.opt_str(p, "name", &ppath)? == Some(TRIVY_REPO_DIGEST)
-            && let Some(value) = F.opt_str(p, "value", &ppath)?
+    for (i, p) in subject.properties.iter().flatten().enumerate() {
+        if p.name.as_deref() == Some(TRIVY_REPO_DIGEST)
+            && let Some(value) = &p.value
         {
-            let digest = value.rsplit_once('@').map_or(value, |(_, d)| d);
+            let digest = value.rsplit_once('@').map_or(&**value, |(_, d)| d);
             out.push(digest.parse().map_err(|e: portcullis_core::Error| {
-                F.invalid(format!("{ppath}.value"), e.to_string())
+                invalid(
+                    FORMAT,
+                    format!("$.metadata.component.properties[{i}].value"),
+                    e.to_string(),
+                )
             })?);
         }
     }
@@ -171,56 +148,55 @@ fn subject_digests(subject: &Value) -> Result<Vec<Digest>> {
 }
 
 /// The `vulnerabilities[]` section, one finding per affected component.
-fn parse_vulnerabilities(
-    doc: &Value,
+fn findings(
+    list: Vec<RawVulnerability<'_>>,
     components: &[Component],
-    by_ref: &HashMap<String, usize>,
-) -> Result<Vec<Vulnerability>> {
+    by_ref: &HashMap<Cow<'_, str>, usize>,
+) -> Vec<Vulnerability> {
     let mut out = Vec::new();
-    for (i, v) in F.opt_array(doc, "vulnerabilities", "$")?.iter().enumerate() {
-        let vpath = format!("$.vulnerabilities[{i}]");
-        if !v.is_object() {
-            return Err(F.invalid(vpath, "expected an object"));
-        }
-        let id = F.req_str(v, "id", &vpath)?;
-        let severity = highest_severity(v, &vpath)?;
-        let mut aliases = Vec::new();
-        for (j, r) in F.opt_array(v, "references", &vpath)?.iter().enumerate() {
-            let alias = F.req_str(r, "id", &format!("{vpath}.references[{j}]"))?;
-            if alias != id {
-                aliases.push(alias.to_owned());
-            }
-        }
+    for v in list {
+        let mut aliases: Vec<String> = v
+            .references
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| *r.id != *v.id)
+            .map(|r| r.id.owned())
+            .collect();
         aliases.sort();
         aliases.dedup();
-        let title = match F.opt_str(v, "description", &vpath)? {
-            Some(d) => Some(d),
-            None => F.opt_str(v, "detail", &vpath)?,
-        };
-        let affects = F.opt_array(v, "affects", &vpath)?;
-        let mut refs = Vec::new();
-        for (j, a) in affects.iter().enumerate() {
-            refs.push(F.req_str(a, "ref", &format!("{vpath}.affects[{j}]"))?);
-        }
+        let severity = v
+            .ratings
+            .iter()
+            .flatten()
+            .map(|r| r.severity)
+            .max()
+            .unwrap_or(portcullis_core::Severity::Unknown);
+        let title = owned(v.description.or(v.detail));
+        let mut refs: Vec<Text<'_>> = v
+            .affects
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| a.reference)
+            .collect();
         if refs.is_empty() {
             // Fail closed: a finding that names no component is still a finding.
-            refs.push("");
+            refs.push(Text::default());
         }
         for r in refs {
-            let (package, installed_version, purl) = affected(r, components, by_ref);
+            let (package, installed_version, purl) = affected(&r, components, by_ref);
             out.push(Vulnerability {
-                id: id.to_owned(),
+                id: v.id.to_string(),
                 severity,
                 package,
                 installed_version,
                 fixed_version: None,
-                title: title.map(str::to_owned),
+                title: title.clone(),
                 purl,
                 aliases: aliases.clone(),
             });
         }
     }
-    Ok(out)
+    out
 }
 
 /// Name, version and purl of the component an `affects[].ref` names: a `bom-ref` of this
@@ -228,7 +204,7 @@ fn parse_vulnerabilities(
 fn affected(
     r: &str,
     components: &[Component],
-    by_ref: &HashMap<String, usize>,
+    by_ref: &HashMap<Cow<'_, str>, usize>,
 ) -> (String, String, Option<String>) {
     if let Some(c) = by_ref.get(r).and_then(|&i| components.get(i)) {
         return (
@@ -243,34 +219,24 @@ fn affected(
     }
 }
 
-/// The highest of `ratings[].severity`; `Unknown` when there is none.
-fn highest_severity(v: &Value, vpath: &str) -> Result<Severity> {
-    let mut highest = Severity::Unknown;
-    for (j, rating) in F.opt_array(v, "ratings", vpath)?.iter().enumerate() {
-        let rpath = format!("{vpath}.ratings[{j}]");
-        if let Some(text) = F.opt_str(rating, "severity", &rpath)? {
-            let s: Severity = text.parse().map_err(|_| {
-                F.invalid(
-                    format!("{rpath}.severity"),
-                    format!("unknown severity {text:?}"),
-                )
-            })?;
-            highest = highest.max(s);
-        }
-    }
-    Ok(highest)
-}
-
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use portcullis_core::Severity;
+    use serde_json::{Value, json};
 
     use super::*;
+
+    fn parse(doc: &Value) -> Result<EvidenceItems> {
+        parse_cyclonedx_with_origin(
+            &doc.to_string(),
+            EvidenceOrigin::ci(portcullis_core::EvidenceFormat::CycloneDxJson),
+        )
+    }
 
     fn subject(component: Value) -> Vec<String> {
         let doc = json!({"bomFormat": "CycloneDX", "specVersion": "1.5",
             "metadata": {"component": component}});
-        let items = parse_cyclonedx_with_origin(&doc, EvidenceOrigin::ci(F.format)).unwrap();
+        let items = parse(&doc).unwrap();
         items.sboms[0]
             .subject_digests
             .iter()
@@ -297,9 +263,7 @@ mod tests {
         assert!(subject(json!({"name": "app", "version": "1.0", "bom-ref": "uuid-1"})).is_empty());
         let bad = json!({"bomFormat": "CycloneDX", "specVersion": "1.5", "metadata": {"component": {
             "name": "app", "properties": [{"name": "aquasecurity:trivy:RepoDigest", "value": "app@sha256:12"}]}}});
-        let err = parse_cyclonedx_with_origin(&bad, EvidenceOrigin::ci(F.format))
-            .unwrap_err()
-            .to_string();
+        let err = parse(&bad).unwrap_err().to_string();
         assert!(
             err.contains("$.metadata.component.properties[0].value"),
             "{err}"
@@ -310,7 +274,7 @@ mod tests {
     fn an_unresolvable_affects_ref_is_still_reported() {
         let doc = json!({"bomFormat": "CycloneDX", "specVersion": "1.6",
             "vulnerabilities": [{"id": "CVE-1", "affects": [{"ref": "urn:cdx:other/1#x"}]}, {"id": "CVE-2"}]});
-        let items = parse_cyclonedx_with_origin(&doc, EvidenceOrigin::ci(F.format)).unwrap();
+        let items = parse(&doc).unwrap();
         let v = &items.vulnerability_reports[0].vulnerabilities;
         assert_eq!(v.len(), 2);
         assert_eq!(

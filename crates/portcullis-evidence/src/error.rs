@@ -3,9 +3,9 @@
 /// Why evidence could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A report format we do not parse.
-    #[error("unknown evidence format {0:?}; supported: {formats}", formats = crate::REPORT_FORMATS.join(", "))]
-    UnknownFormat(String),
+    /// A document holding more evidence than the request may bring (`limits.*`).
+    #[error("{0}")]
+    TooLarge(crate::LimitExceeded),
     /// A report that does not match its format.
     #[error("{format} report is invalid at {field}: {reason}")]
     InvalidReport {

@@ -1,14 +1,100 @@
-//! Grype JSON reports (`grype -o json`) into the evidence model.
+//! Grype JSON reports (`grype -o json`) into the evidence model, deserialised straight into
+//! the borrowed structs below.
 
-use portcullis_core::{Digest, EvidenceOrigin, Severity, Vulnerability, VulnerabilityReport};
-use serde_json::Value;
+use portcullis_core::{EvidenceOrigin, Severity, Vulnerability, VulnerabilityReport};
+use serde::{Deserialize, Deserializer, de};
 
 use crate::Result;
-use crate::fields::Fields;
+use crate::de::{RepoDigest, StrOr, Text, digests, from_str, opt_severity, owned, unknown};
 
-const F: Fields = Fields {
-    format: "grype-json",
-};
+const FORMAT: &str = "grype-json";
+
+#[derive(Deserialize)]
+struct Report<'a> {
+    #[serde(rename = "descriptor")]
+    _descriptor: Option<Descriptor>,
+    #[serde(borrow)]
+    matches: Vec<Match<'a>>,
+    #[serde(borrow)]
+    source: Option<Source<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Descriptor {
+    #[serde(rename = "name", default, deserialize_with = "grype_name")]
+    _name: (),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Match<'a> {
+    #[serde(borrow)]
+    vulnerability: MatchVulnerability<'a>,
+    #[serde(borrow)]
+    artifact: Artifact<'a>,
+    #[serde(borrow)]
+    related_vulnerabilities: Option<Vec<Related<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct MatchVulnerability<'a> {
+    #[serde(borrow)]
+    id: Text<'a>,
+    #[serde(default = "unknown", deserialize_with = "opt_severity")]
+    severity: Severity,
+    #[serde(borrow)]
+    description: Option<Text<'a>>,
+    #[serde(borrow)]
+    fix: Option<Fix<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Fix<'a> {
+    #[serde(borrow)]
+    state: Option<Text<'a>>,
+    #[serde(borrow)]
+    versions: Option<Vec<Text<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct Related<'a> {
+    #[serde(borrow)]
+    id: Text<'a>,
+}
+
+#[derive(Deserialize)]
+struct Artifact<'a> {
+    #[serde(borrow)]
+    name: Text<'a>,
+    #[serde(borrow)]
+    version: Option<Text<'a>>,
+    #[serde(borrow)]
+    purl: Option<Text<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Source<'a> {
+    #[serde(borrow)]
+    target: Option<StrOr<'a, Target<'a>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Target<'a> {
+    #[serde(borrow)]
+    user_input: Option<Text<'a>>,
+    repo_digests: Option<Vec<RepoDigest>>,
+}
+
+/// `descriptor.name`, which must be `grype` when given.
+fn grype_name<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<(), D::Error> {
+    match Option::<Text>::deserialize(d)?.as_deref() {
+        None | Some("grype") => Ok(()),
+        Some(other) => Err(de::Error::custom(format_args!(
+            "expected \"grype\", found {other:?}"
+        ))),
+    }
+}
 
 /// Parses a Grype JSON report, recording `origin`.
 ///
@@ -17,32 +103,20 @@ const F: Fields = Fields {
 /// one per matcher) are reported once. `source.target.repoDigests` bind the report to an
 /// image; Grype's `manifestDigest` is not used because for a daemon or tarball scan it is
 /// computed locally and need not be the registry's digest.
-pub fn parse_grype_with_origin(doc: &Value, origin: EvidenceOrigin) -> Result<VulnerabilityReport> {
-    F.object(doc)?;
-    if let Some(descriptor) = F.opt_object(doc, "descriptor", "$")? {
-        match F.opt_str(descriptor, "name", "$.descriptor")? {
-            None | Some("grype") => {}
-            Some(other) => {
-                return Err(F.invalid(
-                    "$.descriptor.name",
-                    format!("expected \"grype\", found {other:?}"),
-                ));
-            }
-        }
-    }
-    let matches = match doc.get("matches") {
-        Some(Value::Array(a)) => a,
-        None => return Err(F.invalid("$.matches", "missing")),
-        Some(_) => return Err(F.invalid("$.matches", "expected an array")),
-    };
-    let mut vulnerabilities: Vec<Vulnerability> = Vec::new();
-    for (i, m) in matches.iter().enumerate() {
-        let v = parse_match(m, &format!("$.matches[{i}]"))?;
+pub fn parse_grype_with_origin(text: &str, origin: EvidenceOrigin) -> Result<VulnerabilityReport> {
+    let report: Report = from_str(FORMAT, text)?;
+    let mut vulnerabilities: Vec<Vulnerability> = Vec::with_capacity(report.matches.len());
+    for m in report.matches {
+        let v = finding(m);
         if !vulnerabilities.contains(&v) {
             vulnerabilities.push(v);
         }
     }
-    let (artifact_name, subject_digests) = source(doc)?;
+    let (artifact_name, subject_digests) = match report.source.and_then(|s| s.target) {
+        Some(StrOr::Str(dir)) => (Some(dir.into_owned()), Vec::new()),
+        Some(StrOr::Obj(t)) => (owned(t.user_input), digests(t.repo_digests)),
+        None => (None, Vec::new()),
+    };
     Ok(VulnerabilityReport {
         origin,
         scanner: "grype".to_owned(),
@@ -53,120 +127,39 @@ pub fn parse_grype_with_origin(doc: &Value, origin: EvidenceOrigin) -> Result<Vu
 }
 
 /// One `matches[]` entry.
-fn parse_match(m: &Value, path: &str) -> Result<Vulnerability> {
-    if !m.is_object() {
-        return Err(F.invalid(path, "expected an object"));
-    }
-    let vpath = format!("{path}.vulnerability");
-    let vuln = F
-        .opt_object(m, "vulnerability", path)?
-        .ok_or_else(|| F.invalid(&vpath, "missing"))?;
-    let apath = format!("{path}.artifact");
-    let artifact = F
-        .opt_object(m, "artifact", path)?
-        .ok_or_else(|| F.invalid(&apath, "missing"))?;
-    let id = F.req_str(vuln, "id", &vpath)?;
-    let severity_text = F.opt_str(vuln, "severity", &vpath)?.unwrap_or_default();
-    let severity: Severity = severity_text.parse().map_err(|_| {
-        F.invalid(
-            format!("{vpath}.severity"),
-            format!("unknown severity {severity_text:?}"),
-        )
-    })?;
-    let mut aliases = Vec::new();
-    for (j, related) in F
-        .opt_array(m, "relatedVulnerabilities", path)?
-        .iter()
-        .enumerate()
-    {
-        let alias = F.req_str(
-            related,
-            "id",
-            &format!("{path}.relatedVulnerabilities[{j}]"),
-        )?;
-        if alias != id {
-            aliases.push(alias.to_owned());
-        }
-    }
+fn finding(m: Match<'_>) -> Vulnerability {
+    let vuln = m.vulnerability;
+    let mut aliases: Vec<String> = m
+        .related_vulnerabilities
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| *r.id != *vuln.id)
+        .map(|r| r.id.owned())
+        .collect();
     aliases.sort();
     aliases.dedup();
-    Ok(Vulnerability {
-        id: id.to_owned(),
-        severity,
-        package: F.req_str(artifact, "name", &apath)?.to_owned(),
-        installed_version: F
-            .opt_str(artifact, "version", &apath)?
-            .unwrap_or_default()
-            .to_owned(),
-        fixed_version: fixed_version(vuln, &vpath)?,
-        title: F
-            .opt_str(vuln, "description", &vpath)?
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned),
-        purl: F
-            .opt_str(artifact, "purl", &apath)?
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned),
+    Vulnerability {
+        fixed_version: vuln.fix.and_then(fixed_version),
+        id: vuln.id.owned(),
+        severity: vuln.severity,
+        package: m.artifact.name.owned(),
+        installed_version: owned(m.artifact.version).unwrap_or_default(),
+        title: vuln.description.filter(|s| !s.is_empty()).map(Text::owned),
+        purl: m.artifact.purl.filter(|s| !s.is_empty()).map(Text::owned),
         aliases,
-    })
+    }
 }
 
 /// The first version of `fix.versions`, unless the state says there is no fix.
-fn fixed_version(vuln: &Value, vpath: &str) -> Result<Option<String>> {
-    let Some(fix) = F.opt_object(vuln, "fix", vpath)? else {
-        return Ok(None);
-    };
-    let fpath = format!("{vpath}.fix");
-    if matches!(
-        F.opt_str(fix, "state", &fpath)?,
-        Some("not-fixed" | "wont-fix")
-    ) {
-        return Ok(None);
+fn fixed_version(fix: Fix<'_>) -> Option<String> {
+    if matches!(fix.state.as_deref(), Some("not-fixed" | "wont-fix")) {
+        return None;
     }
-    for (k, version) in F.opt_array(fix, "versions", &fpath)?.iter().enumerate() {
-        let text = version
-            .as_str()
-            .ok_or_else(|| F.invalid(format!("{fpath}.versions[{k}]"), "expected a string"))?;
-        if !text.is_empty() {
-            return Ok(Some(text.to_owned()));
-        }
-    }
-    Ok(None)
-}
-
-/// The scanned artifact's name and its `repoDigests`; a directory scan has a string target.
-fn source(doc: &Value) -> Result<(Option<String>, Vec<Digest>)> {
-    let Some(source) = F.opt_object(doc, "source", "$")? else {
-        return Ok((None, Vec::new()));
-    };
-    let target = match source.get("target") {
-        Some(Value::String(s)) => return Ok((Some(s.clone()), Vec::new())),
-        Some(t @ Value::Object(_)) => t,
-        None | Some(Value::Null) => return Ok((None, Vec::new())),
-        Some(_) => {
-            return Err(F.invalid("$.source.target", "expected an object or a string"));
-        }
-    };
-    let path = "$.source.target";
-    let name = F.opt_str(target, "userInput", path)?.map(str::to_owned);
-    let mut digests = Vec::new();
-    for (i, item) in F.opt_array(target, "repoDigests", path)?.iter().enumerate() {
-        let field = || format!("{path}.repoDigests[{i}]");
-        let text = item
-            .as_str()
-            .ok_or_else(|| F.invalid(field(), "expected a string"))?;
-        let (_, digest) = text
-            .rsplit_once('@')
-            .ok_or_else(|| F.invalid(field(), "expected repo@digest"))?;
-        digests.push(
-            digest
-                .parse()
-                .map_err(|e: portcullis_core::Error| F.invalid(field(), e.to_string()))?,
-        );
-    }
-    digests.sort();
-    digests.dedup();
-    Ok((name, digests))
+    fix.versions
+        .unwrap_or_default()
+        .into_iter()
+        .find(|v| !v.is_empty())
+        .map(Text::owned)
 }
 
 #[cfg(test)]
@@ -174,8 +167,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn parse(doc: &Value) -> Result<VulnerabilityReport> {
-        parse_grype_with_origin(doc, EvidenceOrigin::ci(F.format))
+    fn parse(doc: &serde_json::Value) -> Result<VulnerabilityReport> {
+        parse_grype_with_origin(
+            &doc.to_string(),
+            EvidenceOrigin::ci(portcullis_core::EvidenceFormat::GrypeJson),
+        )
     }
 
     #[test]

@@ -7,9 +7,9 @@ mod attestations;
 mod cache;
 mod collector;
 mod cyclonedx;
+mod de;
 mod dsse;
 mod error;
-mod fields;
 mod grype;
 mod keyless;
 mod licence;
@@ -32,7 +32,7 @@ pub use error::{Error, Result};
 pub use grype::parse_grype_with_origin;
 pub use keyless::{KeylessConfig, KeylessIdentity, KeylessTrust};
 pub use licence::{MAX_ALTERNATIVES, parse_licence, parse_licence_entries};
-pub use limits::{LimitExceeded, Limits, Tally, VEX_PAIRS_PER_STATEMENT};
+pub use limits::{Budget, LimitExceeded, Limits, Tally, VEX_PAIRS_PER_STATEMENT};
 pub use openvex::parse_openvex_with_origin;
 pub use provenance::{SLSA_PROVENANCE_V1, SLSA_PROVENANCE_V02};
 pub use purl::{PackageUrl, image_digest};
@@ -42,41 +42,52 @@ pub use statement::COSIGN_VULN_V1;
 pub use trivy::{parse_trivy, parse_trivy_with_origin};
 pub use vex::{VexIndex, governing_statement};
 
-use portcullis_core::{EvidenceItems, EvidenceOrigin};
+use portcullis_core::{EvidenceFormat, EvidenceItems, EvidenceOrigin};
 
-/// The CI-supplied evidence formats understood.
-pub const REPORT_FORMATS: &[&str] = &[
-    "trivy-json",
-    "grype-json",
-    "cyclonedx-json",
-    "spdx-json",
-    "openvex",
-];
+/// Parses a CI-supplied document of `format` from its JSON text.
+pub fn parse_report(format: EvidenceFormat, text: &str) -> Result<EvidenceItems> {
+    parse_report_within(format, text, &Budget::unlimited())
+}
 
-/// Parses a CI-supplied document of `format`.
-pub fn parse_report(format: &str, document: &serde_json::Value) -> Result<EvidenceItems> {
-    parse_with_origin(format, document, EvidenceOrigin::ci(format))
+/// Parses a CI-supplied document of `format`, refusing it (`Error::TooLarge`) before its
+/// items are built when what it holds breaks `budget`.
+pub fn parse_report_within(
+    format: EvidenceFormat,
+    text: &str,
+    budget: &Budget,
+) -> Result<EvidenceItems> {
+    parse_bounded(format, text, EvidenceOrigin::ci(format), budget)
 }
 
 /// Parses a document of `format`, recording `origin` on every item (attestation predicates
 /// go through here with a signed origin).
 pub fn parse_with_origin(
-    format: &str,
-    document: &serde_json::Value,
+    format: EvidenceFormat,
+    text: &str,
     origin: EvidenceOrigin,
+) -> Result<EvidenceItems> {
+    parse_bounded(format, text, origin, &Budget::unlimited())
+}
+
+fn parse_bounded(
+    format: EvidenceFormat,
+    text: &str,
+    origin: EvidenceOrigin,
+    budget: &Budget,
 ) -> Result<EvidenceItems> {
     let mut items = EvidenceItems::default();
     match format {
-        "trivy-json" => items
+        EvidenceFormat::TrivyJson => items
             .vulnerability_reports
-            .push(parse_trivy_with_origin(document, origin)?),
-        "grype-json" => items
+            .push(trivy::parse_bounded(text, origin, budget)?),
+        EvidenceFormat::GrypeJson => items
             .vulnerability_reports
-            .push(parse_grype_with_origin(document, origin)?),
-        "cyclonedx-json" => items.extend(parse_cyclonedx_with_origin(document, origin)?),
-        "spdx-json" => items.sboms.push(parse_spdx_with_origin(document, origin)?),
-        "openvex" => items.vex = parse_openvex_with_origin(document, origin)?,
-        other => return Err(Error::UnknownFormat(other.to_owned())),
+            .push(parse_grype_with_origin(text, origin)?),
+        EvidenceFormat::CycloneDxJson => {
+            items.extend(cyclonedx::parse_bounded(text, origin, budget)?);
+        }
+        EvidenceFormat::SpdxJson => items.sboms.push(spdx::parse_bounded(text, origin, budget)?),
+        EvidenceFormat::OpenVex => items.vex = openvex::parse_bounded(text, origin, budget)?,
     }
     Ok(items)
 }

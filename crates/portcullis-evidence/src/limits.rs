@@ -5,6 +5,7 @@
 use portcullis_core::EvidenceItems;
 
 use crate::vex::index_pairs;
+use crate::{Error, Result};
 
 /// (vulnerability id or alias, product) pairs allowed per permitted VEX statement: indexing
 /// statements costs one entry per pair, so a few statements listing thousands of aliases and
@@ -31,6 +32,42 @@ impl Default for Limits {
             max_components: 50_000,
             max_vex_statements: 50_000,
             max_referrers: 256,
+        }
+    }
+}
+
+/// What one more document may bring: the limits, less what the documents before it in the
+/// same request brought. Parsers check what a document holds against it after reading it
+/// into borrowed structs and before converting anything, so a document past the limits
+/// costs one pass over its text, not the evidence model of every finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// The configured bounds.
+    pub limits: Limits,
+    /// What earlier documents brought.
+    pub used: Tally,
+}
+
+impl Budget {
+    /// No bound at all (attestation predicates: their items are counted with the request's).
+    pub fn unlimited() -> Self {
+        Self {
+            limits: Limits {
+                max_findings: usize::MAX,
+                max_components: usize::MAX,
+                max_vex_statements: usize::MAX,
+                max_referrers: usize::MAX,
+            },
+            used: Tally::default(),
+        }
+    }
+
+    /// Refuses `found` (what the document being parsed holds) when, added to what was used,
+    /// it breaks a bound.
+    pub(crate) fn check(&self, found: Tally) -> Result<()> {
+        match self.used.plus(found).exceeded(&self.limits) {
+            Some(exceeded) => Err(Error::TooLarge(exceeded)),
+            None => Ok(()),
         }
     }
 }

@@ -1,13 +1,14 @@
 //! OpenVEX documents (v0.2.0, and the earlier `https://openvex.dev/ns` / v0.0.1 shapes) into
-//! [`VexStatement`]s.
+//! [`VexStatement`]s, deserialised straight into the borrowed structs below.
 
 use portcullis_core::{EvidenceOrigin, VexProduct, VexStatement, VexStatus};
-use serde_json::Value;
+use serde::{Deserialize, Deserializer, de};
 
 use crate::Result;
-use crate::fields::Fields;
+use crate::de::{StrOr, Text, Timestamp, from_str, invalid, owned};
+use crate::limits::{Budget, Tally};
 
-const F: Fields = Fields { format: "openvex" };
+const FORMAT: &str = "openvex";
 
 /// The `@context` values understood.
 const CONTEXTS: &[&str] = &[
@@ -16,163 +17,221 @@ const CONTEXTS: &[&str] = &[
     "https://openvex.dev/ns",
 ];
 
+#[derive(Deserialize)]
+struct Document<'a> {
+    #[serde(rename = "@context", deserialize_with = "context")]
+    _context: (),
+    #[serde(rename = "@id", borrow)]
+    id: Option<Text<'a>>,
+    timestamp: Option<Timestamp>,
+    #[serde(borrow)]
+    statements: Vec<Statement<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Statement<'a> {
+    #[serde(borrow)]
+    vulnerability: StrOr<'a, Vulnerability<'a>>,
+    #[serde(borrow)]
+    products: Option<Vec<StrOr<'a, Product<'a>>>>,
+    #[serde(borrow)]
+    subcomponents: Option<Vec<StrOr<'a, Identifier<'a>>>>,
+    status: VexStatus,
+    #[serde(borrow)]
+    justification: Option<Text<'a>>,
+    #[serde(borrow)]
+    impact_statement: Option<Text<'a>>,
+    timestamp: Option<Timestamp>,
+}
+
+#[derive(Deserialize)]
+struct Vulnerability<'a> {
+    #[serde(borrow)]
+    name: Text<'a>,
+    #[serde(borrow)]
+    aliases: Option<Vec<Text<'a>>>,
+}
+
+/// A component object: `@id`, else `identifiers.purl`, with the subcomponents it narrows to.
+#[derive(Deserialize)]
+struct Component<'a> {
+    #[serde(rename = "@id", borrow)]
+    id: Option<Text<'a>>,
+    #[serde(borrow)]
+    identifiers: Option<Identifiers<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Identifiers<'a> {
+    #[serde(borrow)]
+    purl: Option<Text<'a>>,
+}
+
+impl<'a> Component<'a> {
+    /// The identifier, or the error to raise at the component.
+    fn identifier<E: de::Error>(self) -> std::result::Result<Text<'a>, E> {
+        self.id
+            .or(self.identifiers.and_then(|i| i.purl))
+            // Worded as serde words it, so the error names `….@id`.
+            .ok_or_else(|| E::custom("missing field `@id` (and no identifiers.purl)"))
+    }
+}
+
+/// A subcomponent object's identifier.
+struct Identifier<'a>(Text<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Identifier<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Component::deserialize(d)?.identifier().map(Self)
+    }
+}
+
+/// A product object.
+struct Product<'a> {
+    id: Text<'a>,
+    subcomponents: Option<Vec<StrOr<'a, Identifier<'a>>>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Product<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Raw<'a> {
+            #[serde(rename = "@id", borrow)]
+            id: Option<Text<'a>>,
+            #[serde(borrow)]
+            identifiers: Option<Identifiers<'a>>,
+            #[serde(borrow)]
+            subcomponents: Option<Vec<StrOr<'a, Identifier<'a>>>>,
+        }
+        let raw = Raw::deserialize(d)?;
+        let component = Component {
+            id: raw.id,
+            identifiers: raw.identifiers,
+        };
+        Ok(Self {
+            id: component.identifier()?,
+            subcomponents: raw.subcomponents,
+        })
+    }
+}
+
+fn context<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<(), D::Error> {
+    let text = Text::deserialize(d)?;
+    if CONTEXTS.contains(&text.trim_end_matches('/')) {
+        return Ok(());
+    }
+    Err(de::Error::custom(format_args!(
+        "context {:?} is not supported, expected one of {}",
+        &*text,
+        CONTEXTS.join(", ")
+    )))
+}
+
 /// Parses an OpenVEX document, recording `origin` on every statement.
 ///
 /// A statement without a `timestamp` takes the document's. Old documents give the
 /// vulnerability and products as strings and may list `subcomponents` on the statement;
 /// those apply to each of its products.
-pub fn parse_openvex_with_origin(doc: &Value, origin: EvidenceOrigin) -> Result<Vec<VexStatement>> {
-    F.object(doc)?;
-    let context = F.req_str(doc, "@context", "$")?;
-    if !CONTEXTS.contains(&context.trim_end_matches('/')) {
-        return Err(F.invalid(
-            "$.@context",
-            format!(
-                "context {context:?} is not supported, expected one of {}",
-                CONTEXTS.join(", ")
-            ),
-        ));
-    }
-    let document_id = F.opt_str(doc, "@id", "$")?.map(str::to_owned);
-    let doc_timestamp = timestamp(doc, "$")?;
-    let statements = match doc.get("statements") {
-        Some(Value::Array(a)) => a,
-        None | Some(Value::Null) => return Err(F.invalid("$.statements", "missing")),
-        Some(_) => return Err(F.invalid("$.statements", "expected an array")),
-    };
-    let mut out = Vec::with_capacity(statements.len());
-    for (i, s) in statements.iter().enumerate() {
-        let path = format!("$.statements[{i}]");
-        if !s.is_object() {
-            return Err(F.invalid(path, "expected an object"));
+pub fn parse_openvex_with_origin(text: &str, origin: EvidenceOrigin) -> Result<Vec<VexStatement>> {
+    parse_bounded(text, origin, &Budget::unlimited())
+}
+
+/// Parses an OpenVEX document, refusing it before its statements are converted when they
+/// would exceed `budget`.
+pub(crate) fn parse_bounded(
+    text: &str,
+    origin: EvidenceOrigin,
+    budget: &Budget,
+) -> Result<Vec<VexStatement>> {
+    let doc: Document = from_str(FORMAT, text)?;
+    budget.check(Tally {
+        vex_statements: doc.statements.len(),
+        ..Tally::default()
+    })?;
+    let document_id = owned(doc.id);
+    let doc_timestamp = doc.timestamp.map(|t| t.0);
+    let mut out = Vec::with_capacity(doc.statements.len());
+    for (i, s) in doc.statements.into_iter().enumerate() {
+        let (vulnerability, aliases) = vulnerability(s.vulnerability).ok_or_else(|| {
+            invalid(
+                FORMAT,
+                format!("$.statements[{i}].vulnerability"),
+                "expected a non-empty string or an object",
+            )
+        })?;
+        let shared = identifiers(s.subcomponents);
+        let products: Vec<VexProduct> = s
+            .products
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| match p {
+                StrOr::Str(id) => VexProduct {
+                    id: id.into_owned(),
+                    subcomponents: shared.clone(),
+                },
+                StrOr::Obj(p) => {
+                    let subs = identifiers(p.subcomponents);
+                    VexProduct {
+                        id: p.id.owned(),
+                        subcomponents: if subs.is_empty() {
+                            shared.clone()
+                        } else {
+                            subs
+                        },
+                    }
+                }
+            })
+            .collect();
+        if products.is_empty() {
+            return Err(invalid(
+                FORMAT,
+                format!("$.statements[{i}].products"),
+                "missing or empty",
+            ));
         }
-        let (vulnerability, aliases) = vulnerability(s, &path)?;
         out.push(VexStatement {
             origin: origin.clone(),
             vulnerability,
             aliases,
-            products: products(s, &path)?,
-            status: status(s, &path)?,
-            justification: F.opt_str(s, "justification", &path)?.map(str::to_owned),
-            impact_statement: F.opt_str(s, "impact_statement", &path)?.map(str::to_owned),
-            timestamp: timestamp(s, &path)?.or_else(|| doc_timestamp.clone()),
+            products,
+            status: s.status,
+            justification: owned(s.justification),
+            impact_statement: owned(s.impact_statement),
+            timestamp: s.timestamp.map(|t| t.0).or_else(|| doc_timestamp.clone()),
             document_id: document_id.clone(),
         });
     }
     Ok(out)
 }
 
-/// `vulnerability`: a string (v0.0.1) or `{name, aliases}` (v0.2.0).
-fn vulnerability(s: &Value, path: &str) -> Result<(String, Vec<String>)> {
-    let vpath = format!("{path}.vulnerability");
-    match s.get("vulnerability") {
-        Some(Value::String(id)) if !id.is_empty() => Ok((id.clone(), Vec::new())),
-        Some(v @ Value::Object(_)) => {
-            let name = F.req_str(v, "name", &vpath)?;
-            let mut aliases = Vec::new();
-            for (j, a) in F.opt_array(v, "aliases", &vpath)?.iter().enumerate() {
-                let alias = a.as_str().ok_or_else(|| {
-                    F.invalid(format!("{vpath}.aliases[{j}]"), "expected a string")
-                })?;
-                if alias != name {
-                    aliases.push(alias.to_owned());
-                }
-            }
+/// The vulnerability id and its aliases (sorted, unique, without the id); `None` for an
+/// empty string.
+fn vulnerability(v: StrOr<'_, Vulnerability<'_>>) -> Option<(String, Vec<String>)> {
+    match v {
+        StrOr::Str(id) if id.is_empty() => None,
+        StrOr::Str(id) => Some((id.into_owned(), Vec::new())),
+        StrOr::Obj(v) => {
+            let mut aliases: Vec<String> = v
+                .aliases
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|a| **a != *v.name)
+                .map(Text::owned)
+                .collect();
             aliases.sort();
             aliases.dedup();
-            Ok((name.to_owned(), aliases))
+            Some((v.name.owned(), aliases))
         }
-        None | Some(Value::Null) => Err(F.invalid(vpath, "missing")),
-        Some(_) => Err(F.invalid(vpath, "expected a non-empty string or an object")),
     }
 }
 
-/// `products[]`: strings or `{"@id", identifiers{purl}, subcomponents[]}`.
-fn products(s: &Value, path: &str) -> Result<Vec<VexProduct>> {
-    let shared = identifiers(
-        F.opt_array(s, "subcomponents", path)?,
-        &format!("{path}.subcomponents"),
-    )?;
-    let list = F.opt_array(s, "products", path)?;
-    if list.is_empty() {
-        return Err(F.invalid(format!("{path}.products"), "missing or empty"));
-    }
-    let mut out = Vec::with_capacity(list.len());
-    for (j, p) in list.iter().enumerate() {
-        let ppath = format!("{path}.products[{j}]");
-        let (id, subcomponents) = match p {
-            Value::String(id) => (id.clone(), shared.clone()),
-            Value::Object(_) => {
-                let subs = identifiers(
-                    F.opt_array(p, "subcomponents", &ppath)?,
-                    &format!("{ppath}.subcomponents"),
-                )?;
-                (
-                    identifier(p, &ppath)?,
-                    if subs.is_empty() {
-                        shared.clone()
-                    } else {
-                        subs
-                    },
-                )
-            }
-            _ => return Err(F.invalid(ppath, "expected a string or an object")),
-        };
-        out.push(VexProduct { id, subcomponents });
-    }
-    Ok(out)
-}
-
-/// The identifiers of a `products` / `subcomponents` list whose entries are strings or
-/// objects.
-fn identifiers(list: &[Value], path: &str) -> Result<Vec<String>> {
-    list.iter()
-        .enumerate()
-        .map(|(k, v)| match v {
-            Value::String(id) => Ok(id.clone()),
-            Value::Object(_) => identifier(v, &format!("{path}[{k}]")),
-            _ => Err(F.invalid(format!("{path}[{k}]"), "expected a string or an object")),
+/// The identifiers of a `subcomponents` list.
+fn identifiers(list: Option<Vec<StrOr<'_, Identifier<'_>>>>) -> Vec<String> {
+    list.unwrap_or_default()
+        .into_iter()
+        .map(|s| match s {
+            StrOr::Str(id) => id.into_owned(),
+            StrOr::Obj(i) => i.0.owned(),
         })
         .collect()
-}
-
-/// A component's identifier: `@id`, else `identifiers.purl`.
-fn identifier(v: &Value, path: &str) -> Result<String> {
-    if let Some(id) = F.opt_str(v, "@id", path)? {
-        return Ok(id.to_owned());
-    }
-    let purl = match F.opt_object(v, "identifiers", path)? {
-        Some(ids) => F.opt_str(ids, "purl", &format!("{path}.identifiers"))?,
-        None => None,
-    };
-    purl.map(str::to_owned)
-        .ok_or_else(|| F.invalid(format!("{path}.@id"), "missing (and no identifiers.purl)"))
-}
-
-/// `status`, one of the four OpenVEX statuses.
-fn status(s: &Value, path: &str) -> Result<VexStatus> {
-    Ok(match F.req_str(s, "status", path)? {
-        "not_affected" => VexStatus::NotAffected,
-        "affected" => VexStatus::Affected,
-        "fixed" => VexStatus::Fixed,
-        "under_investigation" => VexStatus::UnderInvestigation,
-        other => {
-            return Err(F.invalid(
-                format!("{path}.status"),
-                format!(
-                    "unknown status {other:?}, expected not_affected, affected, fixed or under_investigation"
-                ),
-            ));
-        }
-    })
-}
-
-/// An RFC 3339 `timestamp`, checked.
-fn timestamp(v: &Value, path: &str) -> Result<Option<String>> {
-    let Some(text) = F.opt_str(v, "timestamp", path)? else {
-        return Ok(None);
-    };
-    chrono::DateTime::parse_from_rfc3339(text)
-        .map_err(|e| F.invalid(format!("{path}.timestamp"), format!("not RFC 3339: {e}")))?;
-    Ok(Some(text.to_owned()))
 }

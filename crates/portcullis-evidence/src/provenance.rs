@@ -2,22 +2,130 @@
 //! how, and from which repository, ref and commit. Every error names the field at fault.
 
 use portcullis_core::{Digest, EvidenceOrigin, Provenance};
-use serde_json::Value;
+use serde::Deserialize;
 
 use crate::Result;
-use crate::fields::Fields;
+use crate::de::{StrOr, Text, from_str};
 
 /// SLSA provenance v0.2.
 pub const SLSA_PROVENANCE_V02: &str = "https://slsa.dev/provenance/v0.2";
 /// SLSA provenance v1.
 pub const SLSA_PROVENANCE_V1: &str = "https://slsa.dev/provenance/v1";
 
-const V02: Fields = Fields {
-    format: "slsa-provenance-v0.2",
-};
-const V1: Fields = Fields {
-    format: "slsa-provenance-v1",
-};
+/// The v0.2 predicate, as far as it is read.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct V02<'a> {
+    #[serde(borrow)]
+    builder: Builder<'a>,
+    #[serde(borrow)]
+    build_type: Text<'a>,
+    #[serde(borrow)]
+    invocation: Option<Invocation<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Builder<'a> {
+    #[serde(borrow)]
+    id: Text<'a>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Invocation<'a> {
+    #[serde(borrow)]
+    config_source: Option<ConfigSource<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConfigSource<'a> {
+    /// Checked for shape only: the model has no field for the entry point.
+    #[serde(rename = "entryPoint", borrow)]
+    _entry_point: Option<Text<'a>>,
+    #[serde(borrow)]
+    uri: Option<Text<'a>>,
+    #[serde(borrow)]
+    digest: Option<Sha1<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Sha1<'a> {
+    #[serde(borrow)]
+    sha1: Option<Text<'a>>,
+}
+
+/// The v1 predicate, as far as it is read.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct V1<'a> {
+    #[serde(borrow)]
+    build_definition: Definition<'a>,
+    #[serde(borrow)]
+    run_details: RunDetails<'a>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Definition<'a> {
+    #[serde(borrow)]
+    build_type: Text<'a>,
+    #[serde(borrow)]
+    external_parameters: Option<External<'a>>,
+    #[serde(borrow)]
+    resolved_dependencies: Option<Vec<Dependency<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct RunDetails<'a> {
+    #[serde(borrow)]
+    builder: Builder<'a>,
+}
+
+/// `externalParameters`: GitHub's `workflow`, a `source` URI (string or `{uri}`), or
+/// top-level `repository`/`ref`.
+#[derive(Deserialize)]
+struct External<'a> {
+    #[serde(borrow)]
+    workflow: Option<RepoRef<'a>>,
+    #[serde(borrow)]
+    source: Option<StrOr<'a, Uri<'a>>>,
+    #[serde(borrow)]
+    repository: Option<Text<'a>>,
+    #[serde(rename = "ref", borrow)]
+    reference: Option<Text<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RepoRef<'a> {
+    #[serde(borrow)]
+    repository: Option<Text<'a>>,
+    #[serde(rename = "ref", borrow)]
+    reference: Option<Text<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Uri<'a> {
+    #[serde(borrow)]
+    uri: Option<Text<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Dependency<'a> {
+    #[serde(borrow)]
+    uri: Option<Text<'a>>,
+    #[serde(borrow)]
+    digest: Option<DependencyDigest<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DependencyDigest<'a> {
+    #[serde(borrow)]
+    git_commit: Option<Text<'a>>,
+    #[serde(borrow)]
+    sha1: Option<Text<'a>>,
+}
 
 /// Where the source came from, as far as the predicate says.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -27,16 +135,17 @@ struct Source {
     commit: Option<String>,
 }
 
-/// Parses a SLSA provenance predicate of `predicate_type` about `subject_digests`.
+/// Parses a SLSA provenance predicate of `predicate_type` (its JSON text) about
+/// `subject_digests`.
 pub(crate) fn parse_provenance(
     predicate_type: &str,
-    predicate: &Value,
+    predicate: &str,
     subject_digests: Vec<Digest>,
     origin: EvidenceOrigin,
 ) -> Result<Provenance> {
     let (builder_id, build_type, source) = match predicate_type {
-        SLSA_PROVENANCE_V02 => parse_v02(predicate)?,
-        _ => parse_v1(predicate)?,
+        SLSA_PROVENANCE_V02 => parse_v02(from_str("slsa-provenance-v0.2", predicate)?),
+        _ => parse_v1(from_str("slsa-provenance-v1", predicate)?),
     };
     Ok(Provenance {
         origin,
@@ -50,127 +159,77 @@ pub(crate) fn parse_provenance(
     })
 }
 
-fn parse_v02(p: &Value) -> Result<(String, String, Source)> {
-    let f = V02;
-    f.object(p)?;
-    let builder = f
-        .opt_object(p, "builder", "$")?
-        .ok_or_else(|| f.invalid("$.builder", "missing"))?;
-    let builder_id = f.req_str(builder, "id", "$.builder")?.to_owned();
-    let build_type = f.req_str(p, "buildType", "$")?.to_owned();
+fn parse_v02(p: V02<'_>) -> (String, String, Source) {
     let mut source = Source::default();
-    let config_source = match f.opt_object(p, "invocation", "$")? {
-        Some(inv) => f.opt_object(inv, "configSource", "$.invocation")?,
-        None => None,
-    };
-    if let Some(cs) = config_source {
-        let path = "$.invocation.configSource";
-        // Validated for shape only: the model has no field for the entry point.
-        f.opt_str(cs, "entryPoint", path)?;
-        if let Some(uri) = f.opt_str(cs, "uri", path)? {
-            let (repository, reference) = split_source_uri(uri);
+    if let Some(cs) = p.invocation.and_then(|i| i.config_source) {
+        if let Some(uri) = cs.uri {
+            let (repository, reference) = split_source_uri(&uri);
             source.repository = Some(repository);
             source.reference = reference;
         }
-        if let Some(digest) = f.opt_object(cs, "digest", path)? {
-            source.commit = f
-                .opt_str(digest, "sha1", &format!("{path}.digest"))?
-                .map(str::to_owned);
-        }
+        source.commit = cs.digest.and_then(|d| d.sha1).map(Text::owned);
     }
-    Ok((builder_id, build_type, source))
+    (p.builder.id.owned(), p.build_type.owned(), source)
 }
 
-fn parse_v1(p: &Value) -> Result<(String, String, Source)> {
-    let f = V1;
-    f.object(p)?;
-    let definition = f
-        .opt_object(p, "buildDefinition", "$")?
-        .ok_or_else(|| f.invalid("$.buildDefinition", "missing"))?;
-    let build_type = f
-        .req_str(definition, "buildType", "$.buildDefinition")?
-        .to_owned();
-    let run = f
-        .opt_object(p, "runDetails", "$")?
-        .ok_or_else(|| f.invalid("$.runDetails", "missing"))?;
-    let builder = f
-        .opt_object(run, "builder", "$.runDetails")?
-        .ok_or_else(|| f.invalid("$.runDetails.builder", "missing"))?;
-    let builder_id = f.req_str(builder, "id", "$.runDetails.builder")?.to_owned();
-    let mut source = match f.opt_object(definition, "externalParameters", "$.buildDefinition")? {
-        Some(ext) => external_source(ext)?,
-        None => Source::default(),
-    };
-    resolve_commit(definition, &mut source)?;
-    Ok((builder_id, build_type, source))
+fn parse_v1(p: V1<'_>) -> (String, String, Source) {
+    let definition = p.build_definition;
+    let mut source = definition
+        .external_parameters
+        .map(external_source)
+        .unwrap_or_default();
+    resolve_commit(
+        definition.resolved_dependencies.unwrap_or_default(),
+        &mut source,
+    );
+    (
+        p.run_details.builder.id.owned(),
+        definition.build_type.owned(),
+        source,
+    )
 }
 
-/// The source named by `externalParameters`: GitHub's `workflow.{repository, ref}`, a
-/// `source` URI (string or `{uri}`), or top-level `repository`/`ref`.
-fn external_source(ext: &Value) -> Result<Source> {
-    let f = V1;
-    let path = "$.buildDefinition.externalParameters";
-    if let Some(workflow) = f.opt_object(ext, "workflow", path)? {
-        let wpath = format!("{path}.workflow");
-        return Ok(Source {
-            repository: f
-                .opt_str(workflow, "repository", &wpath)?
-                .map(normalise_repo),
-            reference: f.opt_str(workflow, "ref", &wpath)?.map(str::to_owned),
+/// The source named by `externalParameters`.
+fn external_source(ext: External<'_>) -> Source {
+    if let Some(workflow) = ext.workflow {
+        return Source {
+            repository: workflow.repository.as_deref().map(normalise_repo),
+            reference: workflow.reference.map(Text::owned),
             commit: None,
-        });
+        };
     }
-    let uri = match ext.get("source") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.as_str()),
-        Some(obj @ Value::Object(_)) => f.opt_str(obj, "uri", &format!("{path}.source"))?,
-        Some(_) => {
-            return Err(f.invalid(format!("{path}.source"), "expected a string or an object"));
-        }
+    let uri = match ext.source {
+        Some(StrOr::Str(s)) => Some(s),
+        Some(StrOr::Obj(o)) => o.uri.map(|u| u.0),
+        None => None,
     };
     if let Some(uri) = uri {
-        let (repository, reference) = split_source_uri(uri);
-        return Ok(Source {
+        let (repository, reference) = split_source_uri(&uri);
+        return Source {
             repository: Some(repository),
             reference,
             commit: None,
-        });
+        };
     }
-    Ok(Source {
-        repository: f.opt_str(ext, "repository", path)?.map(normalise_repo),
-        reference: f.opt_str(ext, "ref", path)?.map(str::to_owned),
+    Source {
+        repository: ext.repository.as_deref().map(normalise_repo),
+        reference: ext.reference.map(Text::owned),
         commit: None,
-    })
+    }
 }
 
 /// Takes the commit from `resolvedDependencies`: the entry for the source repository when
 /// one matches, else the first entry with a git commit; fills in repository and ref from it
 /// when `externalParameters` did not name them.
-fn resolve_commit(definition: &Value, source: &mut Source) -> Result<()> {
-    let f = V1;
-    let path = "$.buildDefinition.resolvedDependencies";
-    let mut candidates = Vec::new();
-    for (i, dep) in f
-        .opt_array(definition, "resolvedDependencies", "$.buildDefinition")?
-        .iter()
-        .enumerate()
-    {
-        let dpath = format!("{path}[{i}]");
-        f.object(dep)
-            .map_err(|_| f.invalid(&dpath, "expected a JSON object"))?;
-        let Some(digest) = f.opt_object(dep, "digest", &dpath)? else {
-            continue;
-        };
-        let dig_path = format!("{dpath}.digest");
-        let commit = match f.opt_str(digest, "gitCommit", &dig_path)? {
-            Some(c) => Some(c),
-            None => f.opt_str(digest, "sha1", &dig_path)?,
-        };
-        if let Some(commit) = commit {
-            let uri = f.opt_str(dep, "uri", &dpath)?.map(split_source_uri);
-            candidates.push((uri, commit.to_owned()));
-        }
-    }
+fn resolve_commit(dependencies: Vec<Dependency<'_>>, source: &mut Source) {
+    let candidates: Vec<_> = dependencies
+        .into_iter()
+        .filter_map(|dep| {
+            let digest = dep.digest?;
+            let commit = digest.git_commit.or(digest.sha1)?;
+            Some((dep.uri.as_deref().map(split_source_uri), commit))
+        })
+        .collect();
     let chosen = candidates
         .iter()
         .find(
@@ -178,7 +237,7 @@ fn resolve_commit(definition: &Value, source: &mut Source) -> Result<()> {
         )
         .or_else(|| candidates.first());
     if let Some((uri, commit)) = chosen {
-        source.commit = Some(commit.clone());
+        source.commit = Some(commit.to_string());
         if let Some((repository, reference)) = uri {
             source.repository.get_or_insert_with(|| repository.clone());
             if source.reference.is_none() {
@@ -186,7 +245,6 @@ fn resolve_commit(definition: &Value, source: &mut Source) -> Result<()> {
             }
         }
     }
-    Ok(())
 }
 
 /// `git+https://github.com/o/r@refs/heads/main` → (`https://github.com/o/r`, `refs/heads/main`).

@@ -3,9 +3,10 @@
 //! gets here after its DSSE signature verified; this module checks that it is about the
 //! promoted digest and turns the predicate into evidence items.
 
-use portcullis_core::{Digest, EvidenceItems, EvidenceOrigin};
-use serde::Deserialize;
-use serde_json::Value;
+use portcullis_core::{Digest, EvidenceFormat, EvidenceItems, EvidenceOrigin};
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 
 use crate::provenance::{SLSA_PROVENANCE_V1, SLSA_PROVENANCE_V02, parse_provenance};
 
@@ -19,27 +20,28 @@ pub const COSIGN_VULN_V1: &str = "https://cosign.sigstore.dev/attestation/vuln/v
 /// More subjects than this in one statement is not a statement we accept.
 const MAX_SUBJECTS: usize = 1024;
 
-/// A decoded in-toto statement.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Statement {
+/// A decoded in-toto statement, borrowing its predicate's JSON text from the payload: the
+/// predicate is parsed once, by the parser of its type.
+#[derive(Debug, Clone)]
+pub(crate) struct Statement<'a> {
     /// The subjects' sha256/sha512 digests, in order.
     pub subject_digests: Vec<Digest>,
     /// The predicate type.
     pub predicate_type: String,
-    /// The predicate.
-    pub predicate: Value,
+    /// The predicate's JSON text (`null` when absent).
+    pub predicate: &'a RawValue,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RawStatement {
+struct RawStatement<'a> {
     #[serde(rename = "_type")]
     type_: String,
     #[serde(default)]
     subject: Vec<RawSubject>,
     predicate_type: String,
-    #[serde(default)]
-    predicate: Value,
+    #[serde(borrow)]
+    predicate: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -48,10 +50,23 @@ struct RawSubject {
     digest: std::collections::BTreeMap<String, String>,
 }
 
-impl Statement {
+/// A cosign vulnerability predicate, down to `scanner.result`.
+#[derive(Deserialize)]
+struct CosignVuln<'a> {
+    #[serde(borrow)]
+    scanner: Option<Scanner<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Scanner<'a> {
+    #[serde(borrow)]
+    result: Option<&'a RawValue>,
+}
+
+impl<'a> Statement<'a> {
     /// Decodes a DSSE payload as an in-toto statement.
-    pub fn decode(payload: &[u8]) -> Result<Self, String> {
-        let raw: RawStatement = serde_json::from_slice(payload)
+    pub fn decode(payload: &'a [u8]) -> Result<Self, String> {
+        let raw: RawStatement<'a> = serde_json::from_slice(payload)
             .map_err(|e| format!("payload is not an in-toto statement: {e}"))?;
         if !STATEMENT_TYPES.contains(&raw.type_.as_str()) {
             return Err(format!("unknown statement _type {:?}", raw.type_));
@@ -77,7 +92,7 @@ impl Statement {
         Ok(Self {
             subject_digests,
             predicate_type: raw.predicate_type,
-            predicate: raw.predicate,
+            predicate: raw.predicate.unwrap_or(RawValue::NULL),
         })
     }
 
@@ -100,31 +115,35 @@ impl Statement {
         let fail = |e: crate::Error| format!("predicate {pt}: {e}");
         let format = match pt {
             SLSA_PROVENANCE_V02 | SLSA_PROVENANCE_V1 => {
-                let provenance =
-                    parse_provenance(pt, &self.predicate, self.subject_digests.clone(), origin)
-                        .map_err(fail)?;
+                let provenance = parse_provenance(
+                    pt,
+                    self.predicate.get(),
+                    self.subject_digests.clone(),
+                    origin,
+                )
+                .map_err(fail)?;
                 return Ok(EvidenceItems {
                     provenance: vec![provenance],
                     ..EvidenceItems::default()
                 });
             }
             COSIGN_VULN_V1 => {
-                let result = self
-                    .predicate
-                    .get("scanner")
-                    .and_then(|s| s.get("result"))
+                let result = serde_json::from_str::<CosignVuln>(self.predicate.get())
+                    .ok()
+                    .and_then(|p| p.scanner)
+                    .and_then(|s| s.result)
                     .ok_or_else(|| format!("predicate {pt}: no scanner.result"))?;
                 let format = scan_format(result).ok_or_else(|| {
                     format!("predicate {pt}: scanner.result is neither a Trivy nor a Grype report")
                 })?;
-                return crate::parse_with_origin(format, result, origin).map_err(fail);
+                return crate::parse_with_origin(format, result.get(), origin).map_err(fail);
             }
-            _ if is_versioned(pt, "https://cyclonedx.org/bom") => "cyclonedx-json",
-            _ if is_versioned(pt, "https://spdx.dev/Document") => "spdx-json",
-            _ if is_versioned(pt, "https://openvex.dev/ns") => "openvex",
+            _ if is_versioned(pt, "https://cyclonedx.org/bom") => EvidenceFormat::CycloneDxJson,
+            _ if is_versioned(pt, "https://spdx.dev/Document") => EvidenceFormat::SpdxJson,
+            _ if is_versioned(pt, "https://openvex.dev/ns") => EvidenceFormat::OpenVex,
             _ => return Err(format!("unknown predicate type {pt:?}")),
         };
-        crate::parse_with_origin(format, &self.predicate, origin).map_err(fail)
+        crate::parse_with_origin(format, self.predicate.get(), origin).map_err(fail)
     }
 }
 
@@ -137,12 +156,28 @@ fn is_versioned(predicate_type: &str, base: &str) -> bool {
             .is_some_and(|v| !v.is_empty())
 }
 
+/// Which keys a scanner result has, whatever their values.
+#[derive(Deserialize)]
+struct Shape {
+    #[serde(rename = "SchemaVersion", default, deserialize_with = "present")]
+    schema_version: bool,
+    #[serde(rename = "Results", default, deserialize_with = "present")]
+    results: bool,
+    #[serde(default, deserialize_with = "present")]
+    matches: bool,
+}
+
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    IgnoredAny::deserialize(d).map(|_| true)
+}
+
 /// Which scanner wrote a cosign vuln predicate's `scanner.result`, by its shape.
-fn scan_format(result: &Value) -> Option<&'static str> {
-    if result.get("SchemaVersion").is_some() && result.get("Results").is_some() {
-        Some("trivy-json")
-    } else if result.get("matches").is_some() {
-        Some("grype-json")
+fn scan_format(result: &RawValue) -> Option<EvidenceFormat> {
+    let shape: Shape = serde_json::from_str(result.get()).ok()?;
+    if shape.schema_version && shape.results {
+        Some(EvidenceFormat::TrivyJson)
+    } else if shape.matches {
+        Some(EvidenceFormat::GrypeJson)
     } else {
         None
     }
@@ -150,7 +185,7 @@ fn scan_format(result: &Value) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 
@@ -200,7 +235,10 @@ mod tests {
             "https://example.com/custom/v1",
         );
         let s = Statement::decode(&raw).unwrap_or_else(|e| panic!("{e}"));
-        let err = s.items(EvidenceOrigin::ci("x")).err().unwrap_or_default();
+        let err = s
+            .items(EvidenceOrigin::ci(EvidenceFormat::OpenVex))
+            .err()
+            .unwrap_or_default();
         assert!(err.contains("unknown predicate type"), "{err}");
     }
 
@@ -222,11 +260,16 @@ mod tests {
             "https://cyclonedx.org/bom/v",
             "https://cyclonedx.org/bom"
         ));
+        let shape = |v: Value| scan_format(&serde_json::value::to_raw_value(&v).unwrap());
         assert_eq!(
-            scan_format(&json!({"SchemaVersion": 2, "Results": []})),
-            Some("trivy-json")
+            shape(json!({"SchemaVersion": 2, "Results": null})),
+            Some(EvidenceFormat::TrivyJson)
         );
-        assert_eq!(scan_format(&json!({"matches": []})), Some("grype-json"));
-        assert_eq!(scan_format(&json!({"Results": []})), None);
+        assert_eq!(
+            shape(json!({"matches": []})),
+            Some(EvidenceFormat::GrypeJson)
+        );
+        assert_eq!(shape(json!({"Results": []})), None);
+        assert_eq!(shape(json!("a string")), None);
     }
 }

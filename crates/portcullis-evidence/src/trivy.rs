@@ -1,146 +1,147 @@
-//! Trivy JSON reports (SchemaVersion 2) into the evidence model.
+//! Trivy JSON reports (SchemaVersion 2) into the evidence model, deserialised straight into
+//! the borrowed structs below.
 
-use portcullis_core::{Digest, EvidenceOrigin, Severity, Vulnerability, VulnerabilityReport};
-use serde_json::Value;
+use portcullis_core::{
+    EvidenceFormat, EvidenceOrigin, Severity, Vulnerability, VulnerabilityReport,
+};
+use serde::{Deserialize, Deserializer, de};
 
 use crate::Result;
-use crate::fields::Fields;
+use crate::de::{RepoDigest, Text, digests, from_str, owned, severity};
+use crate::limits::{Budget, Tally};
 
-const F: Fields = Fields {
-    format: "trivy-json",
-};
+const FORMAT: &str = "trivy-json";
 
-fn invalid(field: impl Into<String>, reason: impl Into<String>) -> crate::Error {
-    F.invalid(field, reason)
+#[derive(Deserialize)]
+struct Report<'a> {
+    #[serde(rename = "SchemaVersion", deserialize_with = "schema_version")]
+    _schema_version: (),
+    #[serde(rename = "ArtifactName", borrow)]
+    artifact_name: Option<Text<'a>>,
+    #[serde(rename = "Metadata")]
+    metadata: Option<Metadata>,
+    #[serde(rename = "Results", borrow)]
+    results: Option<Vec<TrivyResult<'a>>>,
 }
 
-fn opt_str<'a>(v: &'a Value, key: &str, path: &str) -> Result<Option<&'a str>> {
-    F.opt_str(v, key, path)
+#[derive(Deserialize)]
+struct Metadata {
+    #[serde(rename = "RepoDigests")]
+    repo_digests: Option<Vec<RepoDigest>>,
 }
 
-fn req_str<'a>(v: &'a Value, key: &str, path: &str) -> Result<&'a str> {
-    F.req_str(v, key, path)
+#[derive(Deserialize)]
+struct TrivyResult<'a> {
+    #[serde(rename = "Vulnerabilities", borrow)]
+    vulnerabilities: Option<Vec<Finding<'a>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Finding<'a> {
+    #[serde(rename = "VulnerabilityID", borrow)]
+    vulnerability_id: Text<'a>,
+    #[serde(deserialize_with = "severity")]
+    severity: Severity,
+    #[serde(borrow)]
+    pkg_name: Text<'a>,
+    #[serde(borrow)]
+    installed_version: Option<Text<'a>>,
+    #[serde(borrow)]
+    fixed_version: Option<Text<'a>>,
+    #[serde(borrow)]
+    title: Option<Text<'a>>,
+    #[serde(borrow)]
+    pkg_identifier: Option<PkgIdentifier<'a>>,
+}
+
+#[derive(Deserialize)]
+struct PkgIdentifier<'a> {
+    #[serde(rename = "PURL", borrow)]
+    purl: Option<Text<'a>>,
+}
+
+/// `SchemaVersion`, which must be 2.
+fn schema_version<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<(), D::Error> {
+    match u64::deserialize(d)? {
+        2 => Ok(()),
+        v => Err(de::Error::custom(format_args!(
+            "version {v} is not supported, expected 2"
+        ))),
+    }
 }
 
 /// Parses a Trivy SchemaVersion 2 report as CI-supplied evidence.
-pub fn parse_trivy(doc: &Value) -> Result<VulnerabilityReport> {
-    parse_trivy_with_origin(doc, EvidenceOrigin::ci(F.format))
+pub fn parse_trivy(text: &str) -> Result<VulnerabilityReport> {
+    parse_trivy_with_origin(text, EvidenceOrigin::ci(EvidenceFormat::TrivyJson))
 }
 
 /// Parses a Trivy SchemaVersion 2 report, recording `origin`.
-pub fn parse_trivy_with_origin(doc: &Value, origin: EvidenceOrigin) -> Result<VulnerabilityReport> {
-    F.object(doc)?;
-    match doc.get("SchemaVersion").and_then(Value::as_u64) {
-        Some(2) => {}
-        Some(v) => {
-            return Err(invalid(
-                "$.SchemaVersion",
-                format!("version {v} is not supported, expected 2"),
-            ));
-        }
-        None => return Err(invalid("$.SchemaVersion", "missing or not a number")),
-    }
-    let mut vulnerabilities = Vec::new();
-    let results = match doc.get("Results") {
-        None | Some(Value::Null) => &[][..],
-        Some(Value::Array(a)) => a.as_slice(),
-        Some(_) => return Err(invalid("$.Results", "expected an array")),
-    };
-    for (i, result) in results.iter().enumerate() {
-        let vulns = match result.get("Vulnerabilities") {
-            None | Some(Value::Null) => continue,
-            Some(Value::Array(a)) => a,
-            Some(_) => {
-                return Err(invalid(
-                    format!("$.Results[{i}].Vulnerabilities"),
-                    "expected an array",
-                ));
-            }
-        };
-        for (j, v) in vulns.iter().enumerate() {
-            let path = format!("$.Results[{i}].Vulnerabilities[{j}]");
-            let severity_text = req_str(v, "Severity", &path)?;
-            let severity: Severity = severity_text.parse().map_err(|_| {
-                invalid(
-                    format!("{path}.Severity"),
-                    format!("unknown severity {severity_text:?}"),
-                )
-            })?;
-            vulnerabilities.push(Vulnerability {
-                id: req_str(v, "VulnerabilityID", &path)?.to_owned(),
-                severity,
-                package: req_str(v, "PkgName", &path)?.to_owned(),
-                installed_version: opt_str(v, "InstalledVersion", &path)?
-                    .unwrap_or_default()
-                    .to_owned(),
-                fixed_version: opt_str(v, "FixedVersion", &path)?
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned),
-                title: opt_str(v, "Title", &path)?.map(str::to_owned),
-                purl: match F.opt_object(v, "PkgIdentifier", &path)? {
-                    Some(ident) => F
-                        .opt_str(ident, "PURL", &format!("{path}.PkgIdentifier"))?
-                        .map(str::to_owned),
-                    None => None,
-                },
-                aliases: Vec::new(),
-            });
-        }
+pub fn parse_trivy_with_origin(text: &str, origin: EvidenceOrigin) -> Result<VulnerabilityReport> {
+    parse_bounded(text, origin, &Budget::unlimited())
+}
+
+/// Parses a Trivy report, refusing it before its findings are converted when they would
+/// exceed `budget`.
+pub(crate) fn parse_bounded(
+    text: &str,
+    origin: EvidenceOrigin,
+    budget: &Budget,
+) -> Result<VulnerabilityReport> {
+    let report: Report = from_str(FORMAT, text)?;
+    let results = report.results.unwrap_or_default();
+    let findings = results
+        .iter()
+        .map(|r| r.vulnerabilities.as_ref().map_or(0, Vec::len))
+        .sum();
+    budget.check(Tally {
+        findings,
+        ..Tally::default()
+    })?;
+    let mut vulnerabilities = Vec::with_capacity(findings);
+    for v in results
+        .into_iter()
+        .flat_map(|r| r.vulnerabilities.unwrap_or_default())
+    {
+        vulnerabilities.push(Vulnerability {
+            id: v.vulnerability_id.owned(),
+            severity: v.severity,
+            package: v.pkg_name.owned(),
+            installed_version: owned(v.installed_version).unwrap_or_default(),
+            fixed_version: v.fixed_version.filter(|s| !s.is_empty()).map(Text::owned),
+            title: owned(v.title),
+            purl: v.pkg_identifier.and_then(|i| owned(i.purl)),
+            aliases: Vec::new(),
+        });
     }
     Ok(VulnerabilityReport {
         origin,
         scanner: "trivy".to_owned(),
-        artifact_name: opt_str(doc, "ArtifactName", "$")?.map(str::to_owned),
-        subject_digests: repo_digests(doc)?,
+        artifact_name: owned(report.artifact_name),
+        subject_digests: digests(report.metadata.and_then(|m| m.repo_digests)),
         vulnerabilities,
     })
-}
-
-/// The digests of `Metadata.RepoDigests` (`repo@sha256:…`), which bind the report to an image.
-fn repo_digests(doc: &Value) -> Result<Vec<Digest>> {
-    let list = match doc.get("Metadata").and_then(|m| m.get("RepoDigests")) {
-        None | Some(Value::Null) => return Ok(Vec::new()),
-        Some(Value::Array(a)) => a,
-        Some(_) => return Err(invalid("$.Metadata.RepoDigests", "expected an array")),
-    };
-    let mut out = Vec::new();
-    for (i, item) in list.iter().enumerate() {
-        let field = || format!("$.Metadata.RepoDigests[{i}]");
-        let text = item
-            .as_str()
-            .ok_or_else(|| invalid(field(), "expected a string"))?;
-        let (_, digest) = text
-            .rsplit_once('@')
-            .ok_or_else(|| invalid(field(), "expected repo@digest"))?;
-        out.push(
-            digest
-                .parse()
-                .map_err(|e: portcullis_core::Error| invalid(field(), e.to_string()))?,
-        );
-    }
-    out.sort();
-    out.dedup();
-    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use portcullis_core::Digest;
     use serde_json::json;
 
     /// Trivy's own golden report, read where it lies in ../shared/fixtures.
-    fn alpine() -> Value {
+    fn alpine() -> String {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../../shared/fixtures/trivy-vuln-alpine-310.json"
         );
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        std::fs::read_to_string(path).unwrap()
     }
 
     #[test]
     fn parses_the_alpine_fixture() {
         let doc = alpine();
-        let r = parse_trivy(&doc).unwrap();
+        let r = parse_trivy(&doc.to_string()).unwrap();
         assert_eq!(
             r.artifact_name.as_deref(),
             Some("testdata/fixtures/images/alpine-310.tar.gz")
@@ -158,7 +159,7 @@ mod tests {
         assert_eq!(
             r.origin,
             EvidenceOrigin::CiSupplied {
-                format: "trivy-json".into()
+                format: EvidenceFormat::TrivyJson
             }
         );
     }
@@ -167,7 +168,7 @@ mod tests {
     fn repo_digests_bind_the_report_to_an_image() {
         let d = format!("sha256:{}", "b".repeat(64));
         let doc = json!({"SchemaVersion": 2, "Metadata": {"RepoDigests": [format!("r.example/app@{d}"), format!("other/app@{d}")]}});
-        let r = parse_trivy(&doc).unwrap();
+        let r = parse_trivy(&doc.to_string()).unwrap();
         assert_eq!(
             r.subject_digests
                 .iter()
@@ -177,7 +178,7 @@ mod tests {
         );
         let bad = json!({"SchemaVersion": 2, "Metadata": {"RepoDigests": ["app@sha256:12"]}});
         assert!(
-            parse_trivy(&bad)
+            parse_trivy(&bad.to_string())
                 .unwrap_err()
                 .to_string()
                 .contains("$.Metadata.RepoDigests[0]")
@@ -209,7 +210,7 @@ mod tests {
             ),
         ];
         for (doc, field) in cases {
-            let err = parse_trivy(&doc).unwrap_err().to_string();
+            let err = parse_trivy(&doc.to_string()).unwrap_err().to_string();
             assert!(
                 err.contains(field) && err.contains("trivy-json"),
                 "{err} should name {field}"

@@ -2,11 +2,13 @@
 //! CI-supplied evidence parsers against real third-party documents (see
 //! `fixtures/SOURCES.txt`), their error paths, and VEX matching on parsed statements.
 
-use portcullis_core::{Digest, EvidenceItems, EvidenceOrigin, Severity, VexStatus, Vulnerability};
-use portcullis_evidence::{REPORT_FORMATS, governing_statement, parse_report, parse_with_origin};
+use portcullis_core::{
+    Digest, EvidenceFormat, EvidenceItems, EvidenceOrigin, Severity, VexStatus, Vulnerability,
+};
+use portcullis_evidence::{Result, governing_statement, parse_report, parse_with_origin};
 use serde_json::{Value, json};
 
-fn fixture(name: &str) -> Value {
+fn fixture(name: &str) -> String {
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     // Third-party fixtures are read where they lie, in ../shared/fixtures beside the
     // repository; our own documents live in tests/fixtures.
@@ -16,11 +18,16 @@ fn fixture(name: &str) -> Value {
     } else {
         manifest.join("../../../shared/fixtures").join(name)
     };
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    std::fs::read_to_string(&path).unwrap()
+}
+
+/// Parses the JSON text `doc` as a document of the format named `format`.
+fn report(format: &str, doc: &str) -> Result<EvidenceItems> {
+    parse_report(format.parse().unwrap(), doc)
 }
 
 fn parse(format: &str, name: &str) -> EvidenceItems {
-    parse_report(format, &fixture(name)).unwrap()
+    report(format, &fixture(name)).unwrap()
 }
 
 /// The image the OpenVEX fixture is about.
@@ -37,9 +44,10 @@ fn every_format_is_advertised() {
         "spdx-json",
         "openvex",
     ] {
-        assert!(REPORT_FORMATS.contains(&f), "{f}");
+        assert_eq!(f.parse::<EvidenceFormat>().unwrap().as_str(), f);
     }
-    let err = parse_report("syft-json", &json!({}))
+    let err = "syft-json"
+        .parse::<EvidenceFormat>()
         .unwrap_err()
         .to_string();
     assert!(
@@ -54,7 +62,7 @@ fn grype_debian_report_maps_severities_fixes_and_aliases() {
     assert_eq!(items.vulnerability_reports.len(), 1);
     let r = &items.vulnerability_reports[0];
     assert_eq!(r.scanner, "grype");
-    assert_eq!(r.origin, EvidenceOrigin::ci("grype-json"));
+    assert_eq!(r.origin, EvidenceOrigin::ci(EvidenceFormat::GrypeJson));
     assert_eq!(r.artifact_name.as_deref(), Some("vulnerable-image:latest"));
     assert!(r.subject_digests.is_empty(), "repoDigests is empty");
     // Six matches, two of them identical (Django), reported once.
@@ -172,7 +180,7 @@ fn cyclonedx_vulnerabilities_resolve_refs_and_take_the_highest_rating() {
             "affects": [{"ref": "lib-a"}, {"ref": "lib-b"}, {"ref": "pkg:npm/left-pad@1.3.0"}]
         }]
     });
-    let items = parse_report("cyclonedx-json", &doc).unwrap();
+    let items = report("cyclonedx-json", &doc.to_string()).unwrap();
     let sbom = &items.sboms[0];
     assert_eq!(sbom.subject_digests[0].as_str(), d);
     assert_eq!(sbom.components.len(), 2, "nested components are flattened");
@@ -294,7 +302,7 @@ fn openvex_v0_2_0_statements() {
         Some("https://vex.example.com/portcullis/app-2024-0007")
     );
     assert_eq!(s.products[0].subcomponents.len(), 2);
-    assert_eq!(s.origin, EvidenceOrigin::ci("openvex"));
+    assert_eq!(s.origin, EvidenceOrigin::ci(EvidenceFormat::OpenVex));
     assert_eq!(
         items.vex[1].timestamp.as_deref(),
         Some("2024-05-03T10:00:00Z")
@@ -321,7 +329,7 @@ fn openvex_legacy_shapes() {
             "justification": "component_not_present"
         }]
     });
-    let vex = parse_report("openvex", &doc).unwrap().vex;
+    let vex = report("openvex", &doc.to_string()).unwrap().vex;
     assert_eq!(vex[0].vulnerability, "CVE-2023-1234");
     assert!(vex[0].aliases.is_empty());
     assert_eq!(
@@ -344,11 +352,19 @@ fn signed_origin_is_recorded() {
         key_ids: vec!["ci".into()],
         predicate_type: "https://openvex.dev/ns/v0.2.0".into(),
     };
-    let items =
-        parse_with_origin("openvex", &fixture("openvex-v0.2.0.json"), origin.clone()).unwrap();
+    let items = parse_with_origin(
+        EvidenceFormat::OpenVex,
+        &fixture("openvex-v0.2.0.json"),
+        origin.clone(),
+    )
+    .unwrap();
     assert!(items.vex.iter().all(|s| s.origin == origin));
-    let items =
-        parse_with_origin("spdx-json", &fixture("spdx-centos-7.json"), origin.clone()).unwrap();
+    let items = parse_with_origin(
+        EvidenceFormat::SpdxJson,
+        &fixture("spdx-centos-7.json"),
+        origin.clone(),
+    )
+    .unwrap();
     assert_eq!(items.sboms[0].origin, origin);
 }
 
@@ -547,7 +563,7 @@ fn malformed_cases() -> Vec<(&'static str, Value, &'static str)> {
 #[test]
 fn malformed_documents_name_the_format_and_the_field() {
     for (format, doc, field) in malformed_cases() {
-        let err = parse_report(format, &doc)
+        let err = report(format, &doc.to_string())
             .err()
             .unwrap_or_else(|| panic!("{format} {doc} should be rejected"))
             .to_string();
@@ -562,10 +578,10 @@ fn malformed_documents_name_the_format_and_the_field() {
 fn documents_of_another_format_are_rejected_not_misread() {
     let trivy = fixture("trivy-vuln-alpine-310.json");
     for format in ["grype-json", "cyclonedx-json", "spdx-json", "openvex"] {
-        assert!(parse_report(format, &trivy).is_err(), "{format}");
+        assert!(report(format, &trivy).is_err(), "{format}");
     }
-    assert!(parse_report("cyclonedx-json", &fixture("spdx-centos-7.json")).is_err());
-    assert!(parse_report("spdx-json", &fixture("cyclonedx-centos-7.json")).is_err());
+    assert!(report("cyclonedx-json", &fixture("spdx-centos-7.json")).is_err());
+    assert!(report("spdx-json", &fixture("cyclonedx-centos-7.json")).is_err());
 }
 
 /// The Grype findings with the VEX fixture's statements, for matching tests.

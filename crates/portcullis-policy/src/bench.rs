@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 
 use portcullis_core::{
-    AttestationEvidence, Component, Digest, EvidenceItems, EvidenceOrigin, EvidenceSet, ImageRef,
-    Licence, Provenance, Sbom, Severity, SignatureEvidence, SignatureStatus, VexProduct,
-    VexStatement, VexStatus, Vulnerability, VulnerabilityReport,
+    AttestationEvidence, Component, Digest, EvidenceFormat, EvidenceItems, EvidenceOrigin,
+    EvidenceSet, ImageRef, Licence, Provenance, Sbom, Severity, SignatureEvidence, SignatureStatus,
+    VexProduct, VexStatement, VexStatus, Vulnerability, VulnerabilityReport,
 };
 use serde_json::Value;
 
@@ -77,7 +77,7 @@ pub fn synthetic(vulns: usize, components: usize) -> portcullis_core::Result<Syn
         .enumerate()
         .filter(|(i, _)| i % 25 == 3)
         .map(|(_, v)| VexStatement {
-            origin: EvidenceOrigin::ci("openvex"),
+            origin: EvidenceOrigin::ci(EvidenceFormat::OpenVex),
             vulnerability: v.id.clone(),
             aliases: v.aliases.clone(),
             products: vec![VexProduct {
@@ -93,14 +93,14 @@ pub fn synthetic(vulns: usize, components: usize) -> portcullis_core::Result<Syn
         .collect();
     let items = EvidenceItems {
         vulnerability_reports: vec![VulnerabilityReport {
-            origin: EvidenceOrigin::ci("trivy-json"),
+            origin: EvidenceOrigin::ci(EvidenceFormat::TrivyJson),
             scanner: "trivy".to_owned(),
             artifact_name: Some(format!("{SOURCE}:1.0")),
             subject_digests: vec![digest.clone()],
             vulnerabilities,
         }],
         sboms: vec![Sbom {
-            origin: EvidenceOrigin::ci("cyclonedx"),
+            origin: EvidenceOrigin::ci(EvidenceFormat::CycloneDxJson),
             format: "cyclonedx".to_owned(),
             spec_version: "1.5".to_owned(),
             subject_digests: Vec::new(),

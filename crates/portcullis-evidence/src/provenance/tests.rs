@@ -15,8 +15,13 @@ fn digest() -> Digest {
     Digest::sha256_of(b"image")
 }
 
-fn parse(predicate_type: &str, predicate: &Value) -> Result<Provenance> {
-    parse_provenance(predicate_type, predicate, vec![digest()], origin())
+fn parse(predicate_type: &str, predicate: &serde_json::Value) -> Result<Provenance> {
+    parse_provenance(
+        predicate_type,
+        &predicate.to_string(),
+        vec![digest()],
+        origin(),
+    )
 }
 
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";

@@ -32,7 +32,7 @@ fn statement(
     ts: &str,
 ) -> VexStatement {
     VexStatement {
-        origin: EvidenceOrigin::ci("openvex"),
+        origin: EvidenceOrigin::ci(portcullis_core::EvidenceFormat::OpenVex),
         vulnerability: vuln.into(),
         aliases: Vec::new(),
         products: vec![VexProduct {

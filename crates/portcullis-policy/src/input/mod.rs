@@ -146,7 +146,7 @@ impl<'a> Origin<'a> {
     pub fn of(origin: &'a EvidenceOrigin) -> Self {
         match origin {
             EvidenceOrigin::CiSupplied { format } => Self::Ci {
-                format,
+                format: format.as_str(),
                 kind: "ci_supplied",
             },
             EvidenceOrigin::SignedAttestation {

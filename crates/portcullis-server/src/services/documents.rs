@@ -2,9 +2,10 @@
 //! blocking pool (a 16 MiB body of findings is real CPU work), before anything is resolved,
 //! evaluated or written.
 
-use portcullis_core::EvidenceItems;
-use portcullis_evidence::{Limits, Tally};
+use portcullis_core::{EvidenceFormat, EvidenceItems};
+use portcullis_evidence::{Budget, Limits, Tally};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::services::work::WorkError;
 
@@ -25,8 +26,8 @@ pub enum EvidenceError {
     UnknownFormat {
         /// Which document.
         index: usize,
-        /// The parser's error.
-        source: portcullis_evidence::Error,
+        /// Why the format name did not parse.
+        source: portcullis_core::Error,
     },
     /// A document that does not parse as its format.
     #[error("evidence[{index}]: {source}")]
@@ -65,12 +66,15 @@ impl EvidenceError {
     }
 }
 
-/// One CI-supplied evidence document.
+/// One CI-supplied evidence document. The document is kept as its JSON text (checked to be
+/// JSON when the body was read) and parsed once, by the parser of its format, straight into
+/// typed structs. The format stays text until then, so an unknown one is refused with its
+/// own code (422 `unknown_evidence_format`) rather than as a malformed body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvidenceDocument {
     format: String,
-    document: serde_json::Value,
+    document: Box<RawValue>,
 }
 
 impl EvidenceDocument {
@@ -92,20 +96,30 @@ pub fn parse(
         return Err(EvidenceError::TooMany);
     }
     // Postgres cannot store U+0000 in text or jsonb: refuse it here rather than fail later.
-    if let Some(i) = documents.iter().position(|e| has_nul(&e.document)) {
+    if let Some(i) = documents.iter().position(|e| has_nul(e.document.get())) {
         return Err(EvidenceError::Nul(i));
     }
     let mut items = EvidenceItems::default();
     let mut tally = Tally::default();
     for (i, e) in documents.iter().enumerate() {
-        let parsed = portcullis_evidence::parse_report(&e.format, &e.document).map_err(
-            |source| match source {
-                portcullis_evidence::Error::UnknownFormat(_) => {
-                    EvidenceError::UnknownFormat { index: i, source }
-                }
+        let format: EvidenceFormat = e
+            .format
+            .parse()
+            .map_err(|source| EvidenceError::UnknownFormat { index: i, source })?;
+        let budget = Budget {
+            limits: *limits,
+            used: tally,
+        };
+        let parsed = portcullis_evidence::parse_report_within(format, e.document.get(), &budget)
+            .map_err(|source| match source {
+                portcullis_evidence::Error::TooLarge(exceeded) => EvidenceError::TooLarge {
+                    context: format!("evidence[{i}]"),
+                    exceeded,
+                },
                 source => EvidenceError::Invalid { index: i, source },
-            },
-        )?;
+            })?;
+        // What the parser could not count before building the items (Grype's duplicate
+        // matches, VEX index pairs) is counted here.
         tally = tally.plus(Tally::of(&parsed));
         if let Some(exceeded) = tally.exceeded(limits) {
             return Err(EvidenceError::TooLarge {
@@ -118,12 +132,37 @@ pub fn parse(
     Ok(items)
 }
 
-/// Whether any string or key in `v` contains U+0000.
-pub fn has_nul(v: &serde_json::Value) -> bool {
-    match v {
-        serde_json::Value::String(s) => s.contains('\0'),
-        serde_json::Value::Array(a) => a.iter().any(has_nul),
-        serde_json::Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
-        _ => false,
+/// Whether the JSON text `json` holds U+0000. Valid JSON can only carry it escaped, as
+/// `\u0000` inside a string or key (a raw control character does not parse), and a
+/// backslash outside a string is not JSON either, so escapes are all that is looked at.
+pub fn has_nul(json: &str) -> bool {
+    let bytes = json.as_bytes();
+    let mut i = 0;
+    while let Some(offset) = bytes
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\\'))
+    {
+        let escape = i + offset;
+        if bytes.get(escape + 1..escape + 6) == Some(b"u0000".as_slice()) {
+            return true;
+        }
+        // Skip the escaped character, so `\\u0000` (a backslash, then text) is not a NUL.
+        i = escape + 2;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_nul;
+
+    #[test]
+    fn only_an_escaped_nul_counts() {
+        assert!(has_nul(r#"{"a": "x\u0000y"}"#));
+        assert!(has_nul(r#"{"k\u0000": 1}"#));
+        assert!(has_nul(r#"["\\\u0000"]"#));
+        assert!(!has_nul(r#"{"a": "x\\u0000y"}"#));
+        assert!(!has_nul(r#"{"a": "\u0001"}"#));
+        assert!(!has_nul(r#"{"a": "u0000"}"#));
     }
 }
