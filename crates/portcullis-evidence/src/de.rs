@@ -20,10 +20,22 @@ pub(crate) fn from_str<'a, T: Deserialize<'a>>(format: &'static str, text: &'a s
     if !text.trim_start().starts_with('{') {
         return Err(invalid(format, "$", "expected a JSON object"));
     }
+    // The plain parser first: tracking the path costs on every field, so it is only done
+    // again, to name the field at fault, when the document turned out not to parse.
     let mut de = serde_json::Deserializer::from_str(text);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| path_error(format, e))?;
-    de.end().map_err(|e| invalid(format, "$", e.to_string()))?;
-    Ok(value)
+    match T::deserialize(&mut de) {
+        Ok(value) => {
+            de.end().map_err(|e| invalid(format, "$", e.to_string()))?;
+            Ok(value)
+        }
+        Err(_) => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            let value =
+                serde_path_to_error::deserialize(&mut de).map_err(|e| path_error(format, e))?;
+            de.end().map_err(|e| invalid(format, "$", e.to_string()))?;
+            Ok(value)
+        }
+    }
 }
 
 /// An `InvalidReport` error.

@@ -4,17 +4,19 @@
 //! by reference count: each report's `origin`, scanner and signed flag, the severities, each
 //! distinct licence.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use regorus::Value;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::{
     Artifact, Attestations, ComponentEntry, Finding, Input, LicenceView, Origin, ProvenanceEntry,
     ReportEntry, SbomEntry, Signatures, Suppressed, VexEntry, severity_name,
 };
 
-/// Every key of the document, made once.
+/// Every key of the document, made once (looked up with a fast, non-keyed hash: the keys
+/// are constants, not input).
 static KEYS: LazyLock<HashMap<&'static str, Value>> = LazyLock::new(|| {
     [
         "aliases",
@@ -221,7 +223,7 @@ impl Input<'_> {
     }
 }
 
-/// Values built once per document and shared.
+/// Values built once per document and shared (a fast hash: the maps live for one document).
 #[derive(Default)]
 struct Shared<'a> {
     /// Origins and the short strings findings repeat, by content.
