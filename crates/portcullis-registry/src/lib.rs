@@ -14,6 +14,7 @@ mod liveness;
 mod manifest;
 mod manifest_ops;
 mod referrers;
+mod response;
 mod retry;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -21,7 +22,7 @@ pub mod testing;
 pub use auth::{BearerChallenge, DEFAULT_MAX_CONCURRENT_REQUESTS, RegistryAuthConfig};
 pub use client::RegistryClient;
 pub use copy::{CopyOptions, CopyPlan, CopyReport, Progress, copy_image, copy_image_with_progress};
-pub use error::{Error, Result};
+pub use error::{Error, Result, Role};
 pub use liveness::{Activity, Timeouts};
 pub use manifest::{
     ACCEPT_MANIFESTS, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, MAX_MANIFEST_BYTES,

@@ -7,6 +7,7 @@ mod audit;
 mod auth_failures;
 mod db;
 mod error;
+mod notify;
 mod promotions;
 mod tokens;
 
@@ -15,5 +16,6 @@ pub use audit::{AuditEvent, AuditFilter, AuditPage, ChainReport, NewAuditEvent};
 pub use auth_failures::{AuthFailureCount, AuthFailureSample, MAX_SAMPLES_PER_ROW};
 pub use db::{DEFAULT_ACQUIRE_TIMEOUT, Store, Tx, commit};
 pub use error::{Error, Result};
+pub use notify::{COPY_JOBS_CHANNEL, CopyJobListener, Wakeup};
 pub use promotions::{NewPromotion, PromotionRecord, SignedEnvelopes};
 pub use tokens::{NewToken, TokenInfo, TokenRecord};
