@@ -20,3 +20,4 @@ mod support;
 mod tcp_proxy;
 mod text;
 mod validation;
+mod wakeups;

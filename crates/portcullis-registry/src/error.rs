@@ -132,7 +132,7 @@ pub enum Error {
     #[error("invalid request: {0}")]
     InvalidRequest(String),
     /// A failure at one end of a copy: `error` happened talking to the `role` registry.
-    #[error("{role} registry: {error}")]
+    #[error("{role}: {error}")]
     At {
         /// Which end failed.
         role: Role,
@@ -168,10 +168,12 @@ impl fmt::Display for Role {
 }
 
 impl Error {
-    /// This error as a failure at `role`'s end; an error that already names its end keeps it.
+    /// This error as a failure at `role`'s end; an error that already names its end keeps
+    /// it, and one about the request rather than a registry (`InvalidRequest`, `TagExists`)
+    /// gets none.
     pub fn at(self, role: Role) -> Self {
         match self {
-            Self::At { .. } => self,
+            Self::At { .. } | Self::InvalidRequest(_) | Self::TagExists { .. } => self,
             error => Self::At {
                 role,
                 error: Box::new(error),

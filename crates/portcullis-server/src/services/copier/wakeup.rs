@@ -31,17 +31,22 @@ pub async fn forward_notifications(store: Store, wakeup: Arc<Notify>) {
         tracing::debug!("listening for copy jobs");
         // Whatever was released while nobody listened is looked for now.
         wakeup.notify_one();
-        backoff = FIRST_BACKOFF;
         loop {
             match listener.next().await {
-                Ok(Wakeup::Job) => wakeup.notify_one(),
+                Ok(Wakeup::Job) => {
+                    backoff = FIRST_BACKOFF;
+                    wakeup.notify_one();
+                }
                 Ok(Wakeup::Reconnected) => {
                     tracing::info!("copy-job listener reconnected; looking for missed jobs");
                     wakeup.notify_one();
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "copy-job listener failed; listening anew");
+                    tracing::warn!(error = %e, retry.delay_ms = ms(backoff), "copy-job listener failed; listening anew");
                     wakeup.notify_one();
+                    // A listener that keeps failing must not spin (nor make the worker spin).
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
                     break;
                 }
             }
