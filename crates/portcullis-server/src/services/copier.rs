@@ -99,7 +99,11 @@ pub async fn run_pending_jobs(state: &AppState) -> Result<usize, portcullis_stor
         let Some((job, claim)) = claim(state).await? else {
             break;
         };
-        process(state.clone(), job, claim).await;
+        // In its own task, as the worker runs it: a copy's future is large, and a panic stays
+        // in the task (its lease lapses and it is retried).
+        if let Err(e) = tokio::spawn(process(state.clone(), job, claim)).await {
+            tracing::error!(error = %e, "copy task panicked; the job will be retried");
+        }
         ran += 1;
     }
     Ok(ran)
