@@ -120,6 +120,7 @@ async fn audit_log_pages_newest_first_and_refuses_changes() {
             promotion_id: None,
             digest: None,
             details: json!({ "n": i }),
+            request_id: None,
         };
         app.state.store.append_audit_now(&event).await.unwrap();
     }

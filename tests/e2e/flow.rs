@@ -259,7 +259,7 @@ async fn audit_chain_verification_detects_altered_and_deleted_events() {
     app.approve_twice(&id).await;
     app.wait_settled(&id).await;
     let store = app.state.store.clone();
-    let keys = [app.state.gate.audit_mac().clone()];
+    let keys = [app.state.keys.audit_mac().clone()];
     let intact = store.verify_audit_chain(&keys).await.unwrap();
     assert_eq!(intact.events, 6);
     assert_eq!(intact.broken_at, None);

@@ -326,7 +326,7 @@ async fn wait_witnessed(app: &TestApp) -> i64 {
 
 async fn verify_with(app: &TestApp, witness: &std::path::Path) -> Option<String> {
     let cps = portcullis_gate::read_checkpoints(witness).unwrap();
-    portcullis_server::services::checkpoints::verify_log(&app.state.store, &app.state.gate, &cps)
+    portcullis_server::services::checkpoints::verify_log(&app.state.store, &app.state.keys, &cps)
         .await
         .unwrap()
         .problem
@@ -355,7 +355,7 @@ async fn a_superuser_cannot_rewrite_the_audit_log_unseen() {
     let (head, head_hash) = app.state.store.audit_head().await.unwrap().unwrap();
     let witness = app.witness().with_file_name("test-witness.jsonl");
     portcullis_gate::Checkpoint::sign(
-        app.state.gate.ring().current(),
+        app.state.keys.ring().current(),
         head,
         &head_hash,
         "2026-11-30T00:00:00Z",
@@ -435,7 +435,7 @@ async fn a_superuser_cannot_rewrite_the_audit_log_unseen() {
     let chain = app
         .state
         .store
-        .verify_audit_chain(&[app.state.gate.audit_mac().clone()])
+        .verify_audit_chain(&[app.state.keys.audit_mac().clone()])
         .await
         .unwrap();
     assert_eq!(chain.broken_at, None, "a cut tail still chains");
@@ -451,6 +451,7 @@ async fn a_superuser_cannot_rewrite_the_audit_log_unseen() {
                 promotion_id: None,
                 digest: None,
                 details: json!({}),
+                request_id: None,
             })
             .await
             .unwrap();

@@ -16,7 +16,9 @@ async fn a_database_cut_answers_503_and_the_app_recovers() {
     let app = TestApp::spawn_with(|c| {
         c.database_url = c
             .database_url
-            .replace("127.0.0.1:5432", &format!("127.0.0.1:{port}"));
+            .expose()
+            .replace("127.0.0.1:5432", &format!("127.0.0.1:{port}"))
+            .into();
         c.database.acquire_timeout_ms = 1000;
     })
     .await;

@@ -115,7 +115,7 @@ audit:
         let store = state.store.clone();
         let token = |subject: &str, role, groups: &[&str]| {
             let store = store.clone();
-            let gate = state.gate.clone();
+            let gate = state.keys.clone();
             let subject = subject.parse().unwrap();
             let groups: Vec<GroupName> = groups.iter().map(|g| g.parse().unwrap()).collect();
             async move {
@@ -191,7 +191,7 @@ audit:
         let groups: Vec<GroupName> = groups.iter().map(|g| g.parse().unwrap()).collect();
         portcullis_server::auth::create_token(
             &self.state.store,
-            &self.state.gate,
+            &self.state.keys,
             &subject.parse().unwrap(),
             role,
             groups,

@@ -36,6 +36,12 @@ pub enum Error {
     /// An unknown role.
     #[error("invalid role {0:?}: expected one of ci, approver, auditor, admin")]
     InvalidRole(String),
+    /// A platform filter that is not `os/arch[/variant]`.
+    #[error("invalid platform {0:?}: expected os/arch[/variant]")]
+    InvalidPlatform(String),
+    /// A request id that is not 1-64 characters of `[A-Za-z0-9._-]`.
+    #[error("invalid request id {0:?}: must be 1-64 of [A-Za-z0-9._-]")]
+    InvalidRequestId(String),
     /// An unknown severity or promotion state.
     #[error("invalid {kind} {value:?}")]
     InvalidEnum {

@@ -6,7 +6,9 @@ mod decision;
 mod digest;
 mod error;
 mod evidence;
+mod platform;
 mod reference;
+mod request_id;
 mod role;
 mod subject;
 mod text;
@@ -19,7 +21,9 @@ pub use evidence::{
     Provenance, RejectedAttestation, Sbom, Severity, SignatureEvidence, SignatureStatus,
     VexProduct, VexStatement, VexStatus, Vulnerability, VulnerabilityReport,
 };
+pub use platform::PlatformSpec;
 pub use reference::{ImageRef, Reference, RegistryHost, RepoPath, Tag};
+pub use request_id::{MAX_REQUEST_ID_LEN, RequestId};
 pub use role::{GroupName, Role};
 pub use subject::Subject;
 pub use text::{TextError, TextKind, check_text, is_forbidden};

@@ -22,6 +22,7 @@
 //! - its errors carry the registry's response body and the request URL (upload URLs hold
 //!   session state), which the gate must never store or show (here: OCI error codes only);
 //! - no digest-preserving copy: a caller composes pull and push itself.
+//!
 //! It does stream blobs, fall back to the referrers tag schema and mount within a registry.
 //! Measured with `examples/oci_client_compare.rs` (release, local `docker-registry`, same
 //! machine): see the figures below.

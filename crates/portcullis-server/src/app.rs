@@ -28,12 +28,13 @@ use crate::config::Config;
 use crate::deadline;
 use crate::error::ApiError;
 use crate::handlers;
+use crate::request_id;
 use crate::serve::{ConnectionLimits, serve};
 use crate::services::checkpoints::{self, Integrity, Schedule};
 use crate::services::copier;
 use crate::services::evidence::EvidenceCollector;
 use crate::services::policy::PolicyHandle;
-use crate::services::trust::Gate;
+use crate::services::trust::GateKeys;
 use crate::state::AppState;
 
 /// Why the application could not start.
@@ -105,6 +106,8 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration)
         ))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(TraceLayer::new_for_http())
+        // Outermost: everything above runs inside the request's id and span.
+        .layer(middleware::from_fn(request_id::assign))
         .with_state(state)
 }
 
@@ -144,7 +147,7 @@ pub fn registry_client(config: &Config) -> Result<RegistryClient, StartError> {
 /// The gate's keys: the configured key file, or a throwaway key when the dev flag says so.
 /// Without either the service does not start: a gate without its own key could not prove
 /// anything it decided.
-pub fn load_gate(config: &Config) -> Result<Gate, StartError> {
+pub fn load_gate(config: &Config) -> Result<GateKeys, StartError> {
     let key = match (&config.gate.signing_key_file, config.gate.dev_ephemeral_key) {
         (Some(path), _) => GateKey::from_file(path).map_err(|e| StartError::Gate(e.to_string()))?,
         (None, true) => {
@@ -174,7 +177,7 @@ pub fn load_gate(config: &Config) -> Result<Gate, StartError> {
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(StartError::Gate)?;
-    Gate::new(key, retired).map_err(|e| StartError::Gate(e.to_string()))
+    GateKeys::new(key, retired).map_err(|e| StartError::Gate(e.to_string()))
 }
 
 /// Where audit checkpoints are witnessed; required unless the key is a throwaway one (then
@@ -210,7 +213,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         "gate key loaded"
     );
     let store = Store::connect_with_timeout(
-        &config.database_url,
+        config.database_url.expose(),
         Duration::from_millis(config.database.acquire_timeout_ms),
     )
     .await?
@@ -250,7 +253,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         routes: Arc::new(config.routes.clone()),
         copy_blob_concurrency: config.copy.blob_concurrency,
         copy_wakeup: Arc::new(Notify::new()),
-        gate,
+        keys: gate,
         integrity: Arc::new(Integrity::default()),
         checkpoints,
         auth_failures: Arc::new(AuthFailures::new(config.auth_failures.max_per_minute)),
@@ -352,7 +355,7 @@ impl Application {
             .then(|| tokio::spawn(copier::run(self.state.clone())));
         let witness = tokio::spawn(checkpoints::run(
             self.state.store.clone(),
-            self.state.gate.clone(),
+            self.state.keys.clone(),
             self.state.integrity.clone(),
             self.state.checkpoints.clone(),
         ));

@@ -8,13 +8,13 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
-use portcullis_core::{GroupName, Role, Subject};
+use portcullis_core::{GroupName, RequestId, Role, Subject};
 use portcullis_store::{NewToken, Store};
 use rand::RngCore;
 
 use crate::auth_failures::{self, Reason};
 use crate::error::ApiError;
-use crate::services::trust::Gate;
+use crate::services::trust::GateKeys;
 use crate::state::AppState;
 
 /// The authenticated caller.
@@ -26,12 +26,14 @@ pub struct Caller {
     pub role: Role,
     /// Approver groups.
     pub groups: Vec<GroupName>,
+    /// The id of the request it made (see `request_id`), recorded in its audit events.
+    pub request_id: Option<RequestId>,
 }
 
 /// Creates a token and returns its secret, which is not stored and cannot be shown again.
 pub async fn create_token(
     store: &Store,
-    gate: &Gate,
+    gate: &GateKeys,
     subject: &Subject,
     role: Role,
     groups: Vec<GroupName>,
@@ -81,13 +83,14 @@ impl FromRequestParts<AppState> for Caller {
         };
         match state
             .store
-            .find_token(&state.gate.token_hash(token))
+            .find_token(&state.keys.token_hash(token))
             .await?
         {
             Some(t) => Ok(Caller {
                 subject: t.subject.into(),
                 role: t.role,
                 groups: t.groups,
+                request_id: parts.extensions.get::<RequestId>().cloned(),
             }),
             None => {
                 audit_refusal(state, "anonymous", parts, Reason::InvalidToken);

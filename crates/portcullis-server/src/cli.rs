@@ -66,9 +66,9 @@ pub fn parse_ttl(text: &str) -> Result<Duration, String> {
     }
 }
 
-async fn store_for(config: &Config) -> CliResult<(Store, crate::services::trust::Gate)> {
+async fn store_for(config: &Config) -> CliResult<(Store, crate::services::trust::GateKeys)> {
     let gate = load_gate(config)?;
-    let store = Store::connect(&config.database_url)
+    let store = Store::connect(config.database_url.expose())
         .await?
         .with_audit_key(gate.audit_mac().clone());
     store.migrate().await?;
@@ -95,7 +95,7 @@ pub async fn token_create(
 /// `token list`: one line a token (never its secret).
 pub async fn token_list(config: &Config, subject: Option<&str>, json: bool) -> CliResult<()> {
     let subject: Option<Subject> = subject.map(str::parse).transpose()?;
-    let store = Store::connect(&config.database_url).await?;
+    let store = Store::connect(config.database_url.expose()).await?;
     let tokens = store.list_tokens(subject.as_ref()).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&tokens)?);
@@ -127,7 +127,7 @@ pub async fn token_revoke(
     id: Option<Uuid>,
     subject: Option<&str>,
 ) -> CliResult<ExitCode> {
-    let store = Store::connect(&config.database_url).await?;
+    let store = Store::connect(config.database_url.expose()).await?;
     let revoked = match (id, subject) {
         (Some(id), None) => u64::from(store.revoke_token(id).await?),
         (None, Some(s)) => store.revoke_subject_tokens(&s.parse()?).await?,
@@ -144,7 +144,7 @@ pub async fn token_revoke(
 /// `audit verify [--checkpoints FILE]`: exit 0 intact, 1 broken.
 pub async fn audit_verify(config: &Config, witness: Option<&Path>) -> CliResult<ExitCode> {
     let gate = load_gate(config)?;
-    let store = Store::connect(&config.database_url).await?;
+    let store = Store::connect(config.database_url.expose()).await?;
     let file = witness.map(Path::to_path_buf).or_else(|| {
         config
             .audit

@@ -1,5 +1,9 @@
 //! `ApiError`: the one place where failures become RFC 9457 `application/problem+json`
 //! responses with a stable machine `code`. 500s log their cause chain and show nothing of it.
+//! Each service's error is mapped to its status in `domain`; `instance` is the request's
+//! URN (`urn:portcullis:request:<x-request-id>`, see `request_id`).
+
+mod domain;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +26,8 @@ struct Problem<'a> {
     status: u16,
     detail: &'a str,
     code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    instance: Option<String>,
 }
 
 impl ApiError {
@@ -82,15 +88,6 @@ impl ApiError {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
     }
 
-    /// 422 `evidence_too_large`: evidence past a configured bound, which the detail names
-    /// after `context` (the document, or what the attestations added).
-    pub fn evidence_too_large(
-        context: impl std::fmt::Display,
-        exceeded: &portcullis_evidence::LimitExceeded,
-    ) -> Self {
-        Self::unprocessable("evidence_too_large", format!("{context}: {exceeded}"))
-    }
-
     /// 500: logs `cause` with its chain, answers a generic message.
     pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
         let mut chain = cause.to_string();
@@ -138,6 +135,8 @@ impl IntoResponse for ApiError {
             status: self.status.as_u16(),
             detail: &self.detail,
             code: self.code,
+            instance: crate::request_id::current()
+                .map(|id| format!("{}{id}", crate::request_id::INSTANCE_PREFIX)),
         };
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
         let mut resp = (self.status, bytes).into_response();
@@ -161,41 +160,6 @@ impl From<portcullis_store::Error> for ApiError {
             }
             e @ portcullis_store::Error::Unavailable(_) => Self::database_unavailable(&e),
             other => Self::internal(&other),
-        }
-    }
-}
-
-impl ApiError {
-    /// A failure of the `end` (`source` or `destination`) registry while serving a request:
-    /// a hung registry is 504 `registry_timeout`, naming the registry and the operation;
-    /// any other registry failure 502 `registry_unavailable`.
-    pub fn registry(end: &str, e: portcullis_registry::Error) -> Self {
-        match e {
-            portcullis_registry::Error::Timeout { .. } => Self::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "registry_timeout",
-                format!("the {end} {e}"),
-            ),
-            other => Self::new(
-                StatusCode::BAD_GATEWAY,
-                "registry_unavailable",
-                format!("the {end} registry could not be read: {other}"),
-            ),
-        }
-    }
-}
-
-impl From<portcullis_registry::Error> for ApiError {
-    fn from(e: portcullis_registry::Error) -> Self {
-        match e {
-            portcullis_registry::Error::NotFound { .. } => Self::unprocessable(
-                "source_not_found",
-                format!("the source image does not exist: {e}"),
-            ),
-            portcullis_registry::Error::TagExists { .. } => {
-                Self::conflict("tag_exists", e.to_string())
-            }
-            other => Self::registry("source", other),
         }
     }
 }

@@ -204,7 +204,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             app.run_until(shutdown_signal()).await?;
         }
         Command::Migrate => {
-            let store = Store::connect(&config.database_url).await?;
+            let store = Store::connect(config.database_url.expose()).await?;
             store.migrate().await?;
             println!("migrations applied");
         }

@@ -11,7 +11,7 @@ use crate::config::Route;
 use crate::services::checkpoints::{Integrity, Schedule};
 use crate::services::evidence::EvidenceCollector;
 use crate::services::policy::PolicyHandle;
-use crate::services::trust::Gate;
+use crate::services::trust::GateKeys;
 
 /// Shared application state; cheap to clone.
 #[derive(Clone)]
@@ -36,7 +36,7 @@ pub struct AppState {
     /// Wakes the copy worker when a promotion becomes `promoting`.
     pub copy_wakeup: Arc<Notify>,
     /// The gate's own keys: signed records, keyed token hashes.
-    pub gate: Arc<Gate>,
+    pub keys: Arc<GateKeys>,
     /// Set when the audit log failed a check: promotions stop.
     pub integrity: Arc<Integrity>,
     /// Where and how often audit checkpoints are witnessed.

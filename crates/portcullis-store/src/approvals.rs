@@ -1,5 +1,7 @@
 //! Approval votes: one per person per promotion, enforced by the primary key.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -76,34 +78,69 @@ impl Store {
     }
 }
 
+type Row = (
+    String,
+    String,
+    String,
+    DateTime<Utc>,
+    Option<serde_json::Value>,
+);
+
 async fn list(conn: &mut sqlx::PgConnection, promotion_id: Uuid) -> Result<Vec<ApprovalRecord>> {
-    type Row = (
-        String,
-        String,
-        String,
-        DateTime<Utc>,
-        Option<serde_json::Value>,
-    );
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT approver, verdict, comment, at, envelope FROM approvals WHERE promotion_id = $1 ORDER BY at, approver",
     )
     .bind(promotion_id)
     .fetch_all(conn)
     .await?;
-    rows.into_iter()
-        .map(|(approver, verdict, comment, at, envelope)| {
-            let verdict = match verdict.as_str() {
-                "approve" => Verdict::Approve,
-                "reject" => Verdict::Reject,
-                other => return Err(Error::Corrupt(format!("approval verdict {other:?}"))),
-            };
-            Ok(ApprovalRecord {
-                approver,
-                verdict,
-                comment,
-                at,
-                envelope,
-            })
-        })
-        .collect()
+    rows.into_iter().map(to_record).collect()
+}
+
+fn to_record((approver, verdict, comment, at, envelope): Row) -> Result<ApprovalRecord> {
+    let verdict = match verdict.as_str() {
+        "approve" => Verdict::Approve,
+        "reject" => Verdict::Reject,
+        other => return Err(Error::Corrupt(format!("approval verdict {other:?}"))),
+    };
+    Ok(ApprovalRecord {
+        approver,
+        verdict,
+        comment,
+        at,
+        envelope,
+    })
+}
+
+/// A vote row with its promotion's id.
+type KeyedRow = (
+    Uuid,
+    String,
+    String,
+    String,
+    DateTime<Utc>,
+    Option<serde_json::Value>,
+);
+
+impl Store {
+    /// The votes on each of `promotion_ids`, oldest first, in one query (a page of
+    /// promotions costs two queries, not one per promotion). Promotions without votes have
+    /// no entry.
+    pub async fn list_approvals_for(
+        &self,
+        promotion_ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, Vec<ApprovalRecord>>> {
+        let rows: Vec<KeyedRow> = sqlx::query_as(
+            "SELECT promotion_id, approver, verdict, comment, at, envelope FROM approvals \
+                 WHERE promotion_id = ANY($1) ORDER BY promotion_id, at, approver",
+        )
+        .bind(promotion_ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: HashMap<Uuid, Vec<ApprovalRecord>> = HashMap::new();
+        for (id, approver, verdict, comment, at, envelope) in rows {
+            let record = to_record((approver, verdict, comment, at, envelope))?;
+            out.entry(id).or_default().push(record);
+        }
+        Ok(out)
+    }
 }

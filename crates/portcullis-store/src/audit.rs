@@ -5,6 +5,7 @@
 //! `portcullis_gate::Checkpoint` catch a cut tail.
 
 use chrono::{DateTime, SubsecRound, Utc};
+use portcullis_core::RequestId;
 use portcullis_gate::MacKey;
 use serde::Serialize;
 use serde_json::json;
@@ -32,6 +33,8 @@ pub struct NewAuditEvent {
     pub digest: Option<String>,
     /// Anything else worth keeping.
     pub details: serde_json::Value,
+    /// The HTTP request that caused it (`x-request-id`); none outside a request.
+    pub request_id: Option<RequestId>,
 }
 
 /// A stored event.
@@ -51,6 +54,8 @@ pub struct AuditEvent {
     pub digest: Option<String>,
     /// Details.
     pub details: serde_json::Value,
+    /// The HTTP request that wrote it, if one did.
+    pub request_id: Option<String>,
     /// The previous event's hash.
     pub prev_hash: String,
     /// This event's hash.
@@ -92,8 +97,10 @@ const KEYED_PREFIX: &str = "hmac-sha256:";
 
 impl AuditEvent {
     /// The canonical record the MAC covers: every field but `hash` and `key_id`, versioned.
+    /// An event with a request id is a version-2 record that covers it too; one without is
+    /// the version-1 record it always was, so chains written before request ids verify.
     fn record(&self) -> Vec<u8> {
-        portcullis_gate::canonical::to_vec(&json!({
+        let mut record = json!({
             "v": 1,
             "type": "portcullis.audit.event",
             "seq": self.seq,
@@ -104,7 +111,12 @@ impl AuditEvent {
             "promotion_id": self.promotion_id.map(|u| u.to_string()),
             "digest": self.digest,
             "details": self.details,
-        }))
+        });
+        if let (Some(id), Some(fields)) = (&self.request_id, record.as_object_mut()) {
+            fields.insert("v".to_owned(), json!(2));
+            fields.insert("request_id".to_owned(), json!(id));
+        }
+        portcullis_gate::canonical::to_vec(&record)
     }
 
     /// The keyed hash: `hmac-sha256:<hex>` under `key`.
@@ -159,7 +171,7 @@ pub struct ChainReport {
 }
 
 const EVENT_COLUMNS: &str =
-    "seq, at, actor, action, promotion_id, digest, details, prev_hash, hash, key_id";
+    "seq, at, actor, action, promotion_id, digest, details, prev_hash, hash, key_id, request_id";
 
 fn select_events(tail: &str) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(format!("SELECT {EVENT_COLUMNS} FROM audit_events {tail}"))
@@ -193,14 +205,15 @@ impl Store {
             promotion_id: e.promotion_id,
             digest: e.digest.clone(),
             details: e.details.clone(),
+            request_id: e.request_id.as_ref().map(|r| r.as_str().to_owned()),
             prev_hash: prev,
             hash: String::new(),
             key_id: Some(key.key_id().to_owned()),
         };
         event.hash = event.keyed_hash(key);
         sqlx::query(
-            "INSERT INTO audit_events (seq, at, actor, action, promotion_id, digest, details, prev_hash, hash, key_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO audit_events (seq, at, actor, action, promotion_id, digest, details, prev_hash, hash, key_id, request_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(event.seq)
         .bind(event.at)
@@ -212,6 +225,7 @@ impl Store {
         .bind(&event.prev_hash)
         .bind(&event.hash)
         .bind(&event.key_id)
+        .bind(event.request_id.as_deref())
         .execute(&mut **tx)
         .await?;
         Ok(seq)

@@ -5,7 +5,7 @@ use axum::extract::State;
 
 use crate::auth::{Authorized, roles};
 use crate::error::ApiError;
-use crate::services::policy::{ReloadError, Reloaded};
+use crate::services::policy::Reloaded;
 use crate::state::AppState;
 
 /// `POST /v1/admin/policy/reload`: reload the bundle from disk; a bundle that does not
@@ -14,15 +14,7 @@ pub async fn reload_policy(
     State(state): State<AppState>,
     Authorized(caller): Authorized<{ roles::ADMIN }>,
 ) -> Result<Json<Reloaded>, ApiError> {
-    match state.policy.reload(&state.store, &caller.subject).await {
-        Ok(r) => Ok(Json(r)),
-        Err(e @ ReloadError::Invalid { .. }) => {
-            Err(ApiError::unprocessable("policy_invalid", e.to_string()))
-        }
-        Err(e @ ReloadError::TestsFailed { .. }) => Err(ApiError::unprocessable(
-            "policy_tests_failed",
-            e.to_string(),
-        )),
-        Err(ReloadError::Store(e)) => Err(e.into()),
-    }
+    Ok(Json(
+        state.policy.reload(&state.store, &caller.subject).await?,
+    ))
 }

@@ -1,15 +1,16 @@
-//! `/v1/audit`: the decision history, newest first, paged.
+//! `/v1/audit`: the decision history, newest first, paged (`services::audit`).
 
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use portcullis_core::TextKind;
-use portcullis_store::{AuditFilter, AuditPage};
+use portcullis_store::AuditPage;
 use serde::Deserialize;
 
 use crate::auth::{Authorized, roles};
 use crate::error::ApiError;
 use crate::extract::{ApiQuery, check_field};
+use crate::services::audit;
 use crate::state::AppState;
 
 /// Query of `GET /v1/audit`.
@@ -41,33 +42,14 @@ pub async fn query(
             check_field("invalid_query", field, v, TextKind::Line)?;
         }
     }
-    if let Some(d) = &q.digest {
-        d.parse::<portcullis_core::Digest>()
-            .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;
-    }
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "limit must be between 1 and 500",
-        ));
-    }
-    let before_seq = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<i64>()
-                .map_err(|_| ApiError::bad_request("invalid_query", "cursor is not valid"))
-        })
-        .transpose()?;
-    let filter = AuditFilter {
+    let query = audit::AuditQuery {
         digest: q.digest,
         actor: q.actor,
         action: q.action,
         since: q.since,
         until: q.until,
-        before_seq,
-        limit,
+        limit: q.limit,
+        cursor: q.cursor,
     };
-    Ok(Json(state.store.query_audit(&filter).await?))
+    Ok(Json(audit::query(&state.store, query).await?))
 }

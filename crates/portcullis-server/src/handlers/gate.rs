@@ -29,7 +29,7 @@ pub struct Keys {
 
 /// `GET /v1/gate/keys`.
 pub async fn keys(State(state): State<AppState>) -> Json<Keys> {
-    let ring = state.gate.ring();
+    let ring = state.keys.ring();
     let view = |k: &portcullis_gate::PublicKey, status| KeyView {
         key_id: k.key_id.clone(),
         algorithm: k.algorithm.as_str(),

@@ -46,7 +46,7 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    Ok(Json(promotions::get(&state, id).await?).into_response())
+    Ok(Json(promotions::get(&state.store, id).await?).into_response())
 }
 
 /// Query of `GET /v1/promotions`.
@@ -79,7 +79,7 @@ pub async fn list(
             "limit must be between 1 and 500",
         ));
     }
-    let items = promotions::list(&state, filter, limit).await?;
+    let items = promotions::list(&state.store, filter, limit).await?;
     Ok(Json(serde_json::json!({ "promotions": items })).into_response())
 }
 

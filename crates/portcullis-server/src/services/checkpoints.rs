@@ -14,7 +14,7 @@ use portcullis_gate::Checkpoint;
 use portcullis_store::{NewAuditEvent, Store};
 use serde_json::json;
 
-use crate::services::trust::Gate;
+use crate::services::trust::GateKeys;
 
 /// The witness file's name inside `audit.checkpoint_dir`.
 pub const WITNESS_FILE: &str = "checkpoints.jsonl";
@@ -85,6 +85,7 @@ async fn violation(store: &Store, integrity: &Integrity, reason: &str) {
         promotion_id: None,
         digest: None,
         details: json!({"during": "checkpoint", "reason": reason}),
+        request_id: None,
     };
     if let Err(e) = store.append_audit_now(&event).await {
         tracing::error!(error = %e, "could not audit an integrity violation");
@@ -95,7 +96,7 @@ async fn violation(store: &Store, integrity: &Integrity, reason: &str) {
 /// Returns the newest checkpoint.
 async fn round(
     store: &Store,
-    gate: &Gate,
+    gate: &GateKeys,
     integrity: &Integrity,
     schedule: &Schedule,
     last: Option<Checkpoint>,
@@ -145,7 +146,7 @@ async fn round(
 }
 
 /// Runs forever: a round every second (cheap: two indexed reads).
-pub async fn run(store: Store, gate: Arc<Gate>, integrity: Arc<Integrity>, schedule: Schedule) {
+pub async fn run(store: Store, gate: Arc<GateKeys>, integrity: Arc<Integrity>, schedule: Schedule) {
     let mut last = match portcullis_gate::read_checkpoints(&schedule.file) {
         Ok(all) => all.into_iter().max_by_key(|c| c.seq),
         Err(e) => {
@@ -184,7 +185,7 @@ pub struct LogReport {
 /// rewritten middle, a cut tail, an emptied log, and a tail cut and grown back.
 pub async fn verify_log(
     store: &Store,
-    gate: &Gate,
+    gate: &GateKeys,
     checkpoints: &[Checkpoint],
 ) -> Result<LogReport, portcullis_store::Error> {
     let chain = store

@@ -140,7 +140,7 @@ async fn release(
         }
     };
     let (release, digest) = state
-        .gate
+        .keys
         .verify_statement(job, envelopes.statement.as_ref())?;
     match state.store.statement_spent(&digest).await {
         Ok(false) => Ok(Some((release, digest))),
@@ -154,6 +154,8 @@ async fn release(
 
 /// Runs one claimed job: checks its statement, copies (auditing the start meanwhile),
 /// records the outcome. Logs where the time went (`copy.*_ms`).
+// The job runs in its own task: its span names the promotion on every line it logs.
+#[tracing::instrument(skip_all, fields(promotion.id = %job.id, image.digest = %job.digest, copy.attempt = job.attempts))]
 async fn process(state: AppState, job: PromotionRecord, claim: Uuid) {
     if job.attempts > MAX_ATTEMPTS {
         let interrupted = CopyError::Interrupted(job.attempts - 1);

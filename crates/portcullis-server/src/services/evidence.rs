@@ -21,7 +21,7 @@ use portcullis_evidence::{
 };
 use serde_json::{Value, json};
 
-use crate::error::ApiError;
+use crate::services::documents::EvidenceError;
 use crate::services::work;
 use crate::state::AppState;
 
@@ -309,17 +309,17 @@ pub async fn evaluate(
     digest: &Digest,
     ci_items: EvidenceItems,
     request: Value,
-) -> Result<Evaluation, ApiError> {
+) -> Result<Evaluation, EvidenceError> {
     let verified = state.evidence.verified(source, digest).await;
     let signed = Tally::of(&verified.items);
     if let Some(exceeded) = signed.plus(Tally::of(&ci_items)).exceeded(&state.limits) {
-        return Err(ApiError::evidence_too_large(
-            format_args!(
+        return Err(EvidenceError::TooLarge {
+            context: format!(
                 "with what the signed attestations of {digest} add ({} findings, {} components, {} VEX statements)",
                 signed.findings, signed.components, signed.vex_statements
             ),
-            &exceeded,
-        ));
+            exceeded,
+        });
     }
     let policy = state.policy.current();
     let policy_digest = policy.digest().to_owned();

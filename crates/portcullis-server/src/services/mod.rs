@@ -1,7 +1,15 @@
 //! Services: the promotion workflow. Handlers call services; services call the store,
 //! the registry client, the verifier and the policy, and own transaction boundaries.
+//! handlers → services → repositories, never the reverse.
+//!
+//! Each service area answers its own `thiserror` enum (`PromotionError`, `ApprovalError`,
+//! `AuditError`, `EvidenceError`, `ReloadError`, `WorkError`) with a stable machine `code`;
+//! no service names an HTTP status or builds an `ApiError`: `error.rs` maps them, once.
+//! Service entry points are `#[tracing::instrument]`ed, so their spans (children of the
+//! request's span, which carries `request.id`) name the promotion they work on.
 
 pub mod approvals;
+pub mod audit;
 pub mod checkpoints;
 pub mod copier;
 pub mod documents;
@@ -11,3 +19,13 @@ pub mod promotions;
 pub mod refusals;
 pub mod trust;
 pub mod work;
+
+/// The machine code of a database failure: a constraint violation is a `conflict`, an
+/// unreachable database `database_unavailable`, anything else `internal`.
+pub fn store_code(e: &portcullis_store::Error) -> &'static str {
+    match e {
+        portcullis_store::Error::Conflict(_) => "conflict",
+        portcullis_store::Error::Unavailable(_) => "database_unavailable",
+        _ => "internal",
+    }
+}

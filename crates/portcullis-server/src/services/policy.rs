@@ -171,6 +171,7 @@ async fn record(
                 promotion_id: None,
                 digest: None,
                 details,
+                request_id: crate::request_id::current(),
             },
         )
         .await?;

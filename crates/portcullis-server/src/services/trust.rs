@@ -57,13 +57,13 @@ pub enum IntegrityError {
 
 /// The gate's keys: the signing ring and the derived MAC keys.
 #[derive(Debug)]
-pub struct Gate {
+pub struct GateKeys {
     ring: KeyRing,
     token_mac: MacKey,
     audit_mac: MacKey,
 }
 
-impl Gate {
+impl GateKeys {
     /// The gate over `key`, verifying also with `retired` public keys.
     pub fn new(
         key: GateKey,
@@ -188,7 +188,7 @@ pub struct Evaluation {
     pub evidence_hash: String,
 }
 
-impl Gate {
+impl GateKeys {
     /// Signs the evaluation of a new promotion.
     pub fn sign_evaluation(
         &self,

@@ -24,6 +24,8 @@ pub(super) fn event(
         promotion_id: Some(job.id),
         digest: Some(job.digest.to_string()),
         details,
+        // The copy runs in the worker, outside any request.
+        request_id: None,
     }
 }
 

@@ -1,5 +1,7 @@
 //! Voting: separation of duties, group membership, one vote per person, reject as veto.
-//! The promotion row is locked for the whole vote so concurrent votes count correctly.
+//! The rules are the pure functions of `rules`; this module loads what they judge and
+//! stores what they decide. The promotion row is locked for the whole vote so concurrent
+//! votes count correctly.
 //!
 //! Nothing is counted on the row's word: the promotion's signed evaluation and every
 //! earlier vote's signature are checked before a vote is taken, each vote is signed by the
@@ -7,39 +9,54 @@
 //! statement the copier will insist on. Every refused vote is audited (`vote_refused`), so an
 //! insider trying to approve their own work is visible.
 
+mod error;
+pub mod rules;
+
 use chrono::{SubsecRound, Utc};
 use portcullis_core::PromotionState;
 use portcullis_store::{ApprovalRecord, NewAuditEvent, PromotionRecord, Store, Verdict};
 use serde_json::json;
 use uuid::Uuid;
 
+pub use error::ApprovalError;
+
 use crate::auth::Caller;
-use crate::error::ApiError;
 use crate::services::trust::{IntegrityError, Release};
 use crate::services::{promotions, refusals};
 use crate::state::AppState;
 use crate::views::PromotionView;
 
 /// Records `caller`'s vote on promotion `id` and advances its state. A refusal is audited.
+#[tracing::instrument(skip_all, fields(promotion.id = %id, approval.verdict = verdict.as_str()))]
 pub async fn vote(
     state: &AppState,
     caller: &Caller,
     id: Uuid,
     verdict: Verdict,
     comment: &str,
-) -> Result<PromotionView, ApiError> {
-    match cast(state, caller, id, verdict, comment).await {
-        Ok(view) => Ok(view),
-        Err(e) => {
-            let extra = json!({"verdict": verdict.as_str()});
-            refusals::audit(state, caller, "vote_refused", id, &e, extra).await;
-            Err(e)
-        }
+) -> Result<PromotionView, ApprovalError> {
+    let outcome = cast(state, caller, id, verdict, comment).await;
+    if let Err(e) = &outcome
+        && e.is_refusal()
+    {
+        let refusal = refusals::Refusal {
+            action: "vote_refused",
+            code: e.code(),
+            reason: e.to_string(),
+        };
+        let extra = json!({"verdict": verdict.as_str()});
+        refusals::audit(&state.store, caller, id, refusal, extra).await;
     }
+    outcome
 }
 
 /// Records an integrity violation found while voting, loudly, and refuses the vote.
-async fn integrity(state: &AppState, p: &PromotionRecord, e: IntegrityError) -> ApiError {
+async fn integrity(
+    state: &AppState,
+    caller: &Caller,
+    p: &PromotionRecord,
+    e: IntegrityError,
+) -> ApprovalError {
     tracing::error!(promotion.id = %p.id, error = %e, "integrity violation: a promotion's signed records do not hold");
     let event = NewAuditEvent {
         actor: "system".to_owned(),
@@ -47,14 +64,15 @@ async fn integrity(state: &AppState, p: &PromotionRecord, e: IntegrityError) -> 
         promotion_id: Some(p.id),
         digest: Some(p.digest.to_string()),
         details: json!({"during": "vote", "reason": e.to_string()}),
+        request_id: caller.request_id.clone(),
     };
     if let Err(err) = state.store.append_audit_now(&event).await {
         tracing::error!(error = %err, "could not audit an integrity violation");
     }
-    ApiError::conflict(
-        "integrity_violation",
-        format!("promotion {} cannot take votes: {e}", p.id),
-    )
+    ApprovalError::Integrity {
+        id: p.id,
+        source: e,
+    }
 }
 
 async fn cast(
@@ -63,67 +81,46 @@ async fn cast(
     id: Uuid,
     verdict: Verdict,
     comment: &str,
-) -> Result<PromotionView, ApiError> {
+) -> Result<PromotionView, ApprovalError> {
     let mut tx = state.store.begin().await?;
     let p = Store::lock_promotion(&mut tx, id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("no promotion {id}")))?;
+        .ok_or(ApprovalError::NotFound(id))?;
     if p.state != PromotionState::PendingApproval {
-        return Err(ApiError::conflict(
-            "promotion_not_pending",
-            format!(
-                "promotion {id} is {}; only pending_approval promotions take votes",
-                p.state
-            ),
-        ));
+        return Err(ApprovalError::NotPending { id, state: p.state });
     }
     // A promotion is judged under one policy: if another one serves now, the votes so far
     // were given under rules that no longer hold, so the promotion is closed instead.
-    if let Some(reason) =
-        promotions::supersede_locked(state, &mut tx, &p, &state.policy.digest(), &caller.subject)
-            .await?
+    let serving = state.policy.digest();
+    if let Some(reason) = promotions::supersede_locked(state, &mut tx, &p, &serving, caller).await?
     {
         portcullis_store::commit(tx).await?;
-        return Err(ApiError::conflict("policy_changed", reason));
-    }
-    if p.requested_by.to_lowercase() == caller.subject {
-        return Err(ApiError::forbidden(
-            "self_approval",
-            "the requester of a promotion cannot vote on it",
-        ));
+        return Err(ApprovalError::PolicyChanged(reason));
     }
     let envelope = Store::evaluation_envelope_tx(&mut tx, id).await?;
-    let evaluation = match state.gate.verify_evaluation(&p, envelope.as_ref()) {
+    let evaluation = match state.keys.verify_evaluation(&p, envelope.as_ref()) {
         Ok(e) if e.allow => e,
         Ok(_) => {
             drop(tx);
-            return Err(integrity(
-                state,
-                &p,
-                IntegrityError::Votes("the signed evaluation denied this promotion".into()),
-            )
-            .await);
+            let denied =
+                IntegrityError::Votes("the signed evaluation denied this promotion".into());
+            return Err(integrity(state, caller, &p, denied).await);
         }
         Err(e) => {
             drop(tx);
-            return Err(integrity(state, &p, e).await);
+            return Err(integrity(state, caller, &p, e).await);
         }
     };
-    let Some(required) = evaluation.required.clone() else {
-        return Err(ApiError::conflict(
-            "promotion_not_pending",
-            "the decision requires no approvals",
-        ));
-    };
-    if !caller.groups.contains(&required.group) {
-        return Err(ApiError::forbidden(
-            "missing_group",
-            format!(
-                "approving this promotion requires membership of group {}",
-                required.group
-            ),
-        ));
-    }
+    let earlier = Store::list_approvals_tx(&mut tx, id).await?;
+    let required = rules::check_vote(&rules::Ballot {
+        promotion: id,
+        requested_by: &p.requested_by,
+        required: evaluation.required.as_ref(),
+        voter: &caller.subject,
+        voter_groups: &caller.groups,
+        earlier: &earlier,
+    })?
+    .clone();
     let mut vote = ApprovalRecord {
         approver: caller.subject.clone(),
         verdict,
@@ -131,30 +128,31 @@ async fn cast(
         at: Utc::now().trunc_subsecs(6),
         envelope: None,
     };
-    vote.envelope = Some(
-        state
-            .gate
-            .sign_vote(&p, &vote, &caller.groups, &evaluation.evidence_hash)
-            .map_err(|e| ApiError::internal(&e))?,
-    );
+    vote.envelope = Some(state.keys.sign_vote(
+        &p,
+        &vote,
+        &caller.groups,
+        &evaluation.evidence_hash,
+    )?);
     match Store::insert_approval(&mut tx, id, &vote).await {
+        // A concurrent vote by the same person won the race for the row.
         Err(portcullis_store::Error::Conflict(_)) => {
-            return Err(ApiError::conflict(
-                "already_voted",
-                format!("{} already voted on {id}", caller.subject),
-            ));
+            return Err(ApprovalError::AlreadyVoted {
+                subject: caller.subject.clone(),
+                id,
+            });
         }
         other => other?,
     }
     let approvals = Store::list_approvals_tx(&mut tx, id).await?;
     let signed = match state
-        .gate
+        .keys
         .verify_votes(&p, &approvals, &evaluation.evidence_hash)
     {
         Ok(s) => s,
         Err(e) => {
             drop(tx);
-            return Err(integrity(state, &p, e).await);
+            return Err(integrity(state, caller, &p, e).await);
         }
     };
     let approving: Vec<_> = approvals
@@ -163,27 +161,20 @@ async fn cast(
         .filter(|(a, _)| a.verdict == Verdict::Approve)
         .map(|(_, s)| s)
         .collect();
-    let next = match verdict {
-        Verdict::Reject => PromotionState::Rejected,
-        Verdict::Approve if approving.len() >= required.count as usize => PromotionState::Promoting,
-        Verdict::Approve => PromotionState::PendingApproval,
-    };
+    let next = rules::next_state(verdict, approving.len(), &required);
     if next == PromotionState::Promoting {
         let route = state.routes.iter().find(|r| r.name == p.route);
         let release = Release {
-            platforms: route.and_then(|r| r.platforms.clone()),
+            platforms: route.and_then(|r| r.platform_strings()),
             allow_tag_overwrite: route.is_some_and(|r| r.allow_tag_overwrite),
         };
-        let statement = state
-            .gate
-            .sign_statement(
-                &p,
-                &release,
-                &approving,
-                &evaluation.evidence_hash,
-                Utc::now(),
-            )
-            .map_err(|e| ApiError::internal(&e))?;
+        let statement = state.keys.sign_statement(
+            &p,
+            &release,
+            &approving,
+            &evaluation.evidence_hash,
+            Utc::now(),
+        )?;
         Store::set_statement_envelope(&mut tx, id, &statement).await?;
     }
     if next != p.state {
@@ -211,6 +202,7 @@ async fn cast(
                     "evidence_hash": evaluation.evidence_hash,
                     "state": next,
                 }),
+                request_id: caller.request_id.clone(),
             },
         )
         .await?;
@@ -219,5 +211,11 @@ async fn cast(
     if next == PromotionState::Promoting {
         state.copy_wakeup.notify_one();
     }
-    promotions::get(state, id).await
+    let promotion = state
+        .store
+        .get_promotion(id)
+        .await?
+        .ok_or(ApprovalError::NotFound(id))?;
+    let votes = state.store.list_approvals(id).await?;
+    Ok(PromotionView::new(promotion, votes))
 }

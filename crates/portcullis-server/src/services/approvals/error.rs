@@ -1,0 +1,81 @@
+//! `ApprovalError`: why a vote was not taken. Each variant has a stable machine `code`;
+//! `error.rs` maps it to its HTTP status, once.
+
+use portcullis_core::{GroupName, PromotionState};
+use uuid::Uuid;
+
+use crate::services::trust::IntegrityError;
+
+/// A vote that was refused or could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalError {
+    /// No such promotion.
+    #[error("no promotion {0}")]
+    NotFound(Uuid),
+    /// Only `pending_approval` promotions take votes.
+    #[error("promotion {id} is {state}; only pending_approval promotions take votes")]
+    NotPending {
+        /// The promotion.
+        id: Uuid,
+        /// Its state.
+        state: PromotionState,
+    },
+    /// The decision asks for no approvals.
+    #[error("the decision requires no approvals")]
+    NoApprovalsRequired,
+    /// The policy changed since the promotion was judged; it was closed instead (the reason).
+    #[error("{0}")]
+    PolicyChanged(String),
+    /// Separation of duties: the requester cannot vote on their own promotion.
+    #[error("the requester of a promotion cannot vote on it")]
+    SelfApproval,
+    /// The voter lacks the group the decision requires.
+    #[error("approving this promotion requires membership of group {0}")]
+    MissingGroup(GroupName),
+    /// One vote per person.
+    #[error("{subject} already voted on {id}")]
+    AlreadyVoted {
+        /// The voter.
+        subject: String,
+        /// The promotion.
+        id: Uuid,
+    },
+    /// The promotion's signed records do not hold; it takes no votes.
+    #[error("promotion {id} cannot take votes: {source}")]
+    Integrity {
+        /// The promotion.
+        id: Uuid,
+        /// What does not hold.
+        source: IntegrityError,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] portcullis_store::Error),
+    /// Signing the vote or the decision statement failed.
+    #[error("signing: {0}")]
+    Signing(#[from] portcullis_gate::Error),
+}
+
+impl ApprovalError {
+    /// The stable machine code the API answers (`error.rs` adds the HTTP status).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound(_) => "not_found",
+            Self::NotPending { .. } | Self::NoApprovalsRequired => "promotion_not_pending",
+            Self::PolicyChanged(_) => "policy_changed",
+            Self::SelfApproval => "self_approval",
+            Self::MissingGroup(_) => "missing_group",
+            Self::AlreadyVoted { .. } => "already_voted",
+            Self::Integrity { .. } => "integrity_violation",
+            Self::Store(e) => crate::services::store_code(e),
+            Self::Signing(_) => "internal",
+        }
+    }
+
+    /// Whether this is a governance refusal the audit log records (`vote_refused`), not an
+    /// unknown promotion, an outage or a bug.
+    pub fn is_refusal(&self) -> bool {
+        !matches!(self, Self::NotFound(_) | Self::Signing(_))
+            && !matches!(self, Self::Store(e) if !matches!(e, portcullis_store::Error::Conflict(_)))
+    }
+}

@@ -1,0 +1,170 @@
+//! The voting rules as pure functions, so each can be tested without a database: who may
+//! vote (`check_vote`) and where a vote leaves the promotion (`next_state`).
+
+use portcullis_core::{GroupName, PromotionState, RequiredApprovals};
+use portcullis_store::{ApprovalRecord, Verdict};
+use uuid::Uuid;
+
+use super::error::ApprovalError;
+
+/// What a vote is judged on: the promotion's requester and signed requirement, the voter,
+/// and the votes already cast.
+#[derive(Debug, Clone, Copy)]
+pub struct Ballot<'a> {
+    /// The promotion.
+    pub promotion: Uuid,
+    /// Who requested it (as stored).
+    pub requested_by: &'a str,
+    /// The approvals the signed evaluation requires; `None` if it requires none.
+    pub required: Option<&'a RequiredApprovals>,
+    /// The voter's normalised subject.
+    pub voter: &'a str,
+    /// The voter's groups.
+    pub voter_groups: &'a [GroupName],
+    /// The votes cast so far.
+    pub earlier: &'a [ApprovalRecord],
+}
+
+/// Whether the voter may vote: not the requester (separation of duties), a promotion that
+/// asks for approvals, the required group, and no earlier vote by the same person
+/// (subjects compare case-insensitively). Returns the requirement the vote counts towards.
+pub fn check_vote<'a>(b: &Ballot<'a>) -> Result<&'a RequiredApprovals, ApprovalError> {
+    if b.requested_by.to_lowercase() == b.voter {
+        return Err(ApprovalError::SelfApproval);
+    }
+    let required = b.required.ok_or(ApprovalError::NoApprovalsRequired)?;
+    if !b.voter_groups.contains(&required.group) {
+        return Err(ApprovalError::MissingGroup(required.group.clone()));
+    }
+    if b.earlier
+        .iter()
+        .any(|v| v.approver.to_lowercase() == b.voter)
+    {
+        return Err(ApprovalError::AlreadyVoted {
+            subject: b.voter.to_owned(),
+            id: b.promotion,
+        });
+    }
+    Ok(required)
+}
+
+/// Where a vote leaves the promotion: a rejection vetoes it; an approval that brings the
+/// count of approvals (`approving`, this one included) to the requirement releases the copy;
+/// otherwise it keeps waiting.
+pub fn next_state(
+    verdict: Verdict,
+    approving: usize,
+    required: &RequiredApprovals,
+) -> PromotionState {
+    match verdict {
+        Verdict::Reject => PromotionState::Rejected,
+        Verdict::Approve if approving >= required.count as usize => PromotionState::Promoting,
+        Verdict::Approve => PromotionState::PendingApproval,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+
+    fn group(name: &str) -> GroupName {
+        name.parse().unwrap()
+    }
+
+    fn vote(approver: &str, verdict: Verdict) -> ApprovalRecord {
+        ApprovalRecord {
+            approver: approver.to_owned(),
+            verdict,
+            comment: String::new(),
+            at: Utc::now(),
+            envelope: None,
+        }
+    }
+
+    fn two_of_release() -> RequiredApprovals {
+        RequiredApprovals {
+            count: 2,
+            group: group("release-approvers"),
+        }
+    }
+
+    fn ballot<'a>(
+        required: Option<&'a RequiredApprovals>,
+        voter: &'a str,
+        groups: &'a [GroupName],
+        earlier: &'a [ApprovalRecord],
+    ) -> Ballot<'a> {
+        Ballot {
+            promotion: Uuid::nil(),
+            requested_by: "CI-Pipeline",
+            required,
+            voter,
+            voter_groups: groups,
+            earlier,
+        }
+    }
+
+    #[test]
+    fn requester_cannot_approve_own_promotion_whatever_the_case() {
+        let req = two_of_release();
+        let groups = [group("release-approvers")];
+        let err = check_vote(&ballot(Some(&req), "ci-pipeline", &groups, &[])).unwrap_err();
+        assert!(matches!(err, ApprovalError::SelfApproval), "{err}");
+    }
+
+    #[test]
+    fn voter_outside_the_required_group_is_refused() {
+        let req = two_of_release();
+        let groups = [group("developers")];
+        let err = check_vote(&ballot(Some(&req), "mallory", &groups, &[])).unwrap_err();
+        assert!(
+            matches!(&err, ApprovalError::MissingGroup(g) if g.as_str() == "release-approvers"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_second_vote_by_the_same_person_is_refused() {
+        let req = two_of_release();
+        let groups = [group("release-approvers")];
+        let earlier = [vote("Alice", Verdict::Approve)];
+        let err = check_vote(&ballot(Some(&req), "alice", &groups, &earlier)).unwrap_err();
+        assert!(matches!(err, ApprovalError::AlreadyVoted { .. }), "{err}");
+        let other = [vote("bob", Verdict::Approve)];
+        let ok = check_vote(&ballot(Some(&req), "alice", &groups, &other)).unwrap();
+        assert_eq!(ok, &req);
+    }
+
+    #[test]
+    fn a_decision_without_a_requirement_takes_no_votes() {
+        let groups = [group("release-approvers")];
+        let err = check_vote(&ballot(None, "alice", &groups, &[])).unwrap_err();
+        assert!(matches!(err, ApprovalError::NoApprovalsRequired), "{err}");
+    }
+
+    #[test]
+    fn quorum_releases_the_copy_and_not_before() {
+        let req = two_of_release();
+        assert_eq!(
+            next_state(Verdict::Approve, 1, &req),
+            PromotionState::PendingApproval
+        );
+        assert_eq!(
+            next_state(Verdict::Approve, 2, &req),
+            PromotionState::Promoting
+        );
+    }
+
+    #[test]
+    fn one_rejection_vetoes_whatever_the_count() {
+        let req = two_of_release();
+        for approving in [0, 1, 2, 5] {
+            assert_eq!(
+                next_state(Verdict::Reject, approving, &req),
+                PromotionState::Rejected
+            );
+        }
+    }
+}

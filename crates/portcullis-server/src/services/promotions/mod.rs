@@ -1,0 +1,129 @@
+//! Requesting promotions: validate everything first, resolve the digest, evaluate, then
+//! write the promotion and its audit events in one transaction. A repeated request for an
+//! open digest and route returns the open promotion.
+//!
+//! `validate` checks the body, `record` writes, `read` shows promotions with their votes,
+//! `retry` re-queues a failed copy; `error` is this area's `PromotionError`.
+
+mod error;
+mod read;
+mod record;
+mod retry;
+mod validate;
+
+use portcullis_core::PromotionState;
+use portcullis_store::NewPromotion;
+use serde_json::json;
+use uuid::Uuid;
+
+pub use error::{PromotionError, RegistryEnd};
+pub use read::{get, list, view};
+pub(crate) use record::supersede_locked;
+pub use retry::retry;
+pub use validate::PromotionRequest;
+
+use crate::auth::Caller;
+use crate::services::{evidence, work};
+use crate::state::AppState;
+use crate::views::{DryRunView, PromotionView};
+
+/// What a request produced.
+pub enum Outcome {
+    /// A new promotion (201).
+    Created(PromotionView),
+    /// The open promotion for the same digest and route (200).
+    Existing(PromotionView),
+    /// A dry run's verdict (200), already serialised to JSON: the input document it carries
+    /// can be megabytes, so it is written on the blocking pool, not the executor.
+    DryRun(Vec<u8>),
+}
+
+/// Handles a promotion request end to end.
+#[tracing::instrument(
+    skip_all,
+    fields(promotion.route = %req.route, promotion.dry_run = req.dry_run, image.digest = tracing::field::Empty)
+)]
+pub async fn request(
+    state: &AppState,
+    caller: &Caller,
+    mut req: PromotionRequest,
+) -> Result<Outcome, PromotionError> {
+    let v = validate::validate(state, &mut req).await?;
+    let digest =
+        state
+            .registry
+            .resolve(&v.source)
+            .await
+            .map_err(|source| PromotionError::Registry {
+                end: RegistryEnd::Source,
+                source,
+            })?;
+    tracing::Span::current().record("image.digest", tracing::field::display(&digest));
+    if let Some(tag) = &v.tag
+        && !v.route.allow_tag_overwrite
+    {
+        validate::tag_is_free(state, &v, tag, &digest).await?;
+    }
+    if !req.dry_run
+        && let Some(open) = state
+            .store
+            .find_open_promotion(&digest, &v.route.name)
+            .await?
+        && !record::supersede_if_stale(state, &open, caller).await?
+    {
+        validate::same_request(&open, &v.destination, v.tag.as_ref())?;
+        return Ok(Outcome::Existing(view(&state.store, open).await?));
+    }
+    let source = v.source.with_digest(digest.clone());
+    let request_doc = json!({
+        "route": v.route.name,
+        "destination": v.destination,
+        "tag": v.tag,
+        "requested_by": caller.subject,
+        "dry_run": req.dry_run,
+    });
+    let eval = evidence::evaluate(state, &source, &digest, v.items, request_doc).await?;
+    if req.dry_run {
+        let view = DryRunView {
+            dry_run: true,
+            digest: digest.to_string(),
+            destination: v.destination,
+            decision: eval.decision,
+            policy_digest: eval.policy_digest,
+            evidence: eval.input,
+        };
+        let body = work::blocking(&state.eval_permits, move || serde_json::to_vec(&view)).await??;
+        return Ok(Outcome::DryRun(body));
+    }
+    let new = NewPromotion {
+        id: Uuid::new_v4(),
+        state: if eval.decision.allow {
+            PromotionState::PendingApproval
+        } else {
+            PromotionState::Denied
+        },
+        source: req.source,
+        digest: digest.clone(),
+        route: v.route.name.clone(),
+        destination: v.destination,
+        tag: v.tag,
+        requested_by: caller.subject.clone(),
+        decision: eval.decision,
+        evidence: eval.input,
+        policy_digest: eval.policy_digest,
+    };
+    match record::insert(state, caller, &new, &eval.input_hash).await {
+        Ok(()) => {}
+        Err(PromotionError::Store(portcullis_store::Error::Conflict(_))) => {
+            // A concurrent identical request won the race; return its promotion.
+            if let Some(open) = state.store.find_open_promotion(&digest, &new.route).await? {
+                validate::same_request(&open, &new.destination, new.tag.as_ref())?;
+                return Ok(Outcome::Existing(view(&state.store, open).await?));
+            }
+            return Err(PromotionError::ConcurrentChange);
+        }
+        Err(e) => return Err(e),
+    }
+    tracing::info!(promotion.id = %new.id, image.digest = %digest, promotion.state = %new.state, "promotion requested");
+    Ok(Outcome::Created(get(&state.store, new.id).await?))
+}

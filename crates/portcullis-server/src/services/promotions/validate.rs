@@ -1,0 +1,150 @@
+//! The promotion request body and its checks: every field is parsed into its domain type,
+//! the route found, the evidence parsed and counted (on the blocking pool), before anything
+//! is resolved, evaluated or written.
+
+use portcullis_core::{Digest, EvidenceItems, ImageRef, Reference, RegistryHost, RepoPath, Tag};
+use portcullis_store::PromotionRecord;
+use serde::Deserialize;
+
+use super::error::{PromotionError, RegistryEnd};
+use crate::config::Route;
+use crate::services::documents::{self, EvidenceDocument};
+use crate::services::work;
+use crate::state::AppState;
+
+/// The body of `POST /v1/promotions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromotionRequest {
+    pub(super) source: String,
+    pub(super) route: String,
+    tag: Option<String>,
+    #[serde(default)]
+    evidence: Vec<EvidenceDocument>,
+    #[serde(default)]
+    pub(super) dry_run: bool,
+}
+
+impl PromotionRequest {
+    /// The free-text fields and their names, for the handler's text check.
+    pub fn text_fields(&self) -> Vec<(&'static str, &str)> {
+        let mut fields = vec![("source", self.source.as_str()), ("route", &self.route)];
+        fields.extend(self.tag.as_deref().map(|t| ("tag", t)));
+        fields.extend(
+            self.evidence
+                .iter()
+                .map(|e| ("evidence.format", e.format())),
+        );
+        fields
+    }
+}
+
+/// A request whose every field has been checked.
+pub(super) struct Validated {
+    pub(super) source: ImageRef,
+    pub(super) route: Route,
+    /// The destination registry and repository, and the two joined.
+    pub(super) dest: (RegistryHost, RepoPath),
+    pub(super) destination: String,
+    pub(super) tag: Option<Tag>,
+    pub(super) items: EvidenceItems,
+}
+
+/// Checks every field; the evidence documents are taken out of `req`, parsed and counted on
+/// the blocking pool.
+pub(super) async fn validate(
+    state: &AppState,
+    req: &mut PromotionRequest,
+) -> Result<Validated, PromotionError> {
+    let source: ImageRef = req.source.parse().map_err(|e| match e {
+        e @ portcullis_core::Error::InvalidDigest(_) => PromotionError::InvalidDigest(e),
+        other => PromotionError::InvalidSource(other),
+    })?;
+    let route = state
+        .routes
+        .iter()
+        .find(|r| r.name == req.route)
+        .ok_or_else(|| PromotionError::UnknownRoute(req.route.clone()))?
+        .clone();
+    let (host, repo) =
+        route
+            .destination(&source)
+            .ok_or_else(|| PromotionError::SourceOutsideRoute {
+                source_ref: source.to_string(),
+                route: route.name.clone(),
+                from: route.from.clone(),
+            })?;
+    let tag = match (&req.tag, &source.reference) {
+        (Some(t), _) => Some(t.parse().map_err(PromotionError::InvalidTag)?),
+        (None, Reference::Tag(t)) => Some(t.clone()),
+        (None, Reference::Digest(_)) => None,
+    };
+    let documents = std::mem::take(&mut req.evidence);
+    let limits = state.limits;
+    let items = work::blocking(&state.eval_permits, move || {
+        documents::parse(documents, &limits)
+    })
+    .await??;
+    Ok(Validated {
+        source,
+        route,
+        destination: format!("{}/{}", host.as_str(), repo.as_str()),
+        dest: (host, repo),
+        tag,
+        items,
+    })
+}
+
+/// Production tags are immutable unless the route allows moving them: a tag that already
+/// points at another digest refuses the request before anything is evaluated or written.
+/// (The copy checks again just before it writes the tag.)
+pub(super) async fn tag_is_free(
+    state: &AppState,
+    v: &Validated,
+    tag: &Tag,
+    digest: &Digest,
+) -> Result<(), PromotionError> {
+    let dest = ImageRef {
+        registry: v.dest.0.clone(),
+        repository: v.dest.1.clone(),
+        reference: Reference::Tag(tag.clone()),
+    };
+    match state.registry.resolve(&dest).await {
+        Ok(current) if current == *digest => Ok(()),
+        Ok(current) => Err(PromotionError::TagExists {
+            destination: v.destination.clone(),
+            tag: tag.clone(),
+            current,
+            route: v.route.name.clone(),
+        }),
+        Err(portcullis_registry::Error::NotFound { .. }) => Ok(()),
+        Err(source) => Err(PromotionError::Registry {
+            end: RegistryEnd::Destination,
+            source,
+        }),
+    }
+}
+
+/// The open promotion is returned only if it is the same request; the same digest and route
+/// to another destination or tag is a conflict the caller must resolve.
+pub(super) fn same_request(
+    open: &PromotionRecord,
+    destination: &str,
+    tag: Option<&Tag>,
+) -> Result<(), PromotionError> {
+    if open.destination != destination || open.tag.as_ref() != tag {
+        return Err(PromotionError::ConflictingOpen {
+            id: open.id,
+            route: open.route.clone(),
+            destination: format!(
+                "{}{}",
+                open.destination,
+                open.tag
+                    .as_ref()
+                    .map(|t| format!(":{t}"))
+                    .unwrap_or_default()
+            ),
+        });
+    }
+    Ok(())
+}
