@@ -8,7 +8,7 @@
 # 10 ms), median of BENCH_RUNS (default 3). Target: the small promotion under load finishes
 # within 2x its time alone.
 #
-# Release build. Needs PostgreSQL at postgres://postgres@127.0.0.1:5432 (trust),
+# Release build. Needs skopeo (to mount the images into fresh repositories), PostgreSQL at postgres://postgres@127.0.0.1:5432 (trust),
 # /usr/bin/docker-registry, curl, jq, bc and python3. Never uses ports 5000-5003.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,15 +52,24 @@ CI=$(token --subject ci-pipeline --role ci)
 ALICE=$(token --subject alice --role approver --group release-approvers)
 BOB=$(token --subject bob --role approver --group release-approvers)
 
-# A fresh destination repository per promotion (nothing to skip or mount).
+# fresh_repo BASE DIGEST NAME: the image also under SRC/NAME (mounted within the source
+# registry, signed there), so its promotion goes to a fresh destination repository.
+fresh_repo() {
+    skopeo copy -q --src-tls-verify=false --dest-tls-verify=false \
+        "docker://$SRC/$1@$2" "docker://$SRC/$3:v1" >/dev/null
+    "$TESTKIT" sign --registry "$SRC" --repo "$3" --digest "$2" --key "$WORK/keys/cosign.key" >/dev/null
+}
+
 : >"$WORK/alone" >"$WORK/busy" >"$WORK/big"
 for run in $(seq "$RUNS"); do
-    ID=$(request_promotion "$CI" "$SRC/bench/small@$SMALL" staging-to-prod "v-alone-$run")
+    for name in alone busy; do fresh_repo bench/small "$SMALL" "bench/small-$name-$run"; done
+    fresh_repo bench/big "$BIG" "bench/big-$run"
+    ID=$(request_promotion "$CI" "$SRC/bench/small-alone-$run@$SMALL" staging-to-prod v1)
     approve "$ALICE" "$ID"
     promote_timed "$ID" >>"$WORK/alone"
 
-    BIG_ID=$(request_promotion "$CI" "$SRC/bench/big@$BIG" staging-to-prod "v-big-$run")
-    ID=$(request_promotion "$CI" "$SRC/bench/small@$SMALL" staging-to-prod "v-busy-$run")
+    BIG_ID=$(request_promotion "$CI" "$SRC/bench/big-$run@$BIG" staging-to-prod v1)
+    ID=$(request_promotion "$CI" "$SRC/bench/small-busy-$run@$SMALL" staging-to-prod v1)
     approve "$ALICE" "$ID"
     approve "$ALICE" "$BIG_ID"
     t=$(seconds)
