@@ -55,7 +55,7 @@ BOB=$(token --subject bob --role approver --group release-approvers)
 # fresh_repo BASE DIGEST NAME: the image also under SRC/NAME (mounted within the source
 # registry, signed there), so its promotion goes to a fresh destination repository.
 fresh_repo() {
-    skopeo copy -q --src-tls-verify=false --dest-tls-verify=false \
+    skopeo copy -q --preserve-digests --src-tls-verify=false --dest-tls-verify=false \
         "docker://$SRC/$1@$2" "docker://$SRC/$3:v1" >/dev/null
     "$TESTKIT" sign --registry "$SRC" --repo "$3" --digest "$2" --key "$WORK/keys/cosign.key" >/dev/null
 }
