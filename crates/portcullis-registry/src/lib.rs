@@ -24,8 +24,11 @@
 //! - no digest-preserving copy: a caller composes pull and push itself.
 //!
 //! It does stream blobs, fall back to the referrers tag schema and mount within a registry.
-//! Measured with `examples/oci_client_compare.rs` (release, local `docker-registry`, same
-//! machine): see the figures below.
+//! Measured with `examples/oci_client_compare.rs` (release, local `docker-registry`, 2 busy
+//! cores, one run): a manifest HEAD round trip 1.6 ms here against 3.4 ms with oci-client
+//! (mean of 200); a 100 MiB, 5-layer copy to a fresh registry 0.92 s here against 0.75 s for
+//! a hand-written oci-client copy that checks no tag, fetches no signatures or referrers and
+//! hashes nothing itself. Speed is not the reason; the list above is.
 
 mod auth;
 mod blobs;
