@@ -7,9 +7,16 @@
 # before), then re-copied to the same place (a no-op: everything is already there). Each
 # figure is the median of BENCH_RUNS (default 3) runs. Targets: full <= 0.7x skopeo,
 # no-op <= 0.3x skopeo.
-# Memory: a release `portcullis serve` promotes a signed image with one 1 GiB layer through
-# the API (request + two approvals); VmRSS/VmHWM are sampled until it is promoted and the peak
-# above the idle RSS is printed (target <= 64 MiB).
+# End to end: the same image promoted through the API of a release `portcullis serve` (request,
+# one approval, then the timed last approval) to a fresh registry per run, from the last
+# approval's POST until GET shows `promoted` (polled every 10 ms; the span to the promotion's
+# own updated_at is printed too), against `skopeo copy` of the same image to another fresh
+# registry in the same run; then a re-promotion of the same digest and tag (a no-op copy)
+# against skopeo's re-copy. Targets: <= 0.7x and <= 0.3x skopeo.
+# Memory: the same server promotes a signed image with one 1 GiB layer through the API
+# (request + two approvals); VmRSS/VmHWM are sampled until it is promoted and the peak above
+# the RSS before it is printed (target <= 64 MiB; the idle figure now follows the e2e runs).
+# PORTCULLIS_LOG=info also prints the server's own timings of each copy job.
 #
 # Needs PostgreSQL at postgres://postgres@127.0.0.1:5432 (trust), /usr/bin/docker-registry,
 # curl and jq; installs skopeo with apt-get if missing. Never uses ports 5000-5003.
@@ -20,69 +27,32 @@ RUNS=${BENCH_RUNS:-3}
 PG=postgres://postgres@127.0.0.1:5432
 WORK=$(mktemp -d /tmp/portcullis-bench.XXXXXX)
 DB=portcullis_bench_$$
-PIDS=()
-
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+# shellcheck source=bench/api.sh
+source "$ROOT/bench/api.sh"
 if ! command -v skopeo >/dev/null; then
     apt-get update -qq && apt-get install -y -qq skopeo >/dev/null
 fi
-cargo build --release -q -p portcullis-server -p portcullis-testkit
-PORTCULLIS=${CARGO_TARGET_DIR:-$ROOT/target}/release/portcullis
-TESTKIT=${CARGO_TARGET_DIR:-$ROOT/target}/release/portcullis-testkit
 
-free_port() {
-    python3 - <<'EOF'
-import socket
-while True:
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
-    if not 5000 <= p <= 5003:
-        print(p); break
-EOF
-}
-
-# start_registry NAME: starts a throw-away registry, sets REG to its host:port.
-start_registry() {
-    local dir=$WORK/$1 port
-    port=$(free_port)
-    mkdir -p "$dir/storage"
-    printf 'version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:%s\n' \
-        "$dir/storage" "$port" >"$dir/config.yml"
-    /usr/bin/docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
-    PIDS+=($!)
-    until curl -sf "http://127.0.0.1:$port/v2/" >/dev/null; do sleep 0.05; done
-    REG=127.0.0.1:$port
-}
-
-# write_config FILE LISTEN_PORT SRC DEST: a config with both registries and a route.
+# write_config FILE LISTEN_PORT SRC DEST...: a config with the registries and one route per
+# destination (staging-to-prod-1, -2, …).
 write_config() {
-    cat >"$1" <<EOF
-listen: 127.0.0.1:$2
-database_url: $PG/$DB
-policy_dir: $ROOT/policies
-registries:
-  "$3": { insecure: true }
-  "$4": { insecure: true }
-routes:
-  - { name: staging-to-prod, from: "$3/", to: "$4/" }
-trust:
-  keys: [{ id: release-key, public_key_file: $WORK/keys/cosign.pub }]
-gate:
-  signing_key_file: $WORK/keys/gate.key
-audit:
-  checkpoint_dir: $WORK/witness
-EOF
-    [ -f "$WORK/keys/gate.key" ] || "$PORTCULLIS" keys generate --out "$WORK/keys/gate.key" >/dev/null
+    local file=$1 port=$2 src=$3 n=0 dest
+    shift 3
+    {
+        printf 'listen: 127.0.0.1:%s\ndatabase_url: %s\npolicy_dir: %s\nregistries:\n' "$port" "$PG/$DB" "$ROOT/policies"
+        printf '  "%s": { insecure: true }\n' "$src" "$@"
+        printf 'routes:\n'
+        for dest in "$@"; do
+            n=$((n + 1))
+            printf '  - { name: staging-to-prod-%s, from: "%s/", to: "%s/" }\n' "$n" "$src" "$dest"
+        done
+        printf 'trust:\n  keys: [{ id: release-key, public_key_file: %s }]\n' "$WORK/keys/cosign.pub"
+        gate_yaml
+    } >"$file"
 }
 
-seconds() { date +%s.%N; }
-elapsed() { echo "$(seconds) - $1" | bc; }
 median() { sort -g | sed -n "$(((RUNS + 1) / 2))p"; }
 ratio() { echo "scale=3; $1 / $2" | bc; }
 
@@ -120,38 +90,67 @@ SN=$(median <"$WORK/skopeo-noop"); PN=$(median <"$WORK/portcullis-noop")
 echo "median of $RUNS: full copy  skopeo ${SF}s  portcullis ${PF}s  ratio $(ratio "$PF" "$SF") (target <= 0.7)"
 echo "median of $RUNS: no-op copy skopeo ${SN}s  portcullis ${PN}s  ratio $(ratio "$PN" "$SN") (target <= 0.3)"
 
-# Memory while promoting a 1 GiB layer through the API.
+# End to end through the API: one server, one fresh destination registry (and route) per run.
+E2E_DESTS=()
+SK_DESTS=()
+for run in $(seq "$RUNS"); do
+    start_registry "e2e-dest-$run"
+    E2E_DESTS+=("$REG")
+    start_registry "e2e-skopeo-$run"
+    SK_DESTS+=("$REG")
+done
 start_registry prod
 PROD=$REG
-BIG=$("$TESTKIT" push-image --registry "$SRC" --repo bench/big --tag v1 --layers 1 --layer-size $((1024 * 1024 * 1024)))
-"$TESTKIT" sign --registry "$SRC" --repo bench/big --digest "$BIG" --key "$WORK/keys/cosign.key" >/dev/null
+"$TESTKIT" sign --registry "$SRC" --repo bench/app --digest "$DIGEST" --key "$WORK/keys/cosign.key" >/dev/null
 PORT=$(free_port)
-write_config "$WORK/serve.yaml" "$PORT" "$SRC" "$PROD"
-RUST_LOG=warn "$PORTCULLIS" --config "$WORK/serve.yaml" serve 2>"$WORK/serve.log" &
-SERVER=$!
-PIDS+=("$SERVER")
-until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.1; done
-token() { RUST_LOG=warn "$PORTCULLIS" --config "$WORK/serve.yaml" token create "$@"; }
+CONFIG=$WORK/serve.yaml
+write_config "$CONFIG" "$PORT" "$SRC" "${E2E_DESTS[@]}" "$PROD"
+serve_portcullis "$CONFIG" "$PORT"
+SERVER=${PIDS[-1]}
 CI=$(token --subject ci-pipeline --role ci)
 ALICE=$(token --subject alice --role approver --group release-approvers)
 BOB=$(token --subject bob --role approver --group release-approvers)
-sleep 2
+: >"$WORK/e2e-skopeo-full" >"$WORK/e2e-skopeo-noop" >"$WORK/e2e-full" >"$WORK/e2e-noop"
+: >"$WORK/e2e-full-server" >"$WORK/e2e-noop-server"
+for run in $(seq "$RUNS"); do
+    SK=${SK_DESTS[$((run - 1))]}
+    for pass in full noop; do
+        t=$(seconds)
+        skopeo copy -q --all --src-tls-verify=false --dest-tls-verify=false \
+            "docker://$SRC/bench/app@$DIGEST" "docker://$SK/bench/app:v1" >/dev/null
+        elapsed "$t" >>"$WORK/e2e-skopeo-$pass"
+        ID=$(request_promotion "$CI" "$SRC/bench/app@$DIGEST" "staging-to-prod-$run" v1)
+        approve "$ALICE" "$ID"
+        promote_timed "$ID" >>"$WORK/e2e-$pass"
+        echo "$SERVER_SECS" >>"$WORK/e2e-$pass-server"
+    done
+    echo "run $run end to end: skopeo full $(sed -n "${run}p" "$WORK/e2e-skopeo-full")s noop $(sed -n "${run}p" "$WORK/e2e-skopeo-noop")s;" \
+        "portcullis approval->promoted full $(sed -n "${run}p" "$WORK/e2e-full")s noop $(sed -n "${run}p" "$WORK/e2e-noop")s" \
+        "(to updated_at: full $(sed -n "${run}p" "$WORK/e2e-full-server")s noop $(sed -n "${run}p" "$WORK/e2e-noop-server")s)"
+    [ "$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://${E2E_DESTS[$((run - 1))]}/bench/app:v1")" = "$DIGEST" ]
+done
+SF=$(median <"$WORK/e2e-skopeo-full"); EF=$(median <"$WORK/e2e-full"); EFS=$(median <"$WORK/e2e-full-server")
+SN=$(median <"$WORK/e2e-skopeo-noop"); EN=$(median <"$WORK/e2e-noop"); ENS=$(median <"$WORK/e2e-noop-server")
+echo "median of $RUNS: end-to-end promotion  skopeo ${SF}s  portcullis ${EF}s  ratio $(ratio "$EF" "$SF") (target <= 0.7); to updated_at ${EFS}s ratio $(ratio "$EFS" "$SF")"
+echo "median of $RUNS: end-to-end re-promotion (no-op)  skopeo ${SN}s  portcullis ${EN}s  ratio $(ratio "$EN" "$SN") (target <= 0.3); to updated_at ${ENS}s ratio $(ratio "$ENS" "$SN")"
+if grep -q "copy job timings" "$WORK/serve.log"; then
+    echo "where the server's time went (PORTCULLIS_LOG=info):"
+    grep -E "copy job timings|image copied" "$WORK/serve.log" | sed 's/^/  /'
+fi
+
+# Memory while promoting a 1 GiB layer through the API.
+BIG=$("$TESTKIT" push-image --registry "$SRC" --repo bench/big --tag v1 --layers 1 --layer-size $((1024 * 1024 * 1024)))
+"$TESTKIT" sign --registry "$SRC" --repo bench/big --digest "$BIG" --key "$WORK/keys/cosign.key" >/dev/null
 status_kib() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$SERVER/status"; }
 IDLE=$(status_kib VmRSS)
-api() { curl -sf -H "Authorization: Bearer $1" -H 'Content-Type: application/json' "${@:2}"; }
-BODY=$(jq -nc --arg src "$SRC/bench/big@$BIG" '{source: $src, route: "staging-to-prod", tag: "v1",
-    evidence: [{format: "trivy-json", document: {SchemaVersion: 2, ArtifactName: "big", Results: []}}]}')
-ID=$(api "$CI" -X POST --data "$BODY" "http://127.0.0.1:$PORT/v1/promotions" | jq -r .id)
-for who in "$ALICE" "$BOB"; do
-    api "$who" -X POST --data '{"verdict": "approve", "comment": "bench"}' \
-        "http://127.0.0.1:$PORT/v1/promotions/$ID/approvals" >/dev/null
-done
+ID=$(request_promotion "$CI" "$SRC/bench/big@$BIG" "staging-to-prod-$((RUNS + 1))" v1)
+for who in "$ALICE" "$BOB"; do approve "$who" "$ID"; done
 PEAK=$IDLE
 t=$(seconds)
 while :; do
     rss=$(status_kib VmRSS)
     [ "$rss" -gt "$PEAK" ] && PEAK=$rss
-    state=$(api "$CI" "http://127.0.0.1:$PORT/v1/promotions/$ID" | jq -r .state)
+    state=$(promotion_state "$ID")
     [ "$state" != "promoting" ] && break
     sleep 0.1
 done

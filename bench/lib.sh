@@ -48,7 +48,7 @@ gate_yaml() {
 # serve_portcullis CONFIG PORT: starts `portcullis serve` and waits until /readyz answers;
 # exits with its log if the server dies first.
 serve_portcullis() {
-    RUST_LOG=warn "$PORTCULLIS" --config "$1" serve 2>"$WORK/serve.log" &
+    RUST_LOG=${PORTCULLIS_LOG:-warn} "$PORTCULLIS" --config "$1" serve 2>"$WORK/serve.log" &
     local pid=$!
     PIDS+=("$pid")
     until curl -sf "http://127.0.0.1:$2/readyz" >/dev/null; do

@@ -81,7 +81,11 @@ async fn a_reject_vetoes_and_nothing_is_copied() {
         );
         assert_eq!(err["code"], "promotion_not_pending");
     }
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        app.run_copies().await,
+        0,
+        "a rejected promotion is no copy job"
+    );
     assert_eq!(app.prod_digest("team/app", "v1").await, None);
     let (_, p) = app
         .get(&format!("/v1/promotions/{id}"), &app.tokens.auditor)

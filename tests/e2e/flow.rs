@@ -387,7 +387,7 @@ async fn copy_failure_is_recorded_as_failed_with_the_reason() {
     // Production goes away before the approvals complete.
     let prod_host = app.prod.host.clone();
     app.vote(id, &app.tokens.approver1, "approve").await;
-    app.prod.stop();
+    app.prod.stop().await.unwrap();
     app.vote(id, &app.tokens.approver2, "approve").await;
     let done = app.wait_settled(id).await;
     assert_eq!(done["state"], "failed", "{done}");

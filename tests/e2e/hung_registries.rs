@@ -26,7 +26,8 @@ fn settings(header_secs: u64, retry: RetrySettings) -> RegistrySettings {
     }
 }
 
-/// Polls the promotion until `done` holds for it (the test fails after 90 s).
+/// Polls the promotion until `done` holds for it (the test fails after 90 s); for the
+/// test of the real background worker, where copies run concurrently.
 async fn wait_until(app: &TestApp, id: &str, done: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..900 {
         let (status, p) = app
@@ -101,7 +102,8 @@ async fn a_copy_to_a_hung_destination_fails_by_its_deadline_while_another_route_
         healthy.host.as_str().to_owned(),
     );
     let (h, ok) = (hung_host.clone(), healthy_host.clone());
-    let app = TestApp::spawn_with(move |c| {
+    // The real worker: the healthy copy must finish while the stuck one hangs.
+    let app = TestApp::spawn_with_worker(move |c| {
         c.routes[0].to = format!("{h}/");
         // Each upload times out after 2 s; the job retries them until 15 s have passed (or
         // its 16 s deadline ends it).
@@ -192,7 +194,7 @@ async fn a_destination_outage_longer_than_one_request_retries_ends_promoted() {
     })
     .await;
     let id = promote(&app, crate::support::ROUTE, "team/app", "v1").await;
-    let done = wait_until(&app, &id, |p| p["state"] != "promoting").await;
+    let done = app.wait_settled(&id).await;
     assert_eq!(done["state"], "promoted", "{done}");
     assert!(done["error"].is_null(), "{done}");
     assert!(

@@ -12,7 +12,7 @@ use sha2::Digest as _;
 
 use crate::support::{TestApp, trivy};
 
-/// Polls `sql` until it counts at least `n` (background work: the copier, the witness).
+/// Polls `sql` until it counts at least `n` (background work of the witness).
 async fn wait_count(app: &TestApp, sql: &'static str, n: i64) {
     for _ in 0..300 {
         if app.count(sql).await >= n {
@@ -495,8 +495,7 @@ async fn the_running_gate_stops_promoting_when_the_log_falls_behind_its_witness(
     assert_eq!(status, StatusCode::CREATED, "{p}");
     let id = p["id"].as_str().unwrap().to_owned();
     app.approve_twice(&id).await;
-    // Three of the copier's idle polls: long enough for it to have claimed the job.
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(app.run_copies().await, 0, "no copy runs while halted");
     let (_, now) = app
         .get(&format!("/v1/promotions/{id}"), &app.tokens.auditor)
         .await;

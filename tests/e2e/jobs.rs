@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::support::TempDb;
 
-pub async fn promoting_job(store: &Store) -> Uuid {
+pub(crate) async fn promoting_job(store: &Store) -> Uuid {
     let id = Uuid::new_v4();
     let new = NewPromotion {
         id,

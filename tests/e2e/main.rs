@@ -31,3 +31,4 @@ mod tokens;
 mod validation;
 mod verification_cache;
 mod vex;
+mod wakeups;

@@ -38,6 +38,9 @@ pub struct TestApp {
     pub state: portcullis_server::state::AppState,
     /// The config it was built from (to start a second replica on the same database).
     pub config: Config,
+    /// Whether the background copy worker runs; without it, copies run only in
+    /// `run_copies` (and `wait_settled`).
+    worker: bool,
     _temp_db: TempDb,
     dir: PathBuf,
     server: tokio::task::JoinHandle<()>,
@@ -52,8 +55,19 @@ impl TestApp {
         Self::spawn_with(|_| {}).await
     }
 
-    /// Starts everything; `tweak` may edit the config before the app is built.
+    /// Starts everything but the background copy worker; `tweak` may edit the config before
+    /// the app is built. Copies run when the test calls `run_copies` or `wait_settled`.
     pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::start(tweak, false).await
+    }
+
+    /// Like `spawn_with`, with the real background copy worker (for tests of the worker
+    /// itself: concurrency, leases, wake-ups).
+    pub async fn spawn_with_worker(tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::start(tweak, true).await
+    }
+
+    async fn start(tweak: impl FnOnce(&mut Config), worker: bool) -> Self {
         let staging = TestRegistry::start().await.expect("staging registry");
         let prod = TestRegistry::start().await.expect("production registry");
         let key = TestKey::generate().expect("key");
@@ -93,6 +107,11 @@ audit:
         let mut config = Config::from_yaml(&yaml, &dir, &|_| None).expect("config");
         tweak(&mut config);
         let app = Application::build(&config).await.expect("app builds");
+        let app = if worker {
+            app
+        } else {
+            app.without_copy_worker()
+        };
         let base = format!("http://127.0.0.1:{}", app.port());
         let state = app.state().clone();
         let store = state.store.clone();
@@ -132,6 +151,7 @@ audit:
             db,
             state,
             config,
+            worker,
             _temp_db: temp_db,
             dir,
             server,
@@ -239,8 +259,27 @@ audit:
         }
     }
 
-    /// Polls until the promotion leaves `promoting`.
+    /// Runs every copy job that can be claimed now, each to its end (the app must have been
+    /// started without the background worker); returns how many ran.
+    pub async fn run_copies(&self) -> usize {
+        assert!(!self.worker, "the background worker runs copies itself");
+        portcullis_server::services::copier::run_pending_jobs(&self.state)
+            .await
+            .expect("copy jobs claimed")
+    }
+
+    /// The promotion once it has left `promoting`: without the background worker, after
+    /// running the pending copies (no waiting); with it, polled for.
     pub async fn wait_settled(&self, id: &str) -> Value {
+        if !self.worker {
+            self.run_copies().await;
+            let (status, p) = self
+                .get(&format!("/v1/promotions/{id}"), &self.tokens.auditor)
+                .await;
+            assert_eq!(status, StatusCode::OK);
+            assert_ne!(p["state"], "promoting", "{p}");
+            return p;
+        }
         for _ in 0..300 {
             let (status, p) = self
                 .get(&format!("/v1/promotions/{id}"), &self.tokens.auditor)

@@ -368,8 +368,7 @@ async fn unreachable_registry_fails_closed() {
     s.attest(SLSA_PROVENANCE_V1, &slsa_v1(), &[&key], Placement::Cosign)
         .await;
     let verifier = s.verifier(&[("ci", &key)]);
-    s.registry.stop();
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    s.registry.stop().await.unwrap();
 
     let (evidence, items) = s.collect(&verifier).await;
     let error = evidence.error.expect("error must be set");

@@ -246,7 +246,7 @@ pub(crate) async fn fetch_token(
             operation: OP,
         });
     }
-    let resp = crate::client::check_status(resp, registry, OP).await?;
+    let resp = crate::response::check_status(resp, registry, OP).await?;
     let body: TokenResponse = resp
         .json()
         .await

@@ -1,36 +1,21 @@
 //! Blob operations of `RegistryClient`: existence checks, small verified reads, monolithic
-//! uploads, and the streaming blob copy used by the copy engine (source GET body piped
-//! into the destination PUT, hashed on the way through, never buffered whole).
+//! uploads, upload sessions and cross-repository mounts. The streaming blob copy used by
+//! the copy engine is in `copy`, the body it streams in `stream`.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+mod copy;
+mod stream;
+
+pub(crate) use copy::BlobOutcome;
 
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
 use portcullis_core::{Digest, RegistryHost, RepoPath};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
-use reqwest::{Body, StatusCode, Url};
-use sha2::Digest as _;
-use tokio::sync::Notify;
+use reqwest::{StatusCode, Url};
 
-use crate::client::{Access, Failed, check_status, read_limited};
-use crate::liveness::Activity;
-use crate::manifest::Descriptor;
+use crate::client::{Access, Failed};
+use crate::response::{check_status, read_limited};
 use crate::retry::retry_after;
 use crate::{Error, RegistryClient, Result};
-
-/// What happened to one blob during a copy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BlobOutcome {
-    /// Uploaded; carries the byte count.
-    Copied(u64),
-    /// Already present at the destination.
-    Skipped,
-    /// A foreign layer the source does not serve.
-    Foreign,
-    /// Mounted from the source repository on the same registry; nothing uploaded.
-    Mounted,
-}
 
 /// The answer to a cross-repository mount request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,247 +223,6 @@ impl RegistryClient {
             tracing::debug!(registry = registry.as_str(), error = %e, "upload session left to expire");
         }
     }
-
-    /// Copies one blob between repositories (possibly on different registries), streaming;
-    /// within one registry it is mounted when the registry agrees.
-    pub(crate) async fn copy_blob(
-        &self,
-        from: (&RegistryHost, &RepoPath),
-        to: (&RegistryHost, &RepoPath),
-        blob: &Descriptor,
-    ) -> Result<BlobOutcome> {
-        let (src_reg, src_repo) = from;
-        let (dst_reg, dst_repo) = to;
-        if self.blob_exists(dst_reg, dst_repo, &blob.digest).await? {
-            return Ok(BlobOutcome::Skipped);
-        }
-        // Same registry: ask it to link the blob instead of moving the bytes through us.
-        let session = if src_reg == dst_reg && src_repo != dst_repo {
-            match self
-                .mount_blob(dst_reg, dst_repo, src_repo, &blob.digest)
-                .await?
-            {
-                MountAnswer::Mounted => return Ok(BlobOutcome::Mounted),
-                MountAnswer::Declined(url) => Some(url),
-            }
-        } else {
-            None
-        };
-        // The source body is consumed as it uploads, so a transient failure restarts the
-        // whole transfer (source GET, new upload session, PUT), never resends half a body.
-        let mut first_session = session.clone();
-        let streamed = self
-            .with_restarts(dst_reg, "copy blob", || {
-                let session = first_session.take();
-                self.stream_blob(from, to, blob, session)
-            })
-            .await;
-        if let (Some(url), Err(_) | Ok(BlobOutcome::Foreign)) = (&session, &streamed) {
-            self.abandon_upload(dst_reg, dst_repo, url).await;
-        }
-        streamed
-    }
-
-    /// Streams one blob from `from` into an upload at `to`: the given (declined-mount)
-    /// session, or a new one.
-    async fn stream_blob(
-        &self,
-        from: (&RegistryHost, &RepoPath),
-        to: (&RegistryHost, &RepoPath),
-        blob: &Descriptor,
-        session: Option<Url>,
-    ) -> std::result::Result<BlobOutcome, Failed> {
-        const OP: &str = "copy blob";
-        let (src_reg, src_repo) = from;
-        let (dst_reg, dst_repo) = to;
-        let src_url = self.url(src_reg, &blob_path(src_repo, &blob.digest))?;
-        let resp = self
-            .send(src_reg, src_repo, Access::Pull, OP, |http| {
-                http.get(src_url.clone())
-            })
-            .await?;
-        if resp.status() == StatusCode::NOT_FOUND {
-            if !blob.urls.is_empty() {
-                return Ok(BlobOutcome::Foreign);
-            }
-            let what = format!(
-                "blob {} in {}/{}",
-                blob.digest,
-                src_reg.as_str(),
-                src_repo.as_str()
-            );
-            return Err(Error::NotFound { what }.into());
-        }
-        let resp = check_status(resp, src_reg.as_str(), OP).await?;
-        if let Some(len) = resp.content_length().filter(|n| *n != blob.size) {
-            let reason = format!(
-                "blob {} is {len} bytes, descriptor says {}",
-                blob.digest, blob.size
-            );
-            return Err(Error::protocol(src_reg.as_str(), reason).into());
-        }
-        let put_url = match session {
-            Some(url) => url,
-            None => self.start_upload(dst_reg, dst_repo, &blob.digest).await?,
-        };
-        let flags = Arc::new(SourceFlags::default());
-        let body_sent = Arc::new(Notify::new());
-        let body = Body::wrap_stream(watched(
-            verified(resp.bytes_stream(), blob.digest.clone(), blob.size),
-            flags.clone(),
-            (body_sent.clone(), blob.size),
-            self.activity().cloned(),
-        ));
-        let req = self
-            .http_for_upload(&put_url)?
-            .put(put_url.clone())
-            .header(CONTENT_TYPE, "application/octet-stream")
-            .header(CONTENT_LENGTH, blob.size)
-            .body(body);
-        let sent = self
-            .send_once(
-                dst_reg,
-                dst_repo,
-                Access::Push,
-                OP,
-                &put_url,
-                req,
-                Some(&body_sent),
-            )
-            .await;
-        if flags.bad_content.load(Ordering::Relaxed) {
-            // Not transient: the source served other bytes than the descriptor names.
-            let reason = format!("blob {} does not match its descriptor", blob.digest);
-            return Err(Error::protocol(src_reg.as_str(), reason).into());
-        }
-        if flags.timed_out.load(Ordering::Relaxed) {
-            // The source stalled mid-blob; the upload failed for that, not for the destination.
-            return Err(Error::Timeout {
-                registry: src_reg.as_str().to_owned(),
-                operation: OP,
-                waited_for: "response body",
-            }
-            .into());
-        }
-        let resp = sent?;
-        let wait = retry_after(&resp);
-        check_status(resp, dst_reg.as_str(), OP)
-            .await
-            .map_err(|error| Failed {
-                error,
-                retry_after: wait,
-            })?;
-        Ok(BlobOutcome::Copied(blob.size))
-    }
-}
-
-/// Why a streamed source body failed, as seen from inside the upload.
-#[derive(Debug, Default)]
-struct SourceFlags {
-    /// For its content (wrong digest or size): not worth another attempt.
-    bad_content: AtomicBool,
-    /// Because the source went quiet longer than its idle-read timeout.
-    timed_out: AtomicBool,
-}
-
-/// Passes a source body `inner` through as an upload body: records each chunk as progress
-/// on `activity`, notifies `sent` once all `size` bytes have gone out (an HTTP/1 client
-/// stops polling a body of known length after its last byte, so its end is never seen),
-/// and raises `flags` when it fails for its content rather than for a broken source
-/// connection, or for a source that stalled.
-fn watched(
-    inner: impl Stream<Item = std::io::Result<Bytes>> + Send + 'static,
-    flags: Arc<SourceFlags>,
-    (sent, size): (Arc<Notify>, u64),
-    activity: Option<Activity>,
-) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
-    let at_end = sent.clone();
-    let end = futures_util::stream::once(async move {
-        at_end.notify_one();
-        None::<std::io::Result<Bytes>>
-    })
-    .filter_map(|item| async move { item });
-    let mut seen = 0u64;
-    inner
-        .inspect(move |item| match item {
-            Ok(chunk) => {
-                if let Some(a) = &activity {
-                    a.touch();
-                }
-                seen += chunk.len() as u64;
-                if seen >= size {
-                    sent.notify_one();
-                }
-            }
-            Err(e) => match e
-                .get_ref()
-                .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
-            {
-                Some(source) if source.is_timeout() => {
-                    flags.timed_out.store(true, Ordering::Relaxed);
-                }
-                Some(_) => {}
-                None => flags.bad_content.store(true, Ordering::Relaxed),
-            },
-        })
-        .chain(end)
-}
-
-/// Passes `inner` through while hashing it; fails the stream (and so the upload) when the
-/// content is longer than `size` or does not hash to `expected` (sha256 only; registries
-/// verify other algorithms themselves).
-fn verified(
-    inner: impl Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
-    expected: Digest,
-    size: u64,
-) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
-    struct State<S> {
-        inner: std::pin::Pin<Box<S>>,
-        hasher: Option<sha2::Sha256>,
-        seen: u64,
-        expected: Digest,
-        size: u64,
-    }
-    let state = State {
-        inner: Box::pin(inner),
-        hasher: Some(sha2::Sha256::new()),
-        seen: 0,
-        expected,
-        size,
-    };
-    futures_util::stream::unfold(state, |mut st| async move {
-        let hasher = st.hasher.as_mut()?;
-        match st.inner.next().await {
-            Some(Ok(chunk)) => {
-                hasher.update(&chunk);
-                st.seen += chunk.len() as u64;
-                if st.seen > st.size {
-                    st.hasher = None;
-                    return Some((
-                        Err(std::io::Error::other("blob longer than its descriptor")),
-                        st,
-                    ));
-                }
-                Some((Ok(chunk), st))
-            }
-            Some(Err(e)) => {
-                st.hasher = None;
-                Some((Err(std::io::Error::other(e.without_url())), st))
-            }
-            None => {
-                let hex = hex::encode(st.hasher.take()?.finalize());
-                if st.expected.algorithm() == "sha256" && hex != st.expected.hex() {
-                    return Some((
-                        Err(std::io::Error::other(
-                            "blob content does not match its digest",
-                        )),
-                        st,
-                    ));
-                }
-                None
-            }
-        }
-    })
 }
 
 #[cfg(test)]
@@ -534,28 +278,5 @@ mod tests {
         );
         assert!(mount_answer(StatusCode::ACCEPTED, &base, None, &d).is_err());
         assert!(mount_answer(StatusCode::OK, &base, None, &d).is_err());
-    }
-
-    #[tokio::test]
-    async fn verified_stream_passes_good_content_and_fails_bad() {
-        let chunks = || {
-            futures_util::stream::iter(vec![
-                Ok(Bytes::from_static(b"hel")),
-                Ok(Bytes::from_static(b"lo")),
-            ])
-        };
-        let good: Vec<_> = verified(chunks(), Digest::sha256_of(b"hello"), 5)
-            .collect()
-            .await;
-        assert!(good.iter().all(|r| r.is_ok()));
-        assert_eq!(good.len(), 2);
-        let bad: Vec<_> = verified(chunks(), Digest::sha256_of(b"HELLO"), 5)
-            .collect()
-            .await;
-        assert!(bad.last().is_some_and(|r| r.is_err()));
-        let long: Vec<_> = verified(chunks(), Digest::sha256_of(b"hello"), 4)
-            .collect()
-            .await;
-        assert!(long.last().is_some_and(|r| r.is_err()));
     }
 }

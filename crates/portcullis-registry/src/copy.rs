@@ -8,17 +8,16 @@
 //! registry announces no digest) before the tag is written, and the tag is re-resolved after.
 //! Destination tags are immutable unless `CopyOptions::overwrite_tag` says otherwise.
 
+mod plan;
+mod put;
+mod tag;
 mod walk;
 
-use std::collections::HashSet;
+use std::time::Duration;
 
-use futures_util::{StreamExt, TryStreamExt};
 use portcullis_core::{Digest, ImageRef, Reference, RegistryHost, RepoPath, Tag};
 
-use crate::blobs::BlobOutcome;
-use crate::manifest::PlatformSpec;
-use crate::{Error, RawManifest, RegistryClient, Result};
-use walk::{Artifacts, Node, Walk};
+use crate::{Error, RegistryClient, Result};
 
 /// How a copy behaves beyond what and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +104,8 @@ pub async fn copy_image(client: &RegistryClient, plan: &CopyPlan) -> Result<Copy
 }
 
 /// `copy_image`, reporting the running totals to `progress` as blobs and manifests land.
+/// Runs the phases in order: plan (read everything, check the tag), put (blobs, then each
+/// manifest, children before parents), tag. Registry failures name their end (`Role`).
 pub async fn copy_image_with_progress(
     client: &RegistryClient,
     plan: &CopyPlan,
@@ -116,104 +117,28 @@ pub async fn copy_image_with_progress(
             plan.source
         )));
     };
-    let platforms = plan
-        .options
-        .platforms
-        .as_deref()
-        .map(|p| {
-            p.iter()
-                .map(|s| PlatformSpec::parse(s))
-                .collect::<Result<Vec<_>>>()
-        })
-        .transpose()?;
     let ends = Ends {
         client,
         progress,
         src: (&plan.source.registry, &plan.source.repository),
         dst: (&plan.dest_registry, &plan.dest_repo),
     };
-    // Without a platform subset the tag will name the source digest itself, so the tag is
-    // checked while the source is read; with one, only once the new index is known.
-    let check_now = plan.dest_tag.as_ref().filter(|_| platforms.is_none());
-    let root_ref = Reference::Digest(digest.clone());
-    let (planned, checked, root_present) = tokio::join!(
-        ends.plan_copy(digest, platforms.as_deref()),
-        async {
-            match check_now {
-                Some(tag) => ends
-                    .check_tag(tag, digest, plan.options.overwrite_tag)
-                    .await
-                    .map(Some),
-                None => Ok(None),
-            }
-        },
-        ends.already_there(&root_ref, digest),
-    );
-    let (walk, artifacts, target) = planned?;
-    let tag_in_place = match (checked?, &plan.dest_tag) {
-        (Some(in_place), _) => in_place,
-        (None, Some(tag)) => {
-            ends.check_tag(tag, &target.digest, plan.options.overwrite_tag)
-                .await?
-        }
-        (None, None) => false,
-    };
-    let (blobs_total, bytes_total) = walk.totals();
-    let mut report = CopyReport {
-        digest: digest.clone(),
-        subset_digest: (target.digest != *digest).then(|| target.digest.clone()),
-        manifests_copied: 0,
-        blobs_total,
-        bytes_total,
-        blobs_copied: 0,
-        blobs_skipped: 0,
-        blobs_mounted: 0,
-        bytes_copied: 0,
-        signature_copied: artifacts.signature,
-        attestation_copied: artifacts.attestation,
-        sbom_copied: artifacts.sbom,
-        referrers_copied: artifacts.referrers,
-    };
-    let concurrency = plan.options.blob_concurrency.max(1);
-    let mut done = HashSet::new();
-    let mut target_found = false;
-    // Which manifests the destination already has: all asked at once.
-    let root_present = root_present?;
-    let ends_ref = &ends;
-    let present: Vec<bool> = futures_util::future::try_join_all(walk.nodes.iter().map(|n| {
-        let known = (n.reference == root_ref).then_some(root_present);
-        async move {
-            match known {
-                Some(p) => Ok(p),
-                None => {
-                    ends_ref
-                        .already_there(&n.reference, &n.manifest.digest)
-                        .await
-                }
-            }
-        }
-    }))
-    .await?;
-    for (node, present) in walk.nodes.into_iter().zip(present) {
-        let is_target =
-            node.manifest.digest == target.digest && matches!(node.reference, Reference::Digest(_));
-        ends.put_node(node, present, concurrency, &mut done, &mut report)
-            .await?;
-        target_found |= is_target && present;
-    }
-    // The target must be at the destination under its exact digest before anything points
-    // at it, whatever put_manifest's response did or did not announce. (A target found there
-    // by digest before the copy was confirmed by that look-up.)
-    if !target_found {
-        client
-            .confirm_manifest(ends.dst.0, ends.dst.1, &target.digest)
-            .await?;
-    }
-    // A tag that already named the target needs no write (a re-promotion is a no-op).
-    if let Some(tag) = plan.dest_tag.as_ref().filter(|_| !tag_in_place) {
-        ends.write_tag(tag, &target, plan.options.overwrite_tag)
-            .await?;
-    }
+    let started = std::time::Instant::now();
+    let planned = ends.plan(plan, digest).await?;
+    let planned_in = started.elapsed();
+    let mut report = planned.report(digest);
+    let target_found = ends
+        .put_all(
+            planned.walk,
+            &planned.target,
+            planned.root_present,
+            plan,
+            &mut report,
+        )
+        .await?;
+    let put_in = started.elapsed() - planned_in;
+    ends.tag(plan, &planned.target, target_found, planned.tag_in_place)
+        .await?;
     tracing::info!(
         image.digest = %digest,
         copy.source = %plan.source,
@@ -221,168 +146,15 @@ pub async fn copy_image_with_progress(
         copy.blobs_copied = report.blobs_copied,
         copy.blobs_mounted = report.blobs_mounted,
         copy.bytes_copied = report.bytes_copied,
+        copy.plan_ms = ms(planned_in),
+        copy.put_ms = ms(put_in),
+        copy.total_ms = ms(started.elapsed()),
         "image copied"
     );
     Ok(report)
 }
 
-impl Ends<'_> {
-    /// Reads everything to copy; returns it with the artifacts found and the manifest the tag
-    /// will name (the root, or a new index of the chosen platforms). Writes nothing.
-    async fn plan_copy(
-        &self,
-        digest: &Digest,
-        platforms: Option<&[PlatformSpec]>,
-    ) -> Result<(Walk, Artifacts, RawManifest)> {
-        let root_ref = Reference::Digest(digest.clone());
-        // Without a platform subset the artifacts of `digest` are read alongside the root (they
-        // depend only on the digest): one round of requests instead of two.
-        let artifacts_early = async {
-            if platforms.is_some() {
-                return Ok(None);
-            }
-            let mut own = Walk::default();
-            let found = self.walk_artifacts(digest, &mut own).await?;
-            Ok::<_, Error>(Some((found, own)))
-        };
-        let (root, early) = tokio::join!(
-            self.client.get_manifest(self.src.0, self.src.1, &root_ref),
-            artifacts_early
-        );
-        let root = root?.ok_or_else(|| Error::NotFound {
-            what: format!(
-                "manifest {digest} in {}/{}",
-                self.src.0.as_str(),
-                self.src.1.as_str()
-            ),
-        })?;
-        let mut walk = Walk::default();
-        match platforms.filter(|_| root.is_index()) {
-            Some(specs) => {
-                // The original index would name manifests left behind: put a new one instead.
-                // Artifacts of the original digest would describe an image not copied.
-                let (subset, kept) = root.subset_index(specs)?;
-                for child in &kept {
-                    self.walk_child(&child.digest, &mut walk).await?;
-                }
-                let reference = Reference::Digest(subset.digest.clone());
-                self.walk_fetched(reference, subset.clone(), &mut walk)
-                    .await?;
-                Ok((walk, Artifacts::default(), subset))
-            }
-            None => {
-                self.walk_fetched(root_ref, root.clone(), &mut walk).await?;
-                let artifacts = match early? {
-                    Some((found, own)) => {
-                        walk.append(own);
-                        found
-                    }
-                    None => self.walk_artifacts(digest, &mut walk).await?,
-                };
-                Ok((walk, artifacts, root))
-            }
-        }
-    }
-
-    /// Refuses to go on when `tag` exists at the destination on a digest other than `target`
-    /// (unless overwriting is allowed).
-    /// Returns whether the tag already names `target`.
-    async fn check_tag(&self, tag: &Tag, target: &Digest, overwrite: bool) -> Result<bool> {
-        match self.client.resolve(&self.dest_ref(tag)).await {
-            Ok(current) if current == *target => Ok(true),
-            Ok(_) if overwrite => Ok(false),
-            Ok(current) => Err(Error::TagExists {
-                tag: tag.clone(),
-                current,
-            }),
-            Err(Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Writes `tag` (checked again: another copy may have taken it meanwhile) and confirms
-    /// it resolves to `target`.
-    async fn write_tag(&self, tag: &Tag, target: &RawManifest, overwrite: bool) -> Result<()> {
-        if self.check_tag(tag, &target.digest, overwrite).await? {
-            return Ok(());
-        }
-        let dest = self.dest_ref(tag);
-        self.client
-            .put_manifest(self.dst.0, self.dst.1, &dest.reference, target)
-            .await?;
-        let resolved = self.client.resolve(&dest).await?;
-        if resolved != target.digest {
-            return Err(Error::DigestMismatch {
-                expected: target.digest.clone(),
-                actual: resolved,
-            });
-        }
-        Ok(())
-    }
-
-    fn dest_ref(&self, tag: &Tag) -> ImageRef {
-        ImageRef {
-            registry: self.dst.0.clone(),
-            repository: self.dst.1.clone(),
-            reference: Reference::Tag(tag.clone()),
-        }
-    }
-
-    /// Whether the destination already has `node`'s manifest under its reference, with the
-    /// same digest. A registry accepts a manifest only once everything it names is there, so
-    /// its blobs (and an index's children) need no further look.
-    async fn already_there(&self, reference: &Reference, digest: &Digest) -> Result<bool> {
-        let dest = ImageRef {
-            registry: self.dst.0.clone(),
-            repository: self.dst.1.clone(),
-            reference: reference.clone(),
-        };
-        match self.client.resolve(&dest).await {
-            Ok(found) => Ok(found == *digest),
-            Err(Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Copies a node's blobs not handled yet (`done`), up to `concurrency` at a time, then
-    /// puts its manifest raw; a node already `present` at the destination is left alone.
-    async fn put_node(
-        &self,
-        node: Node,
-        present: bool,
-        concurrency: usize,
-        done: &mut HashSet<Digest>,
-        report: &mut CopyReport,
-    ) -> Result<()> {
-        let fresh: Vec<_> = node
-            .blobs
-            .into_iter()
-            .filter(|b| done.insert(b.digest.clone()))
-            .collect();
-        if present {
-            report.blobs_skipped += fresh.len();
-            (self.progress)(report);
-            return Ok(());
-        }
-        let mut outcomes = futures_util::stream::iter(fresh)
-            .map(|blob| async move { self.client.copy_blob(self.src, self.dst, &blob).await })
-            .buffer_unordered(concurrency);
-        while let Some(outcome) = outcomes.try_next().await? {
-            match outcome {
-                BlobOutcome::Copied(n) => {
-                    report.blobs_copied += 1;
-                    report.bytes_copied += n;
-                }
-                BlobOutcome::Mounted => report.blobs_mounted += 1,
-                BlobOutcome::Skipped | BlobOutcome::Foreign => report.blobs_skipped += 1,
-            }
-            (self.progress)(report);
-        }
-        self.client
-            .put_manifest(self.dst.0, self.dst.1, &node.reference, &node.manifest)
-            .await?;
-        report.manifests_copied += 1;
-        (self.progress)(report);
-        Ok(())
-    }
+/// Milliseconds, for log fields.
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

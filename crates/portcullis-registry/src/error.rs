@@ -1,5 +1,9 @@
 //! The error type of the registry client and copy engine. Messages name the registry and the
 //! operation but never a credential, a token or an upload URL (those carry session state).
+//! A copy's failures also say which end failed (`Role`): within one registry the host alone
+//! cannot tell the source from the destination.
+
+use std::fmt;
 
 use portcullis_core::{Digest, Tag};
 
@@ -127,9 +131,77 @@ pub enum Error {
     /// A copy plan or argument that cannot be executed (e.g. a tag as copy source).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// A failure at one end of a copy: `error` happened talking to the `role` registry.
+    #[error("{role}: {error}")]
+    At {
+        /// Which end failed.
+        role: Role,
+        /// What went wrong there (never another `At`).
+        error: Box<Error>,
+    },
+}
+
+/// Which end of a copy a registry failure happened at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The registry copied from.
+    Source,
+    /// The registry copied to.
+    Destination,
+}
+
+impl Role {
+    /// `source` or `destination`, as in messages and problem+json.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Source => "source",
+            Self::Destination => "destination",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Error {
+    /// This error as a failure at `role`'s end; an error that already names its end keeps
+    /// it, and one about the request rather than a registry (`InvalidRequest`, `TagExists`)
+    /// gets none.
+    pub fn at(self, role: Role) -> Self {
+        match self {
+            Self::At { .. } | Self::InvalidRequest(_) | Self::TagExists { .. } => self,
+            error => Self::At {
+                role,
+                error: Box::new(error),
+            },
+        }
+    }
+
+    /// `|e| e.at(role)`, for `map_err`.
+    pub(crate) fn at_end(role: Role) -> impl Fn(Self) -> Self {
+        move |e| e.at(role)
+    }
+
+    /// The end of a copy the error happened at, when known.
+    pub fn role(&self) -> Option<Role> {
+        match self {
+            Self::At { role, .. } => Some(*role),
+            _ => None,
+        }
+    }
+
+    /// The error without the end it happened at.
+    pub fn inner(&self) -> &Self {
+        match self {
+            Self::At { error, .. } => error,
+            other => other,
+        }
+    }
+
     /// A transport error with its URL stripped (upload URLs carry session state).
     pub(crate) fn transport(
         registry: &str,
@@ -166,6 +238,7 @@ impl Error {
                 crate::retry::is_transient_transport(source)
             }
             Self::Http { status, .. } => crate::retry::is_transient_status(*status),
+            Self::At { error, .. } => error.is_transient(),
             _ => false,
         }
     }
@@ -180,6 +253,7 @@ impl Error {
             | Self::Protocol { registry, .. }
             | Self::Transport { registry, .. }
             | Self::Timeout { registry, .. } => Some(registry),
+            Self::At { error, .. } => error.registry(),
             _ => None,
         }
     }

@@ -5,8 +5,9 @@ use portcullis_core::{Digest, ImageRef, Reference, RegistryHost, RepoPath};
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 
-use crate::client::{Access, check_status, read_limited};
+use crate::client::Access;
 use crate::manifest::{ACCEPT_MANIFESTS, MAX_MANIFEST_BYTES};
+use crate::response::{check_status, read_limited};
 use crate::{Error, RawManifest, RegistryClient, Result};
 
 /// The header registries use to announce a manifest's digest.

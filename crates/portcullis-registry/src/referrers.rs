@@ -7,8 +7,9 @@ use reqwest::StatusCode;
 use reqwest::header::ACCEPT;
 use serde::Deserialize;
 
-use crate::client::{Access, check_status, read_limited};
+use crate::client::Access;
 use crate::manifest::{MAX_MANIFEST_BYTES, OCI_INDEX};
+use crate::response::{check_status, read_limited};
 use crate::{Error, RegistryClient, Result};
 
 /// More referrers than this for one digest is not a list we accept.

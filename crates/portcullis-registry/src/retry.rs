@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime};
 use reqwest::Response;
 use reqwest::header::RETRY_AFTER;
 
-use crate::Error;
+use portcullis_core::RegistryHost;
+
+use crate::{Error, Result};
 
 /// The longest `Retry-After` we honour; a registry asking for more gets this.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
@@ -85,6 +87,7 @@ pub(crate) fn is_transient_error(e: &Error) -> bool {
     match e {
         Error::Http { status, .. } => is_transient_status(*status),
         Error::Transport { source, .. } => is_transient_transport(source),
+        Error::At { error, .. } => is_transient_error(error),
         _ => false,
     }
 }
@@ -107,6 +110,57 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
     }
     let when = httpdate::parse_http_date(value).ok()?;
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// The error of a transient failure that outlasted `attempts` attempts.
+pub(crate) fn exhausted(e: Error, attempts: u32) -> Error {
+    match e {
+        Error::Http {
+            status,
+            operation,
+            registry,
+            ..
+        } => Error::RetriesExhausted {
+            registry,
+            operation,
+            status,
+            attempts,
+        },
+        Error::Transport {
+            registry,
+            operation,
+            source,
+        } => Error::TransportExhausted {
+            registry,
+            operation,
+            attempts,
+            source,
+        },
+        Error::At { role, error } => exhausted(*error, attempts).at(role),
+        other => other,
+    }
+}
+
+/// One line per retry; names the status or error (never a URL or credential).
+pub(crate) fn log_retry(
+    registry: &RegistryHost,
+    operation: &'static str,
+    attempt: u32,
+    delay: Duration,
+    outcome: &Result<Response>,
+) {
+    let failure = match outcome {
+        Ok(resp) => resp.status().as_u16().to_string(),
+        Err(e) => e.to_string(),
+    };
+    tracing::warn!(
+        registry = registry.as_str(),
+        registry.operation = operation,
+        retry.attempt = attempt,
+        retry.delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+        retry.failure = %failure,
+        "transient registry failure; retrying"
+    );
 }
 
 #[cfg(test)]

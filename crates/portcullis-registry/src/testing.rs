@@ -134,9 +134,13 @@ impl TestRegistry {
         Err(last_err)
     }
 
-    /// Kills the registry process now (to test an unreachable registry).
-    pub fn stop(&mut self) {
-        let _ = self.child.start_kill();
+    /// Kills the registry process and waits until it has exited, so its port refuses
+    /// connections when this returns (to test an unreachable registry, with no sleep).
+    pub async fn stop(&mut self) -> io::Result<()> {
+        if self.child.try_wait()?.is_none() {
+            self.child.start_kill()?;
+        }
+        self.child.wait().await.map(|_| ())
     }
 }
 

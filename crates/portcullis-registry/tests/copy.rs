@@ -6,7 +6,7 @@
 mod support;
 
 use portcullis_core::{Digest, ImageRef, Reference};
-use portcullis_registry::{Error, OCI_INDEX, OCI_MANIFEST, RawManifest, copy_image};
+use portcullis_registry::{Error, OCI_INDEX, OCI_MANIFEST, RawManifest, Role, copy_image};
 use serde_json::json;
 use support::{Pushed, plan, push_image, repo, tag, to_prod_v1};
 
@@ -91,7 +91,12 @@ async fn copying_a_missing_digest_or_a_tag_source_fails_cleanly() {
     let err = copy_image(&client, &to_prod_v1(&src, &missing, &dst))
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    assert!(matches!(err.inner(), Error::NotFound { .. }), "{err:?}");
+    assert_eq!(err.role(), Some(Role::Source), "{err}");
+    assert!(
+        err.to_string().starts_with("source: not found: manifest"),
+        "{err}"
+    );
     let tagged = ImageRef {
         registry: dst.host.clone(),
         repository: repo("prod/app"),

@@ -12,7 +12,7 @@ use std::time::Duration;
 use portcullis_core::{Digest, ImageRef, Reference};
 use portcullis_registry::testing::{FaultPlan, FaultProxy, TestRegistry};
 use portcullis_registry::{
-    CopyPlan, Error, RegistryAuthConfig, RegistryClient, RetryPolicy, copy_image,
+    CopyPlan, Error, RegistryAuthConfig, RegistryClient, RetryPolicy, Role, copy_image,
 };
 use support::{push_image, repo};
 
@@ -137,7 +137,8 @@ async fn copy_gives_up_naming_status_and_attempts_when_faults_never_stop() {
         .await
         .unwrap_err();
 
-    match &err {
+    assert_eq!(err.role(), Some(Role::Destination), "{err}");
+    match err.inner() {
         Error::RetriesExhausted {
             registry,
             status,
@@ -155,7 +156,7 @@ async fn copy_gives_up_naming_status_and_attempts_when_faults_never_stop() {
             assert_eq!(
                 err.to_string(),
                 format!(
-                    "registry {} answered 503 to {operation} 3 times; giving up",
+                    "destination: registry {} answered 503 to {operation} 3 times; giving up",
                     proxy.host.as_str()
                 )
             );
@@ -182,7 +183,7 @@ async fn upload_put_failures_give_up_after_the_budget_too() {
 
     assert!(
         matches!(
-            err,
+            err.inner(),
             Error::RetriesExhausted {
                 status: 502,
                 attempts: 4,

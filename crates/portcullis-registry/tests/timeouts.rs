@@ -13,7 +13,7 @@ use std::time::Duration;
 use portcullis_core::{ImageRef, Reference, RegistryHost};
 use portcullis_registry::testing::{FaultPlan, FaultProxy, TestRegistry};
 use portcullis_registry::{
-    Error, RegistryAuthConfig, RegistryClient, RetryPolicy, Timeouts, copy_image,
+    Error, RegistryAuthConfig, RegistryClient, RetryPolicy, Role, Timeouts, copy_image,
 };
 use support::{push_image, repo, tag};
 
@@ -53,7 +53,7 @@ async fn settles<T>(f: impl Future<Output = T>) -> T {
 }
 
 fn assert_timeout(err: &Error, registry: &RegistryHost, operation: &str, waited_for: &str) {
-    match err {
+    match err.inner() {
         Error::Timeout {
             registry: r,
             operation: o,
@@ -115,4 +115,9 @@ async fn a_blob_body_that_stalls_midway_fails_with_an_idle_read_timeout() {
     plan.source.registry = stalling.host.clone();
     let err = settles(copy_image(&client, &plan)).await.unwrap_err();
     assert_timeout(&err, &stalling.host, "copy blob", "response body");
+    assert_eq!(
+        err.role(),
+        Some(Role::Source),
+        "the stalled end is named: {err}"
+    );
 }

@@ -8,7 +8,7 @@ mod support;
 
 use portcullis_core::{ImageRef, Reference};
 use portcullis_registry::testing::{TOKEN_SERVICE, TestRegistry, TokenServer};
-use portcullis_registry::{Error, RegistryAuthConfig, RegistryClient, copy_image};
+use portcullis_registry::{Error, RegistryAuthConfig, RegistryClient, Role, copy_image};
 use support::{push_image, repo, tag, to_prod_v1};
 
 const USER: &str = "ci-robot";
@@ -195,9 +195,10 @@ async fn token_auth_refuses_a_wrong_password_without_showing_it() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, Error::Unauthorized { status: 401, .. }),
+        matches!(err.inner(), Error::Unauthorized { status: 401, .. }),
         "{err:?}"
     );
+    assert_eq!(err.role(), Some(Role::Destination), "{err}");
     let shown = format!("{err} / {err:?}");
     assert!(shown.contains(dst.host.as_str()), "{shown}");
     assert!(!shown.contains(wrong), "{shown}");

@@ -294,6 +294,9 @@ pub struct Application {
     router: Router,
     limits: ConnectionLimits,
     auth_flush: (Duration, Duration),
+    /// Whether `run_until` runs the background copy worker (tests may run copies
+    /// themselves with `copier::run_pending_jobs` instead).
+    copy_worker: bool,
 }
 
 impl Application {
@@ -325,7 +328,15 @@ impl Application {
             router,
             limits,
             auth_flush,
+            copy_worker: true,
         })
+    }
+
+    /// The same application without the background copy worker: copies run only when
+    /// `copier::run_pending_jobs` is called (deterministic tests).
+    pub fn without_copy_worker(mut self) -> Self {
+        self.copy_worker = false;
+        self
     }
 
     /// The bound port.
@@ -343,7 +354,9 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
-        let worker = tokio::spawn(copier::run(self.state.clone()));
+        let worker = self
+            .copy_worker
+            .then(|| tokio::spawn(copier::run(self.state.clone())));
         let witness = tokio::spawn(checkpoints::run(
             self.state.store.clone(),
             self.state.keys.clone(),
@@ -359,7 +372,9 @@ impl Application {
             retention,
         ));
         serve(self.listener, self.router, self.limits, shutdown).await;
-        worker.abort();
+        if let Some(worker) = worker {
+            worker.abort();
+        }
         witness.abort();
         reloader.abort();
         flusher.abort();

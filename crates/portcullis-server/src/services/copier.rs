@@ -10,27 +10,33 @@
 //! promotion with a loud `integrity_violation` event and copies nothing.
 
 mod job;
+mod outcome;
+mod wakeup;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use portcullis_core::{AuditAction, PromotionState};
+use portcullis_core::AuditAction;
 use portcullis_registry::{Activity, CopyReport};
-use portcullis_store::{NewAuditEvent, PromotionRecord, Store};
+use portcullis_store::PromotionRecord;
 use serde_json::json;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::services::trust::{IntegrityError, Release};
 use crate::state::AppState;
-pub use job::{CopyError, End};
+pub use job::CopyError;
+use outcome::{event, record, refuse};
 
 /// How long a claimed job stays leased without renewal before another worker may take it.
 const LEASE_SECS: i64 = 60;
 /// How often a running copy renews its lease and records its progress.
 const HEARTBEAT: Duration = Duration::from_secs(1);
-/// How often to look for jobs when nobody wakes the worker.
-const POLL: Duration = Duration::from_secs(2);
+/// How often to look for jobs when nobody wakes the worker: a fallback for leases that
+/// lapsed and for wake-ups lost with a listener connection (`wakeup`).
+const POLL: Duration = Duration::from_secs(30);
+/// The wait after a failed claim (the database is down) before trying again.
+const ERROR_BACKOFF: Duration = Duration::from_secs(2);
 /// Claims after which a job that keeps dying (crash, lost lease) is marked failed.
 const MAX_ATTEMPTS: i32 = 5;
 /// A copy that shows no progress (no byte, blob or manifest moved, no retry backoff under
@@ -39,10 +45,15 @@ const MAX_ATTEMPTS: i32 = 5;
 const STALL_LIMIT: Duration = Duration::from_secs(LEASE_SECS as u64);
 
 /// Runs forever: claim jobs while fewer than `copy.max_concurrent_jobs` run, copy, record;
-/// sleep when idle. Each job runs in its own task, so a hung or slow job never holds up
-/// the others, and a panic in one cannot stop the worker (its lease lapses and it is
-/// retried).
+/// wait when idle until woken — by this replica (`copy_wakeup`), by any replica through
+/// Postgres `NOTIFY` (`wakeup`), or by the `POLL` fallback. Each job runs in its own task,
+/// so a hung or slow job never holds up the others, and a panic in one cannot stop the
+/// worker (its lease lapses and it is retried).
 pub async fn run(state: AppState) {
+    let _listener = wakeup::AbortOnDrop(tokio::spawn(wakeup::forward_notifications(
+        state.store.clone(),
+        state.copy_wakeup.clone(),
+    )));
     let slots = Arc::new(Semaphore::new(state.copy_max_concurrent_jobs.max(1)));
     loop {
         if state.integrity.is_halted() {
@@ -55,7 +66,7 @@ pub async fn run(state: AppState) {
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
         };
-        match state.store.claim_copy_job(LEASE_SECS).await {
+        match claim(&state).await {
             Ok(Some((job, claim))) => {
                 let task = tokio::spawn(process(state.clone(), job, claim));
                 tokio::spawn(async move {
@@ -72,22 +83,48 @@ pub async fn run(state: AppState) {
             Err(e) => {
                 drop(slot);
                 tracing::error!(error = %e, "claiming a copy job failed");
-                tokio::time::sleep(POLL).await;
+                let _ = tokio::time::timeout(ERROR_BACKOFF, state.copy_wakeup.notified()).await;
             }
         }
     }
 }
 
-fn event(job: &PromotionRecord, action: AuditAction, details: serde_json::Value) -> NewAuditEvent {
-    NewAuditEvent {
-        actor: "system".to_owned(),
-        action,
-        promotion_id: Some(job.id),
-        digest: Some(job.digest.clone()),
-        details,
-        // The copy runs in the worker, outside any request.
-        request_id: None,
+/// Runs every copy job that can be claimed now, one after the other, each to its end; returns
+/// how many ran. The test hook for copies (as crates.io's `run_pending_background_jobs`):
+/// with the background worker off (`Application::without_copy_worker`), a test releases a
+/// promotion, calls this, and reads the outcome, with no waiting or polling. Claims, leases,
+/// integrity checks and outcomes are those of the background worker.
+pub async fn run_pending_jobs(state: &AppState) -> Result<usize, portcullis_store::Error> {
+    let mut ran = 0;
+    while !state.integrity.is_halted() {
+        let Some((job, claim)) = claim(state).await? else {
+            break;
+        };
+        // In its own task, as the worker runs it: a copy's future is large, and a panic stays
+        // in the task (its lease lapses and it is retried).
+        if let Err(e) = tokio::spawn(process(state.clone(), job, claim)).await {
+            tracing::error!(error = %e, "copy task panicked; the job will be retried");
+        }
+        ran += 1;
     }
+    Ok(ran)
+}
+
+/// Claims the next job, timing the claim.
+async fn claim(
+    state: &AppState,
+) -> Result<Option<(PromotionRecord, Uuid)>, portcullis_store::Error> {
+    let started = Instant::now();
+    let claimed = state.store.claim_copy_job(LEASE_SECS).await?;
+    if let Some((job, _)) = &claimed {
+        tracing::debug!(promotion.id = %job.id, copy.claim_ms = ms(started.elapsed()), "copy job claimed");
+    }
+    Ok(claimed)
+}
+
+/// Milliseconds, for log fields.
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Checks the job's decision statement; `Ok(None)` when the database could not answer (the
@@ -116,21 +153,8 @@ async fn release(
     }
 }
 
-/// Fails a job whose statement does not hold, with a loud audit event, copying nothing.
-async fn refuse(state: &AppState, job: &PromotionRecord, claim: Uuid, e: &IntegrityError) {
-    tracing::error!(promotion.id = %job.id, image.digest = %job.digest, error = %e, "integrity violation: refusing to copy");
-    let violation = event(
-        job,
-        AuditAction::IntegrityViolation,
-        json!({"during": "copy", "reason": e.to_string(), "state": job.state, "destination": job.destination_name()}),
-    );
-    if let Err(err) = state.store.append_audit_now(&violation).await {
-        tracing::error!(error = %err, "could not audit an integrity violation");
-    }
-    let outcome = Err(CopyError::Integrity(e.to_string()));
-    record(state, job, claim, None, outcome).await;
-}
-
+/// Runs one claimed job: checks its statement, copies (auditing the start meanwhile),
+/// records the outcome. Logs where the time went (`copy.*_ms`).
 // The job runs in its own task: its span names the promotion on every line it logs.
 #[tracing::instrument(skip_all, fields(promotion.id = %job.id, image.digest = %job.digest, copy.attempt = job.attempts))]
 async fn process(state: AppState, job: PromotionRecord, claim: Uuid) {
@@ -139,32 +163,64 @@ async fn process(state: AppState, job: PromotionRecord, claim: Uuid) {
         record(&state, &job, claim, None, Err(interrupted)).await;
         return;
     }
+    let clock = Instant::now();
     let (release, statement_digest) = match release(&state, &job).await {
         Ok(Some(r)) => r,
         Ok(None) => return,
-        Err(e) => return refuse(&state, &job, claim, &e).await,
+        Err(e) => return refuse(&state, &job, claim, e).await,
     };
+    let release_ms = ms(clock.elapsed());
     tracing::info!(promotion.id = %job.id, image.digest = %job.digest, attempt = job.attempts, "copy started");
     let started = event(
         &job,
         AuditAction::CopyStarted,
         json!({"destination": job.destination_name(), "attempt": job.attempts, "statement_digest": statement_digest}),
     );
-    if let Err(e) = state.store.append_audit_now(&started).await {
-        tracing::error!(error = %e, promotion.id = %job.id, "could not audit copy start");
-    }
-    let (progress_tx, progress_rx) = tokio::sync::watch::channel(None::<serde_json::Value>);
+    // The start is audited while the copy runs: the copy's outcome is recorded (and
+    // audited) only after both, so the chain still reads started-then-finished.
+    let audit_start = async {
+        if let Err(e) = state.store.append_audit_now(&started).await {
+            tracing::error!(error = %e, promotion.id = %job.id, "could not audit copy start");
+        }
+    };
+    let copy_clock = Instant::now();
+    let (outcome, ()) = tokio::join!(copy(&state, &job, claim, &release), audit_start);
+    let copy_ms = ms(copy_clock.elapsed());
+    let Some(outcome) = outcome else {
+        tracing::warn!(promotion.id = %job.id, "stopped the copy: its lease was lost or it stalled");
+        return;
+    };
+    let record_clock = Instant::now();
+    record(&state, &job, claim, Some(&statement_digest), outcome).await;
+    tracing::info!(
+        promotion.id = %job.id,
+        copy.release_ms = release_ms,
+        copy.copy_ms = copy_ms,
+        copy.record_ms = ms(record_clock.elapsed()),
+        copy.total_ms = ms(clock.elapsed()),
+        "copy job timings"
+    );
+}
+
+/// The copy of a released job, with its retries and deadline, while its lease is kept;
+/// `None` when the lease was lost or the copy stalled.
+async fn copy(
+    state: &AppState,
+    job: &PromotionRecord,
+    claim: Uuid,
+    release: &Release,
+) -> Option<Result<CopyReport, CopyError>> {
+    let (progress_tx, progress_rx) = tokio::sync::watch::channel(None::<CopyReport>);
     let activity = Activity::new();
     let seen = activity.clone();
     let report_progress = move |r: &CopyReport| {
         seen.touch();
-        let mut value = serde_json::to_value(r).unwrap_or_default();
-        value["in_progress"] = json!(true);
-        progress_tx.send_replace(Some(value));
+        // Serialised only when the heartbeat writes it (at most once per `HEARTBEAT`).
+        progress_tx.send_replace(Some(r.clone()));
     };
     let last_failure = Mutex::new(None);
     let copy = job::within_deadline(state.copy_job_deadline, &last_failure, async {
-        let plan = job::plan(&release, state.copy_blob_concurrency, &job)?;
+        let plan = job::plan(release, state.copy_blob_concurrency, job)?;
         job::copy_with_retries(
             &state.registry,
             &plan,
@@ -174,14 +230,10 @@ async fn process(state: AppState, job: PromotionRecord, claim: Uuid) {
         )
         .await
     });
-    let outcome = tokio::select! {
-        outcome = copy => outcome,
-        () = keep_lease(&state, &job, claim, &activity, progress_rx) => {
-            tracing::warn!(promotion.id = %job.id, "stopped the copy: its lease was lost or it stalled");
-            return;
-        }
-    };
-    record(&state, &job, claim, Some(&statement_digest), outcome).await;
+    tokio::select! {
+        outcome = copy => Some(outcome),
+        () = keep_lease(state, job, claim, &activity, progress_rx) => None,
+    }
 }
 
 /// Renews the job's lease and records its progress every `HEARTBEAT` while the copy makes
@@ -192,7 +244,7 @@ async fn keep_lease(
     job: &PromotionRecord,
     claim: Uuid,
     activity: &Activity,
-    mut progress: tokio::sync::watch::Receiver<Option<serde_json::Value>>,
+    mut progress: tokio::sync::watch::Receiver<Option<CopyReport>>,
 ) {
     loop {
         tokio::time::sleep(HEARTBEAT).await;
@@ -206,7 +258,11 @@ async fn keep_lease(
             return;
         }
         let latest = if progress.has_changed().unwrap_or(false) {
-            progress.borrow_and_update().clone()
+            progress.borrow_and_update().as_ref().map(|r| {
+                let mut value = serde_json::to_value(r).unwrap_or_default();
+                value["in_progress"] = json!(true);
+                value
+            })
         } else {
             None
         };
@@ -220,68 +276,6 @@ async fn keep_lease(
             Err(e) => {
                 tracing::warn!(error = %e, promotion.id = %job.id, "copy heartbeat failed")
             }
-        }
-    }
-}
-
-/// Writes the outcome and its audit event together, if this worker still holds the claim.
-/// A finished copy's event names the statement it spent, so the statement can never
-/// release another copy.
-async fn record(
-    state: &AppState,
-    job: &PromotionRecord,
-    claim: Uuid,
-    statement_digest: Option<&str>,
-    outcome: Result<CopyReport, CopyError>,
-) {
-    let (next, error, report, audit) = match &outcome {
-        Ok(r) => {
-            let mut report = serde_json::to_value(r).unwrap_or_default();
-            report["in_progress"] = json!(false);
-            let mut details = report.clone();
-            details["statement_digest"] = json!(statement_digest);
-            (
-                PromotionState::Promoted,
-                None,
-                Some(report),
-                event(job, AuditAction::Promoted, details),
-            )
-        }
-        Err(e) => {
-            let reason = e.to_string();
-            tracing::warn!(promotion.id = %job.id, error = %reason, transient = e.is_transient(), "copy failed");
-            let audit = event(job, AuditAction::Failed, json!({"reason": reason}));
-            (PromotionState::Failed, Some(reason), None, audit)
-        }
-    };
-    let written = async {
-        let mut tx = state.store.begin().await?;
-        if !Store::finish_copy_job(
-            &mut tx,
-            job.id,
-            claim,
-            next,
-            error.as_deref(),
-            report.as_ref(),
-        )
-        .await?
-        {
-            return Ok(false);
-        }
-        state.store.append_audit(&mut tx, &audit).await?;
-        portcullis_store::commit(tx).await?;
-        Ok::<bool, portcullis_store::Error>(true)
-    };
-    match written.await {
-        Ok(true) => {
-            tracing::info!(promotion.id = %job.id, promotion.state = %next, "copy finished")
-        }
-        Ok(false) => {
-            tracing::warn!(promotion.id = %job.id, "claim lost before the outcome was written")
-        }
-        // The lease lapses and another attempt picks the job up.
-        Err(e) => {
-            tracing::error!(error = %e, promotion.id = %job.id, "could not record the copy outcome")
         }
     }
 }

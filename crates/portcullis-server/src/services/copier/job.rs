@@ -1,39 +1,18 @@
 //! One copy job's work: the copy plan from the stored promotion, and the copy itself,
 //! retried with backoff while it fails transiently (a registry outage, a timeout) until the
 //! registries' `retry.max_elapsed_seconds` is used up. Failures are a typed `CopyError` that
-//! says whether they are transient and, for a registry, which end (source or destination).
+//! says whether they are transient and, for a registry, which end (source or destination,
+//! the registry error's `Role`: within one registry the host cannot tell them apart).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use portcullis_core::RegistryHost;
 use portcullis_registry::{
-    Activity, CopyOptions, CopyPlan, CopyReport, RegistryClient, copy_image_with_progress,
+    Activity, CopyOptions, CopyPlan, CopyReport, RegistryClient, Role, copy_image_with_progress,
 };
 use portcullis_store::PromotionRecord;
 
-use crate::services::trust::Release;
-
-/// Which end of a copy a registry failure came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum End {
-    /// The registry copied from.
-    Source,
-    /// The registry copied to.
-    Destination,
-    /// Source and destination are the same registry.
-    Both,
-}
-
-impl std::fmt::Display for End {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Source => "source",
-            Self::Destination => "destination",
-            Self::Both => "source and destination",
-        })
-    }
-}
+use crate::services::trust::{IntegrityError, Release};
 
 /// Why a copy job failed.
 #[derive(Debug, thiserror::Error)]
@@ -44,18 +23,14 @@ pub enum CopyError {
     /// The job was claimed too often without an outcome (crashes, lost leases). Permanent.
     #[error("copy_interrupted: gave up after {0} interrupted copy attempts")]
     Interrupted(i32),
-    /// A registry failed; `error.is_transient()` says whether another attempt may help.
-    #[error("{code} at the {end}: {error}", code = registry_code(.error))]
-    Registry {
-        /// Source or destination.
-        end: End,
-        /// What the registry client reported.
-        error: portcullis_registry::Error,
-    },
+    /// A registry failed; `error.is_transient()` says whether another attempt may help, and
+    /// `error.role()` at which end (source or destination) it failed.
+    #[error("{code}{at}: {inner}", code = registry_code(.0), at = at_end(.0), inner = .0.inner())]
+    Registry(portcullis_registry::Error),
     /// The job's decision statement does not hold (see `trust`). Permanent: nothing is
     /// copied.
     #[error("integrity_violation: {0}")]
-    Integrity(String),
+    Integrity(#[source] IntegrityError),
     /// The job ran past `copy.job_deadline_seconds`. Permanent for this job.
     #[error(
         "registry_timeout: the copy did not finish within copy.job_deadline_seconds ({seconds} s){}",
@@ -76,9 +51,17 @@ fn last_failure(last: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
+/// ` at the source` / ` at the destination` when the failing end is known.
+fn at_end(error: &portcullis_registry::Error) -> String {
+    error
+        .role()
+        .map(|r| format!(" at the {r}"))
+        .unwrap_or_default()
+}
+
 /// The stable code a registry failure is stored under.
 fn registry_code(error: &portcullis_registry::Error) -> &'static str {
-    match error {
+    match error.inner() {
         portcullis_registry::Error::Timeout { .. } => "registry_timeout",
         e if e.is_transient() => "registry_unavailable",
         _ => "copy_failed",
@@ -86,26 +69,22 @@ fn registry_code(error: &portcullis_registry::Error) -> &'static str {
 }
 
 impl CopyError {
-    /// A registry failure during the copy of `plan`, with the end it came from.
-    fn registry(plan: &CopyPlan, error: portcullis_registry::Error) -> Self {
-        let host = error.registry();
-        let is = |h: &RegistryHost| host == Some(h.as_str());
-        let end = match (is(&plan.source.registry), is(&plan.dest_registry)) {
-            (true, true) => End::Both,
-            (true, false) => End::Source,
-            _ => End::Destination,
-        };
-        Self::Registry { end, error }
-    }
-
     /// Whether a later attempt may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Registry { error, .. } => error.is_transient(),
+            Self::Registry(error) => error.is_transient(),
             Self::InvalidJob(_)
             | Self::Interrupted(_)
             | Self::Integrity(_)
             | Self::Deadline { .. } => false,
+        }
+    }
+
+    /// The end of the copy that failed, for a registry failure that names it.
+    pub fn role(&self) -> Option<Role> {
+        match self {
+            Self::Registry(error) => error.role(),
+            _ => None,
         }
     }
 }
@@ -150,9 +129,11 @@ pub async fn copy_with_retries(
         let (error, policy) = match copy_image_with_progress(&client, plan, progress).await {
             Ok(report) => return Ok(report),
             Err(e) => {
-                let failing = e.registry().and_then(|h| h.parse::<RegistryHost>().ok());
-                let policy = client.retry_policy(failing.as_ref().unwrap_or(&plan.dest_registry));
-                (CopyError::registry(plan, e), policy)
+                let failing = match e.role() {
+                    Some(Role::Source) => &plan.source.registry,
+                    _ => &plan.dest_registry,
+                };
+                (CopyError::Registry(e), client.retry_policy(failing))
             }
         };
         *last.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.to_string());
@@ -208,36 +189,28 @@ mod tests {
 
     #[test]
     fn registry_failures_name_their_end_and_code() {
-        let plan = CopyPlan {
-            source: "127.0.0.1:1/team/app@sha256:0000000000000000000000000000000000000000000000000000000000000000"
-                .parse()
-                .unwrap(),
-            dest_registry: "127.0.0.1:2".parse().unwrap(),
-            dest_repo: "team/app".parse().unwrap(),
-            dest_tag: None,
-            options: CopyOptions::default(),
-        };
         let timeout = |host: &str| portcullis_registry::Error::Timeout {
             registry: host.to_owned(),
             operation: "copy blob",
             waited_for: "response headers",
         };
-        let dst = CopyError::registry(&plan, timeout("127.0.0.1:2"));
+        // One registry at both ends: the role, not the host, says which end failed.
+        let dst = CopyError::Registry(timeout("127.0.0.1:2").at(Role::Destination));
         assert!(dst.is_transient());
+        assert_eq!(dst.role(), Some(Role::Destination));
         assert_eq!(
             dst.to_string(),
             "registry_timeout at the destination: registry 127.0.0.1:2 did not answer copy blob in time (response headers timed out)"
         );
-        let src = CopyError::registry(&plan, timeout("127.0.0.1:1"));
+        let src = CopyError::Registry(timeout("127.0.0.1:2").at(Role::Source));
+        assert_eq!(src.role(), Some(Role::Source));
         assert!(
             src.to_string()
-                .starts_with("registry_timeout at the source: ")
+                .starts_with("registry_timeout at the source: registry 127.0.0.1:2 ")
         );
-        let missing = CopyError::registry(
-            &plan,
-            portcullis_registry::Error::InvalidRequest("x".into()),
-        );
-        assert!(!missing.is_transient());
-        assert!(missing.to_string().starts_with("copy_failed"));
+        let bad = CopyError::Registry(portcullis_registry::Error::InvalidRequest("x".into()));
+        assert!(!bad.is_transient());
+        assert_eq!(bad.role(), None);
+        assert_eq!(bad.to_string(), "copy_failed: invalid request: x");
     }
 }

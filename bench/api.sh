@@ -1,0 +1,50 @@
+# API helpers of the bench scripts that promote through `portcullis serve` (sourced after
+# lib.sh). The caller sets CONFIG (the server's config file) and PORT.
+
+seconds() { date +%s.%N; }
+elapsed() { echo "$(seconds) - $1" | bc; }
+
+# token ARGS...: a token made with `portcullis token create`.
+token() { RUST_LOG=warn "$PORTCULLIS" --config "$CONFIG" token create "$@"; }
+
+# api TOKEN CURL_ARGS...: an authenticated JSON request to the server.
+api() { curl -sf -H "Authorization: Bearer $1" -H 'Content-Type: application/json' "${@:2}"; }
+
+# request_promotion TOKEN SOURCE ROUTE TAG: requests a promotion; prints its id.
+request_promotion() {
+    local body
+    body=$(jq -nc --arg src "$2" --arg route "$3" --arg tag "$4" '{source: $src, route: $route, tag: $tag,
+        evidence: [{format: "trivy-json", document: {SchemaVersion: 2, ArtifactName: "bench", Results: []}}]}')
+    api "$1" -X POST --data "$body" "http://127.0.0.1:$PORT/v1/promotions" | jq -r .id
+}
+
+# approve TOKEN ID: one approval.
+approve() {
+    api "$1" -X POST --data '{"verdict": "approve", "comment": "bench"}' \
+        "http://127.0.0.1:$PORT/v1/promotions/$2/approvals" >/dev/null
+}
+
+# promotion_state ID: the promotion's state.
+promotion_state() { api "$CI" "http://127.0.0.1:$PORT/v1/promotions/$1" | jq -r .state; }
+
+# wait_promoted ID: polls every 10 ms until the promotion leaves `promoting`; fails unless
+# it is `promoted`.
+wait_promoted() {
+    local state
+    while state=$(promotion_state "$1") && [ "$state" = promoting ]; do sleep 0.01; done
+    [ "$state" = promoted ] || { echo "promotion $1 ended $state" >&2; return 1; }
+}
+
+# promote_timed ID: the last approval's POST (Bob; Alice approved before) until the promotion
+# shows `promoted`, in seconds. Sets SERVER_SECS to the same span ending at the promotion's
+# own updated_at (when the copier wrote `promoted`; no polling granularity).
+promote_timed() {
+    local t0 t1 updated
+    t0=$(seconds)
+    approve "$BOB" "$1"
+    wait_promoted "$1"
+    t1=$(seconds)
+    updated=$(api "$CI" "http://127.0.0.1:$PORT/v1/promotions/$1" | jq -r .updated_at)
+    SERVER_SECS=$(echo "$(date -d "$updated" +%s.%N) - $t0" | bc)
+    echo "$t1 - $t0" | bc
+}

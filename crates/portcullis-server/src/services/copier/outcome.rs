@@ -1,0 +1,112 @@
+//! Writing a copy job's outcome: the promotion's next state, its error or report, and the
+//! audit event, together and only while the worker still holds the claim; and refusing a
+//! job whose decision statement does not hold.
+
+use portcullis_core::{AuditAction, PromotionState};
+use portcullis_registry::CopyReport;
+use portcullis_store::{NewAuditEvent, PromotionRecord, Store};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::CopyError;
+use crate::services::trust::IntegrityError;
+use crate::state::AppState;
+
+/// An audit event of the copy worker about `job`.
+pub(super) fn event(
+    job: &PromotionRecord,
+    action: AuditAction,
+    details: serde_json::Value,
+) -> NewAuditEvent {
+    NewAuditEvent {
+        actor: "system".to_owned(),
+        action,
+        promotion_id: Some(job.id),
+        digest: Some(job.digest.clone()),
+        details,
+        // The copy runs in the worker, outside any request.
+        request_id: None,
+    }
+}
+
+/// Fails a job whose statement does not hold, with a loud audit event, copying nothing.
+pub(super) async fn refuse(
+    state: &AppState,
+    job: &PromotionRecord,
+    claim: Uuid,
+    e: IntegrityError,
+) {
+    tracing::error!(promotion.id = %job.id, image.digest = %job.digest, error = %e, "integrity violation: refusing to copy");
+    let violation = event(
+        job,
+        AuditAction::IntegrityViolation,
+        json!({"during": "copy", "reason": e.to_string(), "state": job.state, "destination": job.destination_name()}),
+    );
+    if let Err(err) = state.store.append_audit_now(&violation).await {
+        tracing::error!(error = %err, "could not audit an integrity violation");
+    }
+    let outcome = Err(CopyError::Integrity(e));
+    record(state, job, claim, None, outcome).await;
+}
+
+/// Writes the outcome and its audit event together, if this worker still holds the claim.
+/// A finished copy's event names the statement it spent, so the statement can never
+/// release another copy.
+pub(super) async fn record(
+    state: &AppState,
+    job: &PromotionRecord,
+    claim: Uuid,
+    statement_digest: Option<&str>,
+    outcome: Result<CopyReport, CopyError>,
+) {
+    let (next, error, report, audit) = match &outcome {
+        Ok(r) => {
+            let mut report = serde_json::to_value(r).unwrap_or_default();
+            report["in_progress"] = json!(false);
+            let mut details = report.clone();
+            details["statement_digest"] = json!(statement_digest);
+            (
+                PromotionState::Promoted,
+                None,
+                Some(report),
+                event(job, AuditAction::Promoted, details),
+            )
+        }
+        Err(e) => {
+            let reason = e.to_string();
+            tracing::warn!(promotion.id = %job.id, error = %reason, transient = e.is_transient(), "copy failed");
+            let audit = event(job, AuditAction::Failed, json!({"reason": reason}));
+            (PromotionState::Failed, Some(reason), None, audit)
+        }
+    };
+    let written = async {
+        let mut tx = state.store.begin().await?;
+        if !Store::finish_copy_job(
+            &mut tx,
+            job.id,
+            claim,
+            next,
+            error.as_deref(),
+            report.as_ref(),
+        )
+        .await?
+        {
+            return Ok(false);
+        }
+        state.store.append_audit(&mut tx, &audit).await?;
+        portcullis_store::commit(tx).await?;
+        Ok::<bool, portcullis_store::Error>(true)
+    };
+    match written.await {
+        Ok(true) => {
+            tracing::info!(promotion.id = %job.id, promotion.state = %next, "copy finished")
+        }
+        Ok(false) => {
+            tracing::warn!(promotion.id = %job.id, "claim lost before the outcome was written")
+        }
+        // The lease lapses and another attempt picks the job up.
+        Err(e) => {
+            tracing::error!(error = %e, promotion.id = %job.id, "could not record the copy outcome")
+        }
+    }
+}
