@@ -43,29 +43,7 @@ with open(out, "w") as f:
 PY
 }
 
-export COSIGN_PASSWORD=""
-"$TESTKIT" keygen --out "$WORK/keys" >/dev/null
-start_registry source
-SRC=$REG
-start_registry prod
-PROD=$REG
-DIGEST=$("$TESTKIT" push-image --registry "$SRC" --repo bench/app --tag v1 --layers 1 --layer-size 1024)
-"$TESTKIT" sign --registry "$SRC" --repo bench/app --digest "$DIGEST" --key "$WORK/keys/cosign.key" >/dev/null
-PORT=$(free_port)
-cat >"$WORK/serve.yaml" <<YAML
-listen: 127.0.0.1:$PORT
-database_url: $PG/$DB
-policy_dir: $ROOT/policies
-registries:
-  "$SRC": { insecure: true }
-  "$PROD": { insecure: true }
-routes:
-  - { name: staging-to-prod, from: "$SRC/", to: "$PROD/" }
-trust:
-  keys: [{ id: release-key, public_key_file: $WORK/keys/cosign.pub }]
-$(gate_yaml)
-YAML
-serve_portcullis "$WORK/serve.yaml" "$PORT"
+serve_signed_route
 CI=$(RUST_LOG=warn "$PORTCULLIS" --config "$WORK/serve.yaml" token create --subject ci-pipeline --role ci)
 
 body "$WORK/small.json" "$FINDINGS" "$STATEMENTS"
@@ -112,4 +90,4 @@ sort -g "$WORK/health" | awk '{ v[NR] = $1 } END {
 dry_run "$WORK/big.json" "$WORK/big"
 echo "60000/40000 request: $(head -1 "$WORK/big" | awk '{print $1 " s, HTTP " $2}'), code/allow/suppressed: $(tail -1 "$WORK/big")," \
     "detail: $(jq -r '.detail // "-"' "$WORK/big.body")"
-echo "server RSS after: $(awk '$1 == "VmRSS:" {print int($2 / 1024) " MiB"}' "/proc/${PIDS[-1]}/status"), peak $(awk '$1 == "VmHWM:" {print int($2 / 1024) " MiB"}' "/proc/${PIDS[-1]}/status")"
+echo "server RSS after: $(awk '$1 == "VmRSS:" {print int($2 / 1024) " MiB"}' "/proc/$SERVE_PID/status"), peak $(awk '$1 == "VmHWM:" {print int($2 / 1024) " MiB"}' "/proc/$SERVE_PID/status")"

@@ -60,3 +60,33 @@ serve_portcullis() {
         sleep 0.1
     done
 }
+
+# serve_signed_route: two registries (SRC, PROD), a small image on SRC signed with a fresh
+# cosign key (DIGEST), and `portcullis serve` on PORT with one route staging-to-prod
+# (config in WORK/serve.yaml, database PG/DB, trusting that key). SERVE_PID is the server.
+serve_signed_route() {
+    export COSIGN_PASSWORD=""
+    "$TESTKIT" keygen --out "$WORK/keys" >/dev/null
+    start_registry source
+    SRC=$REG
+    start_registry prod
+    PROD=$REG
+    DIGEST=$("$TESTKIT" push-image --registry "$SRC" --repo bench/app --tag v1 --layers 1 --layer-size 1024)
+    "$TESTKIT" sign --registry "$SRC" --repo bench/app --digest "$DIGEST" --key "$WORK/keys/cosign.key" >/dev/null
+    PORT=$(free_port)
+    cat >"$WORK/serve.yaml" <<YAML
+listen: 127.0.0.1:$PORT
+database_url: $PG/$DB
+policy_dir: $ROOT/policies
+registries:
+  "$SRC": { insecure: true }
+  "$PROD": { insecure: true }
+routes:
+  - { name: staging-to-prod, from: "$SRC/", to: "$PROD/" }
+trust:
+  keys: [{ id: release-key, public_key_file: $WORK/keys/cosign.pub }]
+$(gate_yaml)
+YAML
+    serve_portcullis "$WORK/serve.yaml" "$PORT"
+    SERVE_PID=${PIDS[-1]}
+}

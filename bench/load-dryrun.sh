@@ -74,30 +74,7 @@ with open(out, "w") as f:
 PY
 }
 
-export COSIGN_PASSWORD=""
-"$TESTKIT" keygen --out "$WORK/keys" >/dev/null
-start_registry source
-SRC=$REG
-start_registry prod
-PROD=$REG
-DIGEST=$("$TESTKIT" push-image --registry "$SRC" --repo bench/app --tag v1 --layers 1 --layer-size 1024)
-"$TESTKIT" sign --registry "$SRC" --repo bench/app --digest "$DIGEST" --key "$WORK/keys/cosign.key" >/dev/null
-PORT=$(free_port)
-cat >"$WORK/serve.yaml" <<YAML
-listen: 127.0.0.1:$PORT
-database_url: $PG/$DB
-policy_dir: $ROOT/policies
-registries:
-  "$SRC": { insecure: true }
-  "$PROD": { insecure: true }
-routes:
-  - { name: staging-to-prod, from: "$SRC/", to: "$PROD/" }
-trust:
-  keys: [{ id: release-key, public_key_file: $WORK/keys/cosign.pub }]
-$(gate_yaml)
-YAML
-serve_portcullis "$WORK/serve.yaml" "$PORT"
-SERVE_PID=${PIDS[-1]}
+serve_signed_route
 CI=$(RUST_LOG=warn "$PORTCULLIS" --config "$WORK/serve.yaml" token create --subject ci-pipeline --role ci)
 URL=http://127.0.0.1:$PORT/v1/promotions
 
