@@ -33,8 +33,11 @@ async fn keyless_and_key_signers_count_toward_two_of_n() {
         c.trust.cache.ttl_seconds = 0;
         c.trust.cache.negative_ttl_seconds = 0;
         c.trust.keyless = Some(KeylessConfig {
-            trust_root: config_dir.join("fulcio.pem"),
-            rekor_public_key: config_dir.join("rekor.pub"),
+            trusted_root: None,
+            trust_root: Some(config_dir.join("fulcio.pem")),
+            rekor_public_key: Some(config_dir.join("rekor.pub")),
+            ctlog_public_key: None,
+            require_sct: None,
             identities: vec![KeylessIdentity {
                 id: "release-workflow".into(),
                 issuer: GITHUB.into(),

@@ -148,6 +148,71 @@ pub struct SignatureEvidence {
     pub signatures_found: usize,
     /// Why fetching failed, when it did.
     pub error: Option<String>,
+    /// The keyless signers (Fulcio certificate identities) of the verified signatures, in
+    /// the order found; empty for key-based signatures.
+    #[serde(default)]
+    pub signers: Vec<Signer>,
+    /// Every signature found, where, and how it verified or why it did not.
+    #[serde(default)]
+    pub items: Vec<SignatureItem>,
+}
+
+/// One signature found on a digest (a `.sig` layer or a Sigstore bundle).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignatureItem {
+    /// Where it was found, e.g. `sha256-….sig layer 0` or `referrer sha256:… (bundle v0.3)`.
+    pub location: String,
+    /// The trusted key or identity ids that verified it; empty when it did not verify.
+    pub verified_ids: Vec<String>,
+    /// The keyless signer, when a certificate-based signature verified.
+    pub signer: Option<Signer>,
+    /// Why it did not verify.
+    pub rejected: Option<String>,
+}
+
+impl SignatureItem {
+    /// A signature found at `location` that did not verify, for `reason`.
+    pub fn rejected(location: String, reason: String) -> Self {
+        Self {
+            location,
+            verified_ids: Vec::new(),
+            signer: None,
+            rejected: Some(reason),
+        }
+    }
+}
+
+/// Who signed, as a Fulcio certificate says it: the OIDC issuer and subject, and the build
+/// facts Fulcio copies from a CI token (OIDs 1.3.6.1.4.1.57264.1.x).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Signer {
+    /// The OIDC issuer (extension 1.8, else the legacy 1.1); none on certificates from 2021.
+    pub issuer: Option<String>,
+    /// The subject: the certificate's email, URI or otherName SAN.
+    pub subject: String,
+    /// The source repository URI (1.12, else `https://github.com/` + legacy 1.5).
+    pub source_repository_uri: Option<String>,
+    /// The source ref, e.g. `refs/tags/v1.2.3` (1.14, else legacy 1.6).
+    pub source_repository_ref: Option<String>,
+    /// The source commit digest (1.13, else legacy 1.3).
+    pub source_repository_digest: Option<String>,
+    /// The build configuration, e.g. the workflow file at its ref (1.18).
+    pub build_config_uri: Option<String>,
+    /// The run that built it (1.21).
+    pub run_invocation_uri: Option<String>,
+}
+
+/// An attestation that verified: where it was, what it attests and who signed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptedAttestation {
+    /// Where it was found.
+    pub location: String,
+    /// The in-toto predicate type of the statement.
+    pub predicate_type: String,
+    /// The trusted key or identity ids that verified it.
+    pub key_ids: Vec<String>,
+    /// The keyless signer, for certificate-based attestations.
+    pub signer: Option<Signer>,
 }
 
 /// The licence information of one component, parsed as an SPDX licence expression.
@@ -328,6 +393,9 @@ pub struct AttestationEvidence {
     pub rejected: Vec<RejectedAttestation>,
     /// Why the attestations could not be fetched, when they could not; fail closed.
     pub error: Option<String>,
+    /// The attestations that verified.
+    #[serde(default)]
+    pub accepted: Vec<AcceptedAttestation>,
 }
 
 /// Everything gathered about one digest, as the policy will see it.

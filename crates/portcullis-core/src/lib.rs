@@ -20,9 +20,10 @@ pub use decision::{Decision, PromotionState, RequiredApprovals, Suppression, Ver
 pub use digest::Digest;
 pub use error::{Error, Result};
 pub use evidence::{
-    AttestationEvidence, Component, EvidenceItems, EvidenceOrigin, EvidenceSet, Licence,
-    Provenance, RejectedAttestation, Sbom, Severity, SignatureEvidence, SignatureStatus,
-    VexProduct, VexStatement, VexStatus, Vulnerability, VulnerabilityReport,
+    AcceptedAttestation, AttestationEvidence, Component, EvidenceItems, EvidenceOrigin,
+    EvidenceSet, Licence, Provenance, RejectedAttestation, Sbom, Severity, SignatureEvidence,
+    SignatureItem, SignatureStatus, Signer, VexProduct, VexStatement, VexStatus, Vulnerability,
+    VulnerabilityReport,
 };
 pub use format::EvidenceFormat;
 pub use platform::PlatformSpec;

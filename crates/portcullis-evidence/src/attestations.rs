@@ -9,14 +9,17 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use portcullis_core::{
-    AttestationEvidence, Digest, EvidenceItems, EvidenceOrigin, ImageRef, Reference,
-    RejectedAttestation,
+    AcceptedAttestation, AttestationEvidence, Digest, EvidenceItems, EvidenceOrigin, ImageRef,
+    Reference, RejectedAttestation,
 };
 use portcullis_registry::{Descriptor, ManifestContents, RawManifest, RegistryClient};
 use serde::Deserialize;
 
 use crate::TrustedKey;
+use crate::bundles;
 use crate::dsse::{DSSE_MEDIA_TYPE, Envelope, IN_TOTO_PAYLOAD_TYPE, MAX_ENVELOPE_BYTES};
+use crate::keyless::KeylessHandle;
+use crate::keyless::bundle::BundleKind;
 use crate::statement::Statement;
 
 /// More envelopes than this on one digest is not something we verify; fail closed.
@@ -29,6 +32,7 @@ pub const MAX_ATTESTATION_REFERRERS: usize = 256;
 #[derive(Debug, Clone)]
 pub struct AttestationVerifier {
     keys: Arc<[TrustedKey]>,
+    keyless: Option<KeylessHandle>,
     registry: RegistryClient,
     max_referrers: usize,
 }
@@ -47,7 +51,26 @@ struct Collected {
     predicate_types: BTreeSet<String>,
 }
 
+/// An envelope that verified, before its items are added.
+struct Accepted {
+    predicate_type: String,
+    key_ids: Vec<String>,
+    signer: Option<portcullis_core::Signer>,
+}
+
 impl Collected {
+    fn accept(&mut self, location: String, accepted: Accepted, items: EvidenceItems) {
+        self.evidence.verified += 1;
+        self.predicate_types.insert(accepted.predicate_type.clone());
+        self.items.extend(items);
+        self.evidence.accepted.push(AcceptedAttestation {
+            location,
+            predicate_type: accepted.predicate_type,
+            key_ids: accepted.key_ids,
+            signer: accepted.signer,
+        });
+    }
+
     fn reject(&mut self, location: String, reason: String) {
         tracing::info!(attestation.location = %location, attestation.reason = %reason, "attestation rejected");
         self.evidence
@@ -71,9 +94,18 @@ impl AttestationVerifier {
     pub fn new(keys: Arc<[TrustedKey]>, registry: RegistryClient) -> Self {
         Self {
             keys,
+            keyless: None,
             registry,
             max_referrers: MAX_ATTESTATION_REFERRERS,
         }
+    }
+
+    /// Also accepts keyless attestations (a Fulcio certificate with a transparency-log entry
+    /// of the envelope, in the `.att` layout or a Sigstore bundle) whose identity `keyless`
+    /// trusts; each matching identity id counts like a key id.
+    pub fn with_keyless(mut self, keyless: impl Into<KeylessHandle>) -> Self {
+        self.keyless = Some(keyless.into());
+        self
     }
 
     /// Reads at most `max` referrer manifests of a digest: a digest with more is refused
@@ -117,6 +149,7 @@ impl AttestationVerifier {
     ) -> Result<(), String> {
         let mut envelopes = self.cosign_layout(image, digest).await?;
         envelopes.extend(self.referrers(image, digest, out).await?);
+        self.bundles(image, digest, out).await?;
         let mut seen = HashSet::new();
         envelopes.retain(|f| seen.insert(f.layer.digest.clone()));
         if envelopes.len() > MAX_ENVELOPES {
@@ -134,12 +167,8 @@ impl AttestationVerifier {
                     continue;
                 }
             };
-            match self.verify(&bytes, digest) {
-                Ok((predicate_type, items)) => {
-                    out.evidence.verified += 1;
-                    out.predicate_types.insert(predicate_type);
-                    out.items.extend(items);
-                }
+            match self.verify(&bytes, &found.layer, digest) {
+                Ok((accepted, items)) => out.accept(found.location, accepted, items),
                 Err(reason) => out.reject(found.location, reason),
             }
         }
@@ -261,35 +290,119 @@ impl AttestationVerifier {
         }
     }
 
-    /// Verifies one envelope: trusted signature, in-toto payload, subject, predicate.
-    fn verify(&self, bytes: &[u8], digest: &Digest) -> Result<(String, EvidenceItems), String> {
-        let envelope = Envelope::parse(bytes)?;
-        let key_ids = envelope.verified_key_ids(&self.keys);
-        if key_ids.is_empty() {
-            let hinted = envelope.hinted_key_ids(&self.keys);
-            if hinted.is_empty() {
-                return Err("no trusted signature".into());
+    /// The Sigstore bundles among the referrers that are attestations.
+    async fn bundles(
+        &self,
+        image: &ImageRef,
+        digest: &Digest,
+        out: &mut Collected,
+    ) -> Result<(), String> {
+        let found = bundles::find(&self.registry, image, digest, self.max_referrers).await?;
+        for bundle in found {
+            let parsed = match bundle.parsed {
+                Ok(parsed) if parsed.is_image_signature() => continue,
+                Ok(parsed) => parsed,
+                Err(reason) => {
+                    out.evidence.found += 1;
+                    out.reject(bundle.location, reason);
+                    continue;
+                }
+            };
+            out.evidence.found += 1;
+            let keyless = self.keyless.as_ref().map(KeylessHandle::current);
+            let verified = parsed.verify(digest, None, keyless.as_deref(), &self.keys);
+            let outcome = verified.and_then(|v| match v.kind {
+                BundleKind::Attestation {
+                    predicate_type,
+                    payload,
+                } => {
+                    let accepted = Accepted {
+                        predicate_type,
+                        key_ids: v.ids,
+                        signer: v.signer,
+                    };
+                    statement_items(&payload, digest, &accepted).map(|items| (accepted, items))
+                }
+                BundleKind::ImageSignature => Err("an image signature, not an attestation".into()),
+            });
+            match outcome {
+                Ok((accepted, items)) => out.accept(bundle.location, accepted, items),
+                Err(reason) => out.reject(bundle.location, reason),
             }
-            return Err(format!(
-                "signature names trusted key {} but does not verify: payload or signature altered",
-                hinted.join(", ")
-            ));
         }
+        Ok(())
+    }
+
+    /// Verifies one envelope layer: trusted signature (a trusted key, or keyless when the
+    /// layer carries a certificate), in-toto payload, subject, predicate.
+    fn verify(
+        &self,
+        bytes: &[u8],
+        layer: &Descriptor,
+        digest: &Digest,
+    ) -> Result<(Accepted, EvidenceItems), String> {
+        let envelope = Envelope::parse(bytes)?;
+        let accepted = if layer
+            .annotations
+            .contains_key(crate::keyless::CERTIFICATE_ANNOTATION)
+        {
+            // A certificate-bearing layer is keyless: it never counts for a plain key.
+            let trust = self.keyless.as_ref().map(KeylessHandle::current).ok_or(
+                "a keyless attestation, and keyless signing is not configured (trust.keyless)",
+            )?;
+            let verified = trust.verify_envelope_layer(&layer.annotations, bytes, &envelope)?;
+            Accepted {
+                predicate_type: String::new(),
+                key_ids: verified.ids,
+                signer: Some(verified.signer),
+            }
+        } else {
+            let key_ids = envelope.verified_key_ids(&self.keys);
+            if key_ids.is_empty() {
+                let hinted = envelope.hinted_key_ids(&self.keys);
+                if hinted.is_empty() {
+                    return Err("no trusted signature".into());
+                }
+                return Err(format!(
+                    "signature names trusted key {} but does not verify: payload or signature altered",
+                    hinted.join(", ")
+                ));
+            }
+            Accepted {
+                predicate_type: String::new(),
+                key_ids,
+                signer: None,
+            }
+        };
         if envelope.payload_type != IN_TOTO_PAYLOAD_TYPE {
             return Err(format!(
                 "payload type {:?} is not {IN_TOTO_PAYLOAD_TYPE}",
                 envelope.payload_type
             ));
         }
-        let statement = Statement::decode(&envelope.payload)?;
-        statement.check_subject(digest)?;
-        let origin = EvidenceOrigin::SignedAttestation {
-            key_ids,
-            predicate_type: statement.predicate_type.clone(),
+        let predicate_type = Statement::decode(&envelope.payload)?.predicate_type;
+        let accepted = Accepted {
+            predicate_type,
+            ..accepted
         };
-        let items = statement.items(origin)?;
-        Ok((statement.predicate_type, items))
+        let items = statement_items(&envelope.payload, digest, &accepted)?;
+        Ok((accepted, items))
     }
+}
+
+/// The evidence items of a verified statement about `digest`.
+fn statement_items(
+    payload: &[u8],
+    digest: &Digest,
+    accepted: &Accepted,
+) -> Result<EvidenceItems, String> {
+    let statement = Statement::decode(payload)?;
+    statement.check_subject(digest)?;
+    let origin = EvidenceOrigin::SignedAttestation {
+        key_ids: accepted.key_ids.clone(),
+        predicate_type: statement.predicate_type.clone(),
+    };
+    statement.items(origin)
 }
 
 /// The DSSE envelope layers of an image manifest, with their layer index.

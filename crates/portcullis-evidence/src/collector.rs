@@ -41,8 +41,9 @@ pub struct EvidenceCollector {
     signatures: SignatureVerifier,
     attestations: AttestationVerifier,
     cache: VerificationCache<(String, Digest), Arc<Verified>>,
-    /// Hash of the trust configuration, part of every cache key.
-    trust_fingerprint: String,
+    /// Hash of the trust configuration, part of every cache key; a reload changes it, so
+    /// results verified under the old trust are never served again.
+    trust_fingerprint: std::sync::RwLock<Arc<str>>,
     /// Digests the registry confirmed, per repository, and when.
     existing: Mutex<HashMap<(String, Digest), Instant>>,
     ttl: Duration,
@@ -65,21 +66,39 @@ impl EvidenceCollector {
             signatures,
             attestations,
             cache: VerificationCache::new(ttl, negative_ttl, capacity),
-            trust_fingerprint,
+            trust_fingerprint: std::sync::RwLock::new(trust_fingerprint.into()),
             existing: Mutex::new(HashMap::new()),
             ttl,
             capacity: capacity.max(1),
         }
     }
 
+    /// The fingerprint of the trust configuration in use.
+    pub fn trust_fingerprint(&self) -> Arc<str> {
+        match self.trust_fingerprint.read() {
+            Ok(f) => f.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Records that the trust configuration changed (a keyless trust reload): later
+    /// look-ups verify afresh instead of serving what the old trust verified.
+    pub fn retrust(&self, fingerprint: String) {
+        let fingerprint: Arc<str> = fingerprint.into();
+        match self.trust_fingerprint.write() {
+            Ok(mut f) => *f = fingerprint,
+            Err(poisoned) => *poisoned.into_inner() = fingerprint,
+        }
+    }
+
     /// The verified registry evidence of `image`'s `digest`, from the cache when fresh.
     pub async fn verified(&self, image: &ImageRef, digest: &Digest) -> Arc<Verified> {
+        let fingerprint = self.trust_fingerprint();
         let key = (
             format!(
-                "{}/{}#{}",
+                "{}/{}#{fingerprint}",
                 image.registry.as_str(),
                 image.repository.as_str(),
-                self.trust_fingerprint
             ),
             digest.clone(),
         );

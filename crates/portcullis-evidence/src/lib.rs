@@ -4,6 +4,7 @@
 //! crate verified or normalised.
 
 mod attestations;
+mod bundles;
 mod cache;
 mod collector;
 mod cyclonedx;
@@ -30,7 +31,10 @@ pub use cyclonedx::parse_cyclonedx_with_origin;
 pub use dsse::{DSSE_MEDIA_TYPE, Envelope, EnvelopeSignature, IN_TOTO_PAYLOAD_TYPE, pae};
 pub use error::{Error, Result};
 pub use grype::parse_grype_with_origin;
-pub use keyless::{KeylessConfig, KeylessIdentity, KeylessTrust};
+pub use keyless::bundle::{
+    BUNDLE_MEDIA_TYPES, BundleReport, COSIGN_SIGN_PREDICATE, MAX_BUNDLE_BYTES, verify_bundle,
+};
+pub use keyless::{KeylessConfig, KeylessHandle, KeylessIdentity, KeylessTrust};
 pub use licence::{MAX_ALTERNATIVES, parse_licence, parse_licence_entries};
 pub use limits::{Budget, LimitExceeded, Limits, Tally, VEX_PAIRS_PER_STATEMENT};
 pub use openvex::parse_openvex_with_origin;

@@ -6,14 +6,17 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use portcullis_core::{Digest, ImageRef, Reference, SignatureEvidence, SignatureStatus};
+use portcullis_core::{
+    Digest, ImageRef, Reference, SignatureEvidence, SignatureItem, SignatureStatus,
+};
 use portcullis_registry::RegistryClient;
 use sigstore::cosign::SignatureLayer;
 use sigstore::cosign::payload::SimpleSigning;
 use sigstore::cosign::verification_constraint::{PublicKeyVerifier, VerificationConstraint};
 use sigstore::crypto::{CosignVerificationKey, Signature};
 
-use crate::keyless::{self, KeylessTrust};
+use crate::bundles;
+use crate::keyless::{self, KeylessHandle};
 use crate::{Error, Result};
 
 const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -33,6 +36,8 @@ pub struct TrustedKey {
     /// Hex SHA-256 of the DER public key: matched against DSSE `keyid` hints only to explain
     /// a rejection, never to choose or trust a key.
     fingerprint: String,
+    /// The DER SubjectPublicKeyInfo, to match what a transparency log recorded.
+    der: Vec<u8>,
 }
 
 impl std::fmt::Debug for TrustedKey {
@@ -54,12 +59,23 @@ impl TrustedKey {
             id: id.to_owned(),
             reason: e.to_string(),
         })?;
+        let der = pem_der(pem).unwrap_or_default();
         Ok(Self {
             id: id.to_owned(),
             verifier,
             raw,
-            fingerprint: pem_fingerprint(pem).unwrap_or_default(),
+            fingerprint: if der.is_empty() {
+                String::new()
+            } else {
+                Digest::sha256_of(&der).hex().to_owned()
+            },
+            der,
         })
+    }
+
+    /// The DER SubjectPublicKeyInfo of the key (empty when the PEM could not be re-read).
+    pub fn der(&self) -> &[u8] {
+        &self.der
     }
 
     /// Hex SHA-256 of the DER public key (what the testkit writes as a DSSE `keyid`).
@@ -85,8 +101,8 @@ impl TrustedKey {
     }
 }
 
-/// Hex SHA-256 of the DER body of a PEM document; `None` when it is not PEM.
-fn pem_fingerprint(pem: &[u8]) -> Option<String> {
+/// The DER body of a PEM document; `None` when it is not PEM.
+fn pem_der(pem: &[u8]) -> Option<Vec<u8>> {
     use base64::Engine as _;
     let text = std::str::from_utf8(pem).ok()?;
     let body: String = text
@@ -94,18 +110,16 @@ fn pem_fingerprint(pem: &[u8]) -> Option<String> {
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with("-----"))
         .collect();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(body)
-        .ok()?;
-    Some(Digest::sha256_of(&der).hex().to_owned())
+    base64::engine::general_purpose::STANDARD.decode(body).ok()
 }
 
 /// Verifies the cosign signatures of a digest against the trusted keys.
 #[derive(Debug)]
 pub struct SignatureVerifier {
     keys: std::sync::Arc<[TrustedKey]>,
-    keyless: Option<KeylessTrust>,
+    keyless: Option<KeylessHandle>,
     registry: RegistryClient,
+    max_referrers: usize,
 }
 
 impl SignatureVerifier {
@@ -115,35 +129,116 @@ impl SignatureVerifier {
             keys: keys.into(),
             keyless: None,
             registry,
+            max_referrers: crate::MAX_ATTESTATION_REFERRERS,
         }
     }
 
     /// Also accepts keyless (Fulcio certificate + Rekor bundle) signatures whose identity
     /// `keyless` trusts; each matching identity id counts like a key id.
-    pub fn with_keyless(mut self, keyless: KeylessTrust) -> Self {
-        self.keyless = Some(keyless);
+    pub fn with_keyless(mut self, keyless: impl Into<KeylessHandle>) -> Self {
+        self.keyless = Some(keyless.into());
         self
     }
 
-    /// Looks up and verifies the signatures of `image`'s `digest`. Never fails: a fetch
-    /// error is reported as `SignatureStatus::FetchFailed`, which the policy denies.
+    /// Reads at most `max` referrer manifests of a digest (`limits.max_referrers`).
+    pub fn with_max_referrers(mut self, max: usize) -> Self {
+        self.max_referrers = max;
+        self
+    }
+
+    /// Looks up and verifies the signatures of `image`'s `digest`: the cosign `.sig` layers
+    /// and the Sigstore bundles attached as referrers. Never fails: a fetch error is
+    /// reported as `SignatureStatus::FetchFailed`, which the policy denies.
     pub async fn verify(&self, image: &ImageRef, digest: &Digest) -> SignatureEvidence {
-        match self.verify_inner(image, digest).await {
-            Ok(evidence) => evidence,
-            Err(reason) => SignatureEvidence {
+        let mut items = Vec::new();
+        let outcome = match self.sig_layers(image, digest, &mut items).await {
+            Ok(()) => self.bundles(image, digest, &mut items).await,
+            Err(e) => Err(e),
+        };
+        if let Err(reason) = outcome {
+            return SignatureEvidence {
                 status: SignatureStatus::FetchFailed,
                 verified_key_ids: Vec::new(),
                 signatures_found: 0,
                 error: Some(reason),
-            },
+                signers: Vec::new(),
+                items,
+            };
+        }
+        let verified: BTreeSet<String> = items
+            .iter()
+            .flat_map(|i| i.verified_ids.iter().cloned())
+            .collect();
+        let status = match (items.is_empty(), verified.is_empty()) {
+            (true, _) => SignatureStatus::Unsigned,
+            (false, true) => SignatureStatus::Untrusted,
+            (false, false) => SignatureStatus::Verified,
+        };
+        SignatureEvidence {
+            status,
+            verified_key_ids: verified.into_iter().collect(),
+            signatures_found: items.len(),
+            error: None,
+            signers: items.iter().filter_map(|i| i.signer.clone()).collect(),
+            items,
         }
     }
 
-    async fn verify_inner(
+    /// The Sigstore bundles among the digest's referrers that are image signatures.
+    async fn bundles(
         &self,
         image: &ImageRef,
         digest: &Digest,
-    ) -> std::result::Result<SignatureEvidence, String> {
+        items: &mut Vec<SignatureItem>,
+    ) -> std::result::Result<(), String> {
+        let found = bundles::find(&self.registry, image, digest, self.max_referrers).await?;
+        let mut manifest = None;
+        for bundle in found {
+            let parsed = match bundle.parsed {
+                Ok(parsed) if !parsed.is_image_signature() => continue,
+                Ok(parsed) => parsed,
+                Err(reason) => {
+                    items.push(SignatureItem::rejected(bundle.location, reason));
+                    continue;
+                }
+            };
+            if parsed.needs_manifest() && manifest.is_none() {
+                manifest = self
+                    .registry
+                    .get_manifest(
+                        &image.registry,
+                        &image.repository,
+                        &Reference::Digest(digest.clone()),
+                    )
+                    .await
+                    .map_err(|e| format!("fetching {digest}: {e}"))?
+                    .map(|m| m.bytes);
+            }
+            let keyless = self.keyless.as_ref().map(KeylessHandle::current);
+            let keyless = keyless.as_deref();
+            match parsed.verify(digest, manifest.as_deref(), keyless, &self.keys) {
+                Ok(v) => items.push(SignatureItem {
+                    location: bundle.location,
+                    verified_ids: v.ids,
+                    signer: v.signer,
+                    rejected: None,
+                }),
+                Err(reason) => {
+                    tracing::info!(signature.location = %bundle.location, %reason, "bundle signature not trusted");
+                    items.push(SignatureItem::rejected(bundle.location, reason));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The cosign `.sig` layers of the digest; none when the `.sig` manifest does not exist.
+    async fn sig_layers(
+        &self,
+        image: &ImageRef,
+        digest: &Digest,
+        items: &mut Vec<SignatureItem>,
+    ) -> std::result::Result<(), String> {
         let tag = Reference::Tag(digest.cosign_tag("sig"));
         let manifest = self
             .registry
@@ -151,12 +246,7 @@ impl SignatureVerifier {
             .await
             .map_err(|e| format!("fetching {tag}: {e}"))?;
         let Some(manifest) = manifest else {
-            return Ok(SignatureEvidence {
-                status: SignatureStatus::Unsigned,
-                verified_key_ids: Vec::new(),
-                signatures_found: 0,
-                error: None,
-            });
+            return Ok(());
         };
         let doc: serde_json::Value = serde_json::from_slice(&manifest.bytes)
             .map_err(|e| format!("{tag} is not JSON: {e}"))?;
@@ -170,60 +260,67 @@ impl SignatureVerifier {
                 layers.len()
             ));
         }
-        let mut found = 0;
-        let mut verified = BTreeSet::new();
-        for layer in layers {
+        for (i, layer) in layers.iter().enumerate() {
             if layer.get("mediaType").and_then(|m| m.as_str()) != Some(SIMPLE_SIGNING_MEDIA_TYPE) {
                 continue;
             }
-            found += 1;
+            let location = format!("{tag} layer {i}");
             let Some(sig_layer) = self.load_layer(image, digest, layer).await? else {
+                items.push(SignatureItem::rejected(
+                    location,
+                    "the payload does not sign this digest or the layer has no signature".into(),
+                ));
                 continue;
             };
             if keyless::has_certificate(layer) {
                 // A certificate-bearing layer is keyless: it never counts for a plain key.
-                verified.extend(self.verify_keyless(layer, &sig_layer, digest));
+                items.push(match self.verify_keyless(layer, &sig_layer, digest) {
+                    Ok(v) => SignatureItem {
+                        location,
+                        verified_ids: v.ids,
+                        signer: Some(v.signer),
+                        rejected: None,
+                    },
+                    Err(reason) => SignatureItem::rejected(location, reason),
+                });
                 continue;
             }
-            for key in self.keys.iter() {
-                if key.verifier.verify(&sig_layer).unwrap_or(false) {
-                    verified.insert(key.id.clone());
+            let ids: Vec<String> = self
+                .keys
+                .iter()
+                .filter(|key| key.verifier.verify(&sig_layer).unwrap_or(false))
+                .map(|key| key.id.clone())
+                .collect();
+            items.push(if ids.is_empty() {
+                SignatureItem::rejected(location, "no trusted key verifies the signature".into())
+            } else {
+                SignatureItem {
+                    location,
+                    verified_ids: ids,
+                    signer: None,
+                    rejected: None,
                 }
-            }
+            });
         }
-        let status = if verified.is_empty() {
-            SignatureStatus::Untrusted
-        } else {
-            SignatureStatus::Verified
-        };
-        Ok(SignatureEvidence {
-            status,
-            verified_key_ids: verified.into_iter().collect(),
-            signatures_found: found,
-            error: None,
-        })
+        Ok(())
     }
 
-    /// The identity ids a keyless layer verifies for; none without keyless trust.
+    /// What a keyless layer verifies for, or why it does not.
     fn verify_keyless(
         &self,
         layer: &serde_json::Value,
         sig_layer: &SignatureLayer,
         digest: &Digest,
-    ) -> Vec<String> {
-        let (Some(trust), Some(annotations)) = (
-            &self.keyless,
-            layer.get("annotations").and_then(|a| a.as_object()),
-        ) else {
-            return Vec::new();
-        };
-        match trust.verify(annotations, &sig_layer.raw_data, digest) {
-            Ok(ids) => ids,
-            Err(reason) => {
-                tracing::info!(signature.layer = %sig_layer.oci_digest, %reason, "keyless signature not trusted");
-                Vec::new()
-            }
-        }
+    ) -> std::result::Result<keyless::KeylessVerified, String> {
+        let trust =
+            self.keyless.as_ref().map(KeylessHandle::current).ok_or(
+                "a keyless signature, and keyless signing is not configured (trust.keyless)",
+            )?;
+        let annotations = layer
+            .get("annotations")
+            .and_then(|a| a.as_object())
+            .ok_or("layer without annotations")?;
+        trust.verify_layer(annotations, &sig_layer.raw_data, digest)
     }
 
     /// Fetches one simple-signing layer; `None` when it is well-formed JSON that does not

@@ -130,6 +130,8 @@ pub fn synthetic(vulns: usize, components: usize) -> portcullis_core::Result<Syn
                 verified_key_ids: vec!["release-key".to_owned()],
                 signatures_found: 1,
                 error: None,
+                signers: Vec::new(),
+                items: Vec::new(),
             },
             attestations: AttestationEvidence {
                 found: 2,
@@ -137,6 +139,7 @@ pub fn synthetic(vulns: usize, components: usize) -> portcullis_core::Result<Syn
                 predicate_types: vec![SLSA_V1.to_owned()],
                 rejected: Vec::new(),
                 error: None,
+                accepted: Vec::new(),
             },
             items,
         },

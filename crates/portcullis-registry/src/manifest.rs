@@ -50,6 +50,9 @@ pub struct Descriptor {
     /// Alternate download locations; non-empty for foreign (non-distributable) layers.
     #[serde(default)]
     pub urls: Vec<String>,
+    /// The descriptor's annotations (cosign keeps signatures and certificates here).
+    #[serde(default)]
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 /// What a manifest references.

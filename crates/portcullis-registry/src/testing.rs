@@ -5,9 +5,11 @@
 //! `FaultProxy` sits in front of one to inject transient failures.
 
 mod fault_proxy;
+mod layout;
 mod token_server;
 
 pub use fault_proxy::{FaultMode, FaultPlan, FaultProxy};
+pub use layout::{Entry as LayoutEntry, push_oci_layout};
 pub use token_server::{TOKEN_ISSUER, TOKEN_SERVICE, TokenRequest, TokenServer};
 
 use std::collections::HashMap;
@@ -132,6 +134,24 @@ impl TestRegistry {
         }
         let _ = std::fs::remove_dir_all(&dir);
         Err(last_err)
+    }
+
+    /// Writes a manifest straight into the registry's filesystem storage, as a revision of
+    /// `repo`, without its blobs: how a test serves a third-party image whose layers it does
+    /// not have (the registry then serves the manifest by digest, byte for byte).
+    pub fn seed_manifest(&self, repo: &str, bytes: &[u8]) -> io::Result<portcullis_core::Digest> {
+        let digest = portcullis_core::Digest::sha256_of(bytes);
+        let hex = digest.hex();
+        let root = self.dir.join("storage/docker/registry/v2");
+        let blob = root.join(format!("blobs/sha256/{}/{hex}", &hex[..2]));
+        std::fs::create_dir_all(&blob)?;
+        std::fs::write(blob.join("data"), bytes)?;
+        let link = root.join(format!(
+            "repositories/{repo}/_manifests/revisions/sha256/{hex}"
+        ));
+        std::fs::create_dir_all(&link)?;
+        std::fs::write(link.join("link"), digest.as_str())?;
+        Ok(digest)
     }
 
     /// Kills the registry process and waits until it has exited, so its port refuses

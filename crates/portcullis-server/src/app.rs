@@ -13,7 +13,8 @@ use portcullis_core::RegistryHost;
 use std::time::Duration;
 
 use portcullis_evidence::{
-    AttestationVerifier, EvidenceCollector, KeylessTrust, SignatureVerifier, TrustedKey,
+    AttestationVerifier, EvidenceCollector, KeylessHandle, KeylessTrust, SignatureVerifier,
+    TrustedKey,
 };
 use portcullis_gate::{GateKey, PublicKey};
 use portcullis_policy::PolicyBundle;
@@ -36,7 +37,7 @@ use crate::services::checkpoints::{self, Integrity, Schedule};
 use crate::services::copier;
 use crate::services::policy::PolicyHandle;
 use crate::services::trust::GateKeys;
-use crate::state::{AppState, Gate};
+use crate::state::{AppState, Gate, KeylessReload};
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
@@ -224,22 +225,11 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
     let policy = PolicyBundle::load(&config.policy_dir)?;
     tracing::info!(policy.digest = %policy.digest(), policy.dir = %config.policy_dir.display(), "policy loaded");
     let registry = registry_client(config)?;
-    let keys: Arc<[TrustedKey]> = config
-        .trust
-        .keys
-        .iter()
-        .map(|k| TrustedKey::from_file(&k.id, &k.public_key_file))
-        .collect::<Result<Vec<_>, _>>()?
-        .into();
+    let (signatures, attestations, keyless) = verifiers(config, &registry)?;
     let cache = &config.trust.cache;
-    let mut signatures = SignatureVerifier::new(keys.clone(), registry.clone());
-    if let Some(keyless) = &config.trust.keyless {
-        signatures = signatures.with_keyless(KeylessTrust::load(keyless)?);
-    }
     let evidence = EvidenceCollector::new(
         signatures,
-        AttestationVerifier::new(keys, registry.clone())
-            .with_max_referrers(config.limits.max_referrers),
+        attestations,
         trust_fingerprint(config)?,
         Duration::from_secs(cache.ttl_seconds),
         Duration::from_secs(cache.negative_ttl_seconds),
@@ -252,6 +242,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
             policy: Arc::new(PolicyHandle::new(policy)),
             eval_permits: Arc::new(Semaphore::new(config.policy_concurrency)),
             limits: config.limits.limits(),
+            keyless,
         },
         registry,
         routes: Arc::new(config.routes.clone()),
@@ -266,6 +257,45 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
     })
 }
 
+/// The signature and attestation verifiers the configuration asks for (trusted keys,
+/// keyless trust, referrer limits), and the keyless trust's reload handle.
+pub fn verifiers(
+    config: &Config,
+    registry: &RegistryClient,
+) -> Result<
+    (
+        SignatureVerifier,
+        AttestationVerifier,
+        Option<Arc<KeylessReload>>,
+    ),
+    StartError,
+> {
+    let keys: Arc<[TrustedKey]> = config
+        .trust
+        .keys
+        .iter()
+        .map(|k| TrustedKey::from_file(&k.id, &k.public_key_file))
+        .collect::<Result<Vec<_>, _>>()?
+        .into();
+    let mut signatures = SignatureVerifier::new(keys.clone(), registry.clone())
+        .with_max_referrers(config.limits.max_referrers);
+    let mut attestations = AttestationVerifier::new(keys, registry.clone())
+        .with_max_referrers(config.limits.max_referrers);
+    let keyless = match &config.trust.keyless {
+        Some(cfg) => {
+            let handle = KeylessHandle::from(KeylessTrust::load(cfg)?);
+            signatures = signatures.with_keyless(handle.clone());
+            attestations = attestations.with_keyless(handle.clone());
+            Some(Arc::new(KeylessReload {
+                handle,
+                config: cfg.clone(),
+            }))
+        }
+        None => None,
+    };
+    Ok((signatures, attestations, keyless))
+}
+
 /// A hash over everything that decides what verifies: key ids and key contents. Cache
 /// entries carry it, so results are never reused across trust configurations.
 fn trust_fingerprint(config: &Config) -> Result<String, StartError> {
@@ -278,10 +308,19 @@ fn trust_fingerprint(config: &Config) -> Result<String, StartError> {
         hasher.update([0]);
     }
     if let Some(keyless) = &config.trust.keyless {
-        for path in [&keyless.trust_root, &keyless.rekor_public_key] {
+        for path in [
+            &keyless.trusted_root,
+            &keyless.trust_root,
+            &keyless.rekor_public_key,
+            &keyless.ctlog_public_key,
+        ]
+        .into_iter()
+        .flatten()
+        {
             hasher.update(std::fs::read(path)?);
             hasher.update([0]);
         }
+        hasher.update(format!("{:?}", keyless.require_sct).as_bytes());
         hasher.update(format!("{:?}", keyless.identities).as_bytes());
     }
     Ok(hex::encode(hasher.finalize()))
@@ -398,7 +437,13 @@ async fn reload_on_sighup(state: AppState) {
             }
         };
         while hup.recv().await.is_some() {
-            tracing::info!("SIGHUP: reloading the policy bundle");
+            tracing::info!("SIGHUP: reloading the policy bundle and the keyless trust");
+            match state.gate.reload_keyless() {
+                Ok(()) => tracing::info!("keyless trust reloaded"),
+                Err(e) => {
+                    tracing::error!(error = %e, "keyless trust reload refused; the previous trust keeps serving")
+                }
+            }
             // The outcome is logged and audited inside reload.
             let _ = state.gate.policy.reload(&state.store, "sighup").await;
         }

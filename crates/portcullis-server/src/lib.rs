@@ -11,6 +11,7 @@ mod deadline;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod inspect;
 pub mod request_id;
 pub mod serve;
 pub mod services;

@@ -61,6 +61,16 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// List every signature and attestation of an image (cosign `.sig`/`.att`, Sigstore
+    /// bundles) and how each verified with the configured trust. Exit 0 when at least one
+    /// trusted signature verified, 1 when none did, 2 when the registry could not be read.
+    Verify {
+        /// `host[:port]/repo@sha256:…` or `host[:port]/repo:tag`.
+        image: ImageRef,
+        /// Print the full report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Copy an image digest for digest with the promotion copy engine and the configured
     /// registries' credentials; print the copy report as JSON.
     Copy {
@@ -227,6 +237,15 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             command: AuditCommand::Verify { checkpoints },
         } => return cli::audit_verify(&config, checkpoints.as_deref()).await,
         Command::Copy { src, dest } => copy(&config, &src, &dest).await?,
+        Command::Verify { image, json } => {
+            let report = portcullis_server::inspect::verify(&config, &image).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", portcullis_server::inspect::render(&report));
+            }
+            return Ok(portcullis_server::inspect::exit_code(&report));
+        }
         Command::Policy {
             command: PolicyCommand::Test { dir },
         } => {

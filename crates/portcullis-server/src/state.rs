@@ -27,6 +27,48 @@ pub struct Gate {
     pub eval_permits: Arc<Semaphore>,
     /// How much evidence one request may bring.
     pub limits: Limits,
+    /// The keyless trust and the settings it was loaded from, for reloads.
+    pub keyless: Option<Arc<KeylessReload>>,
+}
+
+/// What a reload (SIGHUP) needs to re-read the keyless trust material.
+#[derive(Debug)]
+pub struct KeylessReload {
+    /// The trust the verifiers use.
+    pub handle: portcullis_evidence::KeylessHandle,
+    /// Where it was loaded from.
+    pub config: portcullis_evidence::KeylessConfig,
+}
+
+impl Gate {
+    /// Re-reads the keyless trust material (`trust.keyless`); on success the verifiers use it
+    /// at once and nothing verified under the old trust is served from the cache again. On
+    /// failure the old trust keeps serving.
+    pub fn reload_keyless(&self) -> Result<(), portcullis_evidence::Error> {
+        let Some(reload) = &self.keyless else {
+            return Ok(());
+        };
+        let trust = portcullis_evidence::KeylessTrust::load(&reload.config)?;
+        let files: Vec<u8> = [
+            &reload.config.trusted_root,
+            &reload.config.trust_root,
+            &reload.config.rekor_public_key,
+            &reload.config.ctlog_public_key,
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(|p| std::fs::read(p).ok())
+        .flatten()
+        .collect();
+        reload.handle.replace(trust);
+        let base = self.collector.trust_fingerprint();
+        let base = base.split(':').next().unwrap_or_default();
+        self.collector.retrust(format!(
+            "{base}:{}",
+            portcullis_core::Digest::sha256_of(&files).hex()
+        ));
+        Ok(())
+    }
 }
 
 /// Shared application state; cheap to clone.

@@ -24,10 +24,13 @@ const OIDC_ISSUER_V1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4
 /// Fulcio's current issuer extension: a DER UTF8String.
 const OIDC_ISSUER_V2: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.8");
 
+/// A root and its DER, from the configured Fulcio PEM.
+pub(super) type Root = (TrustAnchor<'static>, Vec<u8>);
+
 /// Splits the configured Fulcio PEM into trust anchors (self-signed) and intermediates.
 pub(super) fn load_trust_root(
     pem_bytes: &[u8],
-) -> Result<(Vec<TrustAnchor<'static>>, Vec<CertificateDer<'static>>)> {
+) -> Result<(Vec<Root>, Vec<CertificateDer<'static>>)> {
     let invalid = |reason: String| Error::InvalidKeyless(format!("trust_root: {reason}"));
     let blocks = certificates(pem_bytes).map_err(invalid)?;
     let mut anchors = Vec::new();
@@ -40,7 +43,7 @@ pub(super) fn load_trust_root(
             let anchor = webpki::anchor_from_trusted_cert(&CertificateDer::from(der.as_slice()))
                 .map_err(|e| invalid(format!("unusable root certificate: {e}")))?
                 .to_owned();
-            anchors.push(anchor);
+            anchors.push((anchor, der));
         } else {
             intermediates.push(CertificateDer::from(der));
         }
@@ -74,132 +77,206 @@ fn certificates(pem_bytes: &[u8]) -> std::result::Result<Vec<Vec<u8>>, String> {
         .collect()
 }
 
+/// Fulcio's extensions for CI builds: the current ones (DER UTF8String) and the deprecated
+/// GitHub ones they replace (raw bytes).
+const SOURCE_REPOSITORY_URI: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.12");
+const SOURCE_REPOSITORY_DIGEST: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.13");
+const SOURCE_REPOSITORY_REF: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.14");
+const BUILD_CONFIG_URI: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.18");
+const RUN_INVOCATION_URI: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.21");
+const LEGACY_WORKFLOW_SHA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.3");
+const LEGACY_WORKFLOW_REPOSITORY: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.5");
+const LEGACY_WORKFLOW_REF: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.6");
+/// The otherName SAN Fulcio uses for usernames (`user!issuer-host`).
+const OTHER_NAME_USERNAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.7");
+
 /// A parsed leaf certificate, keeping the DER exactly as sent (re-encoding may change bytes).
-pub(super) struct Leaf {
+pub(crate) struct Leaf {
     der: Vec<u8>,
     cert: Certificate,
 }
 
 impl Leaf {
-    pub(super) fn parse(pem: &str) -> std::result::Result<Self, String> {
+    /// A leaf from a PEM annotation holding exactly one certificate.
+    pub(crate) fn parse(pem: &str) -> std::result::Result<Self, String> {
         let mut blocks = certificates(pem.as_bytes()).map_err(|e| format!("certificate: {e}"))?;
-        let der = match (blocks.pop(), blocks.is_empty()) {
-            (Some(der), true) => der,
-            _ => return Err("certificate annotation must hold exactly one certificate".into()),
-        };
+        match (blocks.pop(), blocks.is_empty()) {
+            (Some(der), true) => Self::from_der(der),
+            _ => Err("certificate annotation must hold exactly one certificate".into()),
+        }
+    }
+
+    /// A leaf from DER bytes.
+    pub(crate) fn from_der(der: Vec<u8>) -> std::result::Result<Self, String> {
         let cert = Certificate::from_der(&der).map_err(|e| format!("certificate: {e}"))?;
         Ok(Self { der, cert })
     }
 
-    pub(super) fn der(&self) -> &[u8] {
+    pub(crate) fn der(&self) -> &[u8] {
         &self.der
     }
 
-    pub(super) fn public_key_info(&self) -> &SubjectPublicKeyInfoOwned {
+    pub(crate) fn public_key_info(&self) -> &SubjectPublicKeyInfoOwned {
         self.cert.tbs_certificate().subject_public_key_info()
     }
 
-    /// Chains to a configured anchor as of `integrated_time`: Fulcio leaves live ten minutes,
-    /// so "now" is meaningless; what matters is that Rekor saw the signature while the
-    /// certificate was valid.
-    pub(super) fn verify_chain(
+    /// Chains the leaf, by signature, to a CA of the trust root that was valid at `time`,
+    /// with every certificate of the path valid at that instant. Fulcio leaves live ten
+    /// minutes, so "now" is meaningless: what matters is that the log or the TSA saw the
+    /// signature while the certificate was valid. Returns the issuing CA's URI.
+    pub(crate) fn verify_chain_at<'c>(
         &self,
-        anchors: &[TrustAnchor<'static>],
-        intermediates: &[CertificateDer<'static>],
+        cas: &'c [super::root::CertificateAuthority],
         supplied: &[CertificateDer<'static>],
-        integrated_time: i64,
-    ) -> std::result::Result<(), String> {
-        let secs = u64::try_from(integrated_time)
-            .map_err(|_| format!("integratedTime {integrated_time} is negative"))?;
-        let time = UnixTime::since_unix_epoch(Duration::from_secs(secs));
-        let all: Vec<CertificateDer<'_>> = intermediates.iter().chain(supplied).cloned().collect();
+        time: i64,
+    ) -> std::result::Result<&'c str, String> {
+        let secs = u64::try_from(time).map_err(|_| format!("signing time {time} is negative"))?;
+        let at = UnixTime::since_unix_epoch(Duration::from_secs(secs));
         let der = CertificateDer::from(self.der.as_slice());
         let end_entity = EndEntityCert::try_from(&der).map_err(|e| format!("certificate: {e}"))?;
-        end_entity
-            .verify_for_usage(
+        let mut last_error = None;
+        for ca in cas.iter().filter(|ca| ca.valid.contains(time)) {
+            let all: Vec<CertificateDer<'_>> =
+                ca.intermediates.iter().chain(supplied).cloned().collect();
+            match end_entity.verify_for_usage(
                 webpki::ALL_VERIFICATION_ALGS,
-                anchors,
+                std::slice::from_ref(&ca.anchor),
                 &all,
-                time,
+                at,
                 // webpki applies this to every certificate of the path; CAs without an EKU
                 // extension are fine, the leaf's is required below.
                 KeyUsage::required_if_present(CODE_SIGNING_EKU),
                 None,
                 None,
-            )
-            .map_err(|e| {
-                format!("certificate does not chain to the Fulcio root at integratedTime {integrated_time}: {e}")
-            })?;
-        let eku = self
-            .cert
-            .tbs_certificate()
+            ) {
+                Ok(_) => {
+                    self.check_profile()?;
+                    return Ok(&ca.uri);
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(match last_error {
+            Some(e) => {
+                format!("certificate does not chain to a trusted CA at signing time {time}: {e}")
+            }
+            None => format!("no trusted CA was valid at signing time {time}"),
+        })
+    }
+
+    /// The code-signing profile Fulcio issues: codeSigning EKU, digitalSignature usage.
+    fn check_profile(&self) -> std::result::Result<(), String> {
+        let tbs = self.cert.tbs_certificate();
+        let eku = tbs
             .get_extension::<ExtendedKeyUsage>()
             .map_err(|e| format!("certificate extendedKeyUsage: {e}"))?;
         if !eku.is_some_and(|(_, eku)| eku.0.contains(&CODE_SIGNING)) {
             return Err("certificate lacks the codeSigning extended key usage".into());
         }
         // webpki does not check keyUsage; Fulcio leaves assert digitalSignature.
-        let key_usage = self
-            .cert
-            .tbs_certificate()
+        match tbs
             .get_extension::<KeyUsageExt>()
-            .map_err(|e| format!("certificate keyUsage: {e}"))?;
-        match key_usage {
+            .map_err(|e| format!("certificate keyUsage: {e}"))?
+        {
             Some((_, usage)) if usage.digital_signature() => Ok(()),
             _ => Err("certificate lacks the digitalSignature key usage".into()),
         }
     }
 
-    /// The OIDC issuer from the v2 extension, else the deprecated v1; both must agree.
-    pub(super) fn oidc_issuer(&self) -> std::result::Result<String, String> {
-        let mut v1 = None;
-        let mut v2 = None;
-        for ext in self
-            .cert
+    fn extension(&self, oid: ObjectIdentifier) -> Option<&[u8]> {
+        self.cert
             .tbs_certificate()
             .extensions()
             .into_iter()
             .flatten()
-        {
-            if ext.extn_id == OIDC_ISSUER_V1 {
-                let raw = String::from_utf8(ext.extn_value.as_bytes().to_vec())
-                    .map_err(|_| "issuer extension (.1.1) is not UTF-8")?;
-                v1 = Some(raw);
-            } else if ext.extn_id == OIDC_ISSUER_V2 {
-                let value = Utf8StringRef::from_der(ext.extn_value.as_bytes())
-                    .map_err(|e| format!("issuer extension (.1.8): {e}"))?;
-                v2 = Some(value.as_str().to_owned());
-            }
-        }
+            .find(|ext| ext.extn_id == oid)
+            .map(|ext| ext.extn_value.as_bytes())
+    }
+
+    /// A DER UTF8String extension.
+    fn utf8_extension(&self, oid: ObjectIdentifier) -> std::result::Result<Option<String>, String> {
+        self.extension(oid)
+            .map(|raw| {
+                Utf8StringRef::from_der(raw)
+                    .map(|s| s.as_str().to_owned())
+                    .map_err(|e| format!("extension {oid}: {e}"))
+            })
+            .transpose()
+    }
+
+    /// A legacy extension holding raw UTF-8 bytes.
+    fn raw_extension(&self, oid: ObjectIdentifier) -> std::result::Result<Option<String>, String> {
+        self.extension(oid)
+            .map(|raw| {
+                String::from_utf8(raw.to_vec()).map_err(|_| format!("extension {oid} is not UTF-8"))
+            })
+            .transpose()
+    }
+
+    /// The OIDC issuer from the v2 extension, else the deprecated v1; both must agree.
+    pub(crate) fn oidc_issuer(&self) -> std::result::Result<Option<String>, String> {
+        let v1 = self.raw_extension(OIDC_ISSUER_V1)?;
+        let v2 = self.utf8_extension(OIDC_ISSUER_V2)?;
         match (v1, v2) {
             (Some(a), Some(b)) if a != b => Err(format!(
                 "issuer extensions disagree: .1.1 says {a:?}, .1.8 says {b:?}"
             )),
-            (_, Some(issuer)) | (Some(issuer), None) => Ok(issuer),
-            (None, None) => Err("certificate has no OIDC issuer extension".into()),
+            (_, Some(issuer)) | (Some(issuer), None) => Ok(Some(issuer)),
+            (None, None) => Ok(None),
         }
     }
 
-    /// Every email and URI SAN of the certificate.
-    pub(super) fn subjects(&self) -> std::result::Result<Vec<String>, String> {
+    /// Every email, URI and Fulcio otherName SAN of the certificate.
+    pub(crate) fn subjects(&self) -> std::result::Result<Vec<String>, String> {
         let (_, san) = self
             .cert
             .tbs_certificate()
             .get_extension::<SubjectAltName>()
             .map_err(|e| format!("certificate SAN: {e}"))?
             .ok_or("certificate has no subject alternative name")?;
-        let subjects: Vec<String> = san
-            .0
-            .iter()
-            .filter_map(|name| match name {
-                GeneralName::Rfc822Name(email) => Some(email.to_string()),
-                GeneralName::UniformResourceIdentifier(uri) => Some(uri.to_string()),
-                _ => None,
-            })
-            .collect();
+        let mut subjects = Vec::new();
+        for name in &san.0 {
+            match name {
+                GeneralName::Rfc822Name(email) => subjects.push(email.to_string()),
+                GeneralName::UniformResourceIdentifier(uri) => subjects.push(uri.to_string()),
+                GeneralName::OtherName(other) if other.type_id == OTHER_NAME_USERNAME => {
+                    let value = other
+                        .value
+                        .decode_as::<x509_cert::der::asn1::Utf8StringRef<'_>>()
+                        .map_err(|e| format!("otherName SAN: {e}"))?;
+                    subjects.push(value.as_str().to_owned());
+                }
+                _ => {}
+            }
+        }
         if subjects.is_empty() {
-            return Err("certificate has no email or URI subject".into());
+            return Err("certificate has no email, URI or otherName subject".into());
         }
         Ok(subjects)
+    }
+
+    /// The signer as the policy sees it.
+    pub(crate) fn signer(&self) -> std::result::Result<portcullis_core::Signer, String> {
+        let subjects = self.subjects()?;
+        let legacy_repo = self
+            .raw_extension(LEGACY_WORKFLOW_REPOSITORY)?
+            .map(|repo| format!("https://github.com/{repo}"));
+        Ok(portcullis_core::Signer {
+            issuer: self.oidc_issuer()?,
+            subject: subjects.into_iter().next().unwrap_or_default(),
+            source_repository_uri: self.utf8_extension(SOURCE_REPOSITORY_URI)?.or(legacy_repo),
+            source_repository_ref: self
+                .utf8_extension(SOURCE_REPOSITORY_REF)?
+                .or(self.raw_extension(LEGACY_WORKFLOW_REF)?),
+            source_repository_digest: self
+                .utf8_extension(SOURCE_REPOSITORY_DIGEST)?
+                .or(self.raw_extension(LEGACY_WORKFLOW_SHA)?),
+            build_config_uri: self.utf8_extension(BUILD_CONFIG_URI)?,
+            run_invocation_uri: self.utf8_extension(RUN_INVOCATION_URI)?,
+        })
     }
 }

@@ -1,108 +1,150 @@
-//! The Rekor bundle of a keyless signature: its SignedEntryTimestamp is checked by sigstore
-//! against the configured Rekor keys, then its body is matched to this very signature the
-//! way cosign does (a valid SET only proves *some* entry was logged).
+//! Transparency-log entries, in both shapes they reach us: cosign's bundle annotation
+//! (`{SignedEntryTimestamp, Payload{body, integratedTime, logIndex, logID}}`, integers and a
+//! hex log id) and a Sigstore bundle's `tlogEntries[]` (integers as strings, base64 log id,
+//! optional inclusion proof with a signed checkpoint). A SET proves *when* the entry was
+//! logged; an inclusion proof proves only *that* it was. Either way the body is then bound to
+//! the very signature being verified (see `body.rs`): a valid entry of some other signature
+//! proves nothing.
 
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use sha2::{Digest as _, Sha256};
-use sigstore::cosign::bundle::SignedArtifactBundle;
-use sigstore::crypto::CosignVerificationKey;
+use serde::Deserialize;
+use sigstore::crypto::Signature;
 
-use crate::{Error, Result};
+use super::root::LogKey;
 
-/// A Rekor entry whose SET verified.
-pub(super) struct Entry {
-    /// The decoded entry body (JSON, as Rekor canonicalized it).
-    pub(super) body: Vec<u8>,
-    /// When Rekor integrated the entry, in Unix seconds.
-    pub(super) integrated_time: i64,
+/// One log entry, whatever shape it came in.
+#[derive(Debug, Clone)]
+pub(crate) struct LogEntry {
+    /// The entry body exactly as the log returned it, base64 (what the SET signs).
+    pub(crate) body_b64: String,
+    /// The decoded body.
+    pub(crate) body: Vec<u8>,
+    /// The log's id, hex.
+    pub(crate) log_id: String,
+    /// The global log index.
+    pub(crate) log_index: i64,
+    /// When the log says it integrated the entry; trusted only once the SET verified.
+    pub(crate) integrated_time: Option<i64>,
+    /// Kind and version the bundle claims (the body's own are what is checked).
+    pub(crate) kind: Option<(String, String)>,
+    /// The signed entry timestamp, DER signature bytes.
+    pub(crate) set: Option<Vec<u8>>,
+    /// The inclusion proof, when the bundle carries one.
+    pub(crate) proof: Option<InclusionProof>,
 }
 
-/// Rekor keys by log id: the hex SHA-256 of the key's DER, which is what a bundle's `logID` holds.
-pub(super) fn load_rekor_keys(pem_bytes: &[u8]) -> Result<BTreeMap<String, CosignVerificationKey>> {
-    let invalid = |reason: String| Error::InvalidKeyless(format!("rekor_public_key: {reason}"));
-    let blocks = pem::parse_many(pem_bytes).map_err(|e| invalid(format!("invalid PEM: {e}")))?;
-    let mut keys = BTreeMap::new();
-    for block in blocks {
-        if block.tag() != "PUBLIC KEY" {
-            return Err(invalid(format!(
-                "unexpected PEM block {:?}, want PUBLIC KEY",
-                block.tag()
-            )));
-        }
-        let key = CosignVerificationKey::try_from_der(block.contents())
-            .map_err(|e| invalid(format!("unusable public key: {e}")))?;
-        keys.insert(hex::encode(Sha256::digest(block.contents())), key);
-    }
-    if keys.is_empty() {
-        return Err(invalid("no PEM public key found".into()));
-    }
-    Ok(keys)
+/// A Merkle inclusion proof with the checkpoint it ends in.
+#[derive(Debug, Clone)]
+pub(crate) struct InclusionProof {
+    /// The shard-relative index of the entry.
+    pub(crate) log_index: u64,
+    /// The tree size the proof is for.
+    pub(crate) tree_size: u64,
+    /// The root hash the proof leads to.
+    pub(crate) root_hash: [u8; 32],
+    /// The audit path.
+    pub(crate) hashes: Vec<[u8; 32]>,
+    /// The signed note checkpoint text.
+    pub(crate) checkpoint: String,
 }
 
-/// Verifies the bundle annotation's SET with sigstore and returns its entry.
-pub(super) fn verify_bundle(
-    raw: &str,
-    rekor_keys: &BTreeMap<String, CosignVerificationKey>,
-) -> std::result::Result<Entry, String> {
-    let bundle: serde_json::Value =
-        serde_json::from_str(raw).map_err(|e| format!("bundle is not JSON: {e}"))?;
-    // sigstore's public entry point for a cosign `Bundle` wraps it in a sign-blob bundle; only
-    // `rekorBundle` is verified there (canonical JSON payload, key looked up by logID, SET).
-    let wrapped = serde_json::json!({ "base64Signature": "", "cert": "", "rekorBundle": bundle });
-    let verified = SignedArtifactBundle::new_verified(&wrapped.to_string(), rekor_keys)
-        .map_err(|e| format!("Rekor bundle does not verify with the configured Rekor key: {e}"))?;
-    let payload = verified.rekor_bundle.payload;
-    let body = BASE64
-        .decode(payload.body.as_bytes())
-        .map_err(|e| format!("bundle body is not base64: {e}"))?;
-    Ok(Entry {
-        body,
-        integrated_time: payload.integrated_time,
+#[derive(Deserialize)]
+struct AnnotationBundle {
+    #[serde(rename = "SignedEntryTimestamp")]
+    set: String,
+    #[serde(rename = "Payload")]
+    payload: AnnotationPayload,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AnnotationPayload {
+    body: String,
+    integrated_time: i64,
+    log_index: i64,
+    #[serde(rename = "logID")]
+    log_id: String,
+}
+
+/// Parses cosign's `dev.sigstore.cosign/bundle` annotation.
+pub(crate) fn from_annotation(raw: &str) -> Result<LogEntry, String> {
+    let bundle: AnnotationBundle =
+        serde_json::from_str(raw).map_err(|e| format!("Rekor bundle annotation: {e}"))?;
+    let payload = bundle.payload;
+    Ok(LogEntry {
+        body: decode(&payload.body, "Rekor bundle body")?,
+        body_b64: payload.body,
+        log_id: payload.log_id.to_ascii_lowercase(),
+        log_index: payload.log_index,
+        integrated_time: Some(payload.integrated_time),
+        kind: None,
+        set: Some(decode(&bundle.set, "SignedEntryTimestamp")?),
+        proof: None,
     })
 }
 
-/// The logged entry must be a `hashedrekord` of this payload, signature and certificate.
-pub(super) fn verify_body_matches(
-    body: &[u8],
-    payload: &[u8],
-    signature_b64: &str,
-    leaf_der: &[u8],
-) -> std::result::Result<(), String> {
-    let body: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| format!("bundle body is not JSON: {e}"))?;
-    let field = |pointer: &str| {
-        body.pointer(pointer)
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| format!("bundle body lacks {pointer}"))
+/// The message a SET signs: the canonical JSON (sorted keys, no spaces) of the entry.
+fn set_message(entry: &LogEntry, integrated_time: i64) -> Result<Vec<u8>, String> {
+    // The body is base64 and the log id hex, so neither needs escaping; still, refuse
+    // anything that would, rather than sign-check a different text than Rekor did.
+    let safe = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
     };
-    let (kind, version) = (field("/kind")?, field("/apiVersion")?);
-    if (kind, version) != ("hashedrekord", "0.0.1") {
-        return Err(format!(
-            "bundle body is a {kind} {version} entry, want hashedrekord 0.0.1"
-        ));
+    if !safe(&entry.body_b64) || !safe(&entry.log_id) {
+        return Err("log entry body or log id has unexpected characters".into());
     }
-    if field("/spec/data/hash/algorithm")? != "sha256"
-        || field("/spec/data/hash/value")? != hex::encode(Sha256::digest(payload))
-    {
-        return Err("bundle body does not log this payload's hash".into());
-    }
-    let logged_sig = decode(field("/spec/signature/content")?, "logged signature")?;
-    if logged_sig != decode(signature_b64, "signature annotation")? {
-        return Err("bundle body logs a different signature".into());
-    }
-    let logged_pem = decode(field("/spec/signature/publicKey/content")?, "logged key")?;
-    let logged = pem::parse(&logged_pem).map_err(|e| format!("logged certificate: {e}"))?;
-    if logged.tag() != "CERTIFICATE" || logged.contents() != leaf_der {
-        return Err("bundle body logs a different certificate".into());
-    }
-    Ok(())
+    Ok(format!(
+        r#"{{"body":"{}","integratedTime":{integrated_time},"logID":"{}","logIndex":{}}}"#,
+        entry.body_b64, entry.log_id, entry.log_index
+    )
+    .into_bytes())
 }
 
-fn decode(text: &str, what: &str) -> std::result::Result<Vec<u8>, String> {
+/// Verifies the entry's SET with the log that signed it; returns the integrated time, now
+/// trusted. The log must have been trusted at that time.
+pub(crate) fn verify_set(entry: &LogEntry, logs: &BTreeMap<String, LogKey>) -> Result<i64, String> {
+    let set = entry
+        .set
+        .as_deref()
+        .ok_or("log entry has no SignedEntryTimestamp")?;
+    let time = entry
+        .integrated_time
+        .ok_or("log entry has a SET but no integratedTime")?;
+    let log = logs
+        .get(&entry.log_id)
+        .ok_or_else(|| format!("log entry is from unknown log {}", entry.log_id))?;
+    log.key
+        .verify_signature(Signature::Raw(set), &set_message(entry, time)?)
+        .map_err(|_| {
+            format!(
+                "SignedEntryTimestamp does not verify with log {}",
+                entry.log_id
+            )
+        })?;
+    if !log.valid.contains(time) {
+        return Err(format!(
+            "log {} was not trusted at integratedTime {time} (valid {})",
+            entry.log_id, log.valid
+        ));
+    }
+    Ok(time)
+}
+
+/// Standard base64, tolerating the line breaks Go's decoder skips.
+pub(crate) fn decode(text: &str, what: &str) -> Result<Vec<u8>, String> {
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     BASE64
-        .decode(text.trim().as_bytes())
+        .decode(compact.as_bytes())
         .map_err(|e| format!("{what} is not base64: {e}"))
+}
+
+/// A 32-byte hash from base64.
+pub(crate) fn hash32(text: &str, what: &str) -> Result<[u8; 32], String> {
+    decode(text, what)?
+        .try_into()
+        .map_err(|_| format!("{what} is not a 32-byte hash"))
 }

@@ -98,10 +98,55 @@ pub struct Signatures<'a> {
     pub error: &'a Option<String>,
     /// Signature layers found.
     pub signatures_found: usize,
+    /// The keyless signers of the verified signatures.
+    pub signers: Vec<SignerView<'a>>,
     /// Overall status.
     pub status: SignatureStatus,
     /// Keys and identities that verified a signature.
     pub verified_key_ids: &'a [String],
+}
+
+/// A keyless signer, keys in order: the Fulcio certificate's identity and build facts.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SignerView<'a> {
+    /// The build configuration (OID 1.18).
+    pub build_config_uri: &'a Option<String>,
+    /// The OIDC issuer.
+    pub issuer: &'a Option<String>,
+    /// The run that built it (OID 1.21).
+    pub run_invocation_uri: &'a Option<String>,
+    /// The source commit (OID 1.13).
+    pub source_repository_digest: &'a Option<String>,
+    /// The source ref (OID 1.14).
+    pub source_repository_ref: &'a Option<String>,
+    /// The source repository (OID 1.12).
+    pub source_repository_uri: &'a Option<String>,
+    /// The certificate's email, URI or otherName SAN.
+    pub subject: &'a str,
+}
+
+impl<'a> SignerView<'a> {
+    /// The view of `s`.
+    pub fn of(s: &'a portcullis_core::Signer) -> Self {
+        Self {
+            build_config_uri: &s.build_config_uri,
+            issuer: &s.issuer,
+            run_invocation_uri: &s.run_invocation_uri,
+            source_repository_digest: &s.source_repository_digest,
+            source_repository_ref: &s.source_repository_ref,
+            source_repository_uri: &s.source_repository_uri,
+            subject: &s.subject,
+        }
+    }
+}
+
+/// A verified keyless attestation's signer, keys in order.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct AttestedBy<'a> {
+    /// What it attests.
+    pub predicate_type: &'a str,
+    /// Who signed it.
+    pub signer: SignerView<'a>,
 }
 
 /// `attestations`.
@@ -115,6 +160,8 @@ pub struct Attestations<'a> {
     pub predicate_types: &'a [String],
     /// Envelopes rejected, with the reason (`location`, `reason`: already in key order).
     pub rejected: &'a [RejectedAttestation],
+    /// The keyless signers of the verified attestations.
+    pub signers: Vec<AttestedBy<'a>>,
     /// Envelopes verified.
     pub verified: usize,
 }
@@ -200,6 +247,16 @@ impl<'a> Input<'a> {
                 found: attestations.found,
                 predicate_types: &attestations.predicate_types,
                 rejected: &attestations.rejected,
+                signers: attestations
+                    .accepted
+                    .iter()
+                    .filter_map(|a| {
+                        a.signer.as_ref().map(|s| AttestedBy {
+                            predicate_type: &a.predicate_type,
+                            signer: SignerView::of(s),
+                        })
+                    })
+                    .collect(),
                 verified: attestations.verified,
             },
             components: Vec::new(),
@@ -210,6 +267,7 @@ impl<'a> Input<'a> {
             signatures: Signatures {
                 error: &signatures.error,
                 signatures_found: signatures.signatures_found,
+                signers: signatures.signers.iter().map(SignerView::of).collect(),
                 status: signatures.status,
                 verified_key_ids: &signatures.verified_key_ids,
             },

@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap as HashMap;
 
 use super::{
     Artifact, Attestations, ComponentEntry, Finding, Input, LicenceView, Origin, ProvenanceEntry,
-    ReportEntry, SbomEntry, Signatures, Suppressed, VexEntry, severity_name,
+    ReportEntry, SbomEntry, Signatures, SignerView, Suppressed, VexEntry, severity_name,
 };
 
 /// Every key of the document, made once (looked up with a fast, non-keyed hash: the keys
@@ -24,6 +24,7 @@ static KEYS: LazyLock<HashMap<&'static str, Value>> = LazyLock::new(|| {
         "artifact",
         "artifact_name",
         "attestations",
+        "build_config_uri",
         "build_type",
         "builder_id",
         "component_count",
@@ -43,6 +44,7 @@ static KEYS: LazyLock<HashMap<&'static str, Value>> = LazyLock::new(|| {
         "id",
         "impact_statement",
         "installed_version",
+        "issuer",
         "justification",
         "key_ids",
         "kind",
@@ -66,6 +68,7 @@ static KEYS: LazyLock<HashMap<&'static str, Value>> = LazyLock::new(|| {
         "request",
         "requested_by",
         "route",
+        "run_invocation_uri",
         "sbom_format",
         "sboms",
         "scanner",
@@ -73,13 +76,19 @@ static KEYS: LazyLock<HashMap<&'static str, Value>> = LazyLock::new(|| {
         "signatures",
         "signatures_found",
         "signed",
+        "signer",
+        "signers",
         "source",
         "source_commit",
         "source_ref",
         "source_repository",
+        "source_repository_digest",
+        "source_repository_ref",
+        "source_repository_uri",
         "spec_version",
         "status",
         "subcomponents",
+        "subject",
         "subject_digests",
         "suppressed_by",
         "suppressed_index",
@@ -374,6 +383,10 @@ fn signatures(s: &Signatures<'_>) -> Value {
     object([
         ("error", opt(s.error)),
         ("signatures_found", Value::from(s.signatures_found)),
+        (
+            "signers",
+            Value::from(s.signers.iter().map(signer).collect::<Vec<_>>()),
+        ),
         ("status", serialised(&s.status)),
         ("verified_key_ids", strings(s.verified_key_ids)),
     ])
@@ -395,7 +408,33 @@ fn attestations(a: &Attestations<'_>) -> Value {
         ("found", Value::from(a.found)),
         ("predicate_types", strings(a.predicate_types)),
         ("rejected", Value::from(rejected)),
+        (
+            "signers",
+            Value::from(
+                a.signers
+                    .iter()
+                    .map(|by| {
+                        object([
+                            ("predicate_type", string(by.predicate_type)),
+                            ("signer", signer(&by.signer)),
+                        ])
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+        ),
         ("verified", Value::from(a.verified)),
+    ])
+}
+
+fn signer(s: &SignerView<'_>) -> Value {
+    object([
+        ("build_config_uri", opt(s.build_config_uri)),
+        ("issuer", opt(s.issuer)),
+        ("run_invocation_uri", opt(s.run_invocation_uri)),
+        ("source_repository_digest", opt(s.source_repository_digest)),
+        ("source_repository_ref", opt(s.source_repository_ref)),
+        ("source_repository_uri", opt(s.source_repository_uri)),
+        ("subject", string(s.subject)),
     ])
 }
 

@@ -171,7 +171,15 @@ impl Config {
             }
         }
         if let Some(keyless) = &mut cfg.trust.keyless {
-            for path in [&mut keyless.trust_root, &mut keyless.rekor_public_key] {
+            for path in [
+                &mut keyless.trusted_root,
+                &mut keyless.trust_root,
+                &mut keyless.rekor_public_key,
+                &mut keyless.ctlog_public_key,
+            ]
+            .into_iter()
+            .flatten()
+            {
                 if path.is_relative() {
                     *path = base.join(&*path);
                 }

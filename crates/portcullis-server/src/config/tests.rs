@@ -79,11 +79,26 @@ fn keyless_and_cache_settings_parse_with_paths_resolved() {
     );
     let keyless = cfg.trust.keyless.unwrap();
     assert_eq!(
-        keyless.trust_root,
-        Path::new("/etc/portcullis/keys/fulcio.pem")
+        keyless.trust_root.as_deref(),
+        Some(Path::new("/etc/portcullis/keys/fulcio.pem"))
     );
-    assert_eq!(keyless.rekor_public_key, Path::new("/etc/rekor.pub"));
+    assert_eq!(
+        keyless.rekor_public_key.as_deref(),
+        Some(Path::new("/etc/rekor.pub"))
+    );
     assert_eq!(keyless.identities[0].id, "wf");
+    // The standard trust root, resolved the same way.
+    let yaml = YAML.replace(
+        "trust:\n",
+        "trust:\n  keyless:\n    trusted_root: sigstore/trusted_root.json\n    require_sct: false\n    identities: [{ id: wf, issuer: https://issuer.example, subject: ci@example.com }]\n",
+    );
+    let cfg = Config::from_yaml(&yaml, Path::new("/etc/portcullis"), &none).unwrap();
+    let keyless = cfg.trust.keyless.unwrap();
+    assert_eq!(
+        keyless.trusted_root.as_deref(),
+        Some(Path::new("/etc/portcullis/sigstore/trusted_root.json"))
+    );
+    assert_eq!(keyless.require_sct, Some(false));
     let typo = YAML.replace(
         "trust:\n",
         "trust:\n  keyless: { trust_root: a, rekor_key: b, identities: [] }\n",
