@@ -1,0 +1,187 @@
+//! Rekor v1 entries beyond `hashedrekord`: the bodies of `intoto` 0.0.1, `intoto` 0.0.2 and
+//! `dsse` 0.0.1 as the real log stores them, and [`FakeRekor::log`], which appends a body to
+//! the fake log's Merkle tree and returns a [`LogEntry`] with its SET, inclusion proof and
+//! signed checkpoint (origin `rekor.local - <tree id>`, key hint = first 4 bytes of the log id).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use rcgen::{PublicKeyData as _, SigningKey as _};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+use super::merkle::{self, InclusionProof};
+use super::{LogEntry, canonical_json};
+use crate::keyless::{FakeRekor, cert_error};
+use crate::{Error, Result};
+
+/// The key name on Rekor v1 checkpoint signature lines.
+pub const REKOR_V1_NAME: &str = "rekor.local";
+
+fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// The decoded payload of a DSSE envelope.
+fn envelope_payload(envelope: &Value) -> Result<Vec<u8>> {
+    let payload = envelope["payload"]
+        .as_str()
+        .ok_or_else(|| Error::Invalid("DSSE envelope without a payload".into()))?;
+    BASE64
+        .decode(payload)
+        .map_err(|e| Error::Invalid(format!("DSSE payload is not base64: {e}")))
+}
+
+/// The `sig` strings of a DSSE envelope.
+fn envelope_signatures(envelope: &Value) -> Vec<String> {
+    envelope["signatures"]
+        .as_array()
+        .map(|sigs| {
+            sigs.iter()
+                .filter_map(|s| s["sig"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl FakeRekor {
+    /// The tree id in this log's checkpoint origin, derived from the key (stable per log).
+    pub fn tree_id(&self) -> u64 {
+        let id = Sha256::digest(self.key.subject_public_key_info());
+        u64::from_be_bytes([id[0], id[1], id[2], id[3], id[4], id[5], id[6], id[7]]) >> 1
+    }
+
+    /// The checkpoint origin: `rekor.local - <tree id>`.
+    pub fn origin(&self) -> String {
+        format!("{REKOR_V1_NAME} - {}", self.tree_id())
+    }
+
+    /// The log's public key, SubjectPublicKeyInfo DER.
+    pub fn public_key_der(&self) -> Vec<u8> {
+        self.key.subject_public_key_info()
+    }
+
+    /// The log id bytes (sha256 of the SPKI DER); [`FakeRekor::log_id`] is its hex form.
+    pub fn log_id_bytes(&self) -> [u8; 32] {
+        Sha256::digest(self.public_key_der()).into()
+    }
+
+    /// `intoto` 0.0.1 as cosign ≤ 2.1 logged it: `content.hash` = sha256 of `envelope_json`
+    /// (the `.att` layer bytes), `payloadHash` = sha256 of the decoded payload, `publicKey` =
+    /// base64 of the PEM certificate.
+    pub fn intoto_v001_body(envelope_json: &[u8], cert_pem: &str) -> Result<Value> {
+        let envelope: Value = serde_json::from_slice(envelope_json)?;
+        let payload = envelope_payload(&envelope)?;
+        Ok(json!({
+            "apiVersion": "0.0.1",
+            "kind": "intoto",
+            "spec": {
+                "content": {
+                    "hash": { "algorithm": "sha256", "value": sha256_hex(envelope_json) },
+                    "payloadHash": { "algorithm": "sha256", "value": sha256_hex(&payload) },
+                },
+                "publicKey": BASE64.encode(cert_pem),
+            },
+        }))
+    }
+
+    /// `intoto` 0.0.2 as sigstore-js logged it: the envelope without its payload, each
+    /// signature and the PEM certificate base64-encoded once more, `payloadHash` = sha256 of
+    /// the decoded payload. `hash` is sha256 of the compact envelope JSON, which a verifier
+    /// cannot recompute from a bundle (bind through `payloadHash` and the signatures).
+    pub fn intoto_v002_body(envelope: &Value, cert_pem: &str) -> Result<Value> {
+        let payload = envelope_payload(envelope)?;
+        let signatures: Vec<Value> = envelope_signatures(envelope)
+            .iter()
+            .map(|sig| json!({ "publicKey": BASE64.encode(cert_pem), "sig": BASE64.encode(sig) }))
+            .collect();
+        Ok(json!({
+            "apiVersion": "0.0.2",
+            "kind": "intoto",
+            "spec": {
+                "content": {
+                    "envelope": {
+                        "payloadType": envelope["payloadType"],
+                        "signatures": signatures,
+                    },
+                    "hash": { "algorithm": "sha256", "value": sha256_hex(&serde_json::to_vec(envelope)?) },
+                    "payloadHash": { "algorithm": "sha256", "value": sha256_hex(&payload) },
+                },
+            },
+        }))
+    }
+
+    /// `dsse` 0.0.1 as cosign ≥ 2.2 logs it: `envelopeHash` = sha256 of `envelope_json` (the
+    /// `.att` layer bytes), `payloadHash`, and each signature with the base64 PEM certificate
+    /// as `verifier`.
+    pub fn dsse_v001_body(envelope_json: &[u8], cert_pem: &str) -> Result<Value> {
+        let envelope: Value = serde_json::from_slice(envelope_json)?;
+        let payload = envelope_payload(&envelope)?;
+        let signatures: Vec<Value> = envelope_signatures(&envelope)
+            .into_iter()
+            .map(|sig| json!({ "signature": sig, "verifier": BASE64.encode(cert_pem) }))
+            .collect();
+        Ok(json!({
+            "apiVersion": "0.0.1",
+            "kind": "dsse",
+            "spec": {
+                "envelopeHash": { "algorithm": "sha256", "value": sha256_hex(envelope_json) },
+                "payloadHash": { "algorithm": "sha256", "value": sha256_hex(&payload) },
+                "signatures": signatures,
+            },
+        }))
+    }
+
+    /// Appends `body` (canonicalized) to the log at `integrated_time`: returns the entry with
+    /// its SET and an inclusion proof against the tree as of this entry.
+    pub fn log(&self, body: &Value, integrated_time: i64) -> Result<LogEntry> {
+        let canonical = canonical_json(body)?;
+        let (index, leaves) = self.tree.append(&canonical)?;
+        let log_index = index as u64;
+        let set_payload = json!({
+            "body": BASE64.encode(&canonical),
+            "integratedTime": integrated_time,
+            "logID": self.log_id(),
+            "logIndex": log_index,
+        });
+        let set = BASE64
+            .decode(self.sign_set(&set_payload)?)
+            .map_err(|e| Error::Invalid(format!("SET encoding: {e}")))?;
+        Ok(LogEntry {
+            kind: body["kind"].as_str().unwrap_or_default().to_owned(),
+            version: body["apiVersion"].as_str().unwrap_or_default().to_owned(),
+            body: canonical,
+            log_index,
+            log_id: self.log_id_bytes(),
+            integrated_time,
+            set: Some(set),
+            proof: Some(self.prove(index, &leaves)?),
+        })
+    }
+
+    /// A fresh inclusion proof of entry `index` against the whole log as it is now.
+    pub fn inclusion_proof(&self, index: u64) -> Result<InclusionProof> {
+        let leaves = self.tree.leaves()?;
+        let index = usize::try_from(index)
+            .ok()
+            .filter(|i| *i < leaves.len())
+            .ok_or_else(|| Error::Invalid(format!("no entry {index} in the fake log")))?;
+        self.prove(index, &leaves)
+    }
+
+    /// The signed checkpoint of the log as it is now.
+    pub fn checkpoint(&self) -> Result<String> {
+        let leaves = self.tree.leaves()?;
+        let body = merkle::checkpoint_body(&self.origin(), leaves.len() as u64, &merkle::root(&leaves));
+        self.sign_note(&body)
+    }
+
+    fn prove(&self, index: usize, leaves: &[merkle::Hash]) -> Result<InclusionProof> {
+        merkle::prove(index, leaves, &self.origin(), |body| self.sign_note(body))
+    }
+
+    fn sign_note(&self, body: &str) -> Result<String> {
+        let signature = self.key.sign(body.as_bytes()).map_err(cert_error)?;
+        let id = self.log_id_bytes();
+        Ok(merkle::signed_note(body, REKOR_V1_NAME, [id[0], id[1], id[2], id[3]], &signature))
+    }
+}
