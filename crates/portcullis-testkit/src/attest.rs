@@ -177,7 +177,11 @@ pub async fn push_envelope(
 
 /// Adds `layer` to the cosign `.att` manifest at `att` (creating it), with a config whose
 /// diff_ids list the layers, as cosign writes it.
-pub(crate) async fn append_att_layer(client: &Client, att: &Reference, layer: Value) -> Result<String> {
+pub(crate) async fn append_att_layer(
+    client: &Client,
+    att: &Reference,
+    layer: Value,
+) -> Result<String> {
     let mut layers = match pull_json(client, att, OCI_IMAGE_MEDIA_TYPE).await? {
         Some(existing) => existing["layers"].as_array().cloned().unwrap_or_default(),
         None => Vec::new(),
@@ -259,7 +263,11 @@ pub(crate) async fn push_referrer(
 }
 
 /// Adds `entry` to the referrers-tag-schema index at `tag` (creating it).
-pub(crate) async fn append_referrers_index(client: &Client, tag: &Reference, entry: &Value) -> Result<()> {
+pub(crate) async fn append_referrers_index(
+    client: &Client,
+    tag: &Reference,
+    entry: &Value,
+) -> Result<()> {
     let mut manifests = match pull_json(client, tag, OCI_IMAGE_INDEX_MEDIA_TYPE).await? {
         Some(existing) => existing["manifests"]
             .as_array()

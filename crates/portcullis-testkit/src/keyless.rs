@@ -12,8 +12,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use oci_client::manifest::{IMAGE_CONFIG_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE};
 use oci_client::secrets::RegistryAuth;
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName,
-    DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
     PublicKeyData as _, SanType, SigningKey as _,
 };
 use serde_json::{Value, json};
@@ -23,8 +23,8 @@ use sigstore::registry::OciReference;
 
 use crate::layer::sha256_digest;
 use crate::push::{oci_client_for, reference};
-use crate::sigstore::fulcio::FulcioExtensions;
 use crate::sign::{SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE, signature_tag};
+use crate::sigstore::fulcio::FulcioExtensions;
 use crate::{Error, Result};
 
 /// Cosign's annotation for the PEM leaf certificate.

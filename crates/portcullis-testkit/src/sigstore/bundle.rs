@@ -105,7 +105,11 @@ impl Bundle {
             Material::Certificate(der) => json!({ "certificate": b64(der) }),
             Material::PublicKeyHint(hint) => json!({ "publicKey": { "hint": hint } }),
         };
-        material["tlogEntries"] = self.tlog_entries.iter().map(LogEntry::to_bundle_json).collect();
+        material["tlogEntries"] = self
+            .tlog_entries
+            .iter()
+            .map(LogEntry::to_bundle_json)
+            .collect();
         let timestamps: Vec<Value> = self
             .rfc3161_timestamps
             .iter()

@@ -80,7 +80,11 @@ fn u16_len(len: usize) -> Result<[u8; 2]> {
 /// The RFC 6962 `digitally-signed` struct of a precert SCT: version v1, certificate_timestamp,
 /// the timestamp, entry type precert_entry, issuer key hash, the TBS (u24 length), and no
 /// extensions.
-pub fn sct_signed_data(timestamp_ms: u64, issuer_key_hash: &[u8; 32], tbs: &[u8]) -> Result<Vec<u8>> {
+pub fn sct_signed_data(
+    timestamp_ms: u64,
+    issuer_key_hash: &[u8; 32],
+    tbs: &[u8],
+) -> Result<Vec<u8>> {
     let len = u32::try_from(tbs.len())
         .ok()
         .filter(|l| *l < 1 << 24)
@@ -95,16 +99,6 @@ pub fn sct_signed_data(timestamp_ms: u64, issuer_key_hash: &[u8; 32], tbs: &[u8]
     Ok(out)
 }
 
-/// The TBS of a DER certificate, as encoded.
-pub(crate) fn tbs_of(cert_der: &[u8]) -> Result<Vec<u8>> {
-    let cert = der::read_only(cert_der, 0x30)?;
-    let parts = der::children(cert.content)?;
-    parts
-        .first()
-        .map(|tbs| tbs.raw.to_vec())
-        .ok_or_else(|| Error::Invalid("certificate without a TBS".into()))
-}
-
 /// `cert_der` (issued by `issuer_key`) with an SCT from `log` embedded: the log signs the TBS
 /// as issued, the returned certificate is that TBS plus the SCT-list extension, re-signed.
 pub(crate) fn embed_sct(
@@ -115,7 +109,9 @@ pub(crate) fn embed_sct(
 ) -> Result<Vec<u8>> {
     let cert = der::read_only(cert_der, 0x30)?;
     let [tbs, algorithm, _signature] = der::children(cert.content)?[..] else {
-        return Err(Error::Invalid("certificate is not TBS, algorithm, signature".into()));
+        return Err(Error::Invalid(
+            "certificate is not TBS, algorithm, signature".into(),
+        ));
     };
     let sct = log.sign_sct(&issuer_key.subject_public_key_info(), tbs.raw, timestamp_ms)?;
     let mut list = u16_len(sct.len() + 2)?.to_vec();
@@ -128,7 +124,10 @@ pub(crate) fn embed_sct(
         return Err(Error::Invalid("certificate TBS has no extensions".into()));
     };
     let extensions = der::read_only(last.content, 0x30)?;
-    let new_extensions = der::explicit(3, &der::tlv(0x30, &[extensions.content, &extension].concat()));
+    let new_extensions = der::explicit(
+        3,
+        &der::tlv(0x30, &[extensions.content, &extension].concat()),
+    );
     let mut tbs_content: Vec<u8> = leading.iter().flat_map(|f| f.raw.iter().copied()).collect();
     tbs_content.extend_from_slice(&new_extensions);
     let new_tbs = der::tlv(0x30, &tbs_content);

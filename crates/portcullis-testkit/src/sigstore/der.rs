@@ -178,7 +178,9 @@ pub(crate) fn children(mut content: &[u8]) -> Result<Vec<Tlv<'_>>> {
 pub(crate) fn read_only(input: &[u8], tag: u8) -> Result<Tlv<'_>> {
     let (item, rest) = read(input)?;
     if item.tag != tag || !rest.is_empty() {
-        return Err(malformed(&format!("expected a single item of tag {tag:#04x}")));
+        return Err(malformed(&format!(
+            "expected a single item of tag {tag:#04x}"
+        )));
     }
     Ok(item)
 }
@@ -189,11 +191,17 @@ mod tests {
 
     #[test]
     fn encodes_known_values() {
-        assert_eq!(oid(&[1, 2, 840, 10045, 4, 3, 2]), [6, 8, 0x2a, 0x86, 0x48, 0xce, 0x3d, 4, 3, 2]);
+        assert_eq!(
+            oid(&[1, 2, 840, 10045, 4, 3, 2]),
+            [6, 8, 0x2a, 0x86, 0x48, 0xce, 0x3d, 4, 3, 2]
+        );
         assert_eq!(int(0), [2, 1, 0]);
         assert_eq!(int(128), [2, 2, 0, 0x80]);
         assert_eq!(tlv(4, &[0; 200])[..3], [4, 0x81, 200]);
-        assert_eq!(generalized_time(0).unwrap_or_default()[2..], *b"19700101000000Z");
+        assert_eq!(
+            generalized_time(0).unwrap_or_default()[2..],
+            *b"19700101000000Z"
+        );
     }
 
     #[test]

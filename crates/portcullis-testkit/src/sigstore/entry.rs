@@ -116,6 +116,9 @@ mod tests {
     fn canonical_json_sorts_nested_keys() {
         let v = json!({"b": {"z": 1, "a": [{"y": true, "x": null}]}, "a": "s"});
         let out = canonical_json(&v).ok();
-        assert_eq!(out.as_deref(), Some(&br#"{"a":"s","b":{"a":[{"x":null,"y":true}],"z":1}}"#[..]));
+        assert_eq!(
+            out.as_deref(),
+            Some(&br#"{"a":"s","b":{"a":[{"x":null,"y":true}],"z":1}}"#[..])
+        );
     }
 }

@@ -45,7 +45,7 @@ fn split(n: usize) -> usize {
 /// The Merkle tree hash of the leaf hashes `leaves`.
 pub fn root(leaves: &[Hash]) -> Hash {
     match leaves {
-        [] => Sha256::digest([]).into(),
+        [] => Sha256::digest(b"").into(),
         [one] => *one,
         _ => {
             let k = split(leaves.len());
@@ -131,7 +131,12 @@ pub fn checkpoint_body(origin: &str, tree_size: u64, root_hash: &Hash) -> String
 }
 
 /// A signed note: `body`, a blank line, and one signature line by `key_name`.
-pub(crate) fn signed_note(body: &str, key_name: &str, key_hint: [u8; 4], signature: &[u8]) -> String {
+pub(crate) fn signed_note(
+    body: &str,
+    key_name: &str,
+    key_hint: [u8; 4],
+    signature: &[u8],
+) -> String {
     let blob = [&key_hint[..], signature].concat();
     format!("{body}\n\u{2014} {key_name} {}\n", BASE64.encode(blob))
 }

@@ -49,9 +49,7 @@ pub use ct::{FakeCtLog, SCT_LIST_OID, sct_signed_data};
 pub use entry::{LogEntry, canonical_json};
 pub use fulcio::{FulcioExtensions, fulcio_oid};
 pub use merkle::InclusionProof;
-pub use referrers::{
-    AttKind, KeylessAttestation, push_bundle_referrer, push_keyless_attestation,
-};
+pub use referrers::{AttKind, KeylessAttestation, push_bundle_referrer, push_keyless_attestation};
 pub use rekor::REKOR_V1_NAME;
 pub use rekor_v2::{ECDSA_P256_KEY_DETAILS, FakeRekorV2};
 pub use sign::{PrivateSigstore, SignOptions, TlogChoice};

@@ -11,7 +11,9 @@ use super::{LogEntry, PrivateSigstore, pem_certificate};
 use crate::attest::{
     DSSE_MEDIA_TYPE, append_att_layer, append_referrers_index, push_referrer, statement,
 };
-use crate::keyless::{BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, FakeRekor, LeafCert};
+use crate::keyless::{
+    BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, FakeRekor, LeafCert,
+};
 use crate::layer::sha256_digest;
 use crate::push::{oci_client_for, reference};
 use crate::sign::SIGNATURE_ANNOTATION;
@@ -37,10 +39,18 @@ pub async fn push_bundle_referrer(
     client
         .push_blob(&target, bundle_json.to_vec(), &layer_digest)
         .await?;
-    let layer = json!({ "mediaType": media_type, "digest": layer_digest, "size": bundle_json.len() });
+    let layer =
+        json!({ "mediaType": media_type, "digest": layer_digest, "size": bundle_json.len() });
     let annotations = bundle_annotations(bundle_json);
-    let (pushed, descriptor) =
-        push_referrer(&client, &target, subject_digest, layer, media_type, annotations).await?;
+    let (pushed, descriptor) = push_referrer(
+        &client,
+        &target,
+        subject_digest,
+        layer,
+        media_type,
+        annotations,
+    )
+    .await?;
     if tag_fallback {
         let tag = reference(registry, repo, &subject_digest.replace(':', "-"))?;
         append_referrers_index(&client, &tag, &descriptor).await?;
@@ -148,7 +158,10 @@ pub async fn push_keyless_attestation(
         .await?;
     let mut annotations = serde_json::Map::new();
     annotations.insert(SIGNATURE_ANNOTATION.into(), "".into());
-    annotations.insert(CERTIFICATE_ANNOTATION.into(), att.certificate.clone().into());
+    annotations.insert(
+        CERTIFICATE_ANNOTATION.into(),
+        att.certificate.clone().into(),
+    );
     if let Some(chain) = &att.chain {
         annotations.insert(CHAIN_ANNOTATION.into(), chain.clone().into());
     }

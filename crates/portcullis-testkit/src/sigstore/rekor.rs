@@ -171,7 +171,8 @@ impl FakeRekor {
     /// The signed checkpoint of the log as it is now.
     pub fn checkpoint(&self) -> Result<String> {
         let leaves = self.tree.leaves()?;
-        let body = merkle::checkpoint_body(&self.origin(), leaves.len() as u64, &merkle::root(&leaves));
+        let body =
+            merkle::checkpoint_body(&self.origin(), leaves.len() as u64, &merkle::root(&leaves));
         self.sign_note(&body)
     }
 
@@ -182,6 +183,11 @@ impl FakeRekor {
     fn sign_note(&self, body: &str) -> Result<String> {
         let signature = self.key.sign(body.as_bytes()).map_err(cert_error)?;
         let id = self.log_id_bytes();
-        Ok(merkle::signed_note(body, REKOR_V1_NAME, [id[0], id[1], id[2], id[3]], &signature))
+        Ok(merkle::signed_note(
+            body,
+            REKOR_V1_NAME,
+            [id[0], id[1], id[2], id[3]],
+            &signature,
+        ))
     }
 }

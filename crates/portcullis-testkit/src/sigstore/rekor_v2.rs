@@ -137,7 +137,12 @@ impl FakeRekorV2 {
         merkle::prove(index, leaves, &self.origin, |body| {
             let signature = self.key.sign(body.as_bytes()).map_err(cert_error)?;
             let id = self.log_id();
-            Ok(merkle::signed_note(body, &self.origin, [id[0], id[1], id[2], id[3]], &signature))
+            Ok(merkle::signed_note(
+                body,
+                &self.origin,
+                [id[0], id[1], id[2], id[3]],
+                &signature,
+            ))
         })
     }
 }

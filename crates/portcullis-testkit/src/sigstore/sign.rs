@@ -4,7 +4,9 @@
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use super::bundle::{Bundle, BundleContent, BundleVersion, Material, cosign_sign_statement, sign_envelope};
+use super::bundle::{
+    Bundle, BundleContent, BundleVersion, Material, cosign_sign_statement, sign_envelope,
+};
 use super::{FakeCtLog, FakeRekorV2, FakeTsa, LogEntry, TrustedRootBuilder, ValidFor};
 use crate::attest::{fingerprint, sign_statement, statement};
 use crate::keyless::{FakeFulcio, FakeRekor, LeafCert, LeafSpec, unix_now};
@@ -114,8 +116,17 @@ impl PrivateSigstore {
     }
 
     /// A cosign v3 image signature of `digest` (`sha256:…`) by `leaf`.
-    pub fn sign_image(&self, leaf: &LeafCert, digest: &str, options: &SignOptions) -> Result<Bundle> {
-        self.dsse_bundle(leaf, sign_envelope(&cosign_sign_statement(digest), leaf)?, options)
+    pub fn sign_image(
+        &self,
+        leaf: &LeafCert,
+        digest: &str,
+        options: &SignOptions,
+    ) -> Result<Bundle> {
+        self.dsse_bundle(
+            leaf,
+            sign_envelope(&cosign_sign_statement(digest), leaf)?,
+            options,
+        )
     }
 
     /// An attestation of `digest` with `predicate_type` and `predicate`, signed by `leaf`.
@@ -132,35 +143,62 @@ impl PrivateSigstore {
     }
 
     /// A bundle for an already signed `envelope` (e.g. a tampered one) by `leaf`.
-    pub fn dsse_bundle(&self, leaf: &LeafCert, envelope: Value, options: &SignOptions) -> Result<Bundle> {
+    pub fn dsse_bundle(
+        &self,
+        leaf: &LeafCert,
+        envelope: Value,
+        options: &SignOptions,
+    ) -> Result<Bundle> {
         let entry = match options.log {
             TlogChoice::RekorV1 => {
-                let body = FakeRekor::dsse_v001_body(&serde_json::to_vec(&envelope)?, &leaf.cert_pem)?;
+                let body =
+                    FakeRekor::dsse_v001_body(&serde_json::to_vec(&envelope)?, &leaf.cert_pem)?;
                 Some(self.rekor.log(&body, options.integrated_time)?)
             }
-            TlogChoice::RekorV2 => Some(self.rekor_v2.log(&FakeRekorV2::dsse_body(&envelope, &leaf.cert_der)?)?),
+            TlogChoice::RekorV2 => Some(
+                self.rekor_v2
+                    .log(&FakeRekorV2::dsse_body(&envelope, &leaf.cert_der)?)?,
+            ),
             TlogChoice::None => None,
         };
-        self.finish(self.material(leaf, options.version), BundleContent::Dsse(envelope), entry, options)
+        self.finish(
+            self.material(leaf, options.version),
+            BundleContent::Dsse(envelope),
+            entry,
+            options,
+        )
     }
 
     /// A messageSignature bundle: `leaf` signs `artifact` (e.g. the manifest bytes), logged as
     /// `hashedrekord` (0.0.1 in v1, 0.0.2 in v2).
-    pub fn sign_message(&self, leaf: &LeafCert, artifact: &[u8], options: &SignOptions) -> Result<Bundle> {
+    pub fn sign_message(
+        &self,
+        leaf: &LeafCert,
+        artifact: &[u8],
+        options: &SignOptions,
+    ) -> Result<Bundle> {
         let signature = leaf.sign(artifact)?;
         let digest: [u8; 32] = Sha256::digest(artifact).into();
         let entry = match options.log {
             TlogChoice::RekorV1 => {
-                let body = FakeRekor::hashedrekord_body(artifact, &base64_of(&signature), &leaf.cert_pem);
+                let body =
+                    FakeRekor::hashedrekord_body(artifact, &base64_of(&signature), &leaf.cert_pem);
                 Some(self.rekor.log(&body, options.integrated_time)?)
             }
-            TlogChoice::RekorV2 => {
-                Some(self.rekor_v2.log(&FakeRekorV2::hashedrekord_body(&digest, &signature, &leaf.cert_der))?)
-            }
+            TlogChoice::RekorV2 => Some(self.rekor_v2.log(&FakeRekorV2::hashedrekord_body(
+                &digest,
+                &signature,
+                &leaf.cert_der,
+            ))?),
             TlogChoice::None => None,
         };
         let content = BundleContent::MessageSignature { digest, signature };
-        self.finish(self.material(leaf, options.version), content, entry, options)
+        self.finish(
+            self.material(leaf, options.version),
+            content,
+            entry,
+            options,
+        )
     }
 
     /// A key-based attestation bundle: `key` signs a statement of `digest`; the bundle names
@@ -177,10 +215,15 @@ impl PrivateSigstore {
         let envelope = sign_statement(&statement(digest, predicate_type, predicate), &[key])?;
         let entry = match options.log {
             TlogChoice::RekorV1 => {
-                let body = FakeRekor::dsse_v001_body(&serde_json::to_vec(&envelope)?, &key.public_pem)?;
+                let body =
+                    FakeRekor::dsse_v001_body(&serde_json::to_vec(&envelope)?, &key.public_pem)?;
                 Some(self.rekor.log(&body, options.integrated_time)?)
             }
-            TlogChoice::RekorV2 => return Err(Error::Invalid("key-based bundles go to Rekor v1 here".into())),
+            TlogChoice::RekorV2 => {
+                return Err(Error::Invalid(
+                    "key-based bundles go to Rekor v1 here".into(),
+                ));
+            }
             TlogChoice::None => None,
         };
         let material = Material::PublicKeyHint(fingerprint(key)?);
@@ -209,7 +252,9 @@ impl PrivateSigstore {
             rfc3161_timestamps: Vec::new(),
         };
         if let Some(at) = options.timestamp_at {
-            let response = self.tsa.timestamp_response(&bundle.signature_bytes()?, at)?;
+            let response = self
+                .tsa
+                .timestamp_response(&bundle.signature_bytes()?, at)?;
             bundle.rfc3161_timestamps.push(response);
         }
         Ok(bundle)

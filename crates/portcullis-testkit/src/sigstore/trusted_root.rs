@@ -14,7 +14,8 @@ use crate::keyless::{FakeFulcio, FakeRekor};
 use crate::{Error, Result};
 
 /// The trusted root media type.
-pub const TRUSTED_ROOT_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.trustedroot+json;version=0.1";
+pub const TRUSTED_ROOT_MEDIA_TYPE: &str =
+    "application/vnd.dev.sigstore.trustedroot+json;version=0.1";
 
 /// A validity window in Unix seconds; `end: None` is open-ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,53 +87,121 @@ impl TrustedRootBuilder {
 
     /// Adds a transparency log with `public_key_der` (SPKI), its `key_details`
     /// (`PKIX_ECDSA_P256_SHA_256`, `PKIX_ED25519`) and `log_id`.
-    pub fn tlog(mut self, base_url: &str, public_key_der: &[u8], key_details: &str, log_id: &[u8], valid: ValidFor) -> Self {
-        self.entries.push((Section::Tlogs, log_json(base_url, public_key_der, key_details, log_id), valid));
+    pub fn tlog(
+        mut self,
+        base_url: &str,
+        public_key_der: &[u8],
+        key_details: &str,
+        log_id: &[u8],
+        valid: ValidFor,
+    ) -> Self {
+        self.entries.push((
+            Section::Tlogs,
+            log_json(base_url, public_key_der, key_details, log_id),
+            valid,
+        ));
         self
     }
 
     /// Adds the fake Rekor v1 log (`https://rekor.local`).
     pub fn rekor(self, rekor: &FakeRekor, valid: ValidFor) -> Self {
-        self.tlog("https://rekor.local", &rekor.public_key_der(), ECDSA_P256_KEY_DETAILS, &rekor.log_id_bytes(), valid)
+        self.tlog(
+            "https://rekor.local",
+            &rekor.public_key_der(),
+            ECDSA_P256_KEY_DETAILS,
+            &rekor.log_id_bytes(),
+            valid,
+        )
     }
 
     /// Adds the fake Rekor v2 log (its checkpoint key id as log id).
     pub fn rekor_v2(self, rekor: &FakeRekorV2, valid: ValidFor) -> Self {
-        self.tlog(&rekor.base_url(), &rekor.public_key_der(), "PKIX_ED25519", &rekor.log_id(), valid)
+        self.tlog(
+            &rekor.base_url(),
+            &rekor.public_key_der(),
+            "PKIX_ED25519",
+            &rekor.log_id(),
+            valid,
+        )
     }
 
     /// Adds a CT log.
-    pub fn ctlog(mut self, base_url: &str, public_key_der: &[u8], log_id: &[u8], valid: ValidFor) -> Self {
-        self.entries.push((Section::Ctlogs, log_json(base_url, public_key_der, ECDSA_P256_KEY_DETAILS, log_id), valid));
+    pub fn ctlog(
+        mut self,
+        base_url: &str,
+        public_key_der: &[u8],
+        log_id: &[u8],
+        valid: ValidFor,
+    ) -> Self {
+        self.entries.push((
+            Section::Ctlogs,
+            log_json(base_url, public_key_der, ECDSA_P256_KEY_DETAILS, log_id),
+            valid,
+        ));
         self
     }
 
     /// Adds the fake CT log (`https://ctfe.local`).
     pub fn ct(self, log: &FakeCtLog, valid: ValidFor) -> Self {
-        self.ctlog("https://ctfe.local", &log.public_key_der(), &log.log_id(), valid)
+        self.ctlog(
+            "https://ctfe.local",
+            &log.public_key_der(),
+            &log.log_id(),
+            valid,
+        )
     }
 
     /// Adds a certificate authority whose chain is `chain_der`, leaf-most first.
-    pub fn certificate_authority(mut self, uri: &str, common_name: &str, chain_der: &[Vec<u8>], valid: ValidFor) -> Self {
-        self.entries.push((Section::Authorities, authority_json(uri, common_name, chain_der), valid));
+    pub fn certificate_authority(
+        mut self,
+        uri: &str,
+        common_name: &str,
+        chain_der: &[Vec<u8>],
+        valid: ValidFor,
+    ) -> Self {
+        self.entries.push((
+            Section::Authorities,
+            authority_json(uri, common_name, chain_der),
+            valid,
+        ));
         self
     }
 
     /// Adds the fake Fulcio (intermediate, then root).
     pub fn fulcio(self, fulcio: &FakeFulcio, valid: ValidFor) -> Self {
         let chain = [fulcio.intermediate_der(), fulcio.root_der()];
-        self.certificate_authority("https://fulcio.local", "portcullis-test fulcio", &chain, valid)
+        self.certificate_authority(
+            "https://fulcio.local",
+            "portcullis-test fulcio",
+            &chain,
+            valid,
+        )
     }
 
     /// Adds a timestamp authority whose chain is `chain_der`, leaf first.
-    pub fn timestamp_authority(mut self, uri: &str, common_name: &str, chain_der: &[Vec<u8>], valid: ValidFor) -> Self {
-        self.entries.push((Section::Tsas, authority_json(uri, common_name, chain_der), valid));
+    pub fn timestamp_authority(
+        mut self,
+        uri: &str,
+        common_name: &str,
+        chain_der: &[Vec<u8>],
+        valid: ValidFor,
+    ) -> Self {
+        self.entries.push((
+            Section::Tsas,
+            authority_json(uri, common_name, chain_der),
+            valid,
+        ));
         self
     }
 
     /// Adds the fake TSA (leaf, then root).
     pub fn tsa(self, tsa: &FakeTsa, valid: ValidFor) -> Self {
-        self.timestamp_authority("https://tsa.local/api/v1/timestamp", "portcullis-test tsa", &tsa.chain_der(), valid)
+        self.timestamp_authority(
+            "https://tsa.local/api/v1/timestamp",
+            "portcullis-test tsa",
+            &tsa.chain_der(),
+            valid,
+        )
     }
 
     /// The `TrustedRoot` JSON document.
@@ -191,12 +260,18 @@ mod tests {
 
     #[test]
     fn formats_rfc3339_and_windows() {
-        assert_eq!(rfc3339(1_610_452_407).ok().as_deref(), Some("2021-01-12T11:53:27Z"));
+        assert_eq!(
+            rfc3339(1_610_452_407).ok().as_deref(),
+            Some("2021-01-12T11:53:27Z")
+        );
         let doc = TrustedRootBuilder::new()
             .ctlog("https://ct", b"key", b"id", ValidFor::between(0, 60))
             .build()
             .ok();
         let window = doc.map(|d| d["ctlogs"][0]["publicKey"]["validFor"].clone());
-        assert_eq!(window, Some(json!({"start": "1970-01-01T00:00:00Z", "end": "1970-01-01T00:01:00Z"})));
+        assert_eq!(
+            window,
+            Some(json!({"start": "1970-01-01T00:00:00Z", "end": "1970-01-01T00:01:00Z"}))
+        );
     }
 }

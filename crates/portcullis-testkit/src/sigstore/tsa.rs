@@ -68,10 +68,8 @@ impl FakeTsa {
         leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         leaf_params.use_authority_key_identifier_extension = true;
         // rcgen writes its EKU extension non-critical; RFC 3161 wants it critical.
-        let mut eku = CustomExtension::from_oid_content(
-            EKU_OID,
-            der::seq(&[&der::oid(TIME_STAMPING_OID)]),
-        );
+        let mut eku =
+            CustomExtension::from_oid_content(EKU_OID, der::seq(&[&der::oid(TIME_STAMPING_OID)]));
         eku.set_criticality(true);
         leaf_params.custom_extensions = vec![eku];
         let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(cert_error)?;
@@ -107,7 +105,10 @@ impl FakeTsa {
         let tst_info = der::seq(&[
             &der::int(1),
             &der::oid(TSA_POLICY_OID),
-            &der::seq(&[&der::sha256_algorithm(), &der::octets(&Sha256::digest(data))]),
+            &der::seq(&[
+                &der::sha256_algorithm(),
+                &der::octets(&Sha256::digest(data)),
+            ]),
             &der::int(serial),
             &der::generalized_time(at_unix)?,
         ]);
