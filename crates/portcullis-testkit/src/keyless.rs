@@ -228,6 +228,8 @@ impl std::fmt::Debug for LeafCert {
 pub struct FakeRekor {
     pub(crate) key: KeyPair,
     pub(crate) tree: crate::sigstore::merkle::Tree,
+    /// Added to tree indexes to give global log indexes (Rekor v1 shards).
+    pub(crate) shard_offset: u64,
 }
 
 impl FakeRekor {
@@ -237,6 +239,7 @@ impl FakeRekor {
         Ok(Self {
             key,
             tree: crate::sigstore::merkle::Tree::default(),
+            shard_offset: 0,
         })
     }
 

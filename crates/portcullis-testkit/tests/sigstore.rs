@@ -282,13 +282,15 @@ fn check_proof(proof: &InclusionProof, body: &[u8], spki: &[u8], origin: &str, h
 
 #[test]
 fn rekor_v1_proofs_recompute_the_root_and_checkpoints_and_sets_verify() {
-    let sigstore = PrivateSigstore::new().unwrap();
-    let rekor = &sigstore.rekor;
+    // A shard: global indexes 1000.., tree indexes 0..
+    let rekor = &portcullis_testkit::FakeRekor::with_shard_offset(1000).unwrap();
     let entries: Vec<_> = (0..7).map(|i| rekor.log(&json!({"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {"n": i, "a": 1}}), 1_700_000_000 + i).unwrap()).collect();
     let spki = rekor.public_key_der();
     let id = Sha256::digest(&spki);
-    for entry in &entries {
+    for (i, entry) in entries.iter().enumerate() {
         assert_eq!(entry.log_id, *id);
+        assert_eq!(entry.log_index, 1000 + i as u64);
+        assert_eq!(entry.proof.as_ref().unwrap().log_index, i as u64);
         assert!(
             std::str::from_utf8(&entry.body)
                 .unwrap()
@@ -318,7 +320,11 @@ fn rekor_v1_proofs_recompute_the_root_and_checkpoints_and_sets_verify() {
             set_payload.as_bytes()
         ));
     }
-    assert!(rekor.inclusion_proof(7).is_err());
+    assert!(rekor.inclusion_proof(1007).is_err());
+    assert!(
+        rekor.inclusion_proof(6).is_err(),
+        "tree indexes are not log indexes"
+    );
 }
 
 #[test]

@@ -44,6 +44,14 @@ fn envelope_signatures(envelope: &Value) -> Vec<String> {
 }
 
 impl FakeRekor {
+    /// A log whose global log indexes are `offset` past its tree indexes, like a Rekor v1
+    /// shard: the SET and `logIndex` say global, the inclusion proof says tree-relative.
+    pub fn with_shard_offset(offset: u64) -> Result<Self> {
+        let mut rekor = Self::new()?;
+        rekor.shard_offset = offset;
+        Ok(rekor)
+    }
+
     /// The tree id in this log's checkpoint origin, derived from the key (stable per log).
     pub fn tree_id(&self) -> u64 {
         let id = Sha256::digest(self.key.subject_public_key_info());
@@ -136,7 +144,7 @@ impl FakeRekor {
     pub fn log(&self, body: &Value, integrated_time: i64) -> Result<LogEntry> {
         let canonical = canonical_json(body)?;
         let (index, leaves) = self.tree.append(&canonical)?;
-        let log_index = index as u64;
+        let log_index = index as u64 + self.shard_offset;
         let set_payload = json!({
             "body": BASE64.encode(&canonical),
             "integratedTime": integrated_time,
@@ -158,13 +166,15 @@ impl FakeRekor {
         })
     }
 
-    /// A fresh inclusion proof of entry `index` against the whole log as it is now.
-    pub fn inclusion_proof(&self, index: u64) -> Result<InclusionProof> {
+    /// A fresh inclusion proof of the entry at global `log_index` against the whole log as it
+    /// is now.
+    pub fn inclusion_proof(&self, log_index: u64) -> Result<InclusionProof> {
         let leaves = self.tree.leaves()?;
-        let index = usize::try_from(index)
-            .ok()
+        let index = log_index
+            .checked_sub(self.shard_offset)
+            .and_then(|i| usize::try_from(i).ok())
             .filter(|i| *i < leaves.len())
-            .ok_or_else(|| Error::Invalid(format!("no entry {index} in the fake log")))?;
+            .ok_or_else(|| Error::Invalid(format!("no entry {log_index} in the fake log")))?;
         self.prove(index, &leaves)
     }
 
