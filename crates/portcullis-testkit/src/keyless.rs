@@ -169,7 +169,8 @@ pub enum SanSubject {
 pub struct LeafSpec {
     /// The SAN.
     pub subject: SanSubject,
-    /// The OIDC issuer written to both Fulcio issuer extensions; `None` writes neither.
+    /// The OIDC issuer written to both Fulcio issuer extensions (.1 and .8); `None` writes
+    /// neither, unless [`LeafSpec::extensions`] sets one of them itself.
     pub oidc_issuer: Option<String>,
     /// Start of validity, Unix seconds.
     pub not_before: i64,

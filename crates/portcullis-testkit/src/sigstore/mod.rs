@@ -27,6 +27,42 @@
 //!   `FakeRekor::{intoto_v001_body, intoto_v002_body, dsse_v001_body, hashedrekord_body}` and
 //!   `FakeRekorV2::{hashedrekord_body, dsse_body}`; [`FakeTsa::timestamp`] (token) and
 //!   [`FakeTsa::timestamp_response`] (what bundles carry); [`merkle`] for hashing.
+//! - Windows: [`PrivateSigstore::trusted_root_builder`] lists every service valid from 2000;
+//!   to give one service another window (or leave it out), start from
+//!   [`TrustedRootBuilder::new`] and add each service with its own [`ValidFor`].
+//!
+//! The bundles verify with sigstore-python 4.x offline against this trusted root (see
+//! `tests/sigstore_python.rs`, ignored unless `SIGSTORE_PYTHON` names the CLI).
+//!
+//! ```no_run
+//! # async fn demo(registry: &str, digest: &str) -> portcullis_testkit::Result<()> {
+//! use portcullis_testkit::sigstore::*;
+//! use portcullis_testkit::{LeafSpec, SanSubject, unix_now};
+//!
+//! let sigstore = PrivateSigstore::new()?;
+//! sigstore.write_trusted_root(std::path::Path::new("trusted_root.json"))?;
+//! let workflow = "https://github.com/org/app/.github/workflows/release.yml@refs/tags/v1";
+//! let mut spec = LeafSpec::new(
+//!     SanSubject::Uri(workflow.into()),
+//!     "https://token.actions.githubusercontent.com",
+//! );
+//! spec.extensions = FulcioExtensions::github_workflow(
+//!     "github.com/org/app", "refs/tags/v1", "0123abcd", ".github/workflows/release.yml",
+//! );
+//! let leaf = sigstore.issue(&spec)?; // embedded SCT
+//! // cosign v3 image signature, logged in Rekor v2, timed by the TSA:
+//! let bundle = sigstore.sign_image(&leaf, digest, &SignOptions::rekor_v2())?;
+//! push_bundle_referrer(registry, "app", digest, &bundle.to_vec()?, BUNDLE_V03_MEDIA_TYPE, true)
+//!     .await?;
+//! // keyless SLSA attestation in cosign's .att layout, logged as dsse 0.0.1:
+//! let predicate = serde_json::json!({"builder": {"id": "https://github.com/org/app"}});
+//! let att = sigstore.keyless_attestation(
+//!     &leaf, digest, "https://slsa.dev/provenance/v0.2", &predicate, AttKind::DsseV001,
+//!     unix_now(),
+//! )?;
+//! push_keyless_attestation(registry, "app", digest, &att).await?;
+//! # Ok(()) }
+//! ```
 
 mod bundle;
 mod ct;
