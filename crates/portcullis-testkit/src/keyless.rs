@@ -3,7 +3,8 @@
 //! or URI SAN and the Sigstore OIDC issuer extensions, a fake Rekor key signs the
 //! SignedEntryTimestamp over a `hashedrekord` entry, and the result is pushed as a `.sig`
 //! layer with cosign's certificate, chain and bundle annotations. Every piece is exposed so
-//! tests can tamper with one of them.
+//! tests can tamper with one of them. `FakeRekor` itself lives in `sigstore/rekor.rs` (with
+//! the other entry kinds and its Merkle tree) and is re-exported here.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -13,11 +14,10 @@ use oci_client::manifest::{IMAGE_CONFIG_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE};
 use oci_client::secrets::RegistryAuth;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
-    PublicKeyData as _, SanType, SigningKey as _,
+    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType,
+    SigningKey as _,
 };
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
 use sigstore::cosign::SignatureLayer;
 use sigstore::registry::OciReference;
 
@@ -222,81 +222,7 @@ impl std::fmt::Debug for LeafCert {
     }
 }
 
-/// A fake Rekor log key.
-///
-/// It also keeps a Merkle tree of the entries logged with [`FakeRekor::log`], for inclusion
-/// proofs and signed checkpoints (see `crate::sigstore::rekor`).
-pub struct FakeRekor {
-    pub(crate) key: KeyPair,
-    pub(crate) tree: crate::sigstore::merkle::Tree,
-    /// Added to tree indexes to give global log indexes (Rekor v1 shards).
-    pub(crate) shard_offset: u64,
-}
-
-impl FakeRekor {
-    /// A fresh ECDSA P-256 log key.
-    pub fn new() -> Result<Self> {
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(cert_error)?;
-        Ok(Self {
-            key,
-            tree: crate::sigstore::merkle::Tree::default(),
-            shard_offset: 0,
-        })
-    }
-
-    /// The PEM public key a verifier trusts.
-    pub fn public_key_pem(&self) -> String {
-        self.key.public_key_pem()
-    }
-
-    /// The log id: hex SHA-256 of the DER public key, as Rekor reports it.
-    pub fn log_id(&self) -> String {
-        hex::encode(Sha256::digest(self.key.subject_public_key_info()))
-    }
-
-    /// The `hashedrekord` 0.0.1 entry Rekor stores for `signature_b64` by `cert_pem` over `payload`.
-    pub fn hashedrekord_body(payload: &[u8], signature_b64: &str, cert_pem: &str) -> Value {
-        json!({
-            "apiVersion": "0.0.1",
-            "kind": "hashedrekord",
-            "spec": {
-                "data": { "hash": { "algorithm": "sha256", "value": hex::encode(Sha256::digest(payload)) } },
-                "signature": {
-                    "content": signature_b64,
-                    "publicKey": { "content": BASE64.encode(cert_pem) },
-                },
-            },
-        })
-    }
-
-    /// A cosign bundle for `body` integrated at `integrated_time`, with a valid SET.
-    pub fn bundle(&self, body: &Value, integrated_time: i64, log_index: i64) -> Result<Value> {
-        let payload = json!({
-            "body": BASE64.encode(serde_json::to_vec(body)?),
-            "integratedTime": integrated_time,
-            "logID": self.log_id(),
-            "logIndex": log_index,
-        });
-        let set = self.sign_set(&payload)?;
-        Ok(json!({ "SignedEntryTimestamp": set, "Payload": payload }))
-    }
-
-    /// The SET over a bundle payload: a signature over its canonical JSON, base64.
-    pub fn sign_set(&self, payload: &Value) -> Result<String> {
-        // The payload has four ASCII-only fields and integers, so sorted-key compact JSON is
-        // exactly its RFC 8785 canonical form.
-        let canonical = canonical_json(payload)?;
-        Ok(BASE64.encode(self.key.sign(&canonical).map_err(cert_error)?))
-    }
-}
-
-pub(crate) fn canonical_json(value: &Value) -> Result<Vec<u8>> {
-    let Value::Object(map) = value else {
-        return Ok(serde_json::to_vec(value)?);
-    };
-    let sorted: std::collections::BTreeMap<_, _> = map.iter().collect();
-    Ok(serde_json::to_vec(&sorted)?)
-}
+pub use crate::sigstore::rekor::FakeRekor;
 
 /// Everything a keyless `.sig` layer carries; fields are public so tests can tamper.
 #[derive(Debug, Clone)]

@@ -71,7 +71,7 @@ mod entry;
 pub(crate) mod fulcio;
 pub mod merkle;
 mod referrers;
-mod rekor;
+pub(crate) mod rekor;
 mod rekor_v2;
 mod sign;
 mod trusted_root;

@@ -1,21 +1,90 @@
-//! Rekor v1 entries beyond `hashedrekord`: the bodies of `intoto` 0.0.1, `intoto` 0.0.2 and
+//! The fake Rekor v1 log ([`FakeRekor`], ECDSA P-256): cosign annotation bundles with a SET
+//! over `hashedrekord`, and entries beyond it: the bodies of `intoto` 0.0.1, `intoto` 0.0.2 and
 //! `dsse` 0.0.1 as the real log stores them, and [`FakeRekor::log`], which appends a body to
 //! the fake log's Merkle tree and returns a [`LogEntry`] with its SET, inclusion proof and
 //! signed checkpoint (origin `rekor.local - <tree id>`, key hint = first 4 bytes of the log id).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use rcgen::{PublicKeyData as _, SigningKey as _};
+use rcgen::{KeyPair, PKCS_ECDSA_P256_SHA256, PublicKeyData as _, SigningKey as _};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use super::merkle::{self, InclusionProof};
 use super::{LogEntry, canonical_json};
-use crate::keyless::{FakeRekor, cert_error};
+use crate::keyless::cert_error;
 use crate::{Error, Result};
 
 /// The key name on Rekor v1 checkpoint signature lines.
 pub const REKOR_V1_NAME: &str = "rekor.local";
+
+/// A fake Rekor log key.
+///
+/// It also keeps a Merkle tree of the entries logged with [`FakeRekor::log`], for inclusion
+/// proofs and signed checkpoints (below).
+pub struct FakeRekor {
+    pub(crate) key: KeyPair,
+    pub(crate) tree: merkle::Tree,
+    /// Added to tree indexes to give global log indexes (Rekor v1 shards).
+    pub(crate) shard_offset: u64,
+}
+
+impl FakeRekor {
+    /// A fresh ECDSA P-256 log key.
+    pub fn new() -> Result<Self> {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(cert_error)?;
+        Ok(Self {
+            key,
+            tree: merkle::Tree::default(),
+            shard_offset: 0,
+        })
+    }
+
+    /// The PEM public key a verifier trusts.
+    pub fn public_key_pem(&self) -> String {
+        self.key.public_key_pem()
+    }
+
+    /// The log id: hex SHA-256 of the DER public key, as Rekor reports it.
+    pub fn log_id(&self) -> String {
+        hex::encode(Sha256::digest(self.key.subject_public_key_info()))
+    }
+
+    /// The `hashedrekord` 0.0.1 entry Rekor stores for `signature_b64` by `cert_pem` over `payload`.
+    pub fn hashedrekord_body(payload: &[u8], signature_b64: &str, cert_pem: &str) -> Value {
+        json!({
+            "apiVersion": "0.0.1",
+            "kind": "hashedrekord",
+            "spec": {
+                "data": { "hash": { "algorithm": "sha256", "value": hex::encode(Sha256::digest(payload)) } },
+                "signature": {
+                    "content": signature_b64,
+                    "publicKey": { "content": BASE64.encode(cert_pem) },
+                },
+            },
+        })
+    }
+
+    /// A cosign bundle for `body` integrated at `integrated_time`, with a valid SET.
+    pub fn bundle(&self, body: &Value, integrated_time: i64, log_index: i64) -> Result<Value> {
+        let payload = json!({
+            "body": BASE64.encode(serde_json::to_vec(body)?),
+            "integratedTime": integrated_time,
+            "logID": self.log_id(),
+            "logIndex": log_index,
+        });
+        let set = self.sign_set(&payload)?;
+        Ok(json!({ "SignedEntryTimestamp": set, "Payload": payload }))
+    }
+
+    /// The SET over a bundle payload: a signature over its canonical JSON, base64.
+    pub fn sign_set(&self, payload: &Value) -> Result<String> {
+        // The payload has four ASCII-only fields and integers, so sorted-key compact JSON is
+        // exactly its RFC 8785 canonical form.
+        let canonical = canonical_json(payload)?;
+        Ok(BASE64.encode(self.key.sign(&canonical).map_err(cert_error)?))
+    }
+}
 
 fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
