@@ -167,7 +167,8 @@ pub async fn push_envelope(
             append_att_layer(&client, &tagged(&format!("{tag_base}.att"))?, layer).await
         }
         Placement::Referrer => {
-            let (pushed, descriptor) = push_referrer(&client, &target, digest, layer).await?;
+            let (pushed, descriptor) =
+                push_referrer(&client, &target, digest, layer, DSSE_MEDIA_TYPE, None).await?;
             append_referrers_index(&client, &tagged(&tag_base)?, &descriptor).await?;
             Ok(pushed)
         }
@@ -176,7 +177,11 @@ pub async fn push_envelope(
 
 /// Adds `layer` to the cosign `.att` manifest at `att` (creating it), with a config whose
 /// diff_ids list the layers, as cosign writes it.
-async fn append_att_layer(client: &Client, att: &Reference, layer: Value) -> Result<String> {
+pub(crate) async fn append_att_layer(
+    client: &Client,
+    att: &Reference,
+    layer: Value,
+) -> Result<String> {
     let mut layers = match pull_json(client, att, OCI_IMAGE_MEDIA_TYPE).await? {
         Some(existing) => existing["layers"].as_array().cloned().unwrap_or_default(),
         None => Vec::new(),
@@ -199,13 +204,16 @@ async fn append_att_layer(client: &Client, att: &Reference, layer: Value) -> Res
     put(client, att, &manifest, OCI_IMAGE_MEDIA_TYPE).await
 }
 
-/// Pushes a referrer manifest holding `layer` whose subject is `digest`; returns its digest
-/// and its descriptor (with `artifactType`, as an index entry needs it).
-async fn push_referrer(
+/// Pushes a referrer manifest of `artifact_type` holding `layer` whose subject is `digest`
+/// (with manifest `annotations` if given); returns its digest and its descriptor (with
+/// `artifactType`, as an index entry needs it).
+pub(crate) async fn push_referrer(
     client: &Client,
     target: &Reference,
     digest: &str,
     layer: Value,
+    artifact_type: &str,
+    annotations: Option<Value>,
 ) -> Result<(String, Value)> {
     let (subject_bytes, _) = client
         .pull_manifest_raw(
@@ -221,22 +229,30 @@ async fn push_referrer(
     let empty = b"{}".to_vec();
     let empty_digest = sha256_digest(&empty);
     client.push_blob(target, empty, &empty_digest).await?;
-    let manifest = json!({
+    let mut manifest = json!({
         "schemaVersion": 2,
         "mediaType": OCI_IMAGE_MEDIA_TYPE,
-        "artifactType": DSSE_MEDIA_TYPE,
+        "artifactType": artifact_type,
         "config": {"mediaType": EMPTY_CONFIG_MEDIA_TYPE, "digest": empty_digest, "size": 2},
         "layers": [layer],
         "subject": {"mediaType": subject_media_type, "digest": digest, "size": subject_bytes.len()},
     });
+    if let Some(annotations) = annotations {
+        manifest["annotations"] = annotations;
+    }
     let body = serde_json::to_vec(&manifest)?;
     let pushed = sha256_digest(&body);
     let descriptor = json!({
         "mediaType": OCI_IMAGE_MEDIA_TYPE,
-        "artifactType": DSSE_MEDIA_TYPE,
+        "artifactType": artifact_type,
         "digest": pushed,
         "size": body.len(),
     });
+    let mut descriptor = descriptor;
+    if let Some(annotations) = manifest.get("annotations") {
+        // The referrers API lists a manifest's annotations in its descriptor; mirror that.
+        descriptor["annotations"] = annotations.clone();
+    }
     let by_digest = Reference::with_digest(
         target.registry().to_owned(),
         target.repository().to_owned(),
@@ -247,7 +263,11 @@ async fn push_referrer(
 }
 
 /// Adds `entry` to the referrers-tag-schema index at `tag` (creating it).
-async fn append_referrers_index(client: &Client, tag: &Reference, entry: &Value) -> Result<()> {
+pub(crate) async fn append_referrers_index(
+    client: &Client,
+    tag: &Reference,
+    entry: &Value,
+) -> Result<()> {
     let mut manifests = match pull_json(client, tag, OCI_IMAGE_INDEX_MEDIA_TYPE).await? {
         Some(existing) => existing["manifests"]
             .as_array()

@@ -3,7 +3,8 @@
 //! or URI SAN and the Sigstore OIDC issuer extensions, a fake Rekor key signs the
 //! SignedEntryTimestamp over a `hashedrekord` entry, and the result is pushed as a `.sig`
 //! layer with cosign's certificate, chain and bundle annotations. Every piece is exposed so
-//! tests can tamper with one of them.
+//! tests can tamper with one of them. `FakeRekor` itself lives in `sigstore/rekor.rs` (with
+//! the other entry kinds and its Merkle tree) and is re-exported here.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -12,18 +13,18 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use oci_client::manifest::{IMAGE_CONFIG_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE};
 use oci_client::secrets::RegistryAuth;
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, CustomExtension, DistinguishedName,
-    DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
-    PublicKeyData as _, SanType, SigningKey as _,
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType,
+    SigningKey as _,
 };
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
 use sigstore::cosign::SignatureLayer;
 use sigstore::registry::OciReference;
 
 use crate::layer::sha256_digest;
 use crate::push::{oci_client_for, reference};
 use crate::sign::{SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE, signature_tag};
+use crate::sigstore::fulcio::FulcioExtensions;
 use crate::{Error, Result};
 
 /// Cosign's annotation for the PEM leaf certificate.
@@ -32,10 +33,6 @@ pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
 pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
 /// Cosign's annotation for the Rekor bundle JSON.
 pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
-/// Fulcio's deprecated issuer extension (raw URL bytes).
-const OIDC_ISSUER_V1: &[u64] = &[1, 3, 6, 1, 4, 1, 57264, 1, 1];
-/// Fulcio's issuer extension (DER UTF8String).
-const OIDC_ISSUER_V2: &[u64] = &[1, 3, 6, 1, 4, 1, 57264, 1, 8];
 
 /// Seconds since the Unix epoch, now.
 pub fn unix_now() -> i64 {
@@ -44,11 +41,11 @@ pub fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-fn cert_error(e: rcgen::Error) -> Error {
+pub(crate) fn cert_error(e: rcgen::Error) -> Error {
     Error::Invalid(format!("certificate generation: {e}"))
 }
 
-fn time_at(unix: i64) -> Result<time::OffsetDateTime> {
+pub(crate) fn time_at(unix: i64) -> Result<time::OffsetDateTime> {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .map_err(|e| Error::Invalid(format!("timestamp {unix}: {e}")))
 }
@@ -56,7 +53,9 @@ fn time_at(unix: i64) -> Result<time::OffsetDateTime> {
 /// A fake Fulcio: a self-signed root and an intermediate that issues the leaves.
 pub struct FakeFulcio {
     root: CertifiedIssuer<'static, KeyPair>,
-    intermediate: CertifiedIssuer<'static, KeyPair>,
+    pub(crate) intermediate: CertifiedIssuer<'static, KeyPair>,
+    /// A copy of the intermediate's key, to re-sign leaves that get an embedded SCT.
+    pub(crate) issuing_key: KeyPair,
 }
 
 impl FakeFulcio {
@@ -66,11 +65,16 @@ impl FakeFulcio {
         let root = CertifiedIssuer::self_signed(ca_params(&format!("{name} root"))?, root_key)
             .map_err(cert_error)?;
         let inter_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(cert_error)?;
+        let issuing_key = KeyPair::try_from(inter_key.serialize_der()).map_err(cert_error)?;
         let mut inter_params = ca_params(&format!("{name} intermediate"))?;
         inter_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         let intermediate =
             CertifiedIssuer::signed_by(inter_params, inter_key, &root).map_err(cert_error)?;
-        Ok(Self { root, intermediate })
+        Ok(Self {
+            root,
+            intermediate,
+            issuing_key,
+        })
     }
 
     /// What a verifier trusts: root and intermediate, PEM.
@@ -88,7 +92,18 @@ impl FakeFulcio {
         format!("{}{}", self.intermediate.pem(), self.root.pem())
     }
 
-    /// Issues a leaf certificate for `spec`, signed by the intermediate.
+    /// The self-signed root, DER.
+    pub fn root_der(&self) -> Vec<u8> {
+        self.root.der().to_vec()
+    }
+
+    /// The intermediate that issues leaves, DER.
+    pub fn intermediate_der(&self) -> Vec<u8> {
+        self.intermediate.der().to_vec()
+    }
+
+    /// Issues a leaf certificate for `spec`, signed by the intermediate (no SCT; see
+    /// [`FakeFulcio::issue_with_sct`]).
     pub fn issue(&self, spec: &LeafSpec) -> Result<LeafCert> {
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(cert_error)?;
         let mut params = CertificateParams::default();
@@ -100,22 +115,22 @@ impl FakeFulcio {
                 SanType::Rfc822Name(email.clone().try_into().map_err(cert_error)?)
             }
             SanSubject::Uri(uri) => SanType::URI(uri.clone().try_into().map_err(cert_error)?),
+            SanSubject::OtherName(name) => SanType::OtherName((
+                crate::sigstore::fulcio::fulcio_oid(crate::sigstore::fulcio::OTHER_NAME_SAN_OID),
+                name.as_str().into(),
+            )),
         };
         params.subject_alt_names = vec![san];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = spec.extended_key_usages.clone();
         params.use_authority_key_identifier_extension = true;
-        if let Some(issuer) = &spec.oidc_issuer {
-            params.custom_extensions = vec![
-                CustomExtension::from_oid_content(OIDC_ISSUER_V1, issuer.as_bytes().to_vec()),
-                CustomExtension::from_oid_content(OIDC_ISSUER_V2, der_utf8_string(issuer)),
-            ];
-        }
+        params.custom_extensions = spec.extensions.to_custom(spec.oidc_issuer.as_deref());
         let cert = params
             .signed_by(&key, &self.intermediate)
             .map_err(cert_error)?;
         Ok(LeafCert {
             cert_pem: cert.pem(),
+            cert_der: cert.der().to_vec(),
             key,
         })
     }
@@ -138,22 +153,6 @@ fn ca_params(common_name: &str) -> Result<CertificateParams> {
     Ok(params)
 }
 
-/// DER UTF8String (tag 12) holding `text`.
-fn der_utf8_string(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let len = bytes.len();
-    let mut out = vec![0x0c];
-    if len < 0x80 {
-        out.push(len as u8);
-    } else if len <= 0xff {
-        out.extend([0x81, len as u8]);
-    } else {
-        out.extend([0x82, (len >> 8) as u8, (len & 0xff) as u8]);
-    }
-    out.extend_from_slice(bytes);
-    out
-}
-
 /// The signer identity a leaf certificate carries.
 #[derive(Debug, Clone)]
 pub enum SanSubject {
@@ -161,6 +160,8 @@ pub enum SanSubject {
     Email(String),
     /// A URI SAN (workload identity, e.g. a CI workflow).
     Uri(String),
+    /// An otherName SAN of Fulcio's type 1.3.6.1.4.1.57264.1.7 (a username), UTF8String.
+    OtherName(String),
 }
 
 /// What a leaf certificate says and when it is valid.
@@ -168,7 +169,8 @@ pub enum SanSubject {
 pub struct LeafSpec {
     /// The SAN.
     pub subject: SanSubject,
-    /// The OIDC issuer written to both Fulcio issuer extensions; `None` writes neither.
+    /// The OIDC issuer written to both Fulcio issuer extensions (.1 and .8); `None` writes
+    /// neither, unless [`LeafSpec::extensions`] sets one of them itself.
     pub oidc_issuer: Option<String>,
     /// Start of validity, Unix seconds.
     pub not_before: i64,
@@ -176,6 +178,8 @@ pub struct LeafSpec {
     pub not_after: i64,
     /// Extended key usages (Fulcio: code signing).
     pub extended_key_usages: Vec<ExtendedKeyUsagePurpose>,
+    /// Further Fulcio extensions (issuer overrides, GitHub workflow identity).
+    pub extensions: FulcioExtensions,
 }
 
 impl LeafSpec {
@@ -188,6 +192,7 @@ impl LeafSpec {
             not_before: now - 60,
             not_after: now + 540,
             extended_key_usages: vec![ExtendedKeyUsagePurpose::CodeSigning],
+            extensions: FulcioExtensions::default(),
         }
     }
 }
@@ -196,7 +201,9 @@ impl LeafSpec {
 pub struct LeafCert {
     /// The PEM certificate.
     pub cert_pem: String,
-    key: KeyPair,
+    /// The same certificate, DER.
+    pub cert_der: Vec<u8>,
+    pub(crate) key: KeyPair,
 }
 
 impl LeafCert {
@@ -215,71 +222,7 @@ impl std::fmt::Debug for LeafCert {
     }
 }
 
-/// A fake Rekor log key.
-pub struct FakeRekor {
-    key: KeyPair,
-}
-
-impl FakeRekor {
-    /// A fresh ECDSA P-256 log key.
-    pub fn new() -> Result<Self> {
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(cert_error)?;
-        Ok(Self { key })
-    }
-
-    /// The PEM public key a verifier trusts.
-    pub fn public_key_pem(&self) -> String {
-        self.key.public_key_pem()
-    }
-
-    /// The log id: hex SHA-256 of the DER public key, as Rekor reports it.
-    pub fn log_id(&self) -> String {
-        hex::encode(Sha256::digest(self.key.subject_public_key_info()))
-    }
-
-    /// The `hashedrekord` 0.0.1 entry Rekor stores for `signature_b64` by `cert_pem` over `payload`.
-    pub fn hashedrekord_body(payload: &[u8], signature_b64: &str, cert_pem: &str) -> Value {
-        json!({
-            "apiVersion": "0.0.1",
-            "kind": "hashedrekord",
-            "spec": {
-                "data": { "hash": { "algorithm": "sha256", "value": hex::encode(Sha256::digest(payload)) } },
-                "signature": {
-                    "content": signature_b64,
-                    "publicKey": { "content": BASE64.encode(cert_pem) },
-                },
-            },
-        })
-    }
-
-    /// A cosign bundle for `body` integrated at `integrated_time`, with a valid SET.
-    pub fn bundle(&self, body: &Value, integrated_time: i64, log_index: i64) -> Result<Value> {
-        let payload = json!({
-            "body": BASE64.encode(serde_json::to_vec(body)?),
-            "integratedTime": integrated_time,
-            "logID": self.log_id(),
-            "logIndex": log_index,
-        });
-        let set = self.sign_set(&payload)?;
-        Ok(json!({ "SignedEntryTimestamp": set, "Payload": payload }))
-    }
-
-    /// The SET over a bundle payload: a signature over its canonical JSON, base64.
-    pub fn sign_set(&self, payload: &Value) -> Result<String> {
-        // The payload has four ASCII-only fields and integers, so sorted-key compact JSON is
-        // exactly its RFC 8785 canonical form.
-        let canonical = canonical_json(payload)?;
-        Ok(BASE64.encode(self.key.sign(&canonical).map_err(cert_error)?))
-    }
-}
-
-fn canonical_json(value: &Value) -> Result<Vec<u8>> {
-    let Value::Object(map) = value else {
-        return Ok(serde_json::to_vec(value)?);
-    };
-    let sorted: std::collections::BTreeMap<_, _> = map.iter().collect();
-    Ok(serde_json::to_vec(&sorted)?)
-}
+pub use crate::sigstore::rekor::FakeRekor;
 
 /// Everything a keyless `.sig` layer carries; fields are public so tests can tamper.
 #[derive(Debug, Clone)]

@@ -1,6 +1,8 @@
 //! Test and demo support for Portcullis: builds real OCI images and indexes,
 //! pushes them to plain-HTTP registries on 127.0.0.1 with oci-client, and signs
-//! them in cosign's format with sigstore's signing code.
+//! them in cosign's format with sigstore's signing code. [`sigstore`] is a whole private
+//! Sigstore deployment (Fulcio, CT log, Rekor v1/v2, TSA, `trusted_root.json`) for bundle and
+//! keyless-attestation tests.
 //!
 //! The library does not use `portcullis-registry` (its tests only borrow that crate's
 //! `TestRegistry`), so the copy engine is checked against an outside client.
@@ -12,6 +14,7 @@ pub mod keyless;
 pub mod layer;
 pub mod push;
 pub mod sign;
+pub mod sigstore;
 
 use std::net::TcpListener;
 
@@ -24,6 +27,11 @@ pub use keyless::{
 };
 pub use push::{manifest_digest, push_index, push_random_image};
 pub use sign::{sign_image, signature_tag};
+pub use sigstore::{
+    AttKind, Bundle, BundleVersion, FakeCtLog, FakeRekorV2, FakeTsa, FulcioExtensions,
+    PrivateSigstore, SignOptions, TlogChoice, TrustedRootBuilder, ValidFor, push_bundle_referrer,
+    push_keyless_attestation,
+};
 
 /// Ports other local services (registries of the demo) are expected on.
 const RESERVED_PORTS: std::ops::RangeInclusive<u16> = 5000..=5003;
