@@ -100,8 +100,9 @@ pub(crate) fn verify_inclusion(
 
 /// Verifies that some signature line of the signed-note checkpoint `envelope` is by `key`
 /// (whose SubjectPublicKeyInfo DER is `key_spki_der`) and returns the parsed body. Lines by
-/// other keys are ignored, as the note spec says; a line whose key hint matches but whose
-/// signature does not verify rejects the checkpoint.
+/// other keys are ignored, as the note spec says; any line whose key hint matches but whose
+/// signature does not verify rejects the checkpoint. For ECDSA/RSA (Rekor v1) keys the hint
+/// is sha256(SPKI DER)[:4] and the signer name is not bound (the caller may check the origin).
 pub(crate) fn verify_checkpoint(
     envelope: &str,
     key: &CosignVerificationKey,
@@ -121,25 +122,23 @@ pub(crate) fn verify_checkpoint(
     let Some(signatures) = signatures.strip_suffix('\n') else {
         return Err("checkpoint: signature block does not end with a newline".into());
     };
-    let mut matched = false;
+    let mut verified = false;
     for line in signatures.split('\n') {
         let (name, hint, signature) = parse_signature_line(line)?;
         if hint != key_hint(key, key_spki_der, name)? {
             continue;
         }
-        matched = true;
-        if key
-            .verify_signature(Signature::Raw(&signature), text.as_bytes())
-            .is_ok()
-        {
-            return Ok(checkpoint);
-        }
+        // signed-note: a failing signature by a known key rejects the whole note.
+        key.verify_signature(Signature::Raw(&signature), text.as_bytes())
+            .map_err(|_| "checkpoint: bad signature by the configured log key".to_owned())?;
+        verified = true;
     }
-    Err(if matched {
-        "checkpoint: bad signature by the configured log key".into()
-    } else {
-        "checkpoint: no signature by the configured log key (no matching key hint)".into()
-    })
+    if !verified {
+        return Err(
+            "checkpoint: no signature by the configured log key (no matching key hint)".into(),
+        );
+    }
+    Ok(checkpoint)
 }
 
 /// `<origin>\n<tree size>\n<base64 root hash>\n[extension lines\n]`.

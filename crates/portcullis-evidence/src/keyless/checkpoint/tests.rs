@@ -159,6 +159,11 @@ fn ed25519_note_key_uses_the_named_key_hint() {
         (checkpoint.origin.as_str(), checkpoint.tree_size),
         ("example.com/log", 7)
     );
+    // A second line by the same key that does not verify rejects the whole note.
+    let forged = BASE64.encode([&hint[..], &[7; 64]].concat());
+    let forged = format!("{envelope}\u{2014} example.com/log {forged}\n");
+    let err = verify_checkpoint(&forged, &key, &der).unwrap_err();
+    assert!(err.contains("bad signature"), "{err}");
     // The hint binds the name: the same signature under another name is not found.
     let renamed = format!("{text}\n{}", sign_line("example.org/log", hint));
     assert!(verify_checkpoint(&renamed, &key, &der).is_err());

@@ -157,3 +157,21 @@ fn malformed_input_is_rejected() {
     assert!(parse_sct_list(&[0, 0]).is_err(), "empty list");
     assert!(parse_sct_list(&[0, 0, 9]).is_err(), "trailing bytes");
 }
+
+#[test]
+fn every_flipped_tbs_byte_is_refused() {
+    let (leaf, issuer) = ci_leaf_and_issuer_spki();
+    let logs = public_good_logs();
+    let tbs = Tlv::parse_exact(&leaf).unwrap().children().unwrap()[0]
+        .raw
+        .len();
+    // The TBS starts after the certificate's 4-byte header; the SCT list is inside it.
+    let accepted: Vec<usize> = (4..4 + tbs)
+        .filter(|i| {
+            let mut flipped = leaf.clone();
+            flipped[*i] ^= 0x01;
+            verify_embedded_scts(&flipped, &issuer, &logs).is_ok()
+        })
+        .collect();
+    assert!(accepted.is_empty(), "flips accepted at {accepted:?}");
+}
