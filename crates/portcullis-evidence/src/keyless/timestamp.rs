@@ -32,6 +32,9 @@ const SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.
 const SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3");
 const CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
 const MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
+/// id-aa-signingCertificateV2 (RFC 5035), the ESSCertIDv2 list naming the TSA certificate.
+const SIGNING_CERTIFICATE_V2: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.47");
 const TIME_STAMPING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
 /// id-kp-timeStamping, DER value bytes as webpki wants them.
 const TIME_STAMPING_EKU: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x08];
@@ -165,6 +168,7 @@ fn verify_with(token: &Token<'_>, tsa: &Tsa, gen_time: i64) -> Result<(), String
         )
         .map_err(|e| format!("TSA certificate does not chain to the TSA at genTime: {e}"))?;
     require_timestamping_eku(signer)?;
+    check_signing_certificate(token, signer)?;
     let algs = signature_algorithms(&token.signature_alg, &token.digest_alg)?;
     algs.iter()
         .find(|alg| {
@@ -197,6 +201,48 @@ fn issuer_and_serial(cert_der: &[u8]) -> Option<(&[u8], &[u8])> {
     // An explicit `[0] version` comes first in v2/v3 certificates.
     let skip = usize::from(tbs.first()?.tag == 0xa0);
     Some((tbs.get(skip + 2)?.raw, tbs.get(skip)?.value))
+}
+
+/// When the token names its certificate by hash (ESSCertIDv2, RFC 5816), the first entry
+/// must be the certificate that verified: a token cannot borrow another TSA certificate.
+fn check_signing_certificate(token: &Token<'_>, cert_der: &[u8]) -> Result<(), String> {
+    if !token
+        .attrs
+        .iter()
+        .any(|(oid, _)| *oid == SIGNING_CERTIFICATE_V2)
+    {
+        return Ok(());
+    }
+    let attr = attribute(token, SIGNING_CERTIFICATE_V2, "signingCertificateV2")?;
+    let first_id = attr
+        .children()
+        .and_then(|certs| {
+            certs
+                .first()
+                .copied()
+                .ok_or_else(|| "no ESSCertIDv2".to_owned())
+        })
+        .and_then(|certs| certs.expect(asn1::SEQUENCE, "certs"))
+        .and_then(Tlv::children)
+        .and_then(|ids| ids.first().copied().ok_or_else(|| "empty certs".to_owned()))
+        .and_then(Tlv::children)
+        .map_err(|e| format!("malformed signingCertificateV2 attribute: {e}"))?;
+    // hashAlgorithm DEFAULT sha256 is omitted from DER when it is sha256.
+    let (alg, hash) = match first_id.as_slice() {
+        [hash, ..] if hash.tag == asn1::OCTET_STRING => (SHA256, hash.value),
+        [alg, hash, ..] if hash.tag == asn1::OCTET_STRING => {
+            let oid = alg.children().ok().and_then(|parts| parts.first().copied());
+            (
+                oid.ok_or("malformed ESSCertIDv2 hashAlgorithm")?.oid()?,
+                hash.value,
+            )
+        }
+        _ => return Err("malformed signingCertificateV2 attribute".into()),
+    };
+    if digest(&alg, cert_der)? != hash {
+        return Err("signingCertificateV2 names another certificate than the signer".into());
+    }
+    Ok(())
 }
 
 fn require_timestamping_eku(cert_der: &[u8]) -> Result<(), String> {

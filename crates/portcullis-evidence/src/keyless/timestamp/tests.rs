@@ -130,3 +130,13 @@ fn generalized_time_forms() {
         assert!(generalized_time(bad).is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn signing_certificate_v2_must_name_the_signer() {
+    let (token, _) = kubewarden();
+    let parsed = cms::parse_token(&token).unwrap();
+    let tsa = public_good_tsa();
+    check_signing_certificate(&parsed, &tsa.chain[0]).unwrap();
+    let err = check_signing_certificate(&parsed, &tsa.chain[1]).unwrap_err();
+    assert!(err.contains("another certificate"), "{err}");
+}
