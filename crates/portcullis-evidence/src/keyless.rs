@@ -10,11 +10,17 @@
 //!
 //! Nothing here talks to Fulcio, Rekor, a TSA or a TUF repository.
 
+mod asn1;
 mod body;
 pub(crate) mod bundle;
 mod cert;
+mod checkpoint;
 mod prims;
 mod root;
+mod sct;
+#[cfg(test)]
+mod testdata;
+mod timestamp;
 mod tlog;
 
 use std::path::{Path, PathBuf};

@@ -83,9 +83,15 @@ impl std::fmt::Debug for TrustMaterial {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TrustMaterial")
             .field("cas", &self.cas.iter().map(|c| &c.uri).collect::<Vec<_>>())
-            .field("tlogs", &self.tlogs.keys().collect::<Vec<_>>())
-            .field("ctlogs", &self.ctlogs.keys().collect::<Vec<_>>())
-            .field("tsas", &self.tsas.len())
+            .field(
+                "tlogs",
+                &self.tlogs.iter().map(|(id, l)| (id, &l.base_url)).collect::<Vec<_>>(),
+            )
+            .field(
+                "ctlogs",
+                &self.ctlogs.iter().map(|(id, l)| (id, &l.base_url)).collect::<Vec<_>>(),
+            )
+            .field("tsas", &self.tsas.iter().map(|t| &t.uri).collect::<Vec<_>>())
             .finish()
     }
 }
