@@ -69,7 +69,8 @@ fn check_logged_verifier(
     twice: bool,
 ) -> Result<(), String> {
     let mut pem_bytes = decode(logged_b64, "logged verifier")?;
-    if twice {
+    // intoto 0.0.2 nests one more base64 layer in some writers; a PEM is never base64.
+    if twice && !pem_bytes.starts_with(b"-----") {
         let inner = String::from_utf8(pem_bytes).map_err(|_| "logged verifier is not text")?;
         pem_bytes = decode(&inner, "logged verifier")?;
     }
