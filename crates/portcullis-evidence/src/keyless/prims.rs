@@ -83,7 +83,12 @@ pub(super) fn verify_sct(
     let candidates = material
         .cas
         .iter()
-        .flat_map(|ca| ca.intermediates.iter().map(|c| c.as_ref()).chain([ca.root.as_slice()]))
+        .flat_map(|ca| {
+            ca.intermediates
+                .iter()
+                .map(|c| c.as_ref())
+                .chain([ca.root.as_slice()])
+        })
         .chain(chain.iter().map(|c| c.as_ref()));
     let mut last = String::from("no candidate issuer certificate");
     for issuer in candidates {

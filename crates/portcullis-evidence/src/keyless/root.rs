@@ -85,13 +85,24 @@ impl std::fmt::Debug for TrustMaterial {
             .field("cas", &self.cas.iter().map(|c| &c.uri).collect::<Vec<_>>())
             .field(
                 "tlogs",
-                &self.tlogs.iter().map(|(id, l)| (id, &l.base_url)).collect::<Vec<_>>(),
+                &self
+                    .tlogs
+                    .iter()
+                    .map(|(id, l)| (id, &l.base_url))
+                    .collect::<Vec<_>>(),
             )
             .field(
                 "ctlogs",
-                &self.ctlogs.iter().map(|(id, l)| (id, &l.base_url)).collect::<Vec<_>>(),
+                &self
+                    .ctlogs
+                    .iter()
+                    .map(|(id, l)| (id, &l.base_url))
+                    .collect::<Vec<_>>(),
             )
-            .field("tsas", &self.tsas.iter().map(|t| &t.uri).collect::<Vec<_>>())
+            .field(
+                "tsas",
+                &self.tsas.iter().map(|t| &t.uri).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
