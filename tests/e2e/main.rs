@@ -23,6 +23,7 @@ mod listing;
 mod outage;
 mod policy;
 mod request_ids;
+mod sigstore_bundles;
 mod store_rows;
 mod support;
 mod tcp_proxy;
