@@ -203,3 +203,39 @@ async fn another_identity_is_denied_for_both_signature_and_provenance() {
         .unwrap();
     assert!(reason.contains("no identity accepts"), "{reason}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_re_reads_the_trusted_root_and_a_bad_one_keeps_the_old_trust() {
+    let signer = PrivateSigstore::new().unwrap();
+    let stranger = PrivateSigstore::new().unwrap();
+    // The gate starts out trusting another deployment.
+    let dir = policy_and_root(&stranger);
+    let config_dir = dir.clone();
+    let app = TestApp::spawn_with(move |c| {
+        c.policy_dir = config_dir.clone();
+        c.trust.keys.clear();
+        c.trust.keyless = Some(keyless(&config_dir, "https://github.com/acme/app/.*"));
+    })
+    .await;
+    let digest = sign_with_bundle_and_attest(&app, &signer).await;
+    let source = app.source("team/app", &digest);
+    let dry_run = body(&source, vec![("trivy-json", trivy(&[]))], true);
+    let (_, p) = app.post("/v1/promotions", &app.tokens.ci, &dry_run).await;
+    assert_eq!(p["decision"]["allow"], false, "{p}");
+
+    // The operator installs the right trust root and reloads: verdicts change at once, the
+    // cached negative result is not served again.
+    signer
+        .write_trusted_root(&dir.join("trusted_root.json"))
+        .unwrap();
+    app.state.gate.reload_keyless().unwrap();
+    let (_, p) = app.post("/v1/promotions", &app.tokens.ci, &dry_run).await;
+    assert_eq!(p["decision"]["allow"], true, "{p}");
+
+    // A broken file is refused and the trust in use stays.
+    std::fs::write(dir.join("trusted_root.json"), "{ not json").unwrap();
+    let err = app.state.gate.reload_keyless().unwrap_err().to_string();
+    assert!(err.contains("trusted_root"), "{err}");
+    let (_, p) = app.post("/v1/promotions", &app.tokens.ci, &dry_run).await;
+    assert_eq!(p["decision"]["allow"], true, "{p}");
+}

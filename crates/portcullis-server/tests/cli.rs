@@ -190,3 +190,112 @@ fn sighup_reloads_a_good_bundle_and_keeps_serving_on_a_bad_one() {
     drop(server);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Writes a config naming `registry` (plain HTTP) and a keyless trust root; returns its path.
+fn verify_config(
+    dir: &Path,
+    registry: &str,
+    trusted_root: &Path,
+    subject_regex: &str,
+) -> std::path::PathBuf {
+    let config = dir.join("portcullis.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: 127.0.0.1:0\n\
+             database_url: postgres://postgres@127.0.0.1:5432/unused\n\
+             policy_dir: {policies}\n\
+             registries:\n  \"{registry}\": {{ insecure: true }}\n\
+             trust:\n  keys: []\n  keyless:\n    trusted_root: {root}\n    identities:\n      - {{ id: release, issuer: https://token.actions.githubusercontent.com, subject_regex: '{subject_regex}' }}\n",
+            policies = policies().display(),
+            root = trusted_root.display(),
+        ),
+    )
+    .unwrap();
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_lists_every_signature_and_exits_by_whether_one_is_trusted() {
+    use portcullis_testkit::sigstore::{
+        BUNDLE_V03_MEDIA_TYPE, PrivateSigstore, SignOptions, push_bundle_referrer,
+    };
+    use portcullis_testkit::{LeafSpec, SanSubject, push_random_image};
+    const WORKFLOW: &str = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1";
+
+    let registry = portcullis_registry::testing::TestRegistry::start()
+        .await
+        .unwrap();
+    let host = registry.host.as_str().to_owned();
+    let digest = push_random_image(&host, "acme/app", "v1", 1, 256)
+        .await
+        .unwrap();
+    let sigstore = PrivateSigstore::new().unwrap();
+    let dir = temp_dir("verify");
+    let root = dir.join("trusted_root.json");
+    sigstore.write_trusted_root(&root).unwrap();
+    let leaf = sigstore
+        .issue(&LeafSpec::new(
+            SanSubject::Uri(WORKFLOW.into()),
+            "https://token.actions.githubusercontent.com",
+        ))
+        .unwrap();
+    let bundle = sigstore
+        .sign_image(&leaf, &digest, &SignOptions::default())
+        .unwrap();
+    for json in [
+        bundle.to_vec().unwrap(),
+        b"{\"not\": \"a bundle\"}".to_vec(),
+    ] {
+        push_bundle_referrer(
+            &host,
+            "acme/app",
+            &digest,
+            &json,
+            BUNDLE_V03_MEDIA_TYPE,
+            true,
+        )
+        .await
+        .unwrap();
+    }
+    let image = format!("{host}/acme/app:v1");
+
+    // Trusted: exit 0, one verified and one refused, each with where and why.
+    let trusted = verify_config(&dir, &host, &root, "https://github.com/acme/.*");
+    let out = run(Some(&trusted), &["verify", &image]);
+    let shown = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{shown}{}", text(&out.stderr));
+    assert!(
+        shown.contains(&format!("{host}/acme/app@{digest}")),
+        "{shown}"
+    );
+    assert!(shown.contains("signatures: 2 found, 1 verified"), "{shown}");
+    assert!(shown.contains("ok   referrer sha256:"), "{shown}");
+    assert!(shown.contains(&format!("verified by release (issuer https://token.actions.githubusercontent.com, subject {WORKFLOW})")), "{shown}");
+    assert!(shown.contains("FAIL referrer sha256:"), "{shown}");
+    assert!(shown.contains("not a Sigstore bundle"), "{shown}");
+    let json = run(Some(&trusted), &["verify", &image, "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["signatures"]["status"], "verified");
+
+    // Another identity: exit 1, the reason shown.
+    let other = verify_config(&dir, &host, &root, "https://github.com/evil/.*");
+    let out = run(Some(&other), &["verify", &image]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("no identity accepts"),
+        "{}",
+        stdout(&out)
+    );
+
+    // An unknown image: exit 2 (could not answer), with the reason on stderr.
+    let missing = format!("{host}/acme/app:nope");
+    let out = run(Some(&trusted), &["verify", &missing]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        text(&out.stderr).contains("error:"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
