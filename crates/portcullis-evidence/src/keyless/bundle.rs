@@ -157,7 +157,7 @@ struct RawMessageDigest {
 /// How the bundle's signer is identified.
 enum Material {
     Certificate {
-        leaf: Leaf,
+        leaf: Box<Leaf>,
         chain: Vec<CertificateDer<'static>>,
     },
     PublicKey {
@@ -245,14 +245,14 @@ impl Bundle {
                     .map(|c| decode(&c.raw_bytes, "certificate"))
                     .collect::<Result<Vec<_>, _>>()?
                     .into_iter();
-                let leaf = Leaf::from_der(certs.next().unwrap_or_default())?;
+                let leaf = Box::new(Leaf::from_der(certs.next().unwrap_or_default())?);
                 Material::Certificate {
                     leaf,
                     chain: certs.map(CertificateDer::from).collect(),
                 }
             }
             (None, Some(cert), None) => Material::Certificate {
-                leaf: Leaf::from_der(decode(&cert.raw_bytes, "certificate")?)?,
+                leaf: Box::new(Leaf::from_der(decode(&cert.raw_bytes, "certificate")?)?),
                 chain: Vec::new(),
             },
             (None, None, Some(key)) => Material::PublicKey { hint: key.hint },
