@@ -9,18 +9,21 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use portcullis_core::{
-    AcceptedAttestation, AttestationEvidence, Digest, EvidenceItems, EvidenceOrigin, ImageRef,
-    Reference, RejectedAttestation,
+    AcceptedAttestation, AttestationEvidence, Digest, EvidenceItems, ImageRef, Reference,
+    RejectedAttestation,
 };
 use portcullis_registry::{Descriptor, ManifestContents, RawManifest, RegistryClient};
 use serde::Deserialize;
 
 use crate::TrustedKey;
 use crate::bundles;
-use crate::dsse::{DSSE_MEDIA_TYPE, Envelope, IN_TOTO_PAYLOAD_TYPE, MAX_ENVELOPE_BYTES};
+use crate::dsse::{DSSE_MEDIA_TYPE, MAX_ENVELOPE_BYTES};
 use crate::keyless::KeylessHandle;
 use crate::keyless::bundle::BundleKind;
-use crate::statement::Statement;
+
+mod verify;
+
+use verify::statement_items;
 
 /// More envelopes than this on one digest is not something we verify; fail closed.
 pub const MAX_ENVELOPES: usize = 64;
@@ -52,10 +55,10 @@ struct Collected {
 }
 
 /// An envelope that verified, before its items are added.
-struct Accepted {
-    predicate_type: String,
-    key_ids: Vec<String>,
-    signer: Option<portcullis_core::Signer>,
+pub(super) struct Accepted {
+    pub(super) predicate_type: String,
+    pub(super) key_ids: Vec<String>,
+    pub(super) signer: Option<portcullis_core::Signer>,
 }
 
 impl Collected {
@@ -332,77 +335,6 @@ impl AttestationVerifier {
         }
         Ok(())
     }
-
-    /// Verifies one envelope layer: trusted signature (a trusted key, or keyless when the
-    /// layer carries a certificate), in-toto payload, subject, predicate.
-    fn verify(
-        &self,
-        bytes: &[u8],
-        layer: &Descriptor,
-        digest: &Digest,
-    ) -> Result<(Accepted, EvidenceItems), String> {
-        let envelope = Envelope::parse(bytes)?;
-        let accepted = if layer
-            .annotations
-            .contains_key(crate::keyless::CERTIFICATE_ANNOTATION)
-        {
-            // A certificate-bearing layer is keyless: it never counts for a plain key.
-            let trust = self.keyless.as_ref().map(KeylessHandle::current).ok_or(
-                "a keyless attestation, and keyless signing is not configured (trust.keyless)",
-            )?;
-            let verified = trust.verify_envelope_layer(&layer.annotations, bytes, &envelope)?;
-            Accepted {
-                predicate_type: String::new(),
-                key_ids: verified.ids,
-                signer: Some(verified.signer),
-            }
-        } else {
-            let key_ids = envelope.verified_key_ids(&self.keys);
-            if key_ids.is_empty() {
-                let hinted = envelope.hinted_key_ids(&self.keys);
-                if hinted.is_empty() {
-                    return Err("no trusted signature".into());
-                }
-                return Err(format!(
-                    "signature names trusted key {} but does not verify: payload or signature altered",
-                    hinted.join(", ")
-                ));
-            }
-            Accepted {
-                predicate_type: String::new(),
-                key_ids,
-                signer: None,
-            }
-        };
-        if envelope.payload_type != IN_TOTO_PAYLOAD_TYPE {
-            return Err(format!(
-                "payload type {:?} is not {IN_TOTO_PAYLOAD_TYPE}",
-                envelope.payload_type
-            ));
-        }
-        let predicate_type = Statement::decode(&envelope.payload)?.predicate_type;
-        let accepted = Accepted {
-            predicate_type,
-            ..accepted
-        };
-        let items = statement_items(&envelope.payload, digest, &accepted)?;
-        Ok((accepted, items))
-    }
-}
-
-/// The evidence items of a verified statement about `digest`.
-fn statement_items(
-    payload: &[u8],
-    digest: &Digest,
-    accepted: &Accepted,
-) -> Result<EvidenceItems, String> {
-    let statement = Statement::decode(payload)?;
-    statement.check_subject(digest)?;
-    let origin = EvidenceOrigin::SignedAttestation {
-        key_ids: accepted.key_ids.clone(),
-        predicate_type: statement.predicate_type.clone(),
-    };
-    statement.items(origin)
 }
 
 /// The DSSE envelope layers of an image manifest, with their layer index.

@@ -15,6 +15,9 @@ mod body;
 pub(crate) mod bundle;
 mod cert;
 mod checkpoint;
+mod config;
+mod cosign;
+mod handle;
 mod prims;
 mod root;
 mod sct;
@@ -23,19 +26,19 @@ mod testdata;
 mod timestamp;
 mod tlog;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use regex::Regex;
 use rustls_pki_types::CertificateDer;
-use serde::Deserialize;
-use sha2::Digest as _;
-use sigstore::cosign::payload::SimpleSigning;
 use sigstore::crypto::{CosignVerificationKey, Signature};
 
 use crate::{Error, Result};
 
 pub(crate) use body::{Signed, Verifier};
 pub(crate) use cert::Leaf;
+use config::Identity;
+pub use config::{KeylessConfig, KeylessIdentity};
+pub(crate) use cosign::has_certificate;
+pub use handle::KeylessHandle;
 pub(crate) use tlog::LogEntry;
 
 /// Annotation holding the PEM leaf certificate of a keyless signature.
@@ -45,108 +48,6 @@ pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
 /// Annotation holding the Rekor bundle (SET + entry payload) as JSON.
 pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
 const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
-
-/// Where the keyless trust material lives and which signer identities are accepted.
-///
-/// Either `trusted_root` (sigstore's `trusted_root.json`: Fulcio CAs, Rekor logs, CT logs and
-/// TSAs, each with its validity window) or the loose PEM files `trust_root` +
-/// `rekor_public_key` (+ `ctlog_public_key`), never both.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KeylessConfig {
-    /// sigstore's `trusted_root.json`.
-    #[serde(default)]
-    pub trusted_root: Option<PathBuf>,
-    /// PEM file with one or more Fulcio CA certificates: self-signed ones are trust anchors,
-    /// the others intermediates.
-    #[serde(default)]
-    pub trust_root: Option<PathBuf>,
-    /// PEM file with one or more Rekor public keys.
-    #[serde(default)]
-    pub rekor_public_key: Option<PathBuf>,
-    /// PEM file with one or more CT log public keys (loose-PEM configurations only).
-    #[serde(default)]
-    pub ctlog_public_key: Option<PathBuf>,
-    /// Whether a certificate must carry an SCT from a trusted CT log, as cosign requires by
-    /// default. Defaults to true, except for a loose-PEM configuration without
-    /// `ctlog_public_key`, which has no CT log to check against (a warning says so at load).
-    #[serde(default)]
-    pub require_sct: Option<bool>,
-    /// The accepted signer identities.
-    pub identities: Vec<KeylessIdentity>,
-}
-
-/// One accepted signer: an OIDC issuer plus an email or URI subject.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KeylessIdentity {
-    /// What policies see in `verified_key_ids` when this identity signed.
-    pub id: String,
-    /// The OIDC issuer, compared exactly.
-    pub issuer: String,
-    /// The email or URI SAN, compared exactly.
-    #[serde(default)]
-    pub subject: Option<String>,
-    /// A regular expression the whole email or URI SAN must match (it is anchored).
-    #[serde(default)]
-    pub subject_regex: Option<String>,
-}
-
-#[derive(Debug)]
-enum SubjectMatcher {
-    Exact(String),
-    Regex(Regex),
-}
-
-#[derive(Debug)]
-struct Identity {
-    id: String,
-    issuer: String,
-    subject: SubjectMatcher,
-}
-
-impl Identity {
-    fn parse(raw: &KeylessIdentity) -> Result<Self> {
-        let invalid =
-            |reason: &str| Error::InvalidKeyless(format!("identity {:?}: {reason}", raw.id));
-        if raw.id.trim().is_empty() {
-            return Err(Error::InvalidKeyless("an identity has an empty id".into()));
-        }
-        if raw.issuer.trim().is_empty() {
-            return Err(invalid("issuer is empty"));
-        }
-        let subject = match (&raw.subject, &raw.subject_regex) {
-            (Some(_), Some(_)) => {
-                return Err(invalid(
-                    "set exactly one of subject and subject_regex, not both",
-                ));
-            }
-            (None, None) => return Err(invalid("set exactly one of subject and subject_regex")),
-            (Some(exact), None) if exact.is_empty() => return Err(invalid("subject is empty")),
-            (Some(exact), None) => SubjectMatcher::Exact(exact.clone()),
-            (None, Some(pattern)) => {
-                // Anchored: `.*@example.com` must not also accept `x@example.com.evil`.
-                let anchored = format!("^(?:{pattern})$");
-                let regex = Regex::new(&anchored)
-                    .map_err(|e| invalid(&format!("subject_regex does not compile: {e}")))?;
-                SubjectMatcher::Regex(regex)
-            }
-        };
-        Ok(Self {
-            id: raw.id.clone(),
-            issuer: raw.issuer.clone(),
-            subject,
-        })
-    }
-
-    fn matches(&self, issuer: Option<&str>, sans: &[String]) -> bool {
-        issuer == Some(self.issuer.as_str())
-            && sans.iter().any(|san| match &self.subject {
-                SubjectMatcher::Exact(exact) => exact == san,
-                SubjectMatcher::Regex(regex) => regex.is_match(san),
-            })
-    }
-}
 
 /// Loaded keyless trust: the trust material, the accepted identities, the SCT rule.
 pub struct KeylessTrust {
@@ -406,133 +307,6 @@ impl KeylessTrust {
         }
         Ok(KeylessVerified { ids, signer })
     }
-
-    /// Verifies one cosign `.sig` layer: `annotations` are the layer descriptor's
-    /// annotations, `payload` the simple-signing bytes it points to.
-    pub(crate) fn verify_layer(
-        &self,
-        annotations: &serde_json::Map<String, serde_json::Value>,
-        payload: &[u8],
-        digest: &portcullis_core::Digest,
-    ) -> std::result::Result<KeylessVerified, String> {
-        let get = |name: &str| annotations.get(name).and_then(|v| v.as_str());
-        let cert_pem = get(CERTIFICATE_ANNOTATION).ok_or("no certificate annotation")?;
-        let signature = get(SIGNATURE_ANNOTATION).ok_or("no signature annotation")?;
-        let bundle = get(BUNDLE_ANNOTATION).ok_or("no Rekor bundle annotation")?;
-        let signature = tlog::decode(signature, "signature annotation")?;
-        let leaf = Leaf::parse(cert_pem)?;
-        let chain = get(CHAIN_ANNOTATION).map(cert::parse_chain).transpose()?;
-        let entry = tlog::from_annotation(bundle)?;
-        let simple: SimpleSigning = serde_json::from_slice(payload)
-            .map_err(|e| format!("payload is not simple signing: {e}"))?;
-        if !simple.satisfies_manifest_digest(digest.as_str()) {
-            return Err(format!("payload does not sign {digest}"));
-        }
-        let digest_bytes: [u8; 32] = sha2::Sha256::digest(payload).into();
-        self.verify_signature(&SignatureCheck {
-            leaf: &leaf,
-            chain: chain.as_deref().unwrap_or_default(),
-            entries: std::slice::from_ref(&entry),
-            timestamps: &[],
-            signed: Signed::Message {
-                digest: digest_bytes,
-                signature: &signature,
-            },
-            message: payload,
-            signature: &signature,
-        })
-    }
-
-    /// Verifies a DSSE envelope from a cosign `.att` layer signed keyless: the layer's
-    /// certificate, chain and Rekor bundle annotations, the envelope's one signature over
-    /// its PAE, and a log entry (`intoto` 0.0.1/0.0.2 or `dsse` 0.0.1) of this very envelope.
-    pub(crate) fn verify_envelope_layer(
-        &self,
-        annotations: &std::collections::BTreeMap<String, String>,
-        envelope_bytes: &[u8],
-        envelope: &crate::Envelope,
-    ) -> std::result::Result<KeylessVerified, String> {
-        let get = |name: &str| annotations.get(name).map(String::as_str);
-        let cert_pem = get(CERTIFICATE_ANNOTATION).ok_or("no certificate annotation")?;
-        let bundle = get(BUNDLE_ANNOTATION).ok_or("no Rekor bundle annotation")?;
-        let leaf = Leaf::parse(cert_pem)?;
-        let chain = get(CHAIN_ANNOTATION).map(cert::parse_chain).transpose()?;
-        let entry = tlog::from_annotation(bundle)?;
-        let [signature] = envelope.signatures.as_slice() else {
-            return Err(format!(
-                "a keyless envelope must carry exactly one signature, not {}",
-                envelope.signatures.len()
-            ));
-        };
-        let pae = crate::pae(&envelope.payload_type, &envelope.payload);
-        self.verify_signature(&SignatureCheck {
-            leaf: &leaf,
-            chain: chain.as_deref().unwrap_or_default(),
-            entries: std::slice::from_ref(&entry),
-            timestamps: &[],
-            signed: Signed::Envelope {
-                envelope: Some(envelope_bytes),
-                payload: &envelope.payload,
-                signature: &signature.sig,
-            },
-            message: &pae,
-            signature: &signature.sig,
-        })
-    }
-
-    /// Verifies one cosign `.sig` layer (see `verify_layer`) and returns the ids of every
-    /// matching identity, or why the layer is not trusted.
-    pub fn verify(
-        &self,
-        annotations: &serde_json::Map<String, serde_json::Value>,
-        payload: &[u8],
-        digest: &portcullis_core::Digest,
-    ) -> std::result::Result<Vec<String>, String> {
-        self.verify_layer(annotations, payload, digest)
-            .map(|v| v.ids)
-    }
-}
-
-/// The keyless trust in use, which a reload (SIGHUP) can replace while verifications run:
-/// each verification works on the snapshot it started with.
-#[derive(Debug, Clone)]
-pub struct KeylessHandle(std::sync::Arc<std::sync::RwLock<std::sync::Arc<KeylessTrust>>>);
-
-impl KeylessHandle {
-    /// The trust verifications use now.
-    pub fn current(&self) -> std::sync::Arc<KeylessTrust> {
-        match self.0.read() {
-            Ok(guard) => guard.clone(),
-            // A writer panicked mid-swap; the value is still a whole Arc.
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    /// Replaces the trust for every later verification.
-    pub fn replace(&self, trust: KeylessTrust) {
-        let trust = std::sync::Arc::new(trust);
-        match self.0.write() {
-            Ok(mut guard) => *guard = trust,
-            Err(poisoned) => *poisoned.into_inner() = trust,
-        }
-    }
-}
-
-impl From<KeylessTrust> for KeylessHandle {
-    fn from(trust: KeylessTrust) -> Self {
-        Self(std::sync::Arc::new(std::sync::RwLock::new(
-            std::sync::Arc::new(trust),
-        )))
-    }
-}
-
-/// True when a layer descriptor carries a keyless certificate, so it must be verified as
-/// keyless and never with a plain public key.
-pub(crate) fn has_certificate(layer: &serde_json::Value) -> bool {
-    layer
-        .get("annotations")
-        .and_then(|a| a.get(CERTIFICATE_ANNOTATION))
-        .is_some()
 }
 
 fn read(path: &Path, field: &str) -> Result<Vec<u8>> {

@@ -13,6 +13,7 @@ mod dsse;
 mod error;
 mod grype;
 mod keyless;
+mod keys;
 mod licence;
 mod limits;
 mod openvex;
@@ -35,12 +36,13 @@ pub use keyless::bundle::{
     BUNDLE_MEDIA_TYPES, BundleReport, COSIGN_SIGN_PREDICATE, MAX_BUNDLE_BYTES, verify_bundle,
 };
 pub use keyless::{KeylessConfig, KeylessHandle, KeylessIdentity, KeylessTrust};
+pub use keys::TrustedKey;
 pub use licence::{MAX_ALTERNATIVES, parse_licence, parse_licence_entries};
 pub use limits::{Budget, LimitExceeded, Limits, Tally, VEX_PAIRS_PER_STATEMENT};
 pub use openvex::parse_openvex_with_origin;
 pub use provenance::{SLSA_PROVENANCE_V1, SLSA_PROVENANCE_V02};
 pub use purl::{PackageUrl, image_digest};
-pub use signatures::{SignatureVerifier, TrustedKey};
+pub use signatures::SignatureVerifier;
 pub use spdx::parse_spdx_with_origin;
 pub use statement::COSIGN_VULN_V1;
 pub use trivy::{parse_trivy, parse_trivy_with_origin};

@@ -4,7 +4,6 @@
 //! list — and then verify each layer with sigstore's `PublicKeyVerifier`. Both outcomes deny.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use portcullis_core::{
     Digest, ImageRef, Reference, SignatureEvidence, SignatureItem, SignatureStatus,
@@ -12,12 +11,11 @@ use portcullis_core::{
 use portcullis_registry::RegistryClient;
 use sigstore::cosign::SignatureLayer;
 use sigstore::cosign::payload::SimpleSigning;
-use sigstore::cosign::verification_constraint::{PublicKeyVerifier, VerificationConstraint};
-use sigstore::crypto::{CosignVerificationKey, Signature};
+use sigstore::cosign::verification_constraint::VerificationConstraint;
 
+use crate::TrustedKey;
 use crate::bundles;
 use crate::keyless::{self, KeylessHandle};
-use crate::{Error, Result};
 
 const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
@@ -25,93 +23,6 @@ const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 const MAX_PAYLOAD_BYTES: u64 = 1 << 20;
 /// More layers than this in one `.sig` manifest is not a signature artifact we accept.
 const MAX_SIGNATURE_LAYERS: usize = 64;
-
-/// A trusted cosign public key.
-pub struct TrustedKey {
-    /// The id policies see.
-    pub id: String,
-    verifier: PublicKeyVerifier,
-    /// The same key, for raw signatures (DSSE) that are not cosign signature layers.
-    raw: CosignVerificationKey,
-    /// Hex SHA-256 of the DER public key: matched against DSSE `keyid` hints only to explain
-    /// a rejection, never to choose or trust a key.
-    fingerprint: String,
-    /// The DER SubjectPublicKeyInfo, to match what a transparency log recorded.
-    der: Vec<u8>,
-}
-
-impl std::fmt::Debug for TrustedKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TrustedKey")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl TrustedKey {
-    /// Loads a PEM public key (ECDSA P-256/P-384, RSA or Ed25519, as cosign writes them).
-    pub fn from_pem(id: &str, pem: &[u8]) -> Result<Self> {
-        let verifier = PublicKeyVerifier::try_from(pem).map_err(|e| Error::InvalidKey {
-            id: id.to_owned(),
-            reason: e.to_string(),
-        })?;
-        let raw = CosignVerificationKey::try_from_pem(pem).map_err(|e| Error::InvalidKey {
-            id: id.to_owned(),
-            reason: e.to_string(),
-        })?;
-        let der = pem_der(pem).unwrap_or_default();
-        Ok(Self {
-            id: id.to_owned(),
-            verifier,
-            raw,
-            fingerprint: if der.is_empty() {
-                String::new()
-            } else {
-                Digest::sha256_of(&der).hex().to_owned()
-            },
-            der,
-        })
-    }
-
-    /// The DER SubjectPublicKeyInfo of the key (empty when the PEM could not be re-read).
-    pub fn der(&self) -> &[u8] {
-        &self.der
-    }
-
-    /// Hex SHA-256 of the DER public key (what the testkit writes as a DSSE `keyid`).
-    pub fn fingerprint(&self) -> &str {
-        &self.fingerprint
-    }
-
-    /// Whether `signature` (raw bytes, ASN.1 DER for ECDSA) is this key's signature over
-    /// `message`, e.g. a DSSE pre-authentication encoding.
-    pub fn verifies(&self, signature: &[u8], message: &[u8]) -> bool {
-        self.raw
-            .verify_signature(Signature::Raw(signature), message)
-            .is_ok()
-    }
-
-    /// Loads a PEM public key from a file.
-    pub fn from_file(id: &str, path: &Path) -> Result<Self> {
-        let pem = std::fs::read(path).map_err(|e| Error::InvalidKey {
-            id: id.to_owned(),
-            reason: format!("cannot read {}: {e}", path.display()),
-        })?;
-        Self::from_pem(id, &pem)
-    }
-}
-
-/// The DER body of a PEM document; `None` when it is not PEM.
-fn pem_der(pem: &[u8]) -> Option<Vec<u8>> {
-    use base64::Engine as _;
-    let text = std::str::from_utf8(pem).ok()?;
-    let body: String = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("-----"))
-        .collect();
-    base64::engine::general_purpose::STANDARD.decode(body).ok()
-}
 
 /// Verifies the cosign signatures of a digest against the trusted keys.
 #[derive(Debug)]

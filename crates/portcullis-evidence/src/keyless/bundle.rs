@@ -9,17 +9,19 @@
 //! `messageDigest` is the manifest digest. Any other statement is an **attestation**.
 
 use rustls_pki_types::CertificateDer;
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use sha2::{Digest as _, Sha256};
 
 use super::body::{Signed, Verifier};
 use super::cert::Leaf;
-use super::tlog::{InclusionProof, LogEntry, decode, hash32};
+use super::tlog::{LogEntry, decode, hash32};
 use super::{KeylessTrust, SignatureCheck};
 use crate::TrustedKey;
 use crate::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE};
 use crate::statement::Statement;
+
+mod raw;
+
+use raw::{RawBundle, entry};
 
 /// The media types (and OCI artifact types) of Sigstore bundles.
 pub const BUNDLE_MEDIA_TYPES: [&str; 3] = [
@@ -35,124 +37,6 @@ pub const MAX_BUNDLE_BYTES: u64 = 8 * 1024 * 1024;
 const MAX_ENTRIES: usize = 8;
 /// More certificates than this in a chain is not a chain we accept.
 const MAX_CHAIN: usize = 8;
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawBundle<'a> {
-    media_type: String,
-    verification_material: RawMaterial,
-    #[serde(default, borrow)]
-    dsse_envelope: Option<&'a RawValue>,
-    #[serde(default)]
-    message_signature: Option<RawMessageSignature>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawMaterial {
-    #[serde(default)]
-    x509_certificate_chain: Option<RawChain>,
-    #[serde(default)]
-    certificate: Option<RawBytes>,
-    #[serde(default)]
-    public_key: Option<RawHint>,
-    #[serde(default)]
-    tlog_entries: Vec<RawEntry>,
-    #[serde(default)]
-    timestamp_verification_data: Option<RawTimestamps>,
-}
-
-#[derive(Deserialize)]
-struct RawChain {
-    certificates: Vec<RawBytes>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawBytes {
-    raw_bytes: String,
-}
-
-#[derive(Deserialize)]
-struct RawHint {
-    #[serde(default)]
-    hint: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawEntry {
-    log_index: String,
-    log_id: RawLogId,
-    kind_version: RawKindVersion,
-    #[serde(default)]
-    integrated_time: Option<String>,
-    #[serde(default)]
-    inclusion_promise: Option<RawPromise>,
-    #[serde(default)]
-    inclusion_proof: Option<RawProof>,
-    canonicalized_body: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawLogId {
-    key_id: String,
-}
-
-#[derive(Deserialize)]
-struct RawKindVersion {
-    kind: String,
-    version: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawPromise {
-    signed_entry_timestamp: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawProof {
-    log_index: String,
-    root_hash: String,
-    tree_size: String,
-    #[serde(default)]
-    hashes: Vec<String>,
-    checkpoint: RawCheckpoint,
-}
-
-#[derive(Deserialize)]
-struct RawCheckpoint {
-    envelope: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawTimestamps {
-    #[serde(default)]
-    rfc3161_timestamps: Vec<RawTimestamp>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawTimestamp {
-    signed_timestamp: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawMessageSignature {
-    message_digest: RawMessageDigest,
-    signature: String,
-}
-
-#[derive(Deserialize)]
-struct RawMessageDigest {
-    algorithm: String,
-    digest: String,
-}
 
 /// How the bundle's signer is identified.
 enum Material {
@@ -204,11 +88,6 @@ pub(crate) struct BundleVerified {
     pub(crate) ids: Vec<String>,
     /// The keyless signer, for certificate-based bundles.
     pub(crate) signer: Option<portcullis_core::Signer>,
-}
-
-fn int(text: &str, what: &str) -> Result<i64, String> {
-    text.parse()
-        .map_err(|_| format!("{what} {text:?} is not an integer"))
 }
 
 impl Bundle {
@@ -460,59 +339,6 @@ impl Bundle {
     pub(crate) fn needs_manifest(&self) -> bool {
         matches!(self.content, Content::Message { .. })
     }
-}
-
-fn entry(raw: &RawEntry, version: u8) -> Result<LogEntry, String> {
-    let body = decode(&raw.canonicalized_body, "canonicalizedBody")?;
-    let proof = raw
-        .inclusion_proof
-        .as_ref()
-        .map(|p| -> Result<InclusionProof, String> {
-            let u = |t: &str, w: &str| {
-                t.parse::<u64>()
-                    .map_err(|_| format!("inclusionProof.{w} {t:?} is not an integer"))
-            };
-            Ok(InclusionProof {
-                log_index: u(&p.log_index, "logIndex")?,
-                tree_size: u(&p.tree_size, "treeSize")?,
-                root_hash: hash32(&p.root_hash, "inclusionProof.rootHash")?,
-                hashes: p
-                    .hashes
-                    .iter()
-                    .map(|h| hash32(h, "inclusionProof.hashes"))
-                    .collect::<Result<_, _>>()?,
-                checkpoint: p.checkpoint.envelope.clone(),
-            })
-        })
-        .transpose()?;
-    let set = raw
-        .inclusion_promise
-        .as_ref()
-        .map(|p| decode(&p.signed_entry_timestamp, "signedEntryTimestamp"))
-        .transpose()?;
-    if version == 1 && set.is_none() {
-        return Err("a v0.1 bundle entry must carry an inclusionPromise".into());
-    }
-    if version >= 2 && proof.is_none() {
-        return Err("a v0.2+ bundle entry must carry an inclusionProof".into());
-    }
-    let integrated_time = match raw.integrated_time.as_deref() {
-        None | Some("0") => None,
-        Some(t) => Some(int(t, "integratedTime")?),
-    };
-    Ok(LogEntry {
-        body_b64: raw.canonicalized_body.clone(),
-        body,
-        log_id: hex::encode(decode(&raw.log_id.key_id, "logId.keyId")?),
-        log_index: int(&raw.log_index, "logIndex")?,
-        integrated_time,
-        kind: Some((
-            raw.kind_version.kind.clone(),
-            raw.kind_version.version.clone(),
-        )),
-        set,
-        proof,
-    })
 }
 
 /// What a verified Sigstore bundle is, for callers outside the crate (the verification API).
