@@ -407,3 +407,35 @@ async fn a_keyless_bundle_without_a_log_entry_is_refused() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn issuer_extensions_that_disagree_are_refused_and_an_othername_subject_accepted() {
+    let s = Setup::new().await;
+    let mut spec = LeafSpec::new(SanSubject::Uri(WORKFLOW.into()), GITHUB);
+    spec.extensions.issuer_v1 = Some("https://accounts.google.com".into());
+    spec.extensions.issuer_v2 = Some(GITHUB.into());
+    let split = s.sigstore.issue(&spec).unwrap();
+    let bundle = s
+        .sigstore
+        .sign_image(&split, s.digest.as_str(), &SignOptions::default())
+        .unwrap();
+    s.assert_signature_refused(
+        &bundle.to_vec().unwrap(),
+        s.trust(),
+        "issuer extensions disagree",
+    )
+    .await;
+
+    let s = Setup::new().await;
+    let user = LeafSpec::new(SanSubject::OtherName("ci!oidc.local".into()), GITHUB);
+    let leaf = s.sigstore.issue(&user).unwrap();
+    let bundle = s
+        .sigstore
+        .sign_image(&leaf, s.digest.as_str(), &SignOptions::default())
+        .unwrap();
+    s.attach(&bundle.to_vec().unwrap()).await;
+    let trust = s.trust_from(&s.sigstore.trusted_root_builder(), "ci!oidc\\.local", true);
+    let evidence = s.signatures(trust).verify(&s.image, &s.digest).await;
+    assert_eq!(evidence.status, SignatureStatus::Verified, "{evidence:?}");
+    assert_eq!(evidence.signers[0].subject, "ci!oidc.local");
+}

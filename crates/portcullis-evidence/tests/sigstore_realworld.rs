@@ -315,3 +315,76 @@ fn the_2021_rekord_signature_needs_the_sct_rule_off_and_the_first_root() {
         .unwrap_err();
     assert!(err.contains("SCT"), "{err}");
 }
+
+#[test]
+fn the_two_trust_forms_are_exclusive_and_each_mistake_is_named() {
+    use portcullis_evidence::KeylessConfig;
+    let base = || KeylessConfig {
+        trusted_root: None,
+        trust_root: None,
+        rekor_public_key: None,
+        ctlog_public_key: None,
+        require_sct: None,
+        identities: anyone(),
+    };
+    let error = |cfg: KeylessConfig| KeylessTrust::load(&cfg).unwrap_err().to_string();
+    let both = KeylessConfig {
+        trusted_root: Some(path("trust/public-good/trusted_root.json")),
+        trust_root: Some(path("trust/public-good/fulcio_v1.crt.pem")),
+        rekor_public_key: Some(path("trust/public-good/rekor.pub")),
+        ..base()
+    };
+    assert!(error(both).contains("not both"));
+    let neither = base();
+    assert!(error(neither).contains("set trusted_root"));
+    let sct_without_ct = KeylessConfig {
+        trust_root: Some(path("trust/public-good/fulcio_v1.crt.pem")),
+        rekor_public_key: Some(path("trust/public-good/rekor.pub")),
+        require_sct: Some(true),
+        ..base()
+    };
+    assert!(error(sct_without_ct).contains("no CT log key"));
+    let ct_with_root = KeylessConfig {
+        trusted_root: Some(path("trust/public-good/trusted_root.json")),
+        ctlog_public_key: Some(path("trust/public-good/ctfe_2022.pub")),
+        ..base()
+    };
+    assert!(error(ct_with_root).contains("ctlog_public_key belongs"));
+    let not_a_root = KeylessConfig {
+        trusted_root: Some(path("trust/public-good/rekor.pub")),
+        ..base()
+    };
+    assert!(error(not_a_root).contains("trusted_root"));
+    // The loose PEM form with its CT key checks SCTs like the trusted root does.
+    let loose = KeylessConfig {
+        trust_root: Some(path("trust/public-good/fulcio_intermediate_v1.crt.pem")),
+        rekor_public_key: Some(path("trust/public-good/rekor.pub")),
+        ctlog_public_key: Some(path("trust/public-good/ctfe_2022.pub")),
+        identities: vec![KeylessIdentity {
+            id: "mitr".into(),
+            issuer: GITHUB_OAUTH.into(),
+            subject: Some("mitr@redhat.com".into()),
+            subject_regex: None,
+        }],
+        ..base()
+    };
+    // fulcio_intermediate_v1 is no root: the loose form needs the GA root too.
+    assert!(KeylessTrust::load(&loose).is_err());
+    let mut pem = std::fs::read(path("trust/public-good/fulcio_v1.crt.pem")).unwrap();
+    pem.extend(std::fs::read(path("trust/public-good/fulcio_intermediate_v1.crt.pem")).unwrap());
+    let dir = std::env::temp_dir().join(format!("portcullis-loose-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("fulcio.pem"), pem).unwrap();
+    let loose = KeylessConfig {
+        trust_root: Some(dir.join("fulcio.pem")),
+        ..loose
+    };
+    let trust = KeylessTrust::load(&loose).unwrap();
+    let (annotations, payload) = sig_layer("ci-fulcio-rekor");
+    let signed = digest("sha256:0489474da8ea22426ece86ace6c1c0026ab2fd3cdfbbd62b7e94650266c37d9a");
+    assert_eq!(
+        trust.verify(&annotations, &payload, &signed).unwrap(),
+        ["mitr"]
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
