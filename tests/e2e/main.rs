@@ -20,6 +20,7 @@ mod keyless_signers;
 mod licences;
 mod limits;
 mod listing;
+mod oidc;
 mod outage;
 mod policy;
 mod request_ids;

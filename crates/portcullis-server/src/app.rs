@@ -60,6 +60,9 @@ pub enum StartError {
     /// The gate key is missing or does not load.
     #[error("gate key: {0}")]
     Gate(String),
+    /// An OIDC issuer's settings or key set do not load.
+    #[error("{0}")]
+    Oidc(String),
 }
 
 /// The HTTP routes over `state`. API requests that take longer than `request_timeout` are
@@ -254,6 +257,11 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         auth_failures: Arc::new(AuthFailures::new(config.auth_failures.max_per_minute)),
         copy_max_concurrent_jobs: config.copy.max_concurrent_jobs,
         copy_job_deadline: Duration::from_secs(config.copy.job_deadline_seconds),
+        oidc: Arc::new(
+            crate::oidc::Oidc::load(&config.auth.oidc)
+                .await
+                .map_err(StartError::Oidc)?,
+        ),
     })
 }
 

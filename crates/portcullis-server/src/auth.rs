@@ -20,14 +20,27 @@ use crate::state::AppState;
 /// The authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    /// Token subject, normalised (lower case).
+    /// Token subject, normalised (lower case). For an OIDC token, `<issuer>#<subject>`, so
+    /// identities from different issuers (and static tokens, issuer `portcullis`) never meet.
     pub subject: String,
-    /// Token role.
-    pub role: Role,
+    /// Who vouched for the identity: `portcullis` for static tokens, else the OIDC issuer.
+    pub issuer: String,
+    /// The roles the identity holds (one for a static token).
+    pub roles: Vec<Role>,
     /// Approver groups.
     pub groups: Vec<GroupName>,
     /// The id of the request it made (see `request_id`), recorded in its audit events.
     pub request_id: Option<RequestId>,
+}
+
+/// The issuer of the gate's own static tokens.
+pub const STATIC_ISSUER: &str = "portcullis";
+
+impl Caller {
+    /// Whether the caller holds `role`.
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
 }
 
 /// Creates a token and returns its secret, which is not stored and cannot be shown again.
@@ -81,6 +94,30 @@ impl FromRequestParts<AppState> for Caller {
             audit_refusal(state, "anonymous", parts, Reason::MissingToken);
             return Err(ApiError::unauthorized("a bearer token is required"));
         };
+        if crate::oidc::looks_like_jwt(token) && !state.oidc.is_empty() {
+            return match state.oidc.authenticate(token).await {
+                Ok(id) => {
+                    let subject: portcullis_core::Subject = format!("{}#{}", id.issuer, id.subject)
+                        .parse()
+                        .map_err(|e| {
+                            ApiError::unauthorized(format!("the JWT subject is not usable: {e}"))
+                        })?;
+                    Ok(Caller {
+                        subject: subject.as_str().to_owned(),
+                        issuer: id.issuer,
+                        roles: id.roles,
+                        groups: id.groups,
+                        request_id: parts.extensions.get::<RequestId>().cloned(),
+                    })
+                }
+                Err(reason) => {
+                    audit_refusal(state, "anonymous", parts, Reason::InvalidToken);
+                    Err(ApiError::unauthorized(format!(
+                        "the bearer token is not valid: {reason}"
+                    )))
+                }
+            };
+        }
         match state
             .store
             .find_token(&state.keys.token_hash(token))
@@ -88,7 +125,8 @@ impl FromRequestParts<AppState> for Caller {
         {
             Some(t) => Ok(Caller {
                 subject: t.subject.into(),
-                role: t.role,
+                issuer: STATIC_ISSUER.to_owned(),
+                roles: vec![t.role],
                 groups: t.groups,
                 request_id: parts.extensions.get::<RequestId>().cloned(),
             }),
@@ -129,13 +167,18 @@ impl<const MASK: u8> FromRequestParts<AppState> for Authorized<MASK> {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let caller = Caller::from_request_parts(parts, state).await?;
-        if bit(caller.role) & MASK == 0 {
+        if caller.roles.iter().all(|r| bit(*r) & MASK == 0) {
             audit_refusal(state, &caller.subject, parts, Reason::RoleNotAllowed);
+            let held: Vec<&str> = caller.roles.iter().map(|r| r.as_str()).collect();
             return Err(ApiError::forbidden(
                 "forbidden",
                 format!(
                     "role {} may not {} {}",
-                    caller.role,
+                    if held.is_empty() {
+                        "(none)".to_owned()
+                    } else {
+                        held.join(", ")
+                    },
                     parts.method,
                     parts.uri.path()
                 ),

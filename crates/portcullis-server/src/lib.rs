@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod inspect;
+pub mod oidc;
 pub mod request_id;
 pub mod serve;
 pub mod services;

@@ -98,4 +98,6 @@ pub struct AppState {
     pub copy_max_concurrent_jobs: usize,
     /// Longest a copy job may take, its retries included.
     pub copy_job_deadline: std::time::Duration,
+    /// Trusted OIDC issuers for JWT bearer tokens.
+    pub oidc: Arc<crate::oidc::Oidc>,
 }

@@ -26,7 +26,7 @@ use serde::Deserialize;
 pub use registries::{RegistrySettings, RetrySettings, TimeoutSettings};
 pub use routes::Route;
 pub use secret::{DatabaseUrl, Secret};
-pub use serving::{AuthFailureSettings, CopySettings, HttpSettings};
+pub use serving::{AuthFailureSettings, AuthSettings, CopySettings, HttpSettings};
 pub use settings::{AuditSettings, DatabaseSettings, GateSettings, LimitSettings};
 pub use trust::{Trust, TrustCache, TrustKey};
 
@@ -97,6 +97,9 @@ pub struct Config {
     /// How refused requests are counted, rate-limited and kept.
     #[serde(default)]
     pub auth_failures: AuthFailureSettings,
+    /// Identity providers whose JWTs are accepted as bearer tokens (`auth.oidc[]`).
+    #[serde(default)]
+    pub auth: AuthSettings,
     /// How much evidence one request may bring.
     #[serde(default)]
     pub limits: LimitSettings,
@@ -179,6 +182,16 @@ impl Config {
             ]
             .into_iter()
             .flatten()
+            {
+                if path.is_relative() {
+                    *path = base.join(&*path);
+                }
+            }
+        }
+        for issuer in &mut cfg.auth.oidc {
+            for path in [&mut issuer.jwks_file, &mut issuer.ca_file]
+                .into_iter()
+                .flatten()
             {
                 if path.is_relative() {
                     *path = base.join(&*path);

@@ -125,3 +125,12 @@ fn default_job_deadline() -> u64 {
 fn default_blob_concurrency() -> usize {
     4
 }
+
+/// Bearer-token identity beyond the static tokens (`auth:`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Trusted OIDC issuers whose JWTs authenticate people and CI.
+    #[serde(default)]
+    pub oidc: Vec<crate::oidc::OidcIssuer>,
+}

@@ -44,8 +44,7 @@ async fn requeue(
     let p = Store::lock_promotion(&mut tx, id)
         .await?
         .ok_or(PromotionError::NotFound(id))?;
-    if caller.role != portcullis_core::Role::Admin
-        && caller.subject != p.requested_by.to_lowercase()
+    if !caller.has(portcullis_core::Role::Admin) && caller.subject != p.requested_by.to_lowercase()
     {
         return Err(PromotionError::NotRequester);
     }
