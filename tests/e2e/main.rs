@@ -7,6 +7,7 @@ mod approvals;
 mod attestations;
 mod auth_flood;
 mod authz;
+mod break_glass;
 mod connections;
 mod copying;
 mod decision;

@@ -40,11 +40,17 @@ pub enum AuditAction {
     PolicyReloaded,
     /// A policy reload was refused; the previous bundle keeps serving.
     PolicyReloadFailed,
+    /// A holder of the break-glass role promoted despite a deny or missing approvals.
+    BreakGlass,
+    /// A break-glass attempt was refused.
+    BreakGlassRefused,
+    /// An auditor acknowledged a review item (a break-glass).
+    ReviewAcknowledged,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 17] = [
         Self::Requested,
         Self::Evaluated,
         Self::Superseded,
@@ -59,6 +65,9 @@ impl AuditAction {
         Self::IntegrityViolation,
         Self::PolicyReloaded,
         Self::PolicyReloadFailed,
+        Self::BreakGlass,
+        Self::BreakGlassRefused,
+        Self::ReviewAcknowledged,
     ];
 
     /// The wire name, as stored and hashed.
@@ -78,6 +87,9 @@ impl AuditAction {
             Self::IntegrityViolation => "integrity_violation",
             Self::PolicyReloaded => "policy_reloaded",
             Self::PolicyReloadFailed => "policy_reload_failed",
+            Self::BreakGlass => "break_glass",
+            Self::BreakGlassRefused => "break_glass_refused",
+            Self::ReviewAcknowledged => "review_acknowledged",
         }
     }
 }

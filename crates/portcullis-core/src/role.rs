@@ -19,6 +19,9 @@ pub enum Role {
     Auditor,
     /// Everything.
     Admin,
+    /// Promotes in an emergency despite a deny or missing approvals (loudly, reviewed).
+    #[serde(rename = "break-glass")]
+    BreakGlass,
 }
 
 impl Role {
@@ -29,6 +32,7 @@ impl Role {
             Self::Approver => "approver",
             Self::Auditor => "auditor",
             Self::Admin => "admin",
+            Self::BreakGlass => "break-glass",
         }
     }
 }
@@ -41,6 +45,7 @@ impl FromStr for Role {
             "approver" => Ok(Self::Approver),
             "auditor" => Ok(Self::Auditor),
             "admin" => Ok(Self::Admin),
+            "break-glass" => Ok(Self::BreakGlass),
             _ => Err(Error::InvalidRole(s.to_owned())),
         }
     }

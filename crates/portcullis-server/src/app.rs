@@ -82,6 +82,15 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration)
             "/v1/promotions/{id}/retry",
             post(handlers::promotions::retry),
         )
+        .route(
+            "/v1/promotions/{id}/break-glass",
+            post(handlers::break_glass::break_glass),
+        )
+        .route("/v1/reviews", get(handlers::break_glass::reviews))
+        .route(
+            "/v1/reviews/{id}/acknowledge",
+            post(handlers::break_glass::acknowledge),
+        )
         .route("/v1/audit", get(handlers::audit::query))
         .route("/v1/gate/keys", get(handlers::gate::keys))
         .route(

@@ -151,6 +151,8 @@ pub mod roles {
     pub const AUDITOR: u8 = 4;
     /// `admin`.
     pub const ADMIN: u8 = 8;
+    /// `break-glass`.
+    pub const BREAK_GLASS: u8 = 16;
 }
 
 fn bit(role: Role) -> u8 {
@@ -159,6 +161,7 @@ fn bit(role: Role) -> u8 {
         Role::Approver => roles::APPROVER,
         Role::Auditor => roles::AUDITOR,
         Role::Admin => roles::ADMIN,
+        Role::BreakGlass => roles::BREAK_GLASS,
     }
 }
 

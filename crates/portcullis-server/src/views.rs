@@ -39,6 +39,10 @@ pub struct PromotionView {
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
+    /// The break-glass that promoted it despite the policy or missing approvals, with its
+    /// review (shown on a single promotion's GET).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<portcullis_store::ReviewRecord>,
 }
 
 impl PromotionView {
@@ -60,6 +64,7 @@ impl PromotionView {
             copy: p.copy_report,
             created_at: p.created_at,
             updated_at: p.updated_at,
+            break_glass: None,
         }
     }
 }

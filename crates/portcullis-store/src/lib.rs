@@ -9,6 +9,7 @@ mod db;
 mod error;
 mod notify;
 mod promotions;
+mod reviews;
 mod token_cache;
 mod tokens;
 
@@ -19,5 +20,6 @@ pub use db::{DEFAULT_ACQUIRE_TIMEOUT, Store, TokenCacheStatus, Tx, commit};
 pub use error::{Error, Result};
 pub use notify::{COPY_JOBS_CHANNEL, CopyJobListener, Wakeup};
 pub use promotions::{NewPromotion, PromotionRecord, SignedEnvelopes};
+pub use reviews::ReviewRecord;
 pub use token_cache::{TOKEN_CACHE_MAX_ENTRIES, TOKEN_CACHE_TTL, TOKEN_CHANNEL};
 pub use tokens::{NewToken, TokenInfo, TokenRecord};

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use super::ApiError;
 use crate::services::approvals::ApprovalError;
 use crate::services::audit::AuditError;
+use crate::services::break_glass::BreakGlassError;
 use crate::services::documents::EvidenceError;
 use crate::services::policy::ReloadError;
 use crate::services::promotions::{PromotionError, RegistryEnd};
@@ -248,5 +249,21 @@ mod tests {
         }
         let q = AuditError::InvalidQuery("limit".into());
         assert_eq!(problem(q), (400, "invalid_query"));
+    }
+}
+
+impl From<BreakGlassError> for ApiError {
+    fn from(e: BreakGlassError) -> Self {
+        use BreakGlassError as E;
+        let code = e.code();
+        match e {
+            E::Store(s) => s.into(),
+            E::Signing(_) => Self::internal(&e),
+            E::NotFound { .. } => answer(StatusCode::NOT_FOUND, code, &e),
+            E::SelfBreakGlass | E::SelfReview => answer(StatusCode::FORBIDDEN, code, &e),
+            E::InvalidState { .. } | E::AlreadyAcknowledged(_) => {
+                answer(StatusCode::CONFLICT, code, &e)
+            }
+        }
     }
 }

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod approvals;
 pub mod audit;
+pub mod break_glass;
 pub mod gate;
 pub mod health;
 pub mod promotions;

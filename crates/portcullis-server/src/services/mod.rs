@@ -10,6 +10,7 @@
 
 pub mod approvals;
 pub mod audit;
+pub mod break_glass;
 pub mod checkpoints;
 pub mod copier;
 pub mod documents;

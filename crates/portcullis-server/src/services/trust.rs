@@ -341,6 +341,34 @@ impl GateKeys {
         self.sign(DECISION_TYPE, &record)
     }
 
+    /// Signs the decision statement of a break-glass: `actor` (not the requester) promotes
+    /// despite the policy's deny or missing approvals, for `justification`. It carries no
+    /// votes; the copier accepts it like a promotion statement.
+    pub fn sign_break_glass(
+        &self,
+        p: &PromotionRecord,
+        release: &Release,
+        actor: &str,
+        justification: &str,
+        at: DateTime<Utc>,
+    ) -> portcullis_gate::Result<Value> {
+        let record = merge(
+            identity(p),
+            json!({
+                "v": 1,
+                "type": "decision",
+                "kind": "break_glass",
+                "platforms": release.platforms,
+                "allow_tag_overwrite": release.allow_tag_overwrite,
+                "actor": actor,
+                "justification": justification,
+                "policy_allowed": p.decision.allow,
+                "issued_at": timestamp(at),
+            }),
+        );
+        self.sign(DECISION_TYPE, &record)
+    }
+
     /// Verifies the decision statement of a `promoting` row: the gate signed it, every field
     /// matches the row, and its signed votes meet its requirement. Returns what the copy may
     /// do and the statement's digest (its identity for the spent check).
@@ -353,12 +381,45 @@ impl GateKeys {
         let signed = self.open(WHAT, DECISION_TYPE, envelope)?;
         let r = &signed.record;
         same_identity(WHAT, r, p)?;
-        if r.get("kind") != Some(&json!("promotion")) {
-            return Err(IntegrityError::Votes(format!(
-                "statement kind {:?} is not a promotion",
-                r.get("kind")
-            )));
+        match r.get("kind").and_then(Value::as_str) {
+            Some("promotion") => self.check_promotion_statement(p, r)?,
+            Some("break_glass") => {
+                let actor = r.get("actor").and_then(Value::as_str).unwrap_or_default();
+                let why = r
+                    .get("justification")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if actor.is_empty() || why.trim().is_empty() {
+                    return Err(IntegrityError::Votes(
+                        "a break-glass statement without actor or justification".into(),
+                    ));
+                }
+                if actor.to_lowercase() == p.requested_by.to_lowercase() {
+                    return Err(IntegrityError::Votes(
+                        "the requester broke the glass on their own promotion".into(),
+                    ));
+                }
+            }
+            other => {
+                return Err(IntegrityError::Votes(format!(
+                    "statement kind {other:?} is neither a promotion nor a break-glass"
+                )));
+            }
         }
+        let release = Release {
+            platforms: serde_json::from_value(r.get("platforms").cloned().unwrap_or_default())
+                .map_err(|e| IntegrityError::Votes(format!("platforms: {e}")))?,
+            allow_tag_overwrite: r.get("allow_tag_overwrite") == Some(&Value::Bool(true)),
+        };
+        Ok((release, signed.digest))
+    }
+
+    /// A promotion statement's votes meet its requirement.
+    fn check_promotion_statement(
+        &self,
+        p: &PromotionRecord,
+        r: &Value,
+    ) -> Result<(), IntegrityError> {
         let required: Option<RequiredApprovals> =
             serde_json::from_value(r.get("required_approvals").cloned().unwrap_or_default())
                 .map_err(|e| IntegrityError::Votes(format!("requirement: {e}")))?;
@@ -371,13 +432,7 @@ impl GateKeys {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        self.check_signed_votes(p, &votes, required.as_ref(), evidence_hash)?;
-        let release = Release {
-            platforms: serde_json::from_value(r.get("platforms").cloned().unwrap_or_default())
-                .map_err(|e| IntegrityError::Votes(format!("platforms: {e}")))?,
-            allow_tag_overwrite: r.get("allow_tag_overwrite") == Some(&Value::Bool(true)),
-        };
-        Ok((release, signed.digest))
+        self.check_signed_votes(p, &votes, required.as_ref(), evidence_hash)
     }
 
     /// The statement's votes: each signed by the gate for this promotion and evidence, from

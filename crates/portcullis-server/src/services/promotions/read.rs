@@ -37,8 +37,11 @@ pub async fn list(
         .collect())
 }
 
-/// Attaches the votes to a promotion record.
+/// Attaches the votes (and a break-glass, if any) to a promotion record.
 pub async fn view(store: &Store, p: PromotionRecord) -> Result<PromotionView, PromotionError> {
     let approvals = store.list_approvals(p.id).await?;
-    Ok(PromotionView::new(p, approvals))
+    let break_glass = store.break_glass_review(p.id).await?;
+    let mut view = PromotionView::new(p, approvals);
+    view.break_glass = break_glass;
+    Ok(view)
 }
