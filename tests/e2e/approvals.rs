@@ -205,3 +205,61 @@ async fn voting_on_an_unknown_promotion_is_not_found() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_may_be_barred_from_approving() {
+    let app = TestApp::spawn_with(|c| c.approvals.bar_admins = true).await;
+    let id = pending(&app, "barred").await;
+    let (status, err) = app.vote(&id, &app.tokens.admin, "approve").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{err}");
+    assert_eq!(err["code"], "admin_barred");
+    assert_eq!(app.count("SELECT count(*) FROM approvals").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events WHERE action = 'vote_refused'")
+            .await,
+        1
+    );
+    // Approvers still approve.
+    app.approve_twice(&id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn awaiting_me_lists_what_the_caller_may_still_approve() {
+    let app = TestApp::spawn().await;
+    let first = pending(&app, "one").await;
+    let second = pending(&app, "two").await;
+    let ids = |body: &serde_json::Value| -> Vec<String> {
+        body["promotions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, mine) = app
+        .get("/v1/promotions?awaiting=me", &app.tokens.approver1)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    assert_eq!(ids(&mine), [second.clone(), first.clone()]);
+    // After voting on one, only the other awaits them; the other approver still sees both.
+    let (status, _) = app.vote(&first, &app.tokens.approver1, "approve").await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, mine) = app
+        .get("/v1/promotions?awaiting=me", &app.tokens.approver1)
+        .await;
+    assert_eq!(ids(&mine), [second.clone()]);
+    let (_, theirs) = app
+        .get("/v1/promotions?awaiting=me", &app.tokens.approver2)
+        .await;
+    assert_eq!(ids(&theirs), [second, first]);
+    // The requester and those outside the group await nothing.
+    for token in [&app.tokens.ci, &app.tokens.outsider] {
+        let (_, none) = app.get("/v1/promotions?awaiting=me", token).await;
+        assert_eq!(ids(&none), Vec::<String>::new());
+    }
+    let (status, err) = app
+        .get("/v1/promotions?awaiting=you", &app.tokens.approver1)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert_eq!(err["code"], "invalid_query");
+}

@@ -271,6 +271,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
                 .await
                 .map_err(StartError::Oidc)?,
         ),
+        bar_admin_approvals: config.approvals.bar_admins,
     })
 }
 

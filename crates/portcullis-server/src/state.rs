@@ -100,4 +100,6 @@ pub struct AppState {
     pub copy_job_deadline: std::time::Duration,
     /// Trusted OIDC issuers for JWT bearer tokens.
     pub oidc: Arc<crate::oidc::Oidc>,
+    /// Whether holders of the admin role are refused as approvers.
+    pub bar_admin_approvals: bool,
 }

@@ -26,7 +26,9 @@ use serde::Deserialize;
 pub use registries::{RegistrySettings, RetrySettings, TimeoutSettings};
 pub use routes::Route;
 pub use secret::{DatabaseUrl, Secret};
-pub use serving::{AuthFailureSettings, AuthSettings, CopySettings, HttpSettings};
+pub use serving::{
+    ApprovalSettings, AuthFailureSettings, AuthSettings, CopySettings, HttpSettings,
+};
 pub use settings::{AuditSettings, DatabaseSettings, GateSettings, LimitSettings};
 pub use trust::{Trust, TrustCache, TrustKey};
 
@@ -100,6 +102,9 @@ pub struct Config {
     /// Identity providers whose JWTs are accepted as bearer tokens (`auth.oidc[]`).
     #[serde(default)]
     pub auth: AuthSettings,
+    /// Approval rules beyond the policy's requirement.
+    #[serde(default)]
+    pub approvals: ApprovalSettings,
     /// How much evidence one request may bring.
     #[serde(default)]
     pub limits: LimitSettings,

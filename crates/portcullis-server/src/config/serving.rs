@@ -126,6 +126,16 @@ fn default_blob_concurrency() -> usize {
     4
 }
 
+/// Approval rules beyond the policy's requirement (`approvals:`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalSettings {
+    /// Refuse votes from holders of the `admin` role: those who manage credentials are not
+    /// those who approve (403 `admin_barred`).
+    #[serde(default)]
+    pub bar_admins: bool,
+}
+
 /// Bearer-token identity beyond the static tokens (`auth:`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -90,7 +90,9 @@ impl From<ApprovalError> for ApiError {
             E::Store(s) => s.into(),
             E::Signing(_) => Self::internal(&e),
             E::NotFound(_) => answer(StatusCode::NOT_FOUND, code, &e),
-            E::SelfApproval | E::MissingGroup(_) => answer(StatusCode::FORBIDDEN, code, &e),
+            E::SelfApproval | E::MissingGroup(_) | E::AdminBarred => {
+                answer(StatusCode::FORBIDDEN, code, &e)
+            }
             E::NotPending { .. }
             | E::NoApprovalsRequired
             | E::PolicyChanged(_)

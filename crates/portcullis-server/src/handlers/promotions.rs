@@ -55,12 +55,14 @@ pub async fn show(
 pub struct ListQuery {
     state: Option<String>,
     limit: Option<i64>,
+    /// `me`: only pending promotions the caller may still approve.
+    awaiting: Option<String>,
 }
 
-/// `GET /v1/promotions?state=&limit=`.
+/// `GET /v1/promotions?state=&limit=` or `?awaiting=me`.
 pub async fn list(
     State(state): State<AppState>,
-    Authorized(_caller): Authorized<READERS>,
+    Authorized(caller): Authorized<READERS>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     if let Some(s) = &q.state {
@@ -79,7 +81,24 @@ pub async fn list(
             "limit must be between 1 and 500",
         ));
     }
-    let items = promotions::list(&state.store, filter, limit).await?;
+    let items = match q.awaiting.as_deref() {
+        None => promotions::list(&state.store, filter, limit).await?,
+        Some("me") if filter.is_none() => {
+            promotions::awaiting(&state.store, &caller, limit).await?
+        }
+        Some("me") => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "awaiting=me lists pending_approval promotions; do not combine it with state",
+            ));
+        }
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("awaiting must be me, not {other:?}"),
+            ));
+        }
+    };
     Ok(Json(serde_json::json!({ "promotions": items })).into_response())
 }
 

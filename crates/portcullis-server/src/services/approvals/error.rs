@@ -29,6 +29,9 @@ pub enum ApprovalError {
     /// Separation of duties: the requester cannot vote on their own promotion.
     #[error("the requester of a promotion cannot vote on it")]
     SelfApproval,
+    /// Holders of the admin role may not approve (`approvals.bar_admins`).
+    #[error("holders of the admin role may not vote (approvals.bar_admins)")]
+    AdminBarred,
     /// The voter lacks the group the decision requires.
     #[error("approving this promotion requires membership of group {0}")]
     MissingGroup(GroupName),
@@ -64,6 +67,7 @@ impl ApprovalError {
             Self::NotPending { .. } | Self::NoApprovalsRequired => "promotion_not_pending",
             Self::PolicyChanged(_) => "policy_changed",
             Self::SelfApproval => "self_approval",
+            Self::AdminBarred => "admin_barred",
             Self::MissingGroup(_) => "missing_group",
             Self::AlreadyVoted { .. } => "already_voted",
             Self::Integrity { .. } => "integrity_violation",

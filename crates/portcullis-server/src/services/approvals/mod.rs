@@ -82,6 +82,9 @@ async fn cast(
     verdict: Verdict,
     comment: &str,
 ) -> Result<PromotionView, ApprovalError> {
+    if state.bar_admin_approvals && caller.has(portcullis_core::Role::Admin) {
+        return Err(ApprovalError::AdminBarred);
+    }
     let mut tx = state.store.begin().await?;
     let p = Store::lock_promotion(&mut tx, id)
         .await?

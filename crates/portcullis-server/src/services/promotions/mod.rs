@@ -17,7 +17,7 @@ use portcullis_store::NewPromotion;
 use uuid::Uuid;
 
 pub use error::{PromotionError, RegistryEnd};
-pub use read::{get, list, view};
+pub use read::{awaiting, get, list, view};
 pub(crate) use record::supersede_locked;
 pub use retry::retry;
 pub use validate::PromotionRequest;

@@ -45,3 +45,38 @@ pub async fn view(store: &Store, p: PromotionRecord) -> Result<PromotionView, Pr
     view.break_glass = break_glass;
     Ok(view)
 }
+
+/// The pending promotions `caller` may still approve: they hold the required group, did not
+/// request it and have not voted on it; newest first, at most `limit`.
+pub async fn awaiting(
+    store: &Store,
+    caller: &crate::auth::Caller,
+    limit: i64,
+) -> Result<Vec<PromotionView>, PromotionError> {
+    use crate::services::approvals::rules::{Ballot, check_vote};
+    let page = store
+        .list_promotions(Some(portcullis_core::PromotionState::PendingApproval), 500)
+        .await?;
+    let ids: Vec<Uuid> = page.iter().map(|p| p.id).collect();
+    let mut votes = store.list_approvals_for(&ids).await?;
+    let mut out = Vec::new();
+    for p in page {
+        let approvals = votes.remove(&p.id).unwrap_or_default();
+        let may_vote = check_vote(&Ballot {
+            promotion: p.id,
+            requested_by: &p.requested_by,
+            required: p.decision.required_approvals.as_ref(),
+            voter: &caller.subject,
+            voter_groups: &caller.groups,
+            earlier: &approvals,
+        })
+        .is_ok();
+        if may_vote {
+            out.push(PromotionView::new(p, approvals));
+            if out.len() as i64 >= limit {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
