@@ -46,11 +46,13 @@ pub enum AuditAction {
     BreakGlassRefused,
     /// An auditor acknowledged a review item (a break-glass).
     ReviewAcknowledged,
+    /// The policy required no approvals: the promotion was released at once.
+    AutoApproved,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 18] = [
         Self::Requested,
         Self::Evaluated,
         Self::Superseded,
@@ -68,6 +70,7 @@ impl AuditAction {
         Self::BreakGlass,
         Self::BreakGlassRefused,
         Self::ReviewAcknowledged,
+        Self::AutoApproved,
     ];
 
     /// The wire name, as stored and hashed.
@@ -90,6 +93,7 @@ impl AuditAction {
             Self::BreakGlass => "break_glass",
             Self::BreakGlassRefused => "break_glass_refused",
             Self::ReviewAcknowledged => "review_acknowledged",
+            Self::AutoApproved => "auto_approved",
         }
     }
 }

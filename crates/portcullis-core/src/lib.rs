@@ -16,7 +16,10 @@ mod subject;
 mod text;
 
 pub use audit::AuditAction;
-pub use decision::{Decision, PromotionState, RequiredApprovals, Suppression, Verdict, Violation};
+pub use decision::{
+    Decision, GroupRequirement, MAX_APPROVAL_GROUPS, MAX_APPROVAL_SLOTS, PromotionState,
+    RequiredApprovals, Suppression, Verdict, Violation,
+};
 pub use digest::Digest;
 pub use error::{Error, Result};
 pub use evidence::{

@@ -86,6 +86,13 @@ fn from_raw(raw: RawDecision) -> Decision {
     if allow && raw.required_approvals.is_none() {
         return Decision::deny("policy.malformed", "an allow must state required_approvals");
     }
+    if let Some(Err(e)) = raw
+        .required_approvals
+        .as_ref()
+        .map(RequiredApprovals::check)
+    {
+        return Decision::deny("policy.malformed", format!("required_approvals: {e}"));
+    }
     let mut suppressions: Vec<Suppression> = raw
         .suppressions
         .into_iter()

@@ -55,8 +55,8 @@ fn signed_clean_image_is_allowed_with_two_approvals() {
     let req = d
         .required_approvals
         .unwrap_or_else(|| panic!("no approvals"));
-    assert_eq!(req.count, 2);
-    assert_eq!(req.group.as_str(), "release-approvers");
+    assert_eq!(req.total(), 2);
+    assert_eq!(req.groups()[0].group.as_str(), "release-approvers");
 }
 
 #[test]

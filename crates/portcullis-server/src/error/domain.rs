@@ -217,7 +217,7 @@ mod tests {
             (ApprovalError::NotFound(id), (404, "not_found")),
             (ApprovalError::SelfApproval, (403, "self_approval")),
             (
-                ApprovalError::MissingGroup("qa".parse().unwrap()),
+                ApprovalError::MissingGroup("qa".into()),
                 (403, "missing_group"),
             ),
             (

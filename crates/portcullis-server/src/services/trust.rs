@@ -5,7 +5,7 @@
 //! Every record is built field by field (`portcullis_gate::canonical`), with a version, so
 //! what was signed can be rebuilt and checked whatever the Rust types become.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use portcullis_core::{GroupName, RequiredApprovals, Verdict};
@@ -120,11 +120,12 @@ pub fn evidence_hash(evidence: &Value) -> String {
     portcullis_gate::sha256_hex(&portcullis_gate::canonical::to_vec(evidence))
 }
 
+/// The requirement as signed records carry it: the single form stays `{count, group}`, as
+/// records written before several groups existed have it; several groups are a list.
 fn requirement(r: Option<&RequiredApprovals>) -> Value {
-    r.map_or(
-        Value::Null,
-        |r| json!({"count": r.count, "group": r.group.as_str()}),
-    )
+    r.map_or(Value::Null, |r| {
+        serde_json::to_value(r).unwrap_or(Value::Null)
+    })
 }
 
 /// The fields that identify a promotion, shared by its evaluation, votes and statement.
@@ -447,7 +448,7 @@ impl GateKeys {
         let required = required.ok_or_else(|| {
             IntegrityError::Votes("the statement names no approval requirement".into())
         })?;
-        let mut approvers = BTreeSet::new();
+        let mut approvers: BTreeMap<String, Vec<GroupName>> = BTreeMap::new();
         for v in votes {
             let signed = self.open("a counted vote", VOTE_TYPE, Some(v))?.record;
             same_identity("a counted vote", &signed, p)?;
@@ -466,30 +467,38 @@ impl GateKeys {
             if approver == p.requested_by.to_lowercase() {
                 return Err(IntegrityError::Votes("the requester's own vote".into()));
             }
-            let holds = signed
-                .get("groups")
-                .and_then(Value::as_array)
-                .is_some_and(|g| {
-                    g.iter()
-                        .any(|g| g.as_str() == Some(required.group.as_str()))
-                });
-            if !holds {
+            let groups = signed_groups(&signed);
+            if !required.admits(&groups) {
                 return Err(IntegrityError::Votes(format!(
-                    "{approver} did not hold group {}",
-                    required.group
+                    "{approver} held none of the required groups"
                 )));
             }
-            approvers.insert(approver);
+            approvers.insert(approver, groups);
         }
-        if approvers.len() < required.count as usize {
+        let held: Vec<&[GroupName]> = approvers.values().map(Vec::as_slice).collect();
+        let filled = required.filled(&held);
+        if filled < required.total() {
             return Err(IntegrityError::Votes(format!(
-                "{} distinct approvers, {} required",
+                "{} distinct approvers fill {filled} of {} required approvals",
                 approvers.len(),
-                required.count
+                required.total()
             )));
         }
         Ok(())
     }
+}
+
+/// The groups a signed vote says its approver held.
+pub fn signed_groups(vote: &Value) -> Vec<GroupName> {
+    vote.get("groups")
+        .and_then(Value::as_array)
+        .map(|g| {
+            g.iter()
+                .filter_map(Value::as_str)
+                .filter_map(|g| g.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// What a decision statement lets the copier do beyond the row: the route's rules as they

@@ -1,7 +1,7 @@
 //! `ApprovalError`: why a vote was not taken. Each variant has a stable machine `code`;
 //! `error.rs` maps it to its HTTP status, once.
 
-use portcullis_core::{GroupName, PromotionState};
+use portcullis_core::PromotionState;
 use uuid::Uuid;
 
 use crate::services::trust::IntegrityError;
@@ -34,7 +34,7 @@ pub enum ApprovalError {
     AdminBarred,
     /// The voter lacks the group the decision requires.
     #[error("approving this promotion requires membership of group {0}")]
-    MissingGroup(GroupName),
+    MissingGroup(String),
     /// One vote per person.
     #[error("{subject} already voted on {id}")]
     AlreadyVoted {

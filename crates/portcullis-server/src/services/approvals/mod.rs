@@ -164,7 +164,12 @@ async fn cast(
         .filter(|(a, _)| a.verdict == Verdict::Approve)
         .map(|(_, s)| s)
         .collect();
-    let next = rules::next_state(verdict, approving.len(), &required);
+    let held: Vec<Vec<portcullis_core::GroupName>> = approving
+        .iter()
+        .map(|s| crate::services::trust::signed_groups(&s.record))
+        .collect();
+    let held: Vec<&[portcullis_core::GroupName]> = held.iter().map(Vec::as_slice).collect();
+    let next = rules::next_state(verdict, &held, &required);
     if next == PromotionState::Promoting {
         let route = state.routes.iter().find(|r| r.name == p.route);
         let release = Release {
@@ -199,8 +204,8 @@ async fn cast(
                 details: json!({
                     "comment": comment,
                     "approvals": approving.len(),
-                    "required": required.count,
-                    "group": required.group,
+                    "required": required.total(),
+                    "required_approvals": required,
                     "policy_digest": p.policy_digest,
                     "evidence_hash": evaluation.evidence_hash,
                     "state": next,

@@ -33,8 +33,17 @@ pub fn check_vote<'a>(b: &Ballot<'a>) -> Result<&'a RequiredApprovals, ApprovalE
         return Err(ApprovalError::SelfApproval);
     }
     let required = b.required.ok_or(ApprovalError::NoApprovalsRequired)?;
-    if !b.voter_groups.contains(&required.group) {
-        return Err(ApprovalError::MissingGroup(required.group.clone()));
+    if required.total() == 0 {
+        return Err(ApprovalError::NoApprovalsRequired);
+    }
+    if !required.admits(b.voter_groups) {
+        let names: Vec<&str> = required
+            .groups()
+            .iter()
+            .filter(|g| g.count > 0)
+            .map(|g| g.group.as_str())
+            .collect();
+        return Err(ApprovalError::MissingGroup(names.join(" or ")));
     }
     if b.earlier
         .iter()
@@ -48,17 +57,17 @@ pub fn check_vote<'a>(b: &Ballot<'a>) -> Result<&'a RequiredApprovals, ApprovalE
     Ok(required)
 }
 
-/// Where a vote leaves the promotion: a rejection vetoes it; an approval that brings the
-/// count of approvals (`approving`, this one included) to the requirement releases the copy;
-/// otherwise it keeps waiting.
+/// Where a vote leaves the promotion: a rejection vetoes it; approvals whose approvers (each
+/// with the groups they held when voting, this vote included) can be matched to every slot
+/// of the requirement release the copy; otherwise it keeps waiting.
 pub fn next_state(
     verdict: Verdict,
-    approving: usize,
+    approving: &[&[GroupName]],
     required: &RequiredApprovals,
 ) -> PromotionState {
     match verdict {
         Verdict::Reject => PromotionState::Rejected,
-        Verdict::Approve if approving >= required.count as usize => PromotionState::Promoting,
+        Verdict::Approve if required.is_met(approving) => PromotionState::Promoting,
         Verdict::Approve => PromotionState::PendingApproval,
     }
 }
@@ -84,10 +93,10 @@ mod tests {
     }
 
     fn two_of_release() -> RequiredApprovals {
-        RequiredApprovals {
+        RequiredApprovals::One(portcullis_core::GroupRequirement {
             count: 2,
             group: group("release-approvers"),
-        }
+        })
     }
 
     fn ballot<'a>(
@@ -120,7 +129,7 @@ mod tests {
         let groups = [group("developers")];
         let err = check_vote(&ballot(Some(&req), "mallory", &groups, &[])).unwrap_err();
         assert!(
-            matches!(&err, ApprovalError::MissingGroup(g) if g.as_str() == "release-approvers"),
+            matches!(&err, ApprovalError::MissingGroup(g) if g == "release-approvers"),
             "{err}"
         );
     }
@@ -147,22 +156,49 @@ mod tests {
     #[test]
     fn quorum_releases_the_copy_and_not_before() {
         let req = two_of_release();
+        let release = [group("release-approvers")];
         assert_eq!(
-            next_state(Verdict::Approve, 1, &req),
+            next_state(Verdict::Approve, &[&release], &req),
             PromotionState::PendingApproval
         );
         assert_eq!(
-            next_state(Verdict::Approve, 2, &req),
+            next_state(Verdict::Approve, &[&release, &release], &req),
             PromotionState::Promoting
+        );
+    }
+
+    #[test]
+    fn several_groups_need_distinct_people_matched_to_their_slots() {
+        let req: RequiredApprovals = serde_json::from_str(
+            r#"[{"group": "security", "count": 1}, {"group": "release-approvers", "count": 1}]"#,
+        )
+        .unwrap();
+        let both = [group("security"), group("release-approvers")];
+        let release = [group("release-approvers")];
+        assert_eq!(
+            next_state(Verdict::Approve, &[&both], &req),
+            PromotionState::PendingApproval,
+            "one person in two groups counts once"
+        );
+        assert_eq!(
+            next_state(Verdict::Approve, &[&release, &both], &req),
+            PromotionState::Promoting
+        );
+        let err = check_vote(&ballot(Some(&req), "mallory", &[group("qa")], &[])).unwrap_err();
+        assert!(
+            matches!(&err, ApprovalError::MissingGroup(g) if g == "security or release-approvers"),
+            "{err}"
         );
     }
 
     #[test]
     fn one_rejection_vetoes_whatever_the_count() {
         let req = two_of_release();
+        let release = [group("release-approvers")];
         for approving in [0, 1, 2, 5] {
+            let voters = vec![&release[..]; approving];
             assert_eq!(
-                next_state(Verdict::Reject, approving, &req),
+                next_state(Verdict::Reject, &voters, &req),
                 PromotionState::Rejected
             );
         }

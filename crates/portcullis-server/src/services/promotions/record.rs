@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::error::PromotionError;
 use crate::auth::Caller;
+use crate::services::trust::Release;
 use crate::state::AppState;
 
 /// Writes the promotion, the gate's signature over its evaluation (made from the row as
@@ -43,7 +44,43 @@ pub(super) async fn insert(
     store
         .append_audit(&mut tx, &evaluated_event(caller, p, input_hash))
         .await?;
+    let auto = stored.state == PromotionState::PendingApproval
+        && stored
+            .decision
+            .required_approvals
+            .as_ref()
+            .is_some_and(|r| r.total() == 0);
+    if auto {
+        // The policy asks for no human review: released now, by a statement with no votes.
+        let route = state.routes.iter().find(|r| r.name == stored.route);
+        let release = Release {
+            platforms: route.and_then(|r| r.platform_strings()),
+            allow_tag_overwrite: route.is_some_and(|r| r.allow_tag_overwrite),
+        };
+        let evidence_hash = crate::services::trust::evidence_hash(&stored.evidence);
+        let statement = state.keys.sign_statement(
+            &stored,
+            &release,
+            &[],
+            &evidence_hash,
+            chrono::Utc::now(),
+        )?;
+        Store::set_statement_envelope(&mut tx, p.id, &statement).await?;
+        Store::set_promotion_state(&mut tx, p.id, PromotionState::Promoting, None, None).await?;
+        let event = NewAuditEvent {
+            actor: "system".to_owned(),
+            action: AuditAction::AutoApproved,
+            promotion_id: Some(p.id),
+            digest: Some(p.digest.clone()),
+            details: json!({"required_approvals": stored.decision.required_approvals}),
+            request_id: caller.request_id.clone(),
+        };
+        store.append_audit(&mut tx, &event).await?;
+    }
     portcullis_store::commit(tx).await?;
+    if auto {
+        state.copy_wakeup.notify_one();
+    }
     Ok(())
 }
 
