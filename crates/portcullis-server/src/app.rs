@@ -34,6 +34,7 @@ use crate::request_id;
 use crate::serve::{ConnectionLimits, serve};
 use crate::services::checkpoints::{self, Integrity, Schedule};
 use crate::services::copier;
+use crate::services::input_cache::InputCache;
 use crate::services::policy::PolicyHandle;
 use crate::services::trust::GateKeys;
 use crate::state::{AppState, Gate};
@@ -252,6 +253,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
             policy: Arc::new(PolicyHandle::new(policy)),
             eval_permits: Arc::new(Semaphore::new(config.policy_concurrency)),
             limits: config.limits.limits(),
+            input_cache: Arc::new(InputCache::new(config.evidence.input_cache_max_bytes)),
         },
         registry,
         routes: Arc::new(config.routes.clone()),

@@ -27,7 +27,9 @@ pub use registries::{RegistrySettings, RetrySettings, TimeoutSettings};
 pub use routes::Route;
 pub use secret::{DatabaseUrl, Secret};
 pub use serving::{AuthFailureSettings, CopySettings, HttpSettings};
-pub use settings::{AuditSettings, DatabaseSettings, GateSettings, LimitSettings};
+pub use settings::{
+    AuditSettings, DatabaseSettings, EvidenceSettings, GateSettings, LimitSettings,
+};
 pub use trust::{Trust, TrustCache, TrustKey};
 
 /// Why the configuration could not be loaded.
@@ -100,6 +102,9 @@ pub struct Config {
     /// How much evidence one request may bring.
     #[serde(default)]
     pub limits: LimitSettings,
+    /// How CI-supplied evidence is cached.
+    #[serde(default)]
+    pub evidence: EvidenceSettings,
 }
 
 fn default_max_body() -> usize {

@@ -82,7 +82,7 @@ pub async fn request(
         route: v.route.name.clone(),
         tag: v.tag.as_ref().map(|t| t.as_str().to_owned()),
     };
-    let eval = evidence::evaluate(&state.gate, &source, &digest, v.items, request_info).await?;
+    let eval = evidence::evaluate(&state.gate, &source, &digest, v.documents, request_info).await?;
     if req.dry_run {
         let view = DryRunView {
             dry_run: true,
