@@ -199,8 +199,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "(p) cached part: assemble + evaluate + hash",
         iterations,
         || {
-            assemble(&head, &[&part], governing)
-                .is_ok_and(|a| bundle.evaluate_value(EvalPath::Rvm, a.value).allow)
+            assemble(&head, &[&part], governing).is_ok_and(|a| {
+                let hash = a.hash();
+                bundle.evaluate_value(EvalPath::Rvm, a.value).allow && hash != case.digest
+            })
         },
     );
     measure("(p') miss: build part + (p)", iterations, || {

@@ -62,7 +62,7 @@ fn check(case: &Synthetic, parts: Vec<EvidenceItems>) {
         String::from_utf8(assembled.json).unwrap(),
         String::from_utf8(text).unwrap()
     );
-    assert_eq!(assembled.hash, hash);
+    assert_eq!(assembled.hash(), hash);
     assert_eq!(assembled.value, input.to_value());
 }
 
@@ -114,5 +114,5 @@ fn a_part_is_reused_as_built_and_suppressions_are_applied_at_assembly() {
     let plain: serde_json::Value = serde_json::from_slice(&without.json).unwrap();
     assert_eq!(plain["suppressed_index"], serde_json::json!([]));
     assert!(plain["vulnerabilities"][at]["suppressed_by"].is_null());
-    assert_ne!(with.hash, without.hash);
+    assert_ne!(with.hash(), without.hash());
 }

@@ -37,8 +37,14 @@ pub struct Assembled {
     pub value: Value,
     /// The canonical JSON text (keys in order, no spaces).
     pub json: Vec<u8>,
-    /// SHA-256 of `json`: the decision's `input_hash`.
-    pub hash: Digest,
+}
+
+impl Assembled {
+    /// SHA-256 of `json`: the decision's `input_hash`. Not computed unless asked for: a dry
+    /// run answers the text and records nothing, and hashing is a tenth of its CPU.
+    pub fn hash(&self) -> Digest {
+        Digest::sha256_of(&self.json)
+    }
 }
 
 /// A finding built anew because a statement suppresses it: its index in its part, value
@@ -141,8 +147,7 @@ pub fn assemble<'v>(
         ("vulnerability_index", index(&vulnerability_index)),
         ("vulnerability_reports", reports),
     ]);
-    let hash = Digest::sha256_of(&json);
-    Ok(Assembled { value, json, hash })
+    Ok(Assembled { value, json })
 }
 
 fn index(map: &BTreeMap<&str, Vec<usize>>) -> Value {

@@ -26,8 +26,8 @@ use crate::state::Gate;
 pub struct Evaluation {
     /// The input document as JSON text (`policies/input.schema.json`, keys in order).
     pub input: Vec<u8>,
-    /// SHA-256 of `input`, for the audit trail.
-    pub input_hash: Digest,
+    /// SHA-256 of `input` when it was computed with the evaluation (a recorded request).
+    hash: Option<Digest>,
     /// The verdict.
     pub decision: Decision,
     /// The digest of the bundle that decided.
@@ -35,6 +35,14 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
+    /// SHA-256 of `input`, for the audit trail. Computed on the blocking pool for a request
+    /// that is recorded; a dry run's answer does not carry it, so it is not computed for one.
+    pub fn input_hash(&self) -> Digest {
+        self.hash
+            .clone()
+            .unwrap_or_else(|| Digest::sha256_of(&self.input))
+    }
+
     /// The input document as a JSON value, for storing with a promotion.
     pub fn input_value(&self) -> serde_json::Result<serde_json::Value> {
         serde_json::from_slice(&self.input)
@@ -67,7 +75,8 @@ pub async fn evaluate(
     let policy = gate.policy.current();
     let policy_digest = policy.digest().clone();
     let (source, digest) = (source.clone(), digest.clone());
-    let (assembled, decision) = work::blocking(&gate.eval_permits, move || {
+    let recorded = !request.dry_run;
+    let (assembled, hash, decision) = work::blocking(&gate.eval_permits, move || {
         let head = Head {
             source: &source,
             digest: &digest,
@@ -75,12 +84,14 @@ pub async fn evaluate(
             attestations: &verified.attestations,
             request: &request,
         };
-        decide(&policy, &head, &verified.items, &ci)
+        let (assembled, decision) = decide(&policy, &head, &verified.items, &ci)?;
+        let hash = recorded.then(|| assembled.hash());
+        Ok::<_, serde_json::Error>((assembled, hash, decision))
     })
     .await??;
     Ok(Evaluation {
         input: assembled.json,
-        input_hash: assembled.hash,
+        hash,
         decision,
         policy_digest,
     })

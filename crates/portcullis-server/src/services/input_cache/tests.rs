@@ -90,7 +90,7 @@ fn decide_for(digest: &str, docs: &[Arc<ParsedDocument>]) -> (Vec<u8>, Digest, D
         request: &request,
     };
     let (assembled, decision) = decide(&policy, &head, &Default::default(), docs).unwrap();
-    (assembled.json, assembled.hash, decision)
+    (assembled.json.clone(), assembled.hash(), decision)
 }
 
 fn rules(d: &Decision) -> Vec<&str> {
