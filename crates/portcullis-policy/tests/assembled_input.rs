@@ -59,7 +59,7 @@ fn check(case: &Synthetic, parts: Vec<EvidenceItems>) {
     let input = case.input();
     let (text, hash) = input.to_json().unwrap();
     assert_eq!(
-        String::from_utf8(assembled.json).unwrap(),
+        String::from_utf8(assembled.json.clone()).unwrap(),
         String::from_utf8(text).unwrap()
     );
     assert_eq!(assembled.hash(), hash);

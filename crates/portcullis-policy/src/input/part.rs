@@ -162,7 +162,7 @@ impl DocumentPart {
     }
 }
 
-/// Memory per byte of a part's JSON text, an estimate on the generous side: 1 for the text,
-/// up to 2 for the engine values (strings shared within the part, keys shared by all) and up
-/// to 2 for the evidence items (owned strings and their vectors).
+/// Memory per byte of a part's JSON text, an estimate (not measured): 1 for the text, about
+/// 2 for the engine values (strings shared within the part, keys shared by all) and about 2
+/// for the evidence items (owned strings and their vectors).
 const BYTES_PER_TEXT_BYTE: usize = 5;
