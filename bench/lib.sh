@@ -63,7 +63,8 @@ serve_portcullis() {
 
 # serve_signed_route: two registries (SRC, PROD), a small image on SRC signed with a fresh
 # cosign key (DIGEST), and `portcullis serve` on PORT with one route staging-to-prod
-# (config in WORK/serve.yaml, database PG/DB, trusting that key). SERVE_PID is the server.
+# (config in WORK/serve.yaml, database PG/DB, trusting that key, plus EXTRA_YAML if set).
+# SERVE_PID is the server.
 serve_signed_route() {
     export COSIGN_PASSWORD=""
     "$TESTKIT" keygen --out "$WORK/keys" >/dev/null
@@ -86,6 +87,7 @@ routes:
 trust:
   keys: [{ id: release-key, public_key_file: $WORK/keys/cosign.pub }]
 $(gate_yaml)
+${EXTRA_YAML:-}
 YAML
     serve_portcullis "$WORK/serve.yaml" "$PORT"
     SERVE_PID=${PIDS[-1]}

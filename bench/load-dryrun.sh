@@ -9,7 +9,9 @@
 #
 # Release build. Needs PostgreSQL at postgres://postgres@127.0.0.1:5432 (trust),
 # /usr/bin/docker-registry, hey, curl, jq and python3. Never uses ports 5000-5003.
-# Overrides: BENCH_REQUESTS_C1 (default 500), BENCH_REQUESTS_C50 (default 3000).
+# Overrides: BENCH_REQUESTS_C1 (default 500), BENCH_REQUESTS_C50 (default 3000),
+# BENCH_INPUT_CACHE_MAX_BYTES (evidence.input_cache_max_bytes; 0 measures every request as a
+# cache miss: parsing and building each document's part every time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -74,6 +76,9 @@ with open(out, "w") as f:
 PY
 }
 
+if [ -n "${BENCH_INPUT_CACHE_MAX_BYTES:-}" ]; then
+    EXTRA_YAML="evidence: { input_cache_max_bytes: $BENCH_INPUT_CACHE_MAX_BYTES }"
+fi
 serve_signed_route
 CI=$(RUST_LOG=warn "$PORTCULLIS" --config "$WORK/serve.yaml" token create --subject ci-pipeline --role ci)
 URL=http://127.0.0.1:$PORT/v1/promotions

@@ -13,7 +13,7 @@ use crate::{Error, Result};
 pub const VEX_PAIRS_PER_STATEMENT: usize = 8;
 
 /// The configured bounds (`limits.*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Limits {
     /// Vulnerability findings per request, over all reports.
     pub max_findings: usize,
@@ -40,7 +40,7 @@ impl Default for Limits {
 /// same request brought. Parsers check what a document holds against it after reading it
 /// into borrowed structs and before converting anything, so a document past the limits
 /// costs one pass over its text, not the evidence model of every finding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Budget {
     /// The configured bounds.
     pub limits: Limits,
@@ -73,7 +73,7 @@ impl Budget {
 }
 
 /// How much evidence a set of items holds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Tally {
     /// Vulnerability findings.
     pub findings: usize,

@@ -58,7 +58,7 @@ type Rank = (Option<DateTime<FixedOffset>>, usize);
 /// caller decides what the status means (`VexStatus::suppresses`).
 #[derive(Debug)]
 pub struct VexIndex<'a> {
-    statements: &'a [VexStatement],
+    statements: Vec<&'a VexStatement>,
     /// Lower-cased vulnerability id → scope → the winning statement for that pair.
     best: HashMap<String, HashMap<Scope, Rank>>,
 }
@@ -67,6 +67,11 @@ impl<'a> VexIndex<'a> {
     /// Indexes `statements` for the image `artifact`; statements about other images are
     /// left out. Costs one entry per (id or alias, scope) of each statement.
     pub fn new(statements: &'a [VexStatement], artifact: &Digest) -> Self {
+        Self::of_all(statements.iter().collect(), artifact)
+    }
+
+    /// Indexes `statements` (gathered from several documents, in order) like [`Self::new`].
+    pub fn of_all(statements: Vec<&'a VexStatement>, artifact: &Digest) -> Self {
         let mut best: HashMap<String, HashMap<Scope, Rank>> = HashMap::new();
         for (position, s) in statements.iter().enumerate() {
             let scopes = scopes(&s.products, artifact);
@@ -93,6 +98,10 @@ impl<'a> VexIndex<'a> {
 
     /// The statement that governs `vuln`, if any applies.
     pub fn governing(&self, vuln: &Vulnerability) -> Option<&'a VexStatement> {
+        // No statement applies to this image: skip reading the finding's purl.
+        if self.best.is_empty() {
+            return None;
+        }
         let mut finding_scopes = vec![Scope::Image];
         if let Some(found) = vuln.purl.as_deref().and_then(PackageUrl::parse) {
             if found.version.is_some() {
@@ -108,7 +117,7 @@ impl<'a> VexIndex<'a> {
             .filter_map(|id| self.best.get(&id.to_ascii_lowercase()))
             .flat_map(|by_scope| finding_scopes.iter().filter_map(|s| by_scope.get(s)))
             .max()
-            .and_then(|&(_, position)| self.statements.get(position))
+            .and_then(|&(_, position)| self.statements.get(position).copied())
     }
 }
 

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 
 use portcullis_core::{
     AttestationEvidence, Component, Digest, EvidenceFormat, EvidenceItems, EvidenceOrigin,
-    EvidenceSet, ImageRef, Licence, Provenance, Sbom, Severity, SignatureEvidence, SignatureStatus,
-    VexProduct, VexStatement, VexStatus, Vulnerability, VulnerabilityReport,
+    EvidenceSet, ImageRef, Licence, Provenance, RejectedAttestation, Sbom, Severity,
+    SignatureEvidence, SignatureStatus, VexProduct, VexStatement, VexStatus, Vulnerability,
+    VulnerabilityReport,
 };
 use serde_json::Value;
 
@@ -59,6 +60,48 @@ impl Synthetic {
             |v: &Vulnerability| by_id.get(v.id.as_str()).copied(),
         )
     }
+}
+
+/// `synthetic(60, 40)` plus every optional part: a signed report, a signed suppressing
+/// statement, a rejected attestation, errors, an unknown licence name.
+pub fn synthetic_rich() -> portcullis_core::Result<Synthetic> {
+    let mut case = synthetic(60, 40)?;
+    let signed = EvidenceOrigin::SignedAttestation {
+        key_ids: vec!["key-a".to_owned(), "key-b".to_owned()],
+        predicate_type: "https://cosign.sigstore.dev/attestation/vuln/v1".to_owned(),
+    };
+    let items = &mut case.evidence.items;
+    if let Some(mut report) = items.vulnerability_reports.first().cloned() {
+        report.origin = signed.clone();
+        report.scanner = "grype".to_owned();
+        report.artifact_name = None;
+        report.vulnerabilities.truncate(10);
+        items.vulnerability_reports.push(report);
+    }
+    if let Some(statement) = items.vex.first_mut() {
+        statement.origin = signed;
+        statement.status = VexStatus::Fixed;
+        statement.impact_statement = Some("not reachable \"here\" \u{e9}".to_owned());
+    }
+    let first = items
+        .sboms
+        .first_mut()
+        .and_then(|s| s.components.first_mut());
+    if let Some(l) = first.and_then(|c| c.licence.as_mut()) {
+        l.unknown.push("Custom".to_owned());
+        l.expression = None;
+    }
+    case.evidence.signatures.status = SignatureStatus::Untrusted;
+    case.evidence.signatures.error = Some("timeout".to_owned());
+    case.evidence
+        .attestations
+        .rejected
+        .push(RejectedAttestation {
+            location: "referrer sha256:00".to_owned(),
+            reason: "no trusted signature".to_owned(),
+        });
+    case.request.tag = None;
+    Ok(case)
 }
 
 /// Evidence with `vulns` findings and `components` SBOM components.

@@ -14,8 +14,8 @@ pub use bundle::{DECISION_RULE, EvalPath, PolicyBundle};
 pub use convert::input_value;
 pub use error::{Error, Result};
 pub use input::{
-    Artifact, Attestations, ComponentEntry, Counts, Finding, Input, LicenceView, Origin,
-    ProvenanceEntry, ReportEntry, RequestInfo, SEVERITIES, SbomEntry, Signatures, Suppressed,
-    VexEntry, severity_name,
+    Artifact, Assembled, Attestations, ComponentEntry, Counts, DocumentPart, Finding, Head, Input,
+    LicenceView, Origin, ProvenanceEntry, ReportEntry, RequestInfo, SEVERITIES, SbomEntry,
+    Signatures, Suppressed, VexEntry, assemble, severity_name,
 };
 pub use testing::{TestOutcome, run_tests};

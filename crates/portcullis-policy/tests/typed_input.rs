@@ -4,42 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use portcullis_core::{EvidenceOrigin, RejectedAttestation, SignatureStatus, VexStatus};
-use portcullis_policy::bench::{Synthetic, synthetic};
+use portcullis_policy::bench::{Synthetic, synthetic, synthetic_rich};
 
-/// The synthetic case plus every optional part: a signed report, a signed suppressing
-/// statement, a rejected attestation, errors, an unknown licence name.
 fn rich() -> Synthetic {
-    let mut case = synthetic(60, 40).unwrap();
-    let signed = EvidenceOrigin::SignedAttestation {
-        key_ids: vec!["key-a".to_owned(), "key-b".to_owned()],
-        predicate_type: "https://cosign.sigstore.dev/attestation/vuln/v1".to_owned(),
-    };
-    let items = &mut case.evidence.items;
-    let mut report = items.vulnerability_reports[0].clone();
-    report.origin = signed.clone();
-    report.scanner = "grype".to_owned();
-    report.artifact_name = None;
-    report.vulnerabilities.truncate(10);
-    items.vulnerability_reports.push(report);
-    items.vex[0].origin = signed;
-    items.vex[0].status = VexStatus::Fixed;
-    items.vex[0].impact_statement = Some("not reachable \"here\" \u{e9}".to_owned());
-    if let Some(l) = items.sboms[0].components[0].licence.as_mut() {
-        l.unknown.push("Custom".to_owned());
-        l.expression = None;
-    }
-    case.evidence.signatures.status = SignatureStatus::Untrusted;
-    case.evidence.signatures.error = Some("timeout".to_owned());
-    case.evidence
-        .attestations
-        .rejected
-        .push(RejectedAttestation {
-            location: "referrer sha256:00".to_owned(),
-            reason: "no trusted signature".to_owned(),
-        });
-    case.request.tag = None;
-    case
+    synthetic_rich().unwrap()
 }
 
 #[test]

@@ -35,6 +35,7 @@ use crate::request_id;
 use crate::serve::{ConnectionLimits, serve};
 use crate::services::checkpoints::{self, Integrity, Schedule};
 use crate::services::copier;
+use crate::services::input_cache::InputCache;
 use crate::services::policy::PolicyHandle;
 use crate::services::trust::GateKeys;
 use crate::state::{AppState, Gate, KeylessReload};
@@ -255,6 +256,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
             eval_permits: Arc::new(Semaphore::new(config.policy_concurrency)),
             limits: config.limits.limits(),
             keyless,
+            input_cache: Arc::new(InputCache::new(config.evidence.input_cache_max_bytes)),
         },
         registry,
         routes: Arc::new(config.routes.clone()),

@@ -12,6 +12,7 @@ use tokio::sync::{Notify, Semaphore};
 use crate::auth_failures::AuthFailures;
 use crate::config::Route;
 use crate::services::checkpoints::{Integrity, Schedule};
+use crate::services::input_cache::InputCache;
 use crate::services::policy::PolicyHandle;
 use crate::services::trust::GateKeys;
 
@@ -27,6 +28,8 @@ pub struct Gate {
     pub eval_permits: Arc<Semaphore>,
     /// How much evidence one request may bring.
     pub limits: Limits,
+    /// Each CI-supplied document's part of the policy input, by the document's hash.
+    pub input_cache: Arc<InputCache>,
     /// The keyless trust and the settings it was loaded from, for reloads.
     pub keyless: Option<Arc<KeylessReload>>,
 }

@@ -9,13 +9,19 @@
 use std::collections::BTreeMap;
 
 use portcullis_core::{
-    Digest, EvidenceOrigin, EvidenceSet, ImageRef, RejectedAttestation, Severity, SignatureStatus,
-    VexStatement, Vulnerability,
+    AttestationEvidence, Digest, EvidenceOrigin, EvidenceSet, ImageRef, RejectedAttestation,
+    Severity, SignatureEvidence, SignatureStatus, VexStatement, Vulnerability,
 };
 use serde::Serialize;
 
+mod assemble;
+mod entries;
+mod part;
 mod sections;
 mod value;
+
+pub use assemble::{Assembled, Head, assemble};
+pub use part::DocumentPart;
 
 pub use sections::{
     ComponentEntry, Counts, Finding, LicenceView, ProvenanceEntry, ReportEntry, SbomEntry,
@@ -233,44 +239,15 @@ impl<'a> Input<'a> {
         governing: impl Fn(&Vulnerability) -> Option<&'a VexStatement>,
     ) -> Self {
         let items = &evidence.items;
-        let signatures = &evidence.signatures;
-        let attestations = &evidence.attestations;
         let mut input = Input {
-            artifact: Artifact {
-                digest,
-                registry: source.registry.as_str(),
-                repository: source.repository.as_str(),
-                source: source.to_string(),
-            },
-            attestations: Attestations {
-                error: &attestations.error,
-                found: attestations.found,
-                predicate_types: &attestations.predicate_types,
-                rejected: &attestations.rejected,
-                signers: attestations
-                    .accepted
-                    .iter()
-                    .filter_map(|a| {
-                        a.signer.as_ref().map(|s| AttestedBy {
-                            predicate_type: &a.predicate_type,
-                            signer: SignerView::of(s),
-                        })
-                    })
-                    .collect(),
-                verified: attestations.verified,
-            },
+            artifact: Artifact::of(source, digest),
+            attestations: Attestations::of(&evidence.attestations),
             components: Vec::new(),
             licence_index: BTreeMap::new(),
             provenance: items.provenance.iter().map(ProvenanceEntry::of).collect(),
             request,
             sboms: items.sboms.iter().map(SbomEntry::of).collect(),
-            signatures: Signatures {
-                error: &signatures.error,
-                signatures_found: signatures.signatures_found,
-                signers: signatures.signers.iter().map(SignerView::of).collect(),
-                status: signatures.status,
-                verified_key_ids: &signatures.verified_key_ids,
-            },
+            signatures: Signatures::of(&evidence.signatures),
             suppressed_index: Vec::new(),
             vex: items.vex.iter().map(VexEntry::of).collect(),
             vulnerabilities: Vec::new(),
@@ -280,9 +257,57 @@ impl<'a> Input<'a> {
                 .collect(),
             vulnerability_reports: Vec::new(),
         };
-        sections::findings(&mut input, items, governing);
-        sections::components(&mut input, items);
+        entries::findings(&mut input, items, governing);
+        entries::components(&mut input, items);
         input
+    }
+}
+
+impl<'a> Artifact<'a> {
+    /// The view of `source` pinned to `digest`.
+    pub fn of(source: &'a ImageRef, digest: &'a Digest) -> Self {
+        Self {
+            digest,
+            registry: source.registry.as_str(),
+            repository: source.repository.as_str(),
+            source: source.to_string(),
+        }
+    }
+}
+
+impl<'a> Signatures<'a> {
+    /// The view of `s`.
+    pub fn of(s: &'a SignatureEvidence) -> Self {
+        Self {
+            error: &s.error,
+            signatures_found: s.signatures_found,
+            signers: s.signers.iter().map(SignerView::of).collect(),
+            status: s.status,
+            verified_key_ids: &s.verified_key_ids,
+        }
+    }
+}
+
+impl<'a> Attestations<'a> {
+    /// The view of `a`.
+    pub fn of(a: &'a AttestationEvidence) -> Self {
+        Self {
+            error: &a.error,
+            found: a.found,
+            predicate_types: &a.predicate_types,
+            rejected: &a.rejected,
+            signers: a
+                .accepted
+                .iter()
+                .filter_map(|acc| {
+                    acc.signer.as_ref().map(|s| AttestedBy {
+                        predicate_type: &acc.predicate_type,
+                        signer: SignerView::of(s),
+                    })
+                })
+                .collect(),
+            verified: a.verified,
+        }
     }
 }
 

@@ -12,7 +12,8 @@ use rustc_hash::FxHashMap as HashMap;
 
 use super::{
     Artifact, Attestations, ComponentEntry, Finding, Input, LicenceView, Origin, ProvenanceEntry,
-    ReportEntry, SbomEntry, Signatures, SignerView, Suppressed, VexEntry, severity_name,
+    ReportEntry, RequestInfo, SbomEntry, Signatures, SignerView, Suppressed, VexEntry,
+    severity_name,
 };
 
 /// Every key of the document, made once (looked up with a fast, non-keyed hash: the keys
@@ -111,11 +112,11 @@ static KEYS: LazyLock<HashMap<&'static str, Value>> = LazyLock::new(|| {
     .collect()
 });
 
-fn key(k: &'static str) -> Value {
+pub(super) fn key(k: &'static str) -> Value {
     KEYS.get(k).cloned().unwrap_or_else(|| Value::from(k))
 }
 
-fn object<const N: usize>(entries: [(&'static str, Value); N]) -> Value {
+pub(super) fn object<const N: usize>(entries: [(&'static str, Value); N]) -> Value {
     Value::from(
         entries
             .into_iter()
@@ -124,7 +125,7 @@ fn object<const N: usize>(entries: [(&'static str, Value); N]) -> Value {
     )
 }
 
-fn string(s: &str) -> Value {
+pub(super) fn string(s: &str) -> Value {
     Value::from(s)
 }
 
@@ -140,7 +141,7 @@ fn strings<S: AsRef<str>>(list: &[S]) -> Value {
     )
 }
 
-fn positions(list: &[usize]) -> Value {
+pub(super) fn positions(list: &[usize]) -> Value {
     Value::from(list.iter().map(|p| Value::from(*p)).collect::<Vec<_>>())
 }
 
@@ -181,16 +182,7 @@ impl Input<'_> {
                 "provenance",
                 Value::from(self.provenance.iter().map(provenance).collect::<Vec<_>>()),
             ),
-            (
-                "request",
-                object([
-                    ("destination", string(&self.request.destination)),
-                    ("dry_run", Value::Bool(self.request.dry_run)),
-                    ("requested_by", string(&self.request.requested_by)),
-                    ("route", string(&self.request.route)),
-                    ("tag", opt(&self.request.tag)),
-                ]),
-            ),
+            ("request", request(self.request)),
             (
                 "sboms",
                 Value::from(self.sboms.iter().map(sbom).collect::<Vec<_>>()),
@@ -234,7 +226,7 @@ impl Input<'_> {
 
 /// Values built once per document and shared (a fast hash: the maps live for one document).
 #[derive(Default)]
-struct Shared<'a> {
+pub(super) struct Shared<'a> {
     /// Origins and the short strings findings repeat, by content.
     strings: HashMap<&'a str, Value>,
     origins: Vec<(Origin<'a>, Value)>,
@@ -259,7 +251,7 @@ impl<'a> Shared<'a> {
         v
     }
 
-    fn finding(&mut self, f: &Finding<'a>) -> Value {
+    pub(super) fn finding(&mut self, f: &Finding<'a>) -> Value {
         let severity = severity_name(f.severity);
         let severity = self
             .severities
@@ -285,7 +277,7 @@ impl<'a> Shared<'a> {
         ])
     }
 
-    fn component(&mut self, c: &ComponentEntry<'a>) -> Value {
+    pub(super) fn component(&mut self, c: &ComponentEntry<'a>) -> Value {
         let licence = match &c.licence {
             None => Value::Null,
             Some(l) => self.licence(l),
@@ -370,7 +362,7 @@ fn suppressed(s: &Suppressed<'_>) -> Value {
     ])
 }
 
-fn artifact(a: &Artifact<'_>) -> Value {
+pub(super) fn artifact(a: &Artifact<'_>) -> Value {
     object([
         ("digest", string(a.digest.as_str())),
         ("registry", string(a.registry)),
@@ -379,7 +371,7 @@ fn artifact(a: &Artifact<'_>) -> Value {
     ])
 }
 
-fn signatures(s: &Signatures<'_>) -> Value {
+pub(super) fn signatures(s: &Signatures<'_>) -> Value {
     object([
         ("error", opt(s.error)),
         ("signatures_found", Value::from(s.signatures_found)),
@@ -392,7 +384,7 @@ fn signatures(s: &Signatures<'_>) -> Value {
     ])
 }
 
-fn attestations(a: &Attestations<'_>) -> Value {
+pub(super) fn attestations(a: &Attestations<'_>) -> Value {
     let rejected = a
         .rejected
         .iter()
@@ -438,7 +430,7 @@ fn signer(s: &SignerView<'_>) -> Value {
     ])
 }
 
-fn report(r: &ReportEntry<'_>) -> Value {
+pub(super) fn report(r: &ReportEntry<'_>) -> Value {
     object([
         ("artifact_name", opt(r.artifact_name)),
         (
@@ -461,7 +453,7 @@ fn digests(list: &[portcullis_core::Digest]) -> Value {
     Value::from(list.iter().map(|d| string(d.as_str())).collect::<Vec<_>>())
 }
 
-fn sbom(s: &SbomEntry<'_>) -> Value {
+pub(super) fn sbom(s: &SbomEntry<'_>) -> Value {
     object([
         ("component_count", Value::from(s.component_count)),
         ("format", string(s.format)),
@@ -472,7 +464,7 @@ fn sbom(s: &SbomEntry<'_>) -> Value {
     ])
 }
 
-fn provenance(p: &ProvenanceEntry<'_>) -> Value {
+pub(super) fn provenance(p: &ProvenanceEntry<'_>) -> Value {
     object([
         ("build_type", string(p.build_type)),
         ("builder_id", string(p.builder_id)),
@@ -486,7 +478,7 @@ fn provenance(p: &ProvenanceEntry<'_>) -> Value {
     ])
 }
 
-fn vex(s: &VexEntry<'_>) -> Value {
+pub(super) fn vex(s: &VexEntry<'_>) -> Value {
     let products = s
         .products
         .iter()
@@ -506,5 +498,15 @@ fn vex(s: &VexEntry<'_>) -> Value {
         ("status", serialised(&s.status)),
         ("timestamp", opt(s.timestamp)),
         ("vulnerability", string(s.vulnerability)),
+    ])
+}
+
+pub(super) fn request(r: &RequestInfo) -> Value {
+    object([
+        ("destination", string(&r.destination)),
+        ("dry_run", Value::Bool(r.dry_run)),
+        ("requested_by", string(&r.requested_by)),
+        ("route", string(&r.route)),
+        ("tag", opt(&r.tag)),
     ])
 }

@@ -29,7 +29,9 @@ pub use secret::{DatabaseUrl, Secret};
 pub use serving::{
     ApprovalSettings, AuthFailureSettings, AuthSettings, CopySettings, HttpSettings,
 };
-pub use settings::{AuditSettings, DatabaseSettings, GateSettings, LimitSettings};
+pub use settings::{
+    AuditSettings, DatabaseSettings, EvidenceSettings, GateSettings, LimitSettings,
+};
 pub use trust::{Trust, TrustCache, TrustKey};
 
 /// Why the configuration could not be loaded.
@@ -108,6 +110,9 @@ pub struct Config {
     /// How much evidence one request may bring.
     #[serde(default)]
     pub limits: LimitSettings,
+    /// How CI-supplied evidence is cached.
+    #[serde(default)]
+    pub evidence: EvidenceSettings,
 }
 
 fn default_max_body() -> usize {

@@ -46,6 +46,25 @@ impl LimitSettings {
     }
 }
 
+/// CI-supplied evidence handling (`evidence:`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvidenceSettings {
+    /// Bound on the per-document input cache: each CI-supplied document's part of the
+    /// policy input (parsed items, engine values, JSON text), kept by the SHA-256 of the
+    /// document's text, least recently used first out, by estimated size (default 64 MiB;
+    /// 0 disables).
+    pub input_cache_max_bytes: usize,
+}
+
+impl Default for EvidenceSettings {
+    fn default() -> Self {
+        Self {
+            input_cache_max_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
 /// The gate's own key (`gate:`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,12 +1,17 @@
-//! CI-supplied evidence documents: checked, parsed and counted against `limits.*` on the
-//! blocking pool (a 16 MiB body of findings is real CPU work), before anything is resolved,
-//! evaluated or written.
+//! CI-supplied evidence documents: checked, parsed, counted against `limits.*` and built
+//! into their part of the policy input on the blocking pool (a 16 MiB body of findings is
+//! real CPU work), before anything is resolved, evaluated or written. A document seen before
+//! comes from the input cache (`input_cache.rs`) instead.
 
-use portcullis_core::{EvidenceFormat, EvidenceItems};
+use std::sync::Arc;
+
+use portcullis_core::EvidenceFormat;
 use portcullis_evidence::{Budget, Limits, Tally};
+use portcullis_policy::DocumentPart;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::services::input_cache::{DocumentKey, InputCache, ParsedDocument};
 use crate::services::work::WorkError;
 
 /// Most evidence documents one request may carry.
@@ -84,14 +89,15 @@ impl EvidenceDocument {
     }
 }
 
-/// Parses `documents` into evidence items, refusing the first one that is malformed, holds
-/// U+0000 or brings the running count of findings, components or VEX statements past
-/// `limits` (`TooLarge`, naming the document and the limit). CPU-bound: call it through
-/// `work::blocking`.
+/// Parses `documents` and builds each one's part of the policy input, refusing the first one
+/// that is malformed, holds U+0000 or brings the running count of findings, components or
+/// VEX statements past `limits` (`TooLarge`, naming the document and the limit). Documents
+/// are taken from and kept in `cache`. CPU-bound: call it through `work::blocking`.
 pub fn parse(
     documents: Vec<EvidenceDocument>,
     limits: &Limits,
-) -> Result<EvidenceItems, EvidenceError> {
+    cache: &InputCache,
+) -> Result<Vec<Arc<ParsedDocument>>, EvidenceError> {
     if documents.len() > MAX_EVIDENCE {
         return Err(EvidenceError::TooMany);
     }
@@ -99,7 +105,7 @@ pub fn parse(
     if let Some(i) = documents.iter().position(|e| has_nul(e.document.get())) {
         return Err(EvidenceError::Nul(i));
     }
-    let mut items = EvidenceItems::default();
+    let mut parsed = Vec::with_capacity(documents.len());
     let mut tally = Tally::default();
     for (i, e) in documents.iter().enumerate() {
         let format: EvidenceFormat = e
@@ -110,26 +116,55 @@ pub fn parse(
             limits: *limits,
             used: tally,
         };
-        let parsed = portcullis_evidence::parse_report_within(format, e.document.get(), &budget)
-            .map_err(|source| match source {
+        let key = cache
+            .enabled()
+            .then(|| DocumentKey::new(e.document.get(), format, budget));
+        let document = match key.and_then(|k| cache.get(&k)) {
+            Some(hit) => hit,
+            None => {
+                let document = Arc::new(parse_one(i, format, e.document.get(), &budget)?);
+                if let Some(k) = key {
+                    cache.insert(k, Arc::clone(&document));
+                }
+                document
+            }
+        };
+        tally = tally.plus(document.tally);
+        parsed.push(document);
+    }
+    Ok(parsed)
+}
+
+/// Parses document `i` within `budget`, counts it and builds its part.
+fn parse_one(
+    i: usize,
+    format: EvidenceFormat,
+    text: &str,
+    budget: &Budget,
+) -> Result<ParsedDocument, EvidenceError> {
+    let parsed =
+        portcullis_evidence::parse_report_within(format, text, budget).map_err(|source| {
+            match source {
                 portcullis_evidence::Error::TooLarge(exceeded) => EvidenceError::TooLarge {
                     context: format!("evidence[{i}]"),
                     exceeded,
                 },
                 source => EvidenceError::Invalid { index: i, source },
-            })?;
-        // What the parser could not count before building the items (Grype's duplicate
-        // matches, VEX index pairs) is counted here.
-        tally = tally.plus(Tally::of(&parsed));
-        if let Some(exceeded) = tally.exceeded(limits) {
-            return Err(EvidenceError::TooLarge {
-                context: format!("evidence[{i}]"),
-                exceeded,
-            });
-        }
-        items.extend(parsed);
+            }
+        })?;
+    // What the parser could not count before building the items (Grype's duplicate
+    // matches, VEX index pairs) is counted here.
+    let tally = Tally::of(&parsed);
+    if let Some(exceeded) = budget.used.plus(tally).exceeded(&budget.limits) {
+        return Err(EvidenceError::TooLarge {
+            context: format!("evidence[{i}]"),
+            exceeded,
+        });
     }
-    Ok(items)
+    Ok(ParsedDocument {
+        part: DocumentPart::build(parsed)?,
+        tally,
+    })
 }
 
 /// Whether the JSON text `json` holds U+0000. Valid JSON can only carry it escaped, as

@@ -5,14 +5,20 @@
 //! The registry-held evidence comes verified (and cached) from the gate's
 //! `EvidenceCollector`; CI-supplied evidence comes with each request. VEX statements are
 //! matched to findings here, and the policy decides whether a suppression counts. The input
-//! document is built from typed structs straight into the engine's value, and written as
-//! JSON text once: that text is hashed for the audit trail and answered by a dry run.
+//! document is assembled from each document's part (built once, and cached by the
+//! document's hash: `input_cache.rs`) into the engine's value and its JSON text: that text
+//! is hashed for the audit trail and answered by a dry run.
 
-use portcullis_core::{Decision, Digest, EvidenceItems, EvidenceSet, ImageRef};
+use std::sync::Arc;
+
+use portcullis_core::{Decision, Digest, EvidenceItems, ImageRef};
 use portcullis_evidence::{Tally, VexIndex};
-use portcullis_policy::{Input, RequestInfo};
+use portcullis_policy::{
+    Assembled, DocumentPart, EvalPath, Head, PolicyBundle, RequestInfo, assemble,
+};
 
 use crate::services::documents::EvidenceError;
+use crate::services::input_cache::ParsedDocument;
 use crate::services::work;
 use crate::state::Gate;
 
@@ -20,8 +26,8 @@ use crate::state::Gate;
 pub struct Evaluation {
     /// The input document as JSON text (`policies/input.schema.json`, keys in order).
     pub input: Vec<u8>,
-    /// SHA-256 of `input`, for the audit trail.
-    pub input_hash: Digest,
+    /// SHA-256 of `input` when it was computed with the evaluation (a recorded request).
+    hash: Option<Digest>,
     /// The verdict.
     pub decision: Decision,
     /// The digest of the bundle that decided.
@@ -29,13 +35,21 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
+    /// SHA-256 of `input`, for the audit trail. Computed on the blocking pool for a request
+    /// that is recorded; a dry run's answer does not carry it, so it is not computed for one.
+    pub fn input_hash(&self) -> Digest {
+        self.hash
+            .clone()
+            .unwrap_or_else(|| Digest::sha256_of(&self.input))
+    }
+
     /// The input document as a JSON value, for storing with a promotion.
     pub fn input_value(&self) -> serde_json::Result<serde_json::Value> {
         serde_json::from_slice(&self.input)
     }
 }
 
-/// Verifies the registry evidence, combines it with the CI-supplied items and evaluates
+/// Verifies the registry evidence, combines it with the CI-supplied documents and evaluates
 /// the serving policy. What the signed attestations add counts against `limits.*` with the
 /// request's own evidence (422 `evidence_too_large`); building the input (VEX matching
 /// included) and evaluating run on the blocking pool behind the gate's permits.
@@ -43,12 +57,13 @@ pub async fn evaluate(
     gate: &Gate,
     source: &ImageRef,
     digest: &Digest,
-    ci_items: EvidenceItems,
+    ci: Vec<Arc<ParsedDocument>>,
     request: RequestInfo,
 ) -> Result<Evaluation, EvidenceError> {
     let verified = gate.collector.verified(source, digest).await;
     let signed = Tally::of(&verified.items);
-    if let Some(exceeded) = signed.plus(Tally::of(&ci_items)).exceeded(&gate.limits) {
+    let supplied = ci.iter().fold(Tally::default(), |t, d| t.plus(d.tally));
+    if let Some(exceeded) = signed.plus(supplied).exceeded(&gate.limits) {
         return Err(EvidenceError::TooLarge {
             context: format!(
                 "with what the signed attestations of {digest} add ({} findings, {} components, {} VEX statements)",
@@ -60,30 +75,47 @@ pub async fn evaluate(
     let policy = gate.policy.current();
     let policy_digest = policy.digest().clone();
     let (source, digest) = (source.clone(), digest.clone());
-    let (written, decision) = work::blocking(&gate.eval_permits, move || {
-        let items = if verified.items.is_empty() {
-            ci_items
-        } else {
-            let mut items = verified.items.clone();
-            items.extend(ci_items);
-            items
+    let recorded = !request.dry_run;
+    let (assembled, hash, decision) = work::blocking(&gate.eval_permits, move || {
+        let head = Head {
+            source: &source,
+            digest: &digest,
+            signatures: &verified.signatures,
+            attestations: &verified.attestations,
+            request: &request,
         };
-        let evidence = EvidenceSet {
-            signatures: verified.signatures.clone(),
-            attestations: verified.attestations.clone(),
-            items,
-        };
-        let vex = VexIndex::new(&evidence.items.vex, &digest);
-        let input = Input::new(&source, &digest, &evidence, &request, |v| vex.governing(v));
-        let decision = policy.evaluate_input(&input);
-        (input.to_json(), decision)
+        let (assembled, decision) = decide(&policy, &head, &verified.items, &ci)?;
+        let hash = recorded.then(|| assembled.hash());
+        Ok::<_, serde_json::Error>((assembled, hash, decision))
     })
-    .await?;
-    let (input, input_hash) = written?;
+    .await??;
     Ok(Evaluation {
-        input,
-        input_hash,
+        input: assembled.json,
+        hash,
         decision,
         policy_digest,
     })
+}
+
+/// Assembles the input from the verified attestations' items (built here: the collector
+/// caches their verification, not their part; they come first, as they always have) and the
+/// CI-supplied documents' parts, matches VEX statements to findings and evaluates `policy`.
+/// CPU-bound.
+pub fn decide(
+    policy: &PolicyBundle,
+    head: &Head<'_>,
+    signed: &EvidenceItems,
+    ci: &[Arc<ParsedDocument>],
+) -> serde_json::Result<(Assembled, Decision)> {
+    let signed = if signed.is_empty() {
+        None
+    } else {
+        Some(DocumentPart::build(signed.clone())?)
+    };
+    let parts: Vec<&DocumentPart> = signed.iter().chain(ci.iter().map(|d| &d.part)).collect();
+    let statements = parts.iter().flat_map(|p| &p.items().vex).collect();
+    let vex = VexIndex::of_all(statements, head.digest);
+    let assembled = assemble(head, &parts, |v| vex.governing(v))?;
+    let decision = policy.evaluate_value(EvalPath::Rvm, assembled.value.clone());
+    Ok((assembled, decision))
 }

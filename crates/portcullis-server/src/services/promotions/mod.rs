@@ -82,7 +82,7 @@ pub async fn request(
         route: v.route.name.clone(),
         tag: v.tag.as_ref().map(|t| t.as_str().to_owned()),
     };
-    let eval = evidence::evaluate(&state.gate, &source, &digest, v.items, request_info).await?;
+    let eval = evidence::evaluate(&state.gate, &source, &digest, v.documents, request_info).await?;
     if req.dry_run {
         let view = DryRunView {
             dry_run: true,
@@ -95,6 +95,7 @@ pub async fn request(
         return Ok(Outcome::DryRun(view.to_json(&eval.input)?));
     }
     let evidence = eval.input_value()?;
+    let input_hash = eval.input_hash();
     let new = NewPromotion {
         id: Uuid::new_v4(),
         state: if eval.decision.allow {
@@ -112,7 +113,7 @@ pub async fn request(
         evidence,
         policy_digest: eval.policy_digest,
     };
-    match record::insert(state, caller, &new, &eval.input_hash).await {
+    match record::insert(state, caller, &new, &input_hash).await {
         Ok(()) => {}
         Err(PromotionError::Store(portcullis_store::Error::Conflict(_))) => {
             // A concurrent identical request won the race; return its promotion.

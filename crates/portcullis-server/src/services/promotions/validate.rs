@@ -2,13 +2,16 @@
 //! the route found, the evidence parsed and counted (on the blocking pool), before anything
 //! is resolved, evaluated or written.
 
-use portcullis_core::{Digest, EvidenceItems, ImageRef, Reference, RegistryHost, RepoPath, Tag};
+use std::sync::Arc;
+
+use portcullis_core::{Digest, ImageRef, Reference, RegistryHost, RepoPath, Tag};
 use portcullis_store::PromotionRecord;
 use serde::Deserialize;
 
 use super::error::{PromotionError, RegistryEnd};
 use crate::config::Route;
 use crate::services::documents::{self, EvidenceDocument};
+use crate::services::input_cache::ParsedDocument;
 use crate::services::work;
 use crate::state::AppState;
 
@@ -47,7 +50,8 @@ pub(super) struct Validated {
     pub(super) dest: (RegistryHost, RepoPath),
     pub(super) destination: String,
     pub(super) tag: Option<Tag>,
-    pub(super) items: EvidenceItems,
+    /// The CI-supplied documents, parsed and built.
+    pub(super) documents: Vec<Arc<ParsedDocument>>,
 }
 
 /// Checks every field; the evidence documents are taken out of `req`, parsed and counted on
@@ -81,8 +85,9 @@ pub(super) async fn validate(
     };
     let documents = std::mem::take(&mut req.evidence);
     let limits = state.gate.limits;
-    let items = work::blocking(&state.gate.eval_permits, move || {
-        documents::parse(documents, &limits)
+    let cache = Arc::clone(&state.gate.input_cache);
+    let parsed = work::blocking(&state.gate.eval_permits, move || {
+        documents::parse(documents, &limits, &cache)
     })
     .await??;
     Ok(Validated {
@@ -91,7 +96,7 @@ pub(super) async fn validate(
         destination: format!("{}/{}", host.as_str(), repo.as_str()),
         dest: (host, repo),
         tag,
-        items,
+        documents: parsed,
     })
 }
 
