@@ -74,6 +74,8 @@ fn decide_for(digest: &str, docs: &[Arc<ParsedDocument>]) -> (Vec<u8>, Digest, D
         verified_key_ids: vec!["ci".to_owned()],
         signatures_found: 1,
         error: None,
+        signers: Vec::new(),
+        items: Vec::new(),
     };
     let request = RequestInfo {
         destination: "127.0.0.1:5002/team/app".to_owned(),
