@@ -3,7 +3,7 @@
 # Input: the evidence document built by Portcullis, specified by input.schema.json in this
 # directory (see README "Writing a policy").
 # Output: data.portcullis.promotion.decision =
-#   {allow, violations: [{rule, message, severity, remediation}], required_approvals: {count, group},
+#   {allow, violations: [{rule, message, severity, remediation}], required_approvals: {count, group} | [{group, count}],
 #    warnings: [string], suppressions: [{vulnerability, package, status, justification, source}]}
 # Thresholds live in data.json under data.portcullis.config; change them there, not here.
 # Rule ids are stable: dashboards and exceptions refer to them.
@@ -22,9 +22,7 @@ config_ok if {
 	is_number(cfg.max_high)
 	is_boolean(cfg.require_bound_report)
 	is_boolean(cfg.require_signed_reports)
-	is_number(cfg.approvals.count)
-	cfg.approvals.count >= 1
-	is_string(cfg.approvals.group)
+	approvals_ok
 	is_array(cfg.licences.denied)
 	cfg.licences.unknown in {"allow", "warn", "deny"}
 	is_boolean(cfg.vex.require_signed)
@@ -32,6 +30,57 @@ config_ok if {
 	is_array(cfg.provenance.trusted_builders)
 	is_array(cfg.provenance.source_repositories)
 	is_boolean(cfg.sbom.required)
+}
+
+# `approvals` is one requirement {count, group} or a list of them; a count of 0 releases an
+# allowed promotion at once. `approvals_on_high` (optional, same shape as one requirement) is
+# added while HIGH findings are accepted by max_high.
+approvals_ok if {
+	is_object(cfg.approvals)
+	requirement_ok(cfg.approvals)
+	high_requirement_ok
+}
+
+approvals_ok if {
+	is_array(cfg.approvals)
+	count(cfg.approvals) >= 1
+	every r in cfg.approvals {
+		requirement_ok(r)
+	}
+	high_requirement_ok
+}
+
+requirement_ok(r) if {
+	is_number(r.count)
+	r.count >= 0
+	is_string(r.group)
+}
+
+high_requirement_ok if not cfg.approvals_on_high
+
+high_requirement_ok if requirement_ok(cfg.approvals_on_high)
+
+base_requirements := cfg.approvals if is_array(cfg.approvals)
+
+base_requirements := [cfg.approvals] if is_object(cfg.approvals)
+
+# The requirement as the decision states it: the configured one, plus approvals_on_high
+# while HIGH findings are present (its count is added to that group's if it is listed).
+required_approvals := cfg.approvals if {
+	not high_extra
+}
+
+required_approvals := merged if {
+	high_extra
+	extra := cfg.approvals_on_high
+	others := [r | some r in base_requirements; r.group != extra.group]
+	same := [r.count | some r in base_requirements; r.group == extra.group]
+	merged := array.concat(others, [{"group": extra.group, "count": sum(same) + extra.count}])
+}
+
+high_extra if {
+	cfg.approvals_on_high
+	count(high_ids) > 0
 }
 
 # The input must carry its indexes (suppressed_index lists the findings that have a VEX
@@ -353,7 +402,7 @@ decision := d if {
 	d := {
 		"allow": count(violations) == 0,
 		"violations": violations,
-		"required_approvals": cfg.approvals,
+		"required_approvals": required_approvals,
 		"warnings": warnings,
 		"suppressions": suppressions,
 	}

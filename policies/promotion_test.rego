@@ -71,6 +71,31 @@ test_clean_signed_image_is_allowed if {
 	count(d.suppressions) == 0
 }
 
+test_approvals_may_name_several_groups_or_none if {
+	two_groups := [{"group": "security", "count": 1}, {"group": "release-approvers", "count": 1}]
+	d := promotion.decision with input as good with data.portcullis.config.approvals as two_groups
+	d.required_approvals == two_groups
+	none := promotion.decision with input as good with data.portcullis.config.approvals as {"count": 0, "group": "release-approvers"}
+	none.required_approvals.count == 0
+}
+
+test_a_high_finding_asks_for_one_more_approval if {
+	extra := {"count": 1, "group": "security"}
+	clean := promotion.decision with input as good with data.portcullis.config.approvals_on_high as extra
+	clean.required_approvals == {"count": 2, "group": "release-approvers"}
+	high := promotion.decision with input as with_vulns([vuln("CVE-1", "HIGH")]) with data.portcullis.config.approvals_on_high as extra
+	high.allow
+	high.required_approvals == [{"group": "release-approvers", "count": 2}, {"group": "security", "count": 1}]
+	same := promotion.decision with input as with_vulns([vuln("CVE-1", "HIGH")]) with data.portcullis.config.approvals_on_high as {"count": 1, "group": "release-approvers"}
+	same.required_approvals == [{"group": "release-approvers", "count": 3}]
+}
+
+test_a_malformed_requirement_leaves_the_decision_undefined if {
+	not promotion.decision with input as good with data.portcullis.config.approvals as {"count": -1, "group": "release-approvers"}
+	not promotion.decision with input as good with data.portcullis.config.approvals as []
+	not promotion.decision with input as good with data.portcullis.config.approvals_on_high as {"count": "1"}
+}
+
 test_missing_config_leaves_the_decision_undefined if {
 	not promotion.decision with input as good with data.portcullis.config as object.remove(data.portcullis.config, ["licences"])
 }

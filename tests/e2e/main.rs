@@ -25,6 +25,7 @@ mod oidc;
 mod outage;
 mod policy;
 mod request_ids;
+mod requirements;
 mod sigstore_bundles;
 mod store_rows;
 mod support;
