@@ -83,10 +83,10 @@ test_a_high_finding_asks_for_one_more_approval if {
 	extra := {"count": 1, "group": "security"}
 	clean := promotion.decision with input as good with data.portcullis.config.approvals_on_high as extra
 	clean.required_approvals == {"count": 2, "group": "release-approvers"}
-	high := promotion.decision with input as with_vulns([vuln("CVE-1", "HIGH")]) with data.portcullis.config.approvals_on_high as extra
+	high := promotion.decision with input as with_vulns([vuln("CVE-1", "HIGH")]) with data.portcullis.config.approvals_on_high as extra with data.portcullis.config.max_high as 10
 	high.allow
 	high.required_approvals == [{"group": "release-approvers", "count": 2}, {"group": "security", "count": 1}]
-	same := promotion.decision with input as with_vulns([vuln("CVE-1", "HIGH")]) with data.portcullis.config.approvals_on_high as {"count": 1, "group": "release-approvers"}
+	same := promotion.decision with input as with_vulns([vuln("CVE-1", "HIGH")]) with data.portcullis.config.approvals_on_high as {"count": 1, "group": "release-approvers"} with data.portcullis.config.max_high as 10
 	same.required_approvals == [{"group": "release-approvers", "count": 3}]
 }
 
