@@ -247,7 +247,7 @@ async fn awaiting_me_lists_what_the_caller_may_still_approve() {
     let (_, mine) = app
         .get("/v1/promotions?awaiting=me", &app.tokens.approver1)
         .await;
-    assert_eq!(ids(&mine), [second.clone()]);
+    assert_eq!(ids(&mine), std::slice::from_ref(&second));
     let (_, theirs) = app
         .get("/v1/promotions?awaiting=me", &app.tokens.approver2)
         .await;
@@ -262,4 +262,49 @@ async fn awaiting_me_lists_what_the_caller_may_still_approve() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
     assert_eq!(err["code"], "invalid_query");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_promotions_expire_by_sweep_and_on_a_late_vote() {
+    let app = TestApp::spawn_with(|c| c.approvals.pending_expiry_hours = 1).await;
+    let swept = pending(&app, "swept").await;
+    let voted = pending(&app, "voted").await;
+    let fresh = pending(&app, "fresh").await;
+    for id in [&swept, &voted] {
+        sqlx::query("UPDATE promotions SET created_at = now() - interval '2 hours' WHERE id = $1")
+            .bind(uuid::Uuid::parse_str(id).unwrap())
+            .execute(&app.db)
+            .await
+            .unwrap();
+    }
+    // A late vote finds its promotion expired, and expires it.
+    let (status, err) = app.vote(&voted, &app.tokens.approver1, "approve").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{err}");
+    assert!(err["detail"].as_str().unwrap().contains("expired"), "{err}");
+    assert_eq!(app.count("SELECT count(*) FROM approvals").await, 0);
+    // The sweep takes the other overdue one and leaves the fresh one.
+    let n = portcullis_server::services::expiry::sweep(&app.state)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    for (id, state) in [
+        (&swept, "expired"),
+        (&voted, "expired"),
+        (&fresh, "pending_approval"),
+    ] {
+        let (_, p) = app
+            .get(&format!("/v1/promotions/{id}"), &app.tokens.auditor)
+            .await;
+        assert_eq!(p["state"], state, "{p}");
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events WHERE action = 'expired'")
+            .await,
+        2
+    );
+    // An expired promotion does not block a new request for the same digest and route.
+    let (_, listed) = app
+        .get("/v1/promotions?state=expired", &app.tokens.auditor)
+        .await;
+    assert_eq!(listed["promotions"].as_array().unwrap().len(), 2);
 }

@@ -48,11 +48,13 @@ pub enum AuditAction {
     ReviewAcknowledged,
     /// The policy required no approvals: the promotion was released at once.
     AutoApproved,
+    /// A pending promotion expired unapproved.
+    Expired,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 19] = [
         Self::Requested,
         Self::Evaluated,
         Self::Superseded,
@@ -71,6 +73,7 @@ impl AuditAction {
         Self::BreakGlassRefused,
         Self::ReviewAcknowledged,
         Self::AutoApproved,
+        Self::Expired,
     ];
 
     /// The wire name, as stored and hashed.
@@ -94,6 +97,7 @@ impl AuditAction {
             Self::BreakGlassRefused => "break_glass_refused",
             Self::ReviewAcknowledged => "review_acknowledged",
             Self::AutoApproved => "auto_approved",
+            Self::Expired => "expired",
         }
     }
 }

@@ -211,17 +211,20 @@ pub enum PromotionState {
     Promoted,
     /// The copy failed. Terminal.
     Failed,
+    /// Nobody approved it within `approvals.pending_expiry_hours`. Terminal.
+    Expired,
 }
 
 impl PromotionState {
     /// Every state.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Denied,
         Self::PendingApproval,
         Self::Rejected,
         Self::Promoting,
         Self::Promoted,
         Self::Failed,
+        Self::Expired,
     ];
 
     /// The wire name.
@@ -233,6 +236,7 @@ impl PromotionState {
             Self::Promoting => "promoting",
             Self::Promoted => "promoted",
             Self::Failed => "failed",
+            Self::Expired => "expired",
         }
     }
 
@@ -240,7 +244,7 @@ impl PromotionState {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            Self::Denied | Self::Rejected | Self::Promoted | Self::Failed
+            Self::Denied | Self::Rejected | Self::Promoted | Self::Failed | Self::Expired
         )
     }
 }

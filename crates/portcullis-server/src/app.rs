@@ -274,6 +274,9 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
                 .map_err(StartError::Oidc)?,
         ),
         bar_admin_approvals: config.approvals.bar_admins,
+        pending_expiry: (config.approvals.pending_expiry_hours > 0).then(|| {
+            Duration::from_secs(config.approvals.pending_expiry_hours.saturating_mul(3600))
+        }),
     })
 }
 
@@ -423,6 +426,7 @@ impl Application {
             self.state.checkpoints.clone(),
         ));
         let reloader = tokio::spawn(reload_on_sighup(self.state.clone()));
+        let expirer = tokio::spawn(crate::services::expiry::run(self.state.clone()));
         let failures = self.state.auth_failures.clone();
         let (interval, retention) = self.auth_flush;
         let flusher = tokio::spawn(failures.clone().run_flusher(
@@ -436,6 +440,7 @@ impl Application {
         }
         witness.abort();
         reloader.abort();
+        expirer.abort();
         flusher.abort();
         // What was counted since the last tick is not lost on a clean shutdown.
         let _ = failures.flush(&self.state.store).await;

@@ -105,4 +105,6 @@ pub struct AppState {
     pub oidc: Arc<crate::oidc::Oidc>,
     /// Whether holders of the admin role are refused as approvers.
     pub bar_admin_approvals: bool,
+    /// How long a promotion may stay pending; `None` never expires.
+    pub pending_expiry: Option<std::time::Duration>,
 }

@@ -252,6 +252,34 @@ impl Store {
         Ok(())
     }
 
+    /// Marks at most `batch` pending promotions created more than `max_age_secs` ago as
+    /// `expired`; returns their ids and digests (oldest first).
+    pub async fn expire_pending(
+        tx: &mut Tx,
+        max_age_secs: i64,
+        batch: i64,
+    ) -> Result<Vec<(Uuid, Digest)>> {
+        let rows: Vec<(Uuid, String)> = sqlx::query_as(
+            "UPDATE promotions SET state = 'expired', updated_at = now() WHERE id IN ( \
+                 SELECT id FROM promotions WHERE state = 'pending_approval' \
+                 AND created_at < now() - make_interval(secs => $1::double precision) \
+                 ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, digest",
+        )
+        .bind(max_age_secs)
+        .bind(batch)
+        .fetch_all(&mut **tx)
+        .await?;
+        rows.into_iter()
+            .map(|(id, digest)| {
+                digest
+                    .parse()
+                    .map(|d| (id, d))
+                    .map_err(|e| Error::Corrupt(format!("promotion {id}: digest {digest:?}: {e}")))
+            })
+            .collect()
+    }
+
     /// Puts a `failed` promotion back in the copy queue: `promoting`, no error, no lease,
     /// attempts reset. Returns false (changing nothing) unless it was `failed`.
     pub async fn requeue_failed(tx: &mut Tx, id: Uuid) -> Result<bool> {

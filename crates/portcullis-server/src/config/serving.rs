@@ -127,13 +127,30 @@ fn default_blob_concurrency() -> usize {
 }
 
 /// Approval rules beyond the policy's requirement (`approvals:`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalSettings {
     /// Refuse votes from holders of the `admin` role: those who manage credentials are not
     /// those who approve (403 `admin_barred`).
     #[serde(default)]
     pub bar_admins: bool,
+    /// Hours a promotion may wait in `pending_approval` before it expires (default 168, a
+    /// week; 0 never expires).
+    #[serde(default = "default_pending_expiry_hours")]
+    pub pending_expiry_hours: u64,
+}
+
+fn default_pending_expiry_hours() -> u64 {
+    168
+}
+
+impl Default for ApprovalSettings {
+    fn default() -> Self {
+        Self {
+            bar_admins: false,
+            pending_expiry_hours: default_pending_expiry_hours(),
+        }
+    }
 }
 
 /// Bearer-token identity beyond the static tokens (`auth:`).

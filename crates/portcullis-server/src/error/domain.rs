@@ -131,6 +131,22 @@ impl From<WorkError> for ApiError {
     }
 }
 
+impl From<BreakGlassError> for ApiError {
+    fn from(e: BreakGlassError) -> Self {
+        use BreakGlassError as E;
+        let code = e.code();
+        match e {
+            E::Store(s) => s.into(),
+            E::Signing(_) => Self::internal(&e),
+            E::NotFound { .. } => answer(StatusCode::NOT_FOUND, code, &e),
+            E::SelfBreakGlass | E::SelfReview => answer(StatusCode::FORBIDDEN, code, &e),
+            E::InvalidState { .. } | E::AlreadyAcknowledged(_) => {
+                answer(StatusCode::CONFLICT, code, &e)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use portcullis_core::PromotionState;
@@ -251,21 +267,5 @@ mod tests {
         }
         let q = AuditError::InvalidQuery("limit".into());
         assert_eq!(problem(q), (400, "invalid_query"));
-    }
-}
-
-impl From<BreakGlassError> for ApiError {
-    fn from(e: BreakGlassError) -> Self {
-        use BreakGlassError as E;
-        let code = e.code();
-        match e {
-            E::Store(s) => s.into(),
-            E::Signing(_) => Self::internal(&e),
-            E::NotFound { .. } => answer(StatusCode::NOT_FOUND, code, &e),
-            E::SelfBreakGlass | E::SelfReview => answer(StatusCode::FORBIDDEN, code, &e),
-            E::InvalidState { .. } | E::AlreadyAcknowledged(_) => {
-                answer(StatusCode::CONFLICT, code, &e)
-            }
-        }
     }
 }

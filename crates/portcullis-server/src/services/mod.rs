@@ -15,6 +15,7 @@ pub mod checkpoints;
 pub mod copier;
 pub mod documents;
 pub mod evidence;
+pub mod expiry;
 pub mod input_cache;
 pub mod policy;
 pub mod promotions;

@@ -89,6 +89,14 @@ async fn cast(
     let p = Store::lock_promotion(&mut tx, id)
         .await?
         .ok_or(ApprovalError::NotFound(id))?;
+    if crate::services::expiry::is_overdue(state, &p) {
+        crate::services::expiry::expire_locked(state, &mut tx, &p).await?;
+        portcullis_store::commit(tx).await?;
+        return Err(ApprovalError::NotPending {
+            id,
+            state: PromotionState::Expired,
+        });
+    }
     if p.state != PromotionState::PendingApproval {
         return Err(ApprovalError::NotPending { id, state: p.state });
     }
