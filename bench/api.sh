@@ -18,9 +18,11 @@ request_promotion() {
     api "$1" -X POST --data "$body" "http://127.0.0.1:$PORT/v1/promotions" | jq -r .id
 }
 
-# approve TOKEN ID: one approval.
+# approve TOKEN ID: one approval, on the evidence the promotion's GET shows.
 approve() {
-    api "$1" -X POST --data '{"verdict": "approve", "comment": "bench"}' \
+    local hash
+    hash=$(api "$1" "http://127.0.0.1:$PORT/v1/promotions/$2" | jq -r .evidence_hash)
+    api "$1" -X POST --data "{\"verdict\": \"approve\", \"comment\": \"bench\", \"evidence_hash\": \"$hash\"}" \
         "http://127.0.0.1:$PORT/v1/promotions/$2/approvals" >/dev/null
 }
 

@@ -82,8 +82,10 @@ promote() {
     digest=$("$TESTKIT" push-image --registry "$SRC" --repo "$1" --tag v1 --layers 3 --layer-size 1048576)
     "$TESTKIT" sign --registry "$SRC" --repo "$1" --digest "$digest" --key "$WORK/keys/cosign.key" >/dev/null
     ID=$(api "$CI" -X POST --data "$(body "$SRC/$1@$digest" "$2")" "http://127.0.0.1:$PORT/v1/promotions" | jq -r .id)
+    local hash
+    hash=$(api "$CI" "http://127.0.0.1:$PORT/v1/promotions/$ID" | jq -r .evidence_hash)
     for who in "$ALICE" "$BOB"; do
-        api "$who" -X POST --data '{"verdict": "approve", "comment": "bench"}' \
+        api "$who" -X POST --data "{\"verdict\": \"approve\", \"comment\": \"bench\", \"evidence_hash\": \"$hash\"}" \
             "http://127.0.0.1:$PORT/v1/promotions/$ID/approvals" >/dev/null
     done
 }

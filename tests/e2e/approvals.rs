@@ -138,6 +138,7 @@ async fn concurrent_final_votes_start_exactly_one_copy() {
 async fn comments_with_nul_ansi_escapes_or_bidi_overrides_are_refused() {
     let app = TestApp::spawn().await;
     let id = pending(&app, "nul").await;
+    let hash = app.evidence_hash(&id).await;
     let audited = app.count("SELECT count(*) FROM audit_events").await;
     for comment in [
         "fine\u{0}",
@@ -150,7 +151,8 @@ async fn comments_with_nul_ansi_escapes_or_bidi_overrides_are_refused() {
         "del\u{7f}",
         "carriage\rreturn",
     ] {
-        let body = serde_json::json!({"verdict": "approve", "comment": comment});
+        let body =
+            serde_json::json!({"verdict": "approve", "comment": comment, "evidence_hash": hash});
         let (status, err) = app
             .post(
                 &format!("/v1/promotions/{id}/approvals"),
@@ -168,8 +170,7 @@ async fn comments_with_nul_ansi_escapes_or_bidi_overrides_are_refused() {
         "a refused vote writes nothing"
     );
     // Ordinary Unicode prose with newlines and tabs is fine.
-    let body =
-        serde_json::json!({"verdict": "approve", "comment": "Looks good 👍\n\t— café, 日本語"});
+    let body = serde_json::json!({"verdict": "approve", "comment": "Looks good 👍\n\t— café, 日本語", "evidence_hash": hash});
     let (status, vote) = app
         .post(
             &format!("/v1/promotions/{id}/approvals"),
@@ -307,4 +308,43 @@ async fn pending_promotions_expire_by_sweep_and_on_a_late_vote() {
         .get("/v1/promotions?state=expired", &app.tokens.auditor)
         .await;
     assert_eq!(listed["promotions"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vote_counts_only_for_the_evidence_the_approver_was_shown() {
+    let app = TestApp::spawn().await;
+    let id = pending(&app, "shown").await;
+    let hash = app.evidence_hash(&id).await;
+    assert!(hash.starts_with("sha256:"), "{hash}");
+    let path = format!("/v1/promotions/{id}/approvals");
+    // Another hash: 409 evidence_changed, nothing counted, audited as a refused vote.
+    let stale = format!("sha256:{}", "1".repeat(64));
+    let (status, err) = app
+        .post(
+            &path,
+            &app.tokens.approver1,
+            &serde_json::json!({"verdict": "approve", "comment": "", "evidence_hash": stale}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{err}");
+    assert_eq!(err["code"], "evidence_changed");
+    assert_eq!(app.count("SELECT count(*) FROM approvals").await, 0);
+    // Missing or malformed: 422; every field is required.
+    for body in [
+        serde_json::json!({"verdict": "approve", "comment": ""}),
+        serde_json::json!({"verdict": "approve", "evidence_hash": hash}),
+        serde_json::json!({"verdict": "approve", "comment": "", "evidence_hash": "abc"}),
+    ] {
+        let (status, err) = app.post(&path, &app.tokens.approver1, &body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {err}");
+    }
+    // The shown hash counts.
+    let (status, p) = app
+        .post(
+            &path,
+            &app.tokens.approver1,
+            &serde_json::json!({"verdict": "approve", "comment": "", "evidence_hash": hash}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{p}");
 }

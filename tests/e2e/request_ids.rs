@@ -126,12 +126,13 @@ async fn audit_events_carry_the_request_id_under_their_mac() {
     let (status, p) = decode(resp).await;
     assert_eq!(status, StatusCode::CREATED, "{p}");
     let id: uuid::Uuid = p["id"].as_str().unwrap().parse().unwrap();
+    let hash = app.evidence_hash(&id.to_string()).await;
     let resp = app
         .http
         .post(format!("{}/v1/promotions/{id}/approvals", app.base))
         .bearer_auth(&app.tokens.approver1)
         .header("x-request-id", "vote-7")
-        .json(&json!({"verdict": "approve", "comment": "ok"}))
+        .json(&json!({"verdict": "approve", "comment": "ok", "evidence_hash": hash}))
         .send()
         .await
         .unwrap();

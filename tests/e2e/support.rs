@@ -242,13 +242,26 @@ audit:
         self.post("/v1/promotions", &self.tokens.ci, &body).await
     }
 
+    /// A vote on the evidence the promotion's GET shows now.
     pub async fn vote(&self, id: &str, token: &str, verdict: &str) -> (StatusCode, Value) {
+        let hash = self.evidence_hash(id).await;
         self.post(
             &format!("/v1/promotions/{id}/approvals"),
             token,
-            &json!({"verdict": verdict, "comment": "ok"}),
+            &json!({"verdict": verdict, "comment": "ok", "evidence_hash": hash}),
         )
         .await
+    }
+
+    /// The promotion's `evidence_hash` as its GET shows it (a well-formed dummy when the
+    /// promotion does not exist, so the vote reaches the "not found" path).
+    pub async fn evidence_hash(&self, id: &str) -> String {
+        let (_, p) = self
+            .get(&format!("/v1/promotions/{id}"), &self.tokens.auditor)
+            .await;
+        p["evidence_hash"]
+            .as_str()
+            .map_or_else(|| format!("sha256:{}", "0".repeat(64)), str::to_owned)
     }
 
     /// The two approvals the default policy asks for, each accepted.

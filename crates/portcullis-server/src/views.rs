@@ -39,6 +39,10 @@ pub struct PromotionView {
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
+    /// The SHA-256 of the evidence the policy judged, which an approver must send back with
+    /// their vote (shown on a single promotion's GET and in `?awaiting=me`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence_hash: Option<String>,
     /// The break-glass that promoted it despite the policy or missing approvals, with its
     /// review (shown on a single promotion's GET).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -64,6 +68,7 @@ impl PromotionView {
             copy: p.copy_report,
             created_at: p.created_at,
             updated_at: p.updated_at,
+            evidence_hash: None,
             break_glass: None,
         }
     }

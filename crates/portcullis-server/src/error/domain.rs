@@ -97,6 +97,7 @@ impl From<ApprovalError> for ApiError {
             | E::NoApprovalsRequired
             | E::PolicyChanged(_)
             | E::AlreadyVoted { .. }
+            | E::EvidenceChanged { .. }
             | E::Integrity { .. } => answer(StatusCode::CONFLICT, code, &e),
         }
     }

@@ -18,8 +18,9 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct VoteBody {
     verdict: portcullis_core::Verdict,
-    #[serde(default)]
     comment: String,
+    /// The `evidence_hash` of the promotion as the approver saw it (its GET shows it).
+    evidence_hash: String,
 }
 
 /// `POST /v1/promotions/{id}/approvals`.
@@ -37,6 +38,24 @@ pub async fn vote(
             "comment is longer than 4096 bytes",
         ));
     }
-    let view = approvals::vote(&state, &caller, id, body.verdict, &body.comment).await?;
+    let well_formed = body
+        .evidence_hash
+        .strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    if !well_formed {
+        return Err(ApiError::unprocessable(
+            "invalid_evidence_hash",
+            "evidence_hash must be the sha256:<64 hex digits> the promotion's GET shows",
+        ));
+    }
+    let view = approvals::vote(
+        &state,
+        &caller,
+        id,
+        body.verdict,
+        &body.comment,
+        &body.evidence_hash.to_ascii_lowercase(),
+    )
+    .await?;
     Ok(Json(view).into_response())
 }

@@ -29,6 +29,16 @@ pub enum ApprovalError {
     /// Separation of duties: the requester cannot vote on their own promotion.
     #[error("the requester of a promotion cannot vote on it")]
     SelfApproval,
+    /// The vote was cast on other evidence than the promotion's.
+    #[error(
+        "the evidence changed: the vote names evidence {shown}, the promotion's is {current}; look again and vote on what is there now"
+    )]
+    EvidenceChanged {
+        /// The hash the voter sent.
+        shown: String,
+        /// The promotion's evidence hash.
+        current: String,
+    },
     /// Holders of the admin role may not approve (`approvals.bar_admins`).
     #[error("holders of the admin role may not vote (approvals.bar_admins)")]
     AdminBarred,
@@ -68,6 +78,7 @@ impl ApprovalError {
             Self::PolicyChanged(_) => "policy_changed",
             Self::SelfApproval => "self_approval",
             Self::AdminBarred => "admin_barred",
+            Self::EvidenceChanged { .. } => "evidence_changed",
             Self::MissingGroup(_) => "missing_group",
             Self::AlreadyVoted { .. } => "already_voted",
             Self::Integrity { .. } => "integrity_violation",

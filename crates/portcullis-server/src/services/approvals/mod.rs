@@ -34,8 +34,9 @@ pub async fn vote(
     id: Uuid,
     verdict: Verdict,
     comment: &str,
+    evidence_hash: &str,
 ) -> Result<PromotionView, ApprovalError> {
-    let outcome = cast(state, caller, id, verdict, comment).await;
+    let outcome = cast(state, caller, id, verdict, comment, evidence_hash).await;
     if let Err(e) = &outcome
         && e.is_refusal()
     {
@@ -81,6 +82,7 @@ async fn cast(
     id: Uuid,
     verdict: Verdict,
     comment: &str,
+    shown: &str,
 ) -> Result<PromotionView, ApprovalError> {
     if state.bar_admin_approvals && caller.has(portcullis_core::Role::Admin) {
         return Err(ApprovalError::AdminBarred);
@@ -122,6 +124,13 @@ async fn cast(
             return Err(integrity(state, caller, &p, e).await);
         }
     };
+    // A vote counts only for the evidence the approver was shown.
+    if shown != evaluation.evidence_hash {
+        return Err(ApprovalError::EvidenceChanged {
+            shown: shown.to_owned(),
+            current: evaluation.evidence_hash.clone(),
+        });
+    }
     let earlier = Store::list_approvals_tx(&mut tx, id).await?;
     let required = rules::check_vote(&rules::Ballot {
         promotion: id,

@@ -41,8 +41,10 @@ pub async fn list(
 pub async fn view(store: &Store, p: PromotionRecord) -> Result<PromotionView, PromotionError> {
     let approvals = store.list_approvals(p.id).await?;
     let break_glass = store.break_glass_review(p.id).await?;
+    let evidence_hash = crate::services::trust::evidence_hash(&p.evidence);
     let mut view = PromotionView::new(p, approvals);
     view.break_glass = break_glass;
+    view.evidence_hash = Some(evidence_hash);
     Ok(view)
 }
 
@@ -72,7 +74,10 @@ pub async fn awaiting(
         })
         .is_ok();
         if may_vote {
-            out.push(PromotionView::new(p, approvals));
+            let evidence_hash = crate::services::trust::evidence_hash(&p.evidence);
+            let mut view = PromotionView::new(p, approvals);
+            view.evidence_hash = Some(evidence_hash);
+            out.push(view);
             if out.len() as i64 >= limit {
                 break;
             }
