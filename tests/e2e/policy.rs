@@ -143,8 +143,15 @@ async fn reload_swaps_good_bundles_and_refuses_bad_ones() {
     std::fs::remove_dir_all(&bundle).unwrap();
 }
 
+fn set_config(dir: &Path, key: &str, value: Value) {
+    let path = dir.join("data.json");
+    let mut data: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    data["portcullis"]["config"][key] = value;
+    std::fs::write(path, serde_json::to_string_pretty(&data).unwrap()).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_policy_change_closes_pending_promotions_instead_of_carrying_votes_over() {
+async fn a_policy_change_judges_pending_promotions_again_and_voids_their_votes() {
     let (app, bundle) = spawn_with_private_bundle().await;
     let digest = app.push_signed("team/app", "stale").await;
     let source = app.source("team/app", &digest);
@@ -161,7 +168,8 @@ async fn a_policy_change_closes_pending_promotions_instead_of_carrying_votes_ove
     assert_eq!(status, StatusCode::OK, "the same open promotion: {p}");
     assert_eq!(p["id"], first.as_str());
 
-    // After a real change, the next vote closes it rather than counting.
+    // After a real change that still allows it, the next vote finds it judged again: the
+    // earlier vote is voided, nothing counts, the voter is told to look again.
     set_max_high(&bundle, 5);
     let (status, body) = reload(&app, &app.tokens.admin).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -171,43 +179,55 @@ async fn a_policy_change_closes_pending_promotions_instead_of_carrying_votes_ove
     let (_, p) = app
         .get(&format!("/v1/promotions/{first}"), &app.tokens.auditor)
         .await;
-    assert_eq!(p["state"], "denied");
+    assert_eq!(p["state"], "pending_approval", "{p}");
+    assert_eq!(p["policy_digest"], serving_digest(&app).await);
+    assert_eq!(p["approvals"], json!([]), "{p}");
+    assert_eq!(p["approvals_voided"]["votes"], 1, "{p}");
     assert!(
-        p["error"].as_str().unwrap().starts_with("superseded"),
+        p["approvals_voided"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("voided"),
         "{p}"
     );
-    assert_eq!(
-        p["approvals"].as_array().unwrap().len(),
-        1,
-        "the refused vote was not recorded"
-    );
-    assert_eq!(
-        app.prod_digest("team/app", "v1").await,
-        None,
-        "nothing was copied"
-    );
+    assert_eq!(app.count("SELECT count(*) FROM voided_approvals").await, 1);
+    // Two fresh approvals under the new judgement promote it.
+    app.approve_twice(&first).await;
+    assert_eq!(app.wait_settled(&first).await["state"], "promoted");
 
-    // Requesting again judges it under the serving policy.
-    let (status, p) = app.request(&source, trivy(&[])).await;
+    // A change under which it is denied closes a pending promotion, also on a new request.
+    let digest = app.push_signed("team/app", "denied-later").await;
+    let source = app.source("team/app", &digest);
+    let v2 = json!({"source": source, "route": ROUTE, "tag": "v2",
+                    "evidence": [{"format": "trivy-json", "document": trivy(&[])}]});
+    let (status, p) = app.post("/v1/promotions", &app.tokens.ci, &v2).await;
     assert_eq!(status, StatusCode::CREATED, "{p}");
-    assert_ne!(p["id"], first.as_str());
-    assert_eq!(p["policy_digest"], serving_digest(&app).await);
-    assert_eq!(
-        app.count("SELECT count(*) FROM audit_events WHERE action = 'superseded'")
-            .await,
-        1
-    );
-
-    // A request (not a vote) also closes a stale pending promotion.
     let second = p["id"].as_str().unwrap().to_owned();
-    set_max_high(&bundle, 6);
-    let (status, _) = reload(&app, &app.tokens.admin).await;
-    assert_eq!(status, StatusCode::OK);
-    let (status, p) = app.request(&source, trivy(&[])).await;
+    // A new rule denies exactly this digest (the bundle's own tests still pass).
+    let rules = bundle.join("promotion.rego");
+    let mut text = std::fs::read_to_string(&rules).unwrap();
+    text.push_str(&format!(
+        "\nviolations contains v if {{\n\tinput.artifact.digest == \"{digest}\"\n\tv := {{\"rule\": \"test.denied_digest\", \"message\": \"denied for the test\", \"severity\": \"high\", \"remediation\": \"none\"}}\n}}\n"
+    ));
+    std::fs::write(&rules, text).unwrap();
+    let (status, body) = reload(&app, &app.tokens.admin).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, p) = app.post("/v1/promotions", &app.tokens.ci, &v2).await;
     assert_eq!(status, StatusCode::CREATED, "{p}");
+    assert_ne!(p["id"], second.as_str());
+    assert_eq!(p["state"], "denied", "judged under the new rule: {p}");
     let (_, old) = app
         .get(&format!("/v1/promotions/{second}"), &app.tokens.auditor)
         .await;
-    assert_eq!(old["state"], "denied");
+    assert_eq!(old["state"], "denied", "{old}");
+    assert!(
+        old["error"].as_str().unwrap().starts_with("superseded"),
+        "{old}"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events WHERE action = 'superseded'")
+            .await,
+        2
+    );
     std::fs::remove_dir_all(&bundle).unwrap();
 }

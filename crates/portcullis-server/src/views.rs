@@ -43,6 +43,10 @@ pub struct PromotionView {
     /// their vote (shown on a single promotion's GET and in `?awaiting=me`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evidence_hash: Option<String>,
+    /// When and why earlier votes were voided (a policy change judged it again), if ever
+    /// (shown on a single promotion's GET).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approvals_voided: Option<serde_json::Value>,
     /// The break-glass that promoted it despite the policy or missing approvals, with its
     /// review (shown on a single promotion's GET).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -69,6 +73,7 @@ impl PromotionView {
             created_at: p.created_at,
             updated_at: p.updated_at,
             evidence_hash: None,
+            approvals_voided: None,
             break_glass: None,
         }
     }

@@ -123,3 +123,50 @@ impl Store {
         Ok(out)
     }
 }
+
+impl Store {
+    /// Voids every vote on a promotion: they move to `voided_approvals` with `reason`, and
+    /// the promotion records `{reason, at}` in `approvals_voided`. Returns how many.
+    pub async fn void_approvals(
+        tx: &mut Tx,
+        promotion_id: Uuid,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<u64> {
+        sqlx::query(
+            "INSERT INTO voided_approvals (promotion_id, approver, verdict, comment, at, envelope, voided_at, reason) \
+             SELECT promotion_id, approver, verdict, comment, at, envelope, $2, $3 FROM approvals WHERE promotion_id = $1",
+        )
+        .bind(promotion_id)
+        .bind(at)
+        .bind(reason)
+        .execute(&mut **tx)
+        .await?;
+        let voided = sqlx::query("DELETE FROM approvals WHERE promotion_id = $1")
+            .bind(promotion_id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        sqlx::query(
+            "UPDATE promotions SET approvals_voided = jsonb_build_object('reason', $2::text, 'at', $3::timestamptz, 'votes', $4::bigint) \
+             WHERE id = $1",
+        )
+        .bind(promotion_id)
+        .bind(reason)
+        .bind(at)
+        .bind(i64::try_from(voided).unwrap_or(i64::MAX))
+        .execute(&mut **tx)
+        .await?;
+        Ok(voided)
+    }
+
+    /// The promotion's last voiding of votes, `{reason, at, votes}`, if any.
+    pub async fn approvals_voided(&self, promotion_id: Uuid) -> Result<Option<serde_json::Value>> {
+        let row: Option<(Option<serde_json::Value>,)> =
+            sqlx::query_as("SELECT approvals_voided FROM promotions WHERE id = $1")
+                .bind(promotion_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.and_then(|(v,)| v))
+    }
+}

@@ -252,6 +252,26 @@ impl Store {
         Ok(())
     }
 
+    /// Records a new judgement of a pending promotion: its decision under `policy_digest`.
+    pub async fn rejudge_promotion(
+        tx: &mut Tx,
+        id: Uuid,
+        decision: &Decision,
+        policy_digest: &Digest,
+    ) -> Result<()> {
+        let decision =
+            serde_json::to_value(decision).map_err(|e| Error::Corrupt(format!("decision: {e}")))?;
+        sqlx::query(
+            "UPDATE promotions SET decision = $2, policy_digest = $3, updated_at = now() WHERE id = $1",
+        )
+        .bind(id)
+        .bind(decision)
+        .bind(policy_digest.as_str())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
     /// Marks at most `batch` pending promotions created more than `max_age_secs` ago as
     /// `expired`; returns their ids and digests (oldest first).
     pub async fn expire_pending(

@@ -41,9 +41,11 @@ pub async fn list(
 pub async fn view(store: &Store, p: PromotionRecord) -> Result<PromotionView, PromotionError> {
     let approvals = store.list_approvals(p.id).await?;
     let break_glass = store.break_glass_review(p.id).await?;
+    let approvals_voided = store.approvals_voided(p.id).await?;
     let evidence_hash = crate::services::trust::evidence_hash(&p.evidence);
     let mut view = PromotionView::new(p, approvals);
     view.break_glass = break_glass;
+    view.approvals_voided = approvals_voided;
     view.evidence_hash = Some(evidence_hash);
     Ok(view)
 }

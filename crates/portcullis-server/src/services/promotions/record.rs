@@ -103,17 +103,28 @@ fn evaluated_event(caller: &Caller, p: &NewPromotion, input_hash: &Digest) -> Ne
     }
 }
 
-/// Why a pending promotion judged under `judged_by` was closed when `serving` took over.
+/// Why a pending promotion judged under `judged_by` was denied when `serving` took over.
 fn superseded_reason(judged_by: &Digest, serving: &Digest) -> String {
     format!(
         "superseded: the policy changed from {judged_by} to {serving} while this promotion awaited \
-         approval; approvals given under the old policy do not carry over, request the promotion again"
+         approval, and judged again it is denied; request the promotion again once it complies"
     )
 }
 
-/// Closes a locked pending promotion that was judged under another policy than the serving
-/// one: it becomes `denied` with the reason in `error`, and the change is audited as done by
-/// `by`. Returns the reason, or `None` when the promotion is current (or no longer pending).
+/// Why the votes on a pending promotion were voided.
+fn voided_reason(judged_by: &Digest, serving: &Digest) -> String {
+    format!(
+        "the policy changed from {judged_by} to {serving} while this promotion awaited approval; \
+         it was judged again and the votes cast under the old judgement were voided: look again and vote"
+    )
+}
+
+/// Judges a locked pending promotion again when it was judged under another policy than the
+/// serving one. Still allowed: it stays pending under the new decision and policy digest,
+/// freshly signed, and every earlier vote is voided (`approvals_voided`). Now denied: it
+/// becomes `denied` with the reason in `error`. Either way the change is audited
+/// (`superseded`) as done by `by`, and the reason returned; `None` when the promotion is
+/// current (or no longer pending).
 pub(crate) async fn supersede_locked(
     state: &AppState,
     tx: &mut portcullis_store::Tx,
@@ -124,8 +135,26 @@ pub(crate) async fn supersede_locked(
     if p.state != PromotionState::PendingApproval || p.policy_digest == *serving {
         return Ok(None);
     }
-    let reason = superseded_reason(&p.policy_digest, serving);
-    Store::set_promotion_state(tx, p.id, PromotionState::Denied, Some(&reason), None).await?;
+    let bundle = state.gate.policy.current();
+    let decision = bundle.evaluate(&p.evidence);
+    let now = chrono::Utc::now();
+    let (reason, next, voided) = if decision.allow {
+        let reason = voided_reason(&p.policy_digest, serving);
+        Store::rejudge_promotion(tx, p.id, &decision, serving).await?;
+        let voided = Store::void_approvals(tx, p.id, &reason, now).await?;
+        let stored = Store::lock_promotion(tx, p.id).await?.ok_or_else(|| {
+            portcullis_store::Error::Corrupt(format!("promotion {} vanished", p.id))
+        })?;
+        let envelope = state.keys.sign_evaluation(&stored, now).map_err(|e| {
+            portcullis_store::Error::Corrupt(format!("signing the new judgement: {e}"))
+        })?;
+        Store::set_evaluation_envelope(tx, p.id, &envelope).await?;
+        (reason, PromotionState::PendingApproval, voided)
+    } else {
+        let reason = superseded_reason(&p.policy_digest, serving);
+        Store::set_promotion_state(tx, p.id, PromotionState::Denied, Some(&reason), None).await?;
+        (reason, PromotionState::Denied, 0)
+    };
     state
         .store
         .append_audit(
@@ -138,13 +167,15 @@ pub(crate) async fn supersede_locked(
                 details: json!({
                     "previous_policy_digest": p.policy_digest,
                     "policy_digest": serving,
-                    "state": PromotionState::Denied,
+                    "state": next,
+                    "votes_voided": voided,
+                    "violations": decision.violations,
                 }),
                 request_id: by.request_id.clone(),
             },
         )
         .await?;
-    tracing::info!(promotion.id = %p.id, policy.previous = %p.policy_digest, policy.digest = %serving, "pending promotion superseded by a policy change");
+    tracing::info!(promotion.id = %p.id, policy.previous = %p.policy_digest, policy.digest = %serving, promotion.state = %next, "pending promotion judged again after a policy change");
     Ok(Some(reason))
 }
 
@@ -163,9 +194,10 @@ pub(super) async fn supersede_if_stale(
     let Some(locked) = Store::lock_promotion(&mut tx, open.id).await? else {
         return Ok(false);
     };
-    let closed = supersede_locked(state, &mut tx, &locked, &serving, by)
+    supersede_locked(state, &mut tx, &locked, &serving, by).await?;
+    let closed = Store::lock_promotion(&mut tx, open.id)
         .await?
-        .is_some();
+        .is_some_and(|p| p.state != PromotionState::PendingApproval);
     portcullis_store::commit(tx).await?;
     Ok(closed)
 }

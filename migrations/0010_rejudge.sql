@@ -1,0 +1,15 @@
+-- A policy change no longer closes a pending promotion: it is judged again, and the votes
+-- cast under the old judgement are voided (kept here, with why and when) rather than counted.
+ALTER TABLE promotions ADD COLUMN approvals_voided jsonb;
+
+CREATE TABLE voided_approvals (
+    promotion_id  uuid NOT NULL REFERENCES promotions (id),
+    approver      text NOT NULL,
+    verdict       text NOT NULL,
+    comment       text NOT NULL,
+    at            timestamptz NOT NULL,
+    envelope      jsonb,
+    voided_at     timestamptz NOT NULL,
+    reason        text NOT NULL
+);
+CREATE INDEX voided_approvals_promotion ON voided_approvals (promotion_id);
