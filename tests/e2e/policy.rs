@@ -143,13 +143,6 @@ async fn reload_swaps_good_bundles_and_refuses_bad_ones() {
     std::fs::remove_dir_all(&bundle).unwrap();
 }
 
-fn set_config(dir: &Path, key: &str, value: Value) {
-    let path = dir.join("data.json");
-    let mut data: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    data["portcullis"]["config"][key] = value;
-    std::fs::write(path, serde_json::to_string_pretty(&data).unwrap()).unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_policy_change_judges_pending_promotions_again_and_voids_their_votes() {
     let (app, bundle) = spawn_with_private_bundle().await;
