@@ -123,7 +123,15 @@ impl Env {
         assert_eq!(status, 201, "{p}");
         assert_eq!(p["state"], "pending_approval", "{p}");
         let id = p["id"].as_str().unwrap().to_owned();
-        let vote = json!({"verdict": "approve", "comment": "ok"});
+        let (_, shown) = http(
+            port,
+            "GET",
+            &format!("/v1/promotions/{id}"),
+            Some(&self.ci),
+            None,
+        );
+        let vote =
+            json!({"verdict": "approve", "comment": "ok", "evidence_hash": shown["evidence_hash"]});
         for token in [&self.alice, &self.bob] {
             let path = format!("/v1/promotions/{id}/approvals");
             let (status, p) = http(approve_port, "POST", &path, Some(token), Some(&vote));

@@ -19,6 +19,9 @@ pub struct ApprovalRecord {
     pub comment: String,
     /// When.
     pub at: DateTime<Utc>,
+    /// The evidence the approver was shown and voted on (absent on votes from before votes
+    /// were bound to it).
+    pub evidence_hash: Option<String>,
     /// The gate's signed record of this vote (absent only on votes from before the gate key).
     #[serde(skip)]
     pub envelope: Option<serde_json::Value>,
@@ -33,8 +36,8 @@ impl Store {
         vote: &ApprovalRecord,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO approvals (promotion_id, approver, verdict, comment, at, envelope) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO approvals (promotion_id, approver, verdict, comment, at, envelope, evidence_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(promotion_id)
         .bind(&vote.approver)
@@ -42,6 +45,7 @@ impl Store {
         .bind(&vote.comment)
         .bind(vote.at)
         .bind(&vote.envelope)
+        .bind(&vote.evidence_hash)
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -65,11 +69,12 @@ type Row = (
     String,
     DateTime<Utc>,
     Option<serde_json::Value>,
+    Option<String>,
 );
 
 async fn list(conn: &mut sqlx::PgConnection, promotion_id: Uuid) -> Result<Vec<ApprovalRecord>> {
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT approver, verdict, comment, at, envelope FROM approvals WHERE promotion_id = $1 ORDER BY at, approver",
+        "SELECT approver, verdict, comment, at, envelope, evidence_hash FROM approvals WHERE promotion_id = $1 ORDER BY at, approver",
     )
     .bind(promotion_id)
     .fetch_all(conn)
@@ -77,7 +82,9 @@ async fn list(conn: &mut sqlx::PgConnection, promotion_id: Uuid) -> Result<Vec<A
     rows.into_iter().map(to_record).collect()
 }
 
-fn to_record((approver, verdict, comment, at, envelope): Row) -> Result<ApprovalRecord> {
+fn to_record(
+    (approver, verdict, comment, at, envelope, evidence_hash): Row,
+) -> Result<ApprovalRecord> {
     let verdict: Verdict = verdict
         .parse()
         .map_err(|e| Error::Corrupt(format!("approval by {approver}: {e}")))?;
@@ -86,6 +93,7 @@ fn to_record((approver, verdict, comment, at, envelope): Row) -> Result<Approval
         verdict,
         comment,
         at,
+        evidence_hash,
         envelope,
     })
 }
@@ -98,6 +106,7 @@ type KeyedRow = (
     String,
     DateTime<Utc>,
     Option<serde_json::Value>,
+    Option<String>,
 );
 
 impl Store {
@@ -109,15 +118,15 @@ impl Store {
         promotion_ids: &[Uuid],
     ) -> Result<HashMap<Uuid, Vec<ApprovalRecord>>> {
         let rows: Vec<KeyedRow> = sqlx::query_as(
-            "SELECT promotion_id, approver, verdict, comment, at, envelope FROM approvals \
+            "SELECT promotion_id, approver, verdict, comment, at, envelope, evidence_hash FROM approvals \
                  WHERE promotion_id = ANY($1) ORDER BY promotion_id, at, approver",
         )
         .bind(promotion_ids)
         .fetch_all(&self.pool)
         .await?;
         let mut out: HashMap<Uuid, Vec<ApprovalRecord>> = HashMap::new();
-        for (id, approver, verdict, comment, at, envelope) in rows {
-            let record = to_record((approver, verdict, comment, at, envelope))?;
+        for (id, approver, verdict, comment, at, envelope, evidence_hash) in rows {
+            let record = to_record((approver, verdict, comment, at, envelope, evidence_hash))?;
             out.entry(id).or_default().push(record);
         }
         Ok(out)
@@ -134,8 +143,8 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<u64> {
         sqlx::query(
-            "INSERT INTO voided_approvals (promotion_id, approver, verdict, comment, at, envelope, voided_at, reason) \
-             SELECT promotion_id, approver, verdict, comment, at, envelope, $2, $3 FROM approvals WHERE promotion_id = $1",
+            "INSERT INTO voided_approvals (promotion_id, approver, verdict, comment, at, envelope, evidence_hash, voided_at, reason) \
+             SELECT promotion_id, approver, verdict, comment, at, envelope, evidence_hash, $2, $3 FROM approvals WHERE promotion_id = $1",
         )
         .bind(promotion_id)
         .bind(at)

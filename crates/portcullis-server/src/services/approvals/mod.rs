@@ -146,6 +146,7 @@ async fn cast(
         verdict,
         comment: comment.to_owned(),
         at: Utc::now().trunc_subsecs(6),
+        evidence_hash: Some(evaluation.evidence_hash.clone()),
         envelope: None,
     };
     vote.envelope = Some(state.keys.sign_vote(

@@ -88,6 +88,7 @@ mod tests {
             verdict,
             comment: String::new(),
             at: Utc::now(),
+            evidence_hash: None,
             envelope: None,
         }
     }
