@@ -3,7 +3,8 @@
 `promoting`, on one keep-alive connection, polling every POLL_MS (default 5) ms.
 
 Usage: approve-and-wait.py PORT PROMOTION_ID APPROVER_TOKEN READER_TOKEN
-Prints `<seconds to promoted> <seconds to the promotion's updated_at>`; exits 1 unless the
+Prints `<seconds to promoted> <seconds to the promotion's updated_at> <seconds the approval's
+POST took>`; exits 1 unless the
 promotion ends `promoted`. One process with one connection replaces a curl + jq pair per
 poll, which cost more CPU than the copy's own bookkeeping on a 2-CPU machine.
 """
@@ -33,6 +34,7 @@ def main() -> int:
 
     started = time.time()
     promotion_view = call("POST", f"{path}/approvals", approver, vote)
+    approved = time.time()
     while promotion_view["state"] == "promoting":
         time.sleep(poll)
         promotion_view = call("GET", path, reader)
@@ -41,7 +43,9 @@ def main() -> int:
         print(f"promotion {promotion} ended {promotion_view['state']}", file=sys.stderr)
         return 1
     updated = datetime.fromisoformat(promotion_view["updated_at"].replace("Z", "+00:00"))
-    print(f"{finished - started:.4f} {updated.timestamp() - started:.4f}")
+    print(
+        f"{finished - started:.4f} {updated.timestamp() - started:.4f} {approved - started:.4f}"
+    )
     return 0
 
 
