@@ -102,16 +102,25 @@ pub struct DatabaseSettings {
     /// `database_unavailable` (default 3000).
     #[serde(default = "default_acquire_timeout_ms")]
     pub acquire_timeout_ms: u64,
+    /// Connections kept open even when idle (default 4, at most 16), so the first copy job
+    /// or vote after a quiet spell does not wait for new connections.
+    #[serde(default = "default_min_connections")]
+    pub min_connections: u32,
 }
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
         Self {
             acquire_timeout_ms: default_acquire_timeout_ms(),
+            min_connections: default_min_connections(),
         }
     }
 }
 
 fn default_acquire_timeout_ms() -> u64 {
     3000
+}
+
+fn default_min_connections() -> u32 {
+    4
 }
