@@ -102,8 +102,9 @@ pub struct DatabaseSettings {
     /// `database_unavailable` (default 3000).
     #[serde(default = "default_acquire_timeout_ms")]
     pub acquire_timeout_ms: u64,
-    /// Connections kept open even when idle (default 4, at most 16), so the first copy job
-    /// or vote after a quiet spell does not wait for new connections.
+    /// Connections kept open even when idle (default 8, at most 16; the two listening
+    /// connections count), so the first copy job or vote after a quiet spell, or a burst of
+    /// polls during one, does not wait for new connections.
     #[serde(default = "default_min_connections")]
     pub min_connections: u32,
 }
@@ -122,5 +123,5 @@ fn default_acquire_timeout_ms() -> u64 {
 }
 
 fn default_min_connections() -> u32 {
-    4
+    8
 }
