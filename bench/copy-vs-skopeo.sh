@@ -9,8 +9,9 @@
 # no-op <= 0.3x skopeo.
 # End to end: the same image promoted through the API of a release `portcullis serve` (request,
 # one approval, then the timed last approval) to a fresh registry per run, from the last
-# approval's POST until GET shows `promoted` (polled every 10 ms; the span to the promotion's
-# own updated_at is printed too), against `skopeo copy` of the same image to another fresh
+# approval's POST until GET shows `promoted` (one process on one keep-alive connection
+# polling every BENCH_POLL_MS, default 5 ms: bench/approve-and-wait.py; the span to the
+# promotion's own updated_at and the approval POST's own time are printed too), against `skopeo copy` of the same image to another fresh
 # registry in the same run; then a re-promotion of the same digest and tag (a no-op copy)
 # against skopeo's re-copy. Targets: <= 0.7x and <= 0.3x skopeo.
 # Memory: the same server promotes a signed image with one 1 GiB layer through the API
@@ -111,7 +112,7 @@ CI=$(token --subject ci-pipeline --role ci)
 ALICE=$(token --subject alice --role approver --group release-approvers)
 BOB=$(token --subject bob --role approver --group release-approvers)
 : >"$WORK/e2e-skopeo-full" >"$WORK/e2e-skopeo-noop" >"$WORK/e2e-full" >"$WORK/e2e-noop"
-: >"$WORK/e2e-full-server" >"$WORK/e2e-noop-server"
+: >"$WORK/e2e-full-server" >"$WORK/e2e-noop-server" >"$WORK/e2e-full-approve" >"$WORK/e2e-noop-approve"
 for run in $(seq "$RUNS"); do
     SK=${SK_DESTS[$((run - 1))]}
     for pass in full noop; do
@@ -123,10 +124,12 @@ for run in $(seq "$RUNS"); do
         approve "$ALICE" "$ID"
         promote_timed "$ID" >>"$WORK/e2e-$pass"
         echo "$SERVER_SECS" >>"$WORK/e2e-$pass-server"
+        echo "$APPROVE_SECS" >>"$WORK/e2e-$pass-approve"
     done
     echo "run $run end to end: skopeo full $(sed -n "${run}p" "$WORK/e2e-skopeo-full")s noop $(sed -n "${run}p" "$WORK/e2e-skopeo-noop")s;" \
         "portcullis approval->promoted full $(sed -n "${run}p" "$WORK/e2e-full")s noop $(sed -n "${run}p" "$WORK/e2e-noop")s" \
-        "(to updated_at: full $(sed -n "${run}p" "$WORK/e2e-full-server")s noop $(sed -n "${run}p" "$WORK/e2e-noop-server")s)"
+        "(to updated_at: full $(sed -n "${run}p" "$WORK/e2e-full-server")s noop $(sed -n "${run}p" "$WORK/e2e-noop-server")s;" \
+        "approval POST itself: full $(sed -n "${run}p" "$WORK/e2e-full-approve")s noop $(sed -n "${run}p" "$WORK/e2e-noop-approve")s)"
     [ "$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://${E2E_DESTS[$((run - 1))]}/bench/app:v1")" = "$DIGEST" ]
 done
 SF=$(median <"$WORK/e2e-skopeo-full"); EF=$(median <"$WORK/e2e-full"); EFS=$(median <"$WORK/e2e-full-server")

@@ -131,7 +131,7 @@ pub async fn copy_image_with_progress(
         .put_all(
             planned.walk,
             &planned.target,
-            planned.root_present,
+            &planned.dest_known,
             plan,
             &mut report,
         )

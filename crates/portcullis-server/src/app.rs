@@ -227,9 +227,10 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         gate.key_id = gate.ring().current().key_id(),
         "gate key loaded"
     );
-    let store = Store::connect_with_timeout(
+    let store = Store::connect_with_pool(
         config.database_url.expose(),
         Duration::from_millis(config.database.acquire_timeout_ms),
+        config.database.min_connections,
     )
     .await?
     .with_audit_key(gate.audit_mac().clone())

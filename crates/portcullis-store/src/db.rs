@@ -35,6 +35,9 @@ pub struct TokenCacheStatus {
     pub entries: usize,
 }
 
+/// The most connections one store's pool opens.
+pub const MAX_CONNECTIONS: u32 = 16;
+
 /// How long a caller waits for a pooled connection by default before the store answers
 /// `Error::Unavailable`.
 pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -48,6 +51,18 @@ impl Store {
     /// Like `connect`, waiting at most `acquire_timeout` for a pooled connection on every
     /// later call (an outage then fails fast with `Error::Unavailable` instead of hanging).
     pub async fn connect_with_timeout(url: &str, acquire_timeout: Duration) -> Result<Self> {
+        Self::connect_with_pool(url, acquire_timeout, 0).await
+    }
+
+    /// Like `connect_with_timeout`, keeping at least `min_connections` (at most
+    /// `MAX_CONNECTIONS`) connections open, re-opened when they drop: opening one (TLS
+    /// handshake, authentication) costs tens of milliseconds on a busy host, which a copy job
+    /// woken after a quiet spell would otherwise pay on its first queries.
+    pub async fn connect_with_pool(
+        url: &str,
+        acquire_timeout: Duration,
+        min_connections: u32,
+    ) -> Result<Self> {
         if !Postgres::database_exists(url).await? {
             // Two processes may race to create it; the loser sees "already exists".
             if let Err(e) = Postgres::create_database(url).await
@@ -58,7 +73,8 @@ impl Store {
         }
         let options = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(MAX_CONNECTIONS)
+            .min_connections(min_connections.min(MAX_CONNECTIONS))
             .acquire_timeout(acquire_timeout)
             .connect_with(options)
             .await?;

@@ -16,7 +16,7 @@ mod tokens;
 pub use approvals::ApprovalRecord;
 pub use audit::{AuditEvent, AuditFilter, AuditPage, ChainReport, NewAuditEvent};
 pub use auth_failures::{AuthFailureCount, AuthFailureSample, MAX_SAMPLES_PER_ROW};
-pub use db::{DEFAULT_ACQUIRE_TIMEOUT, Store, TokenCacheStatus, Tx, commit};
+pub use db::{DEFAULT_ACQUIRE_TIMEOUT, MAX_CONNECTIONS, Store, TokenCacheStatus, Tx, commit};
 pub use error::{Error, Result};
 pub use notify::{COPY_JOBS_CHANNEL, CopyJobListener, Wakeup};
 pub use promotions::{NewPromotion, PromotionRecord, SignedEnvelopes};

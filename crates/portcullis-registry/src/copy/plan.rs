@@ -1,6 +1,7 @@
 //! The plan phase of a copy: reads everything to copy from the source (`walk`), and at the
-//! same time checks the destination tag and whether the root is already there. Writes
-//! nothing; every refusal happens here.
+//! same time checks the destination tag and looks up what the destination already holds
+//! under the root digest and its artifact tags, so a no-op re-copy takes one round of
+//! concurrent requests. Writes nothing; every refusal happens here.
 
 use portcullis_core::Digest;
 use portcullis_core::Reference;
@@ -20,8 +21,9 @@ pub(super) struct Planned {
     pub(super) target: RawManifest,
     /// Whether the destination tag already names the target (no tag write needed).
     pub(super) tag_in_place: bool,
-    /// Whether the destination already has the root manifest by digest.
-    pub(super) root_present: bool,
+    /// What the destination held, when planned, under the root digest and (without a
+    /// platform subset) the artifact tags: the digest found, `None` when missing.
+    pub(super) dest_known: Vec<(Reference, Option<Digest>)>,
 }
 
 impl Planned {
@@ -60,8 +62,8 @@ fn platforms(plan: &CopyPlan) -> Result<Option<Vec<PlatformSpec>>> {
 }
 
 impl Ends<'_> {
-    /// Reads the source, checks the destination tag and looks the root up at the
-    /// destination, all at once.
+    /// Reads the source, checks the destination tag and looks the root and its artifact tags
+    /// up at the destination, all at once.
     pub(super) async fn plan(&self, plan: &CopyPlan, digest: &Digest) -> Result<Planned> {
         let platforms = platforms(plan)?;
         // Without a platform subset the tag will name the source digest itself, so the tag is
@@ -69,7 +71,7 @@ impl Ends<'_> {
         let check_now = plan.dest_tag.as_ref().filter(|_| platforms.is_none());
         let overwrite = plan.options.overwrite_tag;
         let root_ref = Reference::Digest(digest.clone());
-        let (read, checked, root_present) = tokio::join!(
+        let (read, checked, root_found, artifacts_found) = tokio::join!(
             async {
                 self.read_source(digest, platforms.as_deref())
                     .await
@@ -81,7 +83,14 @@ impl Ends<'_> {
                     None => Ok(None),
                 }
             },
-            self.already_there(&root_ref, digest),
+            self.at_destination(&root_ref),
+            async {
+                // With a subset no artifact is copied (see `read_source`).
+                if platforms.is_some() {
+                    return Ok(Vec::new());
+                }
+                self.artifact_tags_at_destination(digest).await
+            },
         );
         let (walk, artifacts, target) = read?;
         let tag_in_place = match (checked?, &plan.dest_tag) {
@@ -89,12 +98,14 @@ impl Ends<'_> {
             (None, Some(tag)) => self.check_tag(tag, &target.digest, overwrite).await?,
             (None, None) => false,
         };
+        let mut dest_known = artifacts_found?;
+        dest_known.push((root_ref, root_found?));
         Ok(Planned {
             walk,
             artifacts,
             target,
             tag_in_place,
-            root_present: root_present?,
+            dest_known,
         })
     }
 

@@ -1,5 +1,5 @@
 //! The put phase of a copy: asks the destination which manifests it already has (all at
-//! once), then for each manifest in order copies its blobs not handled yet (up to
+//! once, except those the plan phase looked up), then for each manifest in order copies its blobs not handled yet (up to
 //! `blob_concurrency` at a time) and puts it raw, reporting progress as things land.
 
 use std::collections::HashSet;
@@ -10,6 +10,7 @@ use portcullis_core::{Digest, ImageRef, Reference};
 use super::walk::{Node, Walk};
 use super::{CopyPlan, CopyReport, Ends};
 use crate::blobs::BlobOutcome;
+use crate::referrers::referrers_tag;
 use crate::{Error, RawManifest, Result, Role};
 
 impl Ends<'_> {
@@ -19,17 +20,16 @@ impl Ends<'_> {
         &self,
         walk: Walk,
         target: &RawManifest,
-        root_present: bool,
+        dest_known: &[(Reference, Option<Digest>)],
         plan: &CopyPlan,
         report: &mut CopyReport,
     ) -> Result<bool> {
         let concurrency = plan.options.blob_concurrency.max(1);
-        let root_ref = plan.source.reference.clone();
         let present: Vec<bool> = futures_util::future::try_join_all(walk.nodes.iter().map(|n| {
-            let known = (n.reference == root_ref).then_some(root_present);
+            let known = dest_known.iter().find(|(r, _)| *r == n.reference);
             async move {
                 match known {
-                    Some(p) => Ok(p),
+                    Some((_, found)) => Ok(found.as_ref() == Some(&n.manifest.digest)),
                     None => self.already_there(&n.reference, &n.manifest.digest).await,
                 }
             }
@@ -50,21 +50,44 @@ impl Ends<'_> {
     /// Whether the destination already has `node`'s manifest under its reference, with the
     /// same digest. A registry accepts a manifest only once everything it names is there, so
     /// its blobs (and an index's children) need no further look.
-    pub(super) async fn already_there(
-        &self,
-        reference: &Reference,
-        digest: &Digest,
-    ) -> Result<bool> {
+    async fn already_there(&self, reference: &Reference, digest: &Digest) -> Result<bool> {
+        Ok(self.at_destination(reference).await?.as_ref() == Some(digest))
+    }
+
+    /// The digest the destination holds under `reference` (for a digest reference: that
+    /// digest, if present); `None` when it has nothing there.
+    pub(super) async fn at_destination(&self, reference: &Reference) -> Result<Option<Digest>> {
         let dest = ImageRef {
             registry: self.dst.0.clone(),
             repository: self.dst.1.clone(),
             reference: reference.clone(),
         };
         match self.client.resolve(&dest).await {
-            Ok(found) => Ok(found == *digest),
-            Err(Error::NotFound { .. }) => Ok(false),
+            Ok(found) => Ok(Some(found)),
+            Err(Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.at(Role::Destination)),
         }
+    }
+
+    /// What the destination holds under each artifact tag of `digest` (cosign `.sig`,
+    /// `.att`, `.sbom`, the referrers fallback index), looked up at once: with the root's
+    /// own look-up, a re-copy of an unchanged image needs no further request.
+    pub(super) async fn artifact_tags_at_destination(
+        &self,
+        digest: &Digest,
+    ) -> Result<Vec<(Reference, Option<Digest>)>> {
+        let mut tags: Vec<Reference> = ["sig", "att", "sbom"]
+            .into_iter()
+            .map(|suffix| Reference::Tag(digest.cosign_tag(suffix)))
+            .collect();
+        tags.push(Reference::Tag(referrers_tag(digest)?));
+        // Every look-up runs to its end (no short cut on the first failure), so a failing
+        // destination sees the same requests each time.
+        let found = futures_util::future::join_all(tags.iter().map(|t| self.at_destination(t)))
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?;
+        Ok(tags.into_iter().zip(found).collect())
     }
 
     /// Copies a node's blobs not handled yet (`done`), up to `concurrency` at a time, then

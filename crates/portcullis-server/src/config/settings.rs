@@ -121,16 +121,26 @@ pub struct DatabaseSettings {
     /// `database_unavailable` (default 3000).
     #[serde(default = "default_acquire_timeout_ms")]
     pub acquire_timeout_ms: u64,
+    /// Connections kept open even when idle (default 8, at most 16; the two listening
+    /// connections count), so the first copy job or vote after a quiet spell, or a burst of
+    /// polls during one, does not wait for new connections.
+    #[serde(default = "default_min_connections")]
+    pub min_connections: u32,
 }
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
         Self {
             acquire_timeout_ms: default_acquire_timeout_ms(),
+            min_connections: default_min_connections(),
         }
     }
 }
 
 fn default_acquire_timeout_ms() -> u64 {
     3000
+}
+
+fn default_min_connections() -> u32 {
+    8
 }

@@ -297,3 +297,22 @@ fn route_platforms_are_parsed_at_load() {
         Some(vec!["linux/arm64/v8".to_owned(), "linux/amd64".to_owned()])
     );
 }
+
+#[test]
+fn the_pool_keeps_eight_connections_warm_unless_told_and_at_most_sixteen() {
+    let env = |k: &str| (k == "REG_PW").then(|| "x".to_owned());
+    let defaults = Config::from_yaml(YAML, Path::new("."), &env).unwrap();
+    assert_eq!(defaults.database.min_connections, 8);
+    let none = format!("{YAML}database: {{ min_connections: 0 }}\n");
+    let cfg = Config::from_yaml(&none, Path::new("."), &env).unwrap();
+    assert_eq!(cfg.database.min_connections, 0);
+    assert_eq!(cfg.database.acquire_timeout_ms, 3000);
+    let many = format!("{YAML}database: {{ min_connections: 17 }}\n");
+    let err = Config::from_yaml(&many, Path::new("."), &env)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("database.min_connections must be at most 16"),
+        "{err}"
+    );
+}

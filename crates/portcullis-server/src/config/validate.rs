@@ -77,6 +77,10 @@ impl Config {
                 (100..=60_000).contains(&self.database.acquire_timeout_ms),
             ),
             (
+                "database.min_connections must be at most 16",
+                self.database.min_connections <= portcullis_store::MAX_CONNECTIONS,
+            ),
+            (
                 "http.header_read_timeout_seconds must be between 1 and 300",
                 (1..=300).contains(&self.http.header_read_timeout_seconds),
             ),

@@ -133,6 +133,7 @@ async fn release(
     state: &AppState,
     job: &PromotionRecord,
 ) -> Result<Option<(Release, String)>, IntegrityError> {
+    let clock = Instant::now();
     let envelopes = match state.store.signed_envelopes(job.id).await {
         Ok(e) => e,
         Err(e) => {
@@ -140,10 +141,20 @@ async fn release(
             return Ok(None);
         }
     };
+    let read_ms = ms(clock.elapsed());
     let (release, digest) = state
         .keys
         .verify_statement(job, envelopes.statement.as_ref())?;
-    match state.store.statement_spent(&digest).await {
+    let verified_ms = ms(clock.elapsed());
+    let spent = state.store.statement_spent(&digest).await;
+    tracing::debug!(
+        promotion.id = %job.id,
+        copy.statement_read_ms = read_ms,
+        copy.statement_verified_ms = verified_ms,
+        copy.statement_spent_ms = ms(clock.elapsed()),
+        "decision statement checked"
+    );
+    match spent {
         Ok(false) => Ok(Some((release, digest))),
         Ok(true) => Err(IntegrityError::Replayed(digest)),
         Err(e) => {
