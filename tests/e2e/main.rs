@@ -31,6 +31,7 @@ mod store_rows;
 mod support;
 mod tcp_proxy;
 mod text;
+mod token_grants;
 mod tokens;
 mod validation;
 mod verification_cache;

@@ -50,11 +50,15 @@ pub enum AuditAction {
     AutoApproved,
     /// A pending promotion expired unapproved.
     Expired,
+    /// An admin minted a token through the API.
+    TokenCreated,
+    /// A second admin confirmed an approver or break-glass token.
+    TokenConfirmed,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 21] = [
         Self::Requested,
         Self::Evaluated,
         Self::Superseded,
@@ -74,6 +78,8 @@ impl AuditAction {
         Self::ReviewAcknowledged,
         Self::AutoApproved,
         Self::Expired,
+        Self::TokenCreated,
+        Self::TokenConfirmed,
     ];
 
     /// The wire name, as stored and hashed.
@@ -98,6 +104,8 @@ impl AuditAction {
             Self::ReviewAcknowledged => "review_acknowledged",
             Self::AutoApproved => "auto_approved",
             Self::Expired => "expired",
+            Self::TokenCreated => "token_created",
+            Self::TokenConfirmed => "token_confirmed",
         }
     }
 }

@@ -92,6 +92,8 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration)
             "/v1/reviews/{id}/acknowledge",
             post(handlers::break_glass::acknowledge),
         )
+        .route("/v1/tokens", post(handlers::tokens::mint))
+        .route("/v1/tokens/{id}/confirm", post(handlers::tokens::confirm))
         .route("/v1/audit", get(handlers::audit::query))
         .route("/v1/gate/keys", get(handlers::gate::keys))
         .route(
@@ -275,6 +277,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
                 .map_err(StartError::Oidc)?,
         ),
         bar_admin_approvals: config.approvals.bar_admins,
+        token_max_ttl: Duration::from_secs(config.tokens.max_ttl_hours.saturating_mul(3600)),
         pending_expiry: (config.approvals.pending_expiry_hours > 0).then(|| {
             Duration::from_secs(config.approvals.pending_expiry_hours.saturating_mul(3600))
         }),

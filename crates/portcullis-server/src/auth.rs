@@ -52,19 +52,39 @@ pub async fn create_token(
     groups: Vec<GroupName>,
     expires_at: Option<DateTime<Utc>>,
 ) -> Result<String, portcullis_store::Error> {
+    let (_, secret) =
+        mint_token(store, gate, subject, role, groups, expires_at, None, false).await?;
+    Ok(secret)
+}
+
+/// Creates a token minted by `created_by` (an admin, through the API), inactive until a
+/// second admin confirms it when `awaiting_confirmation`; returns its id and secret.
+#[allow(clippy::too_many_arguments)]
+pub async fn mint_token(
+    store: &Store,
+    gate: &GateKeys,
+    subject: &Subject,
+    role: Role,
+    groups: Vec<GroupName>,
+    expires_at: Option<DateTime<Utc>>,
+    created_by: Option<String>,
+    awaiting_confirmation: bool,
+) -> Result<(uuid::Uuid, String), portcullis_store::Error> {
     let mut raw = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut raw);
     let secret = format!("pct_{}", hex::encode(raw));
-    store
+    let id = store
         .create_token(&NewToken {
             subject: subject.clone(),
             role,
             groups,
             token_hash: gate.token_hash(&secret),
             expires_at,
+            created_by,
+            awaiting_confirmation,
         })
         .await?;
-    Ok(secret)
+    Ok((id, secret))
 }
 
 /// Counts a refusal outside the audit chain (see `auth_failures`): no database write and

@@ -105,6 +105,8 @@ pub struct AppState {
     pub oidc: Arc<crate::oidc::Oidc>,
     /// Whether holders of the admin role are refused as approvers.
     pub bar_admin_approvals: bool,
+    /// The longest life of a token minted through the API.
+    pub token_max_ttl: std::time::Duration,
     /// How long a promotion may stay pending; `None` never expires.
     pub pending_expiry: Option<std::time::Duration>,
 }

@@ -22,4 +22,4 @@ pub use notify::{COPY_JOBS_CHANNEL, CopyJobListener, Wakeup};
 pub use promotions::{NewPromotion, PromotionRecord, SignedEnvelopes};
 pub use reviews::ReviewRecord;
 pub use token_cache::{TOKEN_CACHE_MAX_ENTRIES, TOKEN_CACHE_TTL, TOKEN_CHANNEL};
-pub use tokens::{NewToken, TokenInfo, TokenRecord};
+pub use tokens::{NewToken, PendingGrant, TokenInfo, TokenRecord};

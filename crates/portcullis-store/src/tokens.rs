@@ -25,6 +25,27 @@ pub struct NewToken {
     pub token_hash: Vec<u8>,
     /// When it stops working, if ever.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The admin who minted it through the API (none for the CLI).
+    pub created_by: Option<String>,
+    /// Whether it works only once a second admin confirms it.
+    pub awaiting_confirmation: bool,
+}
+
+/// A token that a second admin must confirm, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingGrant {
+    /// Row id.
+    pub id: Uuid,
+    /// Whose token it is.
+    pub subject: String,
+    /// Its role.
+    pub role: String,
+    /// The admin who minted it.
+    pub created_by: Option<String>,
+    /// Whether it still awaits confirmation.
+    pub awaiting_confirmation: bool,
+    /// Whether it was revoked.
+    pub revoked: bool,
 }
 
 /// A stored, unrevoked, unexpired token.
@@ -77,8 +98,8 @@ impl Store {
         let id = Uuid::new_v4();
         let groups: Vec<String> = token.groups.iter().map(|g| g.as_str().to_owned()).collect();
         sqlx::query(
-            "INSERT INTO api_tokens (id, subject, role, groups, token_hash, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO api_tokens (id, subject, role, groups, token_hash, expires_at, created_by, \
+             awaiting_confirmation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(id)
         .bind(token.subject.as_str())
@@ -86,9 +107,54 @@ impl Store {
         .bind(&groups)
         .bind(&token.token_hash)
         .bind(token.expires_at)
+        .bind(&token.created_by)
+        .bind(token.awaiting_confirmation)
         .execute(&self.pool)
         .await?;
         Ok(id)
+    }
+
+    /// The token `id` as a grant to confirm.
+    pub async fn token_grant(&self, id: Uuid) -> Result<Option<PendingGrant>> {
+        type Row = (
+            Uuid,
+            String,
+            String,
+            Option<String>,
+            bool,
+            Option<DateTime<Utc>>,
+        );
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT id, subject, role, created_by, awaiting_confirmation, revoked_at FROM api_tokens \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(
+            |(id, subject, role, created_by, awaiting, revoked_at)| PendingGrant {
+                id,
+                subject,
+                role,
+                created_by,
+                awaiting_confirmation: awaiting,
+                revoked: revoked_at.is_some(),
+            },
+        ))
+    }
+
+    /// Activates a token awaiting confirmation, confirmed by `by`; false (changing nothing)
+    /// unless it was still awaiting, unrevoked and made by someone else.
+    pub async fn confirm_token(&self, id: Uuid, by: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE api_tokens SET awaiting_confirmation = false, confirmed_by = $2 WHERE id = $1 \
+             AND awaiting_confirmation AND revoked_at IS NULL AND created_by IS DISTINCT FROM $2",
+        )
+        .bind(id)
+        .bind(by)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Finds the unrevoked, unexpired token with this hash, from the token cache when it
@@ -113,7 +179,8 @@ impl Store {
         type Row = (Uuid, String, String, Vec<String>, Option<DateTime<Utc>>);
         let row: Option<Row> = sqlx::query_as(
             "SELECT id, subject, role, groups, expires_at FROM api_tokens WHERE token_hash = $1 \
-             AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
+             AND revoked_at IS NULL AND NOT awaiting_confirmation \
+             AND (expires_at IS NULL OR expires_at > now())",
         )
         .bind(token_hash)
         .fetch_optional(&self.pool)

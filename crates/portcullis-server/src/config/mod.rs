@@ -27,7 +27,7 @@ pub use registries::{RegistrySettings, RetrySettings, TimeoutSettings};
 pub use routes::Route;
 pub use secret::{DatabaseUrl, Secret};
 pub use serving::{
-    ApprovalSettings, AuthFailureSettings, AuthSettings, CopySettings, HttpSettings,
+    ApprovalSettings, AuthFailureSettings, AuthSettings, CopySettings, HttpSettings, TokenSettings,
 };
 pub use settings::{
     AuditSettings, DatabaseSettings, EvidenceSettings, GateSettings, LimitSettings,
@@ -107,6 +107,9 @@ pub struct Config {
     /// Approval rules beyond the policy's requirement.
     #[serde(default)]
     pub approvals: ApprovalSettings,
+    /// Tokens minted through the API.
+    #[serde(default)]
+    pub tokens: TokenSettings,
     /// How much evidence one request may bring.
     #[serde(default)]
     pub limits: LimitSettings,

@@ -153,6 +153,27 @@ impl Default for ApprovalSettings {
     }
 }
 
+/// Tokens minted through the API (`tokens:`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSettings {
+    /// The longest life of a token minted with `POST /v1/tokens` (default 24).
+    #[serde(default = "default_token_hours")]
+    pub max_ttl_hours: u64,
+}
+
+fn default_token_hours() -> u64 {
+    24
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            max_ttl_hours: default_token_hours(),
+        }
+    }
+}
+
 /// Bearer-token identity beyond the static tokens (`auth:`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

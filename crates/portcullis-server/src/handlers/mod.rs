@@ -8,3 +8,4 @@ pub mod break_glass;
 pub mod gate;
 pub mod health;
 pub mod promotions;
+pub mod tokens;
