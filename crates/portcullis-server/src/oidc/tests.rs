@@ -165,3 +165,66 @@ fn jwks_keys_are_checked_by_type() {
     );
     assert!(parse_set(b"[]").is_err());
 }
+
+/// Serves `jwks` (swappable) on a loopback port; returns the URL and the swap handle.
+async fn serve_jwks(jwks: Value) -> (String, std::sync::Arc<std::sync::Mutex<Value>>) {
+    let current = std::sync::Arc::new(std::sync::Mutex::new(jwks));
+    let shared = current.clone();
+    let app = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(move || {
+            let shared = shared.clone();
+            async move { axum::Json(shared.lock().unwrap().clone()) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}/jwks"), current)
+}
+
+#[tokio::test]
+async fn a_jwks_url_is_fetched_and_refetched_when_the_issuer_rotates_its_key() {
+    let old = JwtIssuer::new("old").unwrap();
+    let new = JwtIssuer::new("new").unwrap();
+    let (url, current) = serve_jwks(old.jwks().unwrap()).await;
+    let cfg = OidcIssuer {
+        issuer: ISSUER.into(),
+        audience: "portcullis".into(),
+        jwks_file: None,
+        jwks_url: Some(url),
+        ca_file: None,
+        algorithms: vec![Algorithm::ES256],
+        subject_claim: "sub".into(),
+        groups_claim: None,
+        roles: Vec::new(),
+        jwks_refresh_seconds: 0,
+        leeway_seconds: 0,
+    };
+    let oidc = Oidc::load(&[cfg.clone()]).await.unwrap();
+    assert!(
+        oidc.authenticate(&old.token(&claims()).unwrap())
+            .await
+            .is_ok()
+    );
+    *current.lock().unwrap() = new.jwks().unwrap();
+    assert!(
+        oidc.authenticate(&new.token(&claims()).unwrap())
+            .await
+            .is_ok()
+    );
+    // The old key is gone from the set now.
+    assert!(
+        oidc.authenticate(&old.token(&claims()).unwrap())
+            .await
+            .is_err()
+    );
+    // Plain http to anything but loopback is refused at load.
+    let remote = OidcIssuer {
+        jwks_url: Some("http://idp.example/jwks".into()),
+        ..cfg
+    };
+    assert!(Oidc::load(&[remote]).await.unwrap_err().contains("https"));
+}
