@@ -203,7 +203,7 @@ async fn a_jwks_url_is_fetched_and_refetched_when_the_issuer_rotates_its_key() {
         jwks_refresh_seconds: 0,
         leeway_seconds: 0,
     };
-    let oidc = Oidc::load(&[cfg.clone()]).await.unwrap();
+    let oidc = Oidc::load(std::slice::from_ref(&cfg)).await.unwrap();
     assert!(
         oidc.authenticate(&old.token(&claims()).unwrap())
             .await
