@@ -107,28 +107,39 @@ async fn sign_with_bundle_and_attest(app: &TestApp, sigstore: &PrivateSigstore) 
     digest
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bundle_signature_and_keyless_provenance_pass_the_gate_and_travel_to_production() {
-    let sigstore = PrivateSigstore::new().unwrap();
-    let dir = policy_and_root(&sigstore);
+/// A gate trusting `sigstore` for the identities matching `subject_regex` and no key, with the
+/// policy of `policy_and_root`; returns it and the bundle directory.
+async fn spawn_gate(sigstore: &PrivateSigstore, subject_regex: &'static str) -> (TestApp, PathBuf) {
+    let dir = policy_and_root(sigstore);
     let config_dir = dir.clone();
     let app = TestApp::spawn_with(move |c| {
         c.policy_dir = config_dir.clone();
         // The image carries no key signature: no trusted key may be needed.
         c.trust.keys.clear();
-        c.trust.keyless = Some(keyless(&config_dir, "https://github.com/acme/app/.*"));
+        c.trust.keyless = Some(keyless(&config_dir, subject_regex));
     })
     .await;
+    (app, dir)
+}
+
+/// A dry run of `source` with an empty Trivy report.
+async fn dry_run(app: &TestApp, source: &str) -> (reqwest::StatusCode, Value) {
+    app.post(
+        "/v1/promotions",
+        &app.tokens.ci,
+        &body(source, vec![("trivy-json", trivy(&[]))], true),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_signature_and_keyless_provenance_pass_the_gate_and_travel_to_production() {
+    let sigstore = PrivateSigstore::new().unwrap();
+    let (app, dir) = spawn_gate(&sigstore, "https://github.com/acme/app/.*").await;
     let digest = sign_with_bundle_and_attest(&app, &sigstore).await;
     let source = app.source("team/app", &digest);
 
-    let (status, p) = app
-        .post(
-            "/v1/promotions",
-            &app.tokens.ci,
-            &body(&source, vec![("trivy-json", trivy(&[]))], true),
-        )
-        .await;
+    let (status, p) = dry_run(&app, &source).await;
     assert_eq!(status, reqwest::StatusCode::OK, "{p}");
     assert_eq!(rules(&p), Vec::<String>::new(), "{p}");
     assert_eq!(p["decision"]["allow"], true, "{p}");
@@ -174,23 +185,10 @@ async fn a_bundle_signature_and_keyless_provenance_pass_the_gate_and_travel_to_p
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_identity_is_denied_for_both_signature_and_provenance() {
     let sigstore = PrivateSigstore::new().unwrap();
-    let dir = policy_and_root(&sigstore);
-    let config_dir = dir.clone();
-    let app = TestApp::spawn_with(move |c| {
-        c.policy_dir = config_dir.clone();
-        c.trust.keys.clear();
-        c.trust.keyless = Some(keyless(&config_dir, "https://github.com/other/app/.*"));
-    })
-    .await;
+    let (app, _dir) = spawn_gate(&sigstore, "https://github.com/other/app/.*").await;
     let digest = sign_with_bundle_and_attest(&app, &sigstore).await;
     let source = app.source("team/app", &digest);
-    let (_, p) = app
-        .post(
-            "/v1/promotions",
-            &app.tokens.ci,
-            &body(&source, vec![("trivy-json", trivy(&[]))], true),
-        )
-        .await;
+    let (_, p) = dry_run(&app, &source).await;
     assert_eq!(p["decision"]["allow"], false, "{p}");
     let violated = rules(&p);
     assert!(
@@ -209,18 +207,10 @@ async fn a_reload_re_reads_the_trusted_root_and_a_bad_one_keeps_the_old_trust() 
     let signer = PrivateSigstore::new().unwrap();
     let stranger = PrivateSigstore::new().unwrap();
     // The gate starts out trusting another deployment.
-    let dir = policy_and_root(&stranger);
-    let config_dir = dir.clone();
-    let app = TestApp::spawn_with(move |c| {
-        c.policy_dir = config_dir.clone();
-        c.trust.keys.clear();
-        c.trust.keyless = Some(keyless(&config_dir, "https://github.com/acme/app/.*"));
-    })
-    .await;
+    let (app, dir) = spawn_gate(&stranger, "https://github.com/acme/app/.*").await;
     let digest = sign_with_bundle_and_attest(&app, &signer).await;
     let source = app.source("team/app", &digest);
-    let dry_run = body(&source, vec![("trivy-json", trivy(&[]))], true);
-    let (_, p) = app.post("/v1/promotions", &app.tokens.ci, &dry_run).await;
+    let (_, p) = dry_run(&app, &source).await;
     assert_eq!(p["decision"]["allow"], false, "{p}");
 
     // The operator installs the right trust root and reloads: verdicts change at once, the
@@ -229,13 +219,13 @@ async fn a_reload_re_reads_the_trusted_root_and_a_bad_one_keeps_the_old_trust() 
         .write_trusted_root(&dir.join("trusted_root.json"))
         .unwrap();
     app.state.gate.reload_keyless().unwrap();
-    let (_, p) = app.post("/v1/promotions", &app.tokens.ci, &dry_run).await;
+    let (_, p) = dry_run(&app, &source).await;
     assert_eq!(p["decision"]["allow"], true, "{p}");
 
     // A broken file is refused and the trust in use stays.
     std::fs::write(dir.join("trusted_root.json"), "{ not json").unwrap();
     let err = app.state.gate.reload_keyless().unwrap_err().to_string();
     assert!(err.contains("trusted_root"), "{err}");
-    let (_, p) = app.post("/v1/promotions", &app.tokens.ci, &dry_run).await;
+    let (_, p) = dry_run(&app, &source).await;
     assert_eq!(p["decision"]["allow"], true, "{p}");
 }

@@ -94,6 +94,40 @@ fn check_logged_signature(logged_b64: &str, signature: &[u8], twice: bool) -> Re
     Ok(logged == signature)
 }
 
+/// Where a DSSE entry kind lists its signatures, and how each is encoded.
+struct Logged {
+    /// JSON pointer of the list.
+    list: &'static str,
+    /// Field of a listed signature holding the signature.
+    signature: &'static str,
+    /// Field holding the verifier (certificate or key PEM).
+    verifier: &'static str,
+    /// Whether both are base64 twice (`intoto` 0.0.2).
+    twice: bool,
+}
+
+impl Logged {
+    /// The listed signature equal to `signature` must be by `verifier`.
+    fn check(&self, body: &Value, signature: &[u8], verifier: &Verifier<'_>) -> Result<(), String> {
+        let sigs = body
+            .pointer(self.list)
+            .and_then(Value::as_array)
+            .ok_or_else(|| format!("log entry body lacks {}", self.list))?;
+        for sig in sigs {
+            let (Some(s), Some(k)) = (
+                sig.get(self.signature).and_then(Value::as_str),
+                sig.get(self.verifier).and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            if check_logged_signature(s, signature, self.twice)? {
+                return check_logged_verifier(k, verifier, self.twice);
+            }
+        }
+        Err("log entry records a different signature".into())
+    }
+}
+
 /// Checks that `body` (the decoded entry) logs exactly `signed` by `verifier`; `claimed` is
 /// the kind and version a bundle says the entry has, which must be the body's own.
 pub(crate) fn check(
@@ -163,22 +197,13 @@ pub(crate) fn check(
                 &sha256_hex(payload),
                 "payload",
             )?;
-            let sigs = body
-                .pointer("/spec/content/envelope/signatures")
-                .and_then(Value::as_array)
-                .ok_or("log entry body lacks /spec/content/envelope/signatures")?;
-            for sig in sigs {
-                let (Some(s), Some(k)) = (
-                    sig.get("sig").and_then(Value::as_str),
-                    sig.get("publicKey").and_then(Value::as_str),
-                ) else {
-                    continue;
-                };
-                if check_logged_signature(s, signature, true)? {
-                    return check_logged_verifier(k, verifier, true);
-                }
-            }
-            Err("log entry records a different signature".into())
+            let logged = Logged {
+                list: "/spec/content/envelope/signatures",
+                signature: "sig",
+                verifier: "publicKey",
+                twice: true,
+            };
+            logged.check(&body, signature, verifier)
         }
         (
             "dsse",
@@ -198,22 +223,13 @@ pub(crate) fn check(
                 )?;
             }
             check_hash(&body, "/spec/payloadHash", &sha256_hex(payload), "payload")?;
-            let sigs = body
-                .pointer("/spec/signatures")
-                .and_then(Value::as_array)
-                .ok_or("log entry body lacks /spec/signatures")?;
-            for sig in sigs {
-                let (Some(s), Some(k)) = (
-                    sig.get("signature").and_then(Value::as_str),
-                    sig.get("verifier").and_then(Value::as_str),
-                ) else {
-                    continue;
-                };
-                if check_logged_signature(s, signature, false)? {
-                    return check_logged_verifier(k, verifier, false);
-                }
-            }
-            Err("log entry records a different signature".into())
+            let logged = Logged {
+                list: "/spec/signatures",
+                signature: "signature",
+                verifier: "verifier",
+                twice: false,
+            };
+            logged.check(&body, signature, verifier)
         }
         ("hashedrekord", "0.0.2", Signed::Message { digest, signature }) => {
             let spec = body
