@@ -55,6 +55,7 @@ async fn jwts_from_trusted_issuers_authenticate_ci_and_approvers() {
                     claim: "repository".into(),
                     equals: "team/app".into(),
                     role: portcullis_core::Role::Ci,
+                    routes: None,
                 }],
             ),
             issuer(
@@ -64,6 +65,7 @@ async fn jwts_from_trusted_issuers_authenticate_ci_and_approvers() {
                     claim: "groups".into(),
                     equals: "release-approvers".into(),
                     role: portcullis_core::Role::Approver,
+                    routes: None,
                 }],
             ),
         ];
@@ -123,5 +125,89 @@ async fn jwts_from_trusted_issuers_authenticate_ci_and_approvers() {
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {e}");
         assert_eq!(e["status"], 401, "{what}: {e}");
     }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A role mapping with `routes` grants the role on those routes only: a CI job may request
+/// promotions on its route and gets 403 `route_not_allowed` on another; an approver scoped to
+/// one route cannot vote on, nor sees as awaiting, a promotion of another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_scoped_roles_hold_on_their_routes_only() {
+    let github = JwtIssuer::new("gh-1").unwrap();
+    let idp = JwtIssuer::new("idp-1").unwrap();
+    let dir = std::env::temp_dir().join(format!("portcullis-oidc-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("github.json"), github.jwks().unwrap().to_string()).unwrap();
+    std::fs::write(dir.join("idp.json"), idp.jwks().unwrap().to_string()).unwrap();
+    let jwks = dir.clone();
+    let app = TestApp::spawn_with(move |c| {
+        let mut eu = c.routes[0].clone();
+        eu.name = "staging-to-eu".into();
+        c.routes.push(eu);
+        let scoped = |claim: &str, equals: &str, role, route: &str| RoleMapping {
+            claim: claim.into(),
+            equals: equals.into(),
+            role,
+            routes: Some(vec![route.to_owned()]),
+        };
+        c.auth.oidc = vec![
+            issuer(
+                GITHUB,
+                &jwks.join("github.json"),
+                vec![scoped(
+                    "repository",
+                    "team/app",
+                    portcullis_core::Role::Ci,
+                    "staging-to-eu",
+                )],
+            ),
+            issuer(
+                IDP,
+                &jwks.join("idp.json"),
+                vec![scoped(
+                    "groups",
+                    "release-approvers",
+                    portcullis_core::Role::Approver,
+                    crate::support::ROUTE,
+                )],
+            ),
+        ];
+    })
+    .await;
+    let digest = app.push_signed("team/app", "scoped").await;
+    let source = app.source("team/app", &digest);
+    let ci = github.token(&ci_claims("team/app")).unwrap();
+
+    let mut request = body(&source, vec![("trivy-json", trivy(&[]))], false);
+    let (status, e) = app.post("/v1/promotions", &ci, &request).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{e}");
+    assert_eq!(e["code"], "route_not_allowed", "{e}");
+    assert_eq!(app.count("SELECT count(*) FROM promotions").await, 0);
+
+    request["route"] = json!("staging-to-eu");
+    let (status, p) = app.post("/v1/promotions", &ci, &request).await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let id = p["id"].as_str().unwrap().to_owned();
+
+    // Alice approves on the default route only.
+    let alice = idp
+        .token(
+            &json!({"iss": IDP, "aud": "portcullis", "sub": "alice", "exp": now() + 300,
+                        "groups": ["release-approvers"]}),
+        )
+        .unwrap();
+    let (status, e) = app.vote(&id, &alice, "approve").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{e}");
+    assert_eq!(e["code"], "route_not_allowed", "{e}");
+    let (status, listed) = app.get("/v1/promotions?awaiting=me", &alice).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(
+        listed["promotions"].as_array().unwrap().len(),
+        0,
+        "{listed}"
+    );
+    // A static approver (every route) still may.
+    let (status, v) = app.vote(&id, &app.tokens.approver1, "approve").await;
+    assert_eq!(status, StatusCode::OK, "{v}");
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -281,6 +281,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         pending_expiry: (config.approvals.pending_expiry_hours > 0).then(|| {
             Duration::from_secs(config.approvals.pending_expiry_hours.saturating_mul(3600))
         }),
+        tag_probes: Arc::default(),
     })
 }
 

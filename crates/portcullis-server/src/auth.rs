@@ -27,6 +27,9 @@ pub struct Caller {
     pub issuer: String,
     /// The roles the identity holds (one for a static token).
     pub roles: Vec<Role>,
+    /// The roles held on some routes only, with those routes (from OIDC role mappings with
+    /// `routes`); every other role in `roles` is held on every route.
+    pub scoped: Vec<(Role, Vec<String>)>,
     /// Approver groups.
     pub groups: Vec<GroupName>,
     /// The id of the request it made (see `request_id`), recorded in its audit events.
@@ -40,6 +43,18 @@ impl Caller {
     /// Whether the caller holds `role`.
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
+    }
+
+    /// Whether the caller holds one of the roles in `mask` (`roles::*` bits) on `route`.
+    pub fn may_on(&self, mask: u8, route: &str) -> bool {
+        self.roles.iter().any(|role| {
+            bit(*role) & mask != 0
+                && self
+                    .scoped
+                    .iter()
+                    .find(|(r, _)| r == role)
+                    .is_none_or(|(_, routes)| routes.iter().any(|r| r == route))
+        })
     }
 }
 
@@ -126,6 +141,7 @@ impl FromRequestParts<AppState> for Caller {
                         subject: subject.as_str().to_owned(),
                         issuer: id.issuer,
                         roles: id.roles,
+                        scoped: id.scoped,
                         groups: id.groups,
                         request_id: parts.extensions.get::<RequestId>().cloned(),
                     })
@@ -147,6 +163,7 @@ impl FromRequestParts<AppState> for Caller {
                 subject: t.subject.into(),
                 issuer: STATIC_ISSUER.to_owned(),
                 roles: vec![t.role],
+                scoped: Vec::new(),
                 groups: t.groups,
                 request_id: parts.extensions.get::<RequestId>().cloned(),
             }),

@@ -109,4 +109,6 @@ pub struct AppState {
     pub token_max_ttl: std::time::Duration,
     /// How long a promotion may stay pending; `None` never expires.
     pub pending_expiry: Option<std::time::Duration>,
+    /// Recent destination tag look-ups, which dry runs may use (`tag_probe`).
+    pub tag_probes: Arc<crate::services::promotions::tag_probe::TagProbes>,
 }

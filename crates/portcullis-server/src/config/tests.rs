@@ -316,3 +316,30 @@ fn the_pool_keeps_eight_connections_warm_unless_told_and_at_most_sixteen() {
         "{err}"
     );
 }
+
+#[test]
+fn oidc_role_routes_must_name_configured_routes() {
+    let env = |k: &str| (k == "REG_PW").then(|| "x".to_owned());
+    let with = |routes: &str| {
+        format!(
+            "{YAML}auth:\n  oidc:\n    - issuer: https://idp.example\n      audience: portcullis\n      jwks_file: jwks.json\n      roles: [{{ claim: groups, equals: ops, role: approver{routes} }}]\n"
+        )
+    };
+    let ok = Config::from_yaml(&with(", routes: [prod]"), Path::new("."), &env).unwrap();
+    assert_eq!(
+        ok.auth.oidc[0].roles[0].routes.as_deref(),
+        Some(&["prod".to_owned()][..])
+    );
+    for (routes, says) in [
+        (
+            ", routes: [nowhere]",
+            "\"nowhere\", which is not configured",
+        ),
+        (", routes: []", "empty routes list"),
+    ] {
+        let err = Config::from_yaml(&with(routes), Path::new("."), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(says), "{routes}: {err}");
+    }
+}

@@ -6,6 +6,7 @@ use super::{Config, ConfigError, RetrySettings};
 impl Config {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         self.validate_routes()?;
+        self.validate_role_routes()?;
         if self.audit.checkpoint_interval_seconds == 0 || self.audit.checkpoint_every_events < 1 {
             return Err(ConfigError::Invalid(
                 "audit.checkpoint_interval_seconds and audit.checkpoint_every_events must be at least 1".into(),
@@ -66,6 +67,33 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "http.request_timeout_seconds must be at least 1".into(),
             ));
+        }
+        Ok(())
+    }
+
+    /// An OIDC role mapping scoped to routes names configured routes, at least one.
+    fn validate_role_routes(&self) -> Result<(), ConfigError> {
+        for issuer in &self.auth.oidc {
+            for mapping in &issuer.roles {
+                let Some(routes) = &mapping.routes else {
+                    continue;
+                };
+                if routes.is_empty() {
+                    return Err(ConfigError::Invalid(format!(
+                        "auth.oidc {}: the mapping of {} = {:?} has an empty routes list (leave it out for every route)",
+                        issuer.issuer, mapping.claim, mapping.equals
+                    )));
+                }
+                if let Some(unknown) = routes
+                    .iter()
+                    .find(|r| !self.routes.iter().any(|route| route.name == **r))
+                {
+                    return Err(ConfigError::Invalid(format!(
+                        "auth.oidc {}: the mapping of {} = {:?} names route {unknown:?}, which is not configured",
+                        issuer.issuer, mapping.claim, mapping.equals
+                    )));
+                }
+            }
         }
         Ok(())
     }

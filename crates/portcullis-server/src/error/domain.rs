@@ -30,7 +30,7 @@ impl From<PromotionError> for ApiError {
             E::Work(w) => w.into(),
             E::Signing(_) | E::Serialize(_) => Self::internal(&e),
             E::NotFound(_) => answer(StatusCode::NOT_FOUND, code, &e),
-            E::NotRequester => answer(StatusCode::FORBIDDEN, code, &e),
+            E::NotRequester | E::RouteNotAllowed(_) => answer(StatusCode::FORBIDDEN, code, &e),
             E::InvalidDigest(_)
             | E::InvalidSource(_)
             | E::UnknownRoute(_)
@@ -90,7 +90,7 @@ impl From<ApprovalError> for ApiError {
             E::Store(s) => s.into(),
             E::Signing(_) => Self::internal(&e),
             E::NotFound(_) => answer(StatusCode::NOT_FOUND, code, &e),
-            E::SelfApproval | E::MissingGroup(_) | E::AdminBarred => {
+            E::SelfApproval | E::MissingGroup(_) | E::AdminBarred | E::RouteNotAllowed(_) => {
                 answer(StatusCode::FORBIDDEN, code, &e)
             }
             E::NotPending { .. }
@@ -140,7 +140,9 @@ impl From<BreakGlassError> for ApiError {
             E::Store(s) => s.into(),
             E::Signing(_) => Self::internal(&e),
             E::NotFound { .. } => answer(StatusCode::NOT_FOUND, code, &e),
-            E::SelfBreakGlass | E::SelfReview => answer(StatusCode::FORBIDDEN, code, &e),
+            E::SelfBreakGlass | E::SelfReview | E::RouteNotAllowed(_) => {
+                answer(StatusCode::FORBIDDEN, code, &e)
+            }
             E::InvalidState { .. } | E::AlreadyAcknowledged(_) => {
                 answer(StatusCode::CONFLICT, code, &e)
             }

@@ -67,6 +67,10 @@ pub struct RoleMapping {
     pub equals: String,
     /// The role granted.
     pub role: Role,
+    /// The routes the role is granted on; absent, on every route. (A CI workflow may request
+    /// promotions on its own route only; a team's approvers approve on their routes.)
+    #[serde(default)]
+    pub routes: Option<Vec<String>>,
 }
 
 fn default_algorithms() -> Vec<Algorithm> {
@@ -93,6 +97,8 @@ pub struct OidcIdentity {
     pub groups: Vec<GroupName>,
     /// Roles granted by the mappings, in configuration order, unique.
     pub roles: Vec<Role>,
+    /// The roles held on some routes only, with those routes (see `Caller::scoped`).
+    pub scoped: Vec<(Role, Vec<String>)>,
 }
 
 struct Keys {
@@ -202,20 +208,54 @@ impl Oidc {
                     .collect()
             })
             .unwrap_or_default();
-        let mut roles = Vec::new();
-        for mapping in &cfg.roles {
-            let holds = strings(unverified.claims.get(&mapping.claim)).any(|v| v == mapping.equals);
-            if holds && !roles.contains(&mapping.role) {
-                roles.push(mapping.role);
-            }
-        }
+        let granted = cfg
+            .roles
+            .iter()
+            .filter(|m| strings(unverified.claims.get(&m.claim)).any(|v| v == m.equals));
+        let (roles, scoped) = grants(granted);
         Ok(OidcIdentity {
             issuer: cfg.issuer.clone(),
             subject: subject.to_owned(),
             groups,
             roles,
+            scoped,
         })
     }
+}
+
+/// The roles the matching mappings grant, unique in configuration order, and those held on
+/// some routes only: a role granted once without `routes` is held everywhere; otherwise on
+/// the union of its grants' routes.
+fn grants<'a>(
+    granted: impl Iterator<Item = &'a RoleMapping>,
+) -> (Vec<Role>, Vec<(Role, Vec<String>)>) {
+    let mut roles: Vec<Role> = Vec::new();
+    let mut scoped: Vec<(Role, Option<Vec<String>>)> = Vec::new();
+    for mapping in granted {
+        if !roles.contains(&mapping.role) {
+            roles.push(mapping.role);
+            scoped.push((mapping.role, Some(Vec::new())));
+        }
+        let Some((_, routes)) = scoped.iter_mut().find(|(r, _)| *r == mapping.role) else {
+            continue;
+        };
+        match (routes.as_mut(), &mapping.routes) {
+            (Some(held), Some(more)) => {
+                for route in more {
+                    if !held.contains(route) {
+                        held.push(route.clone());
+                    }
+                }
+            }
+            (_, None) => *routes = None,
+            (None, Some(_)) => {}
+        }
+    }
+    let scoped = scoped
+        .into_iter()
+        .filter_map(|(role, routes)| routes.map(|r| (role, r)))
+        .collect();
+    (roles, scoped)
 }
 
 impl IssuerState {

@@ -35,6 +35,7 @@ async fn oidc(key: &JwtIssuer, refresh: u64) -> (Oidc, PathBuf) {
             claim: "repository".into(),
             equals: "acme/app".into(),
             role: Role::Ci,
+            routes: None,
         }],
         jwks_refresh_seconds: refresh,
         leeway_seconds: 0,
@@ -227,4 +228,35 @@ async fn a_jwks_url_is_fetched_and_refetched_when_the_issuer_rotates_its_key() {
         ..cfg
     };
     assert!(Oidc::load(&[remote]).await.unwrap_err().contains("https"));
+}
+
+fn mapping(claim: &str, role: Role, routes: Option<&[&str]>) -> RoleMapping {
+    RoleMapping {
+        claim: claim.into(),
+        equals: "x".into(),
+        role,
+        routes: routes.map(|r| r.iter().map(|s| (*s).to_owned()).collect()),
+    }
+}
+
+#[test]
+fn route_scoped_grants_union_and_an_unscoped_grant_wins() {
+    let maps = [
+        mapping("a", Role::Ci, Some(&["staging-to-prod"])),
+        mapping("b", Role::Ci, Some(&["staging-to-eu", "staging-to-prod"])),
+        mapping("c", Role::Approver, Some(&["staging-to-prod"])),
+        mapping("d", Role::Approver, None),
+        mapping("e", Role::Auditor, None),
+    ];
+    let (roles, scoped) = grants(maps.iter());
+    assert_eq!(roles, [Role::Ci, Role::Approver, Role::Auditor]);
+    assert_eq!(
+        scoped,
+        [(
+            Role::Ci,
+            vec!["staging-to-prod".to_owned(), "staging-to-eu".to_owned()]
+        )]
+    );
+    let (_, scoped) = grants(maps[..1].iter());
+    assert_eq!(scoped, [(Role::Ci, vec!["staging-to-prod".to_owned()])]);
 }

@@ -41,6 +41,9 @@ pub enum BreakGlassError {
     /// The requester cannot force their own promotion.
     #[error("the requester of a promotion cannot break the glass on it")]
     SelfBreakGlass,
+    /// The caller's role is granted on other routes only (`auth.oidc[].roles[].routes`).
+    #[error("the caller's role is not granted on route {0}")]
+    RouteNotAllowed(String),
     /// The actor cannot acknowledge their own break-glass.
     #[error("the actor of a break-glass cannot acknowledge its review")]
     SelfReview,
@@ -63,6 +66,7 @@ impl BreakGlassError {
             Self::InvalidState { .. } => "invalid_state",
             Self::SelfBreakGlass => "self_break_glass",
             Self::SelfReview => "self_review",
+            Self::RouteNotAllowed(_) => "route_not_allowed",
             Self::AlreadyAcknowledged(_) => "already_acknowledged",
             Self::Store(e) => crate::services::store_code(e),
             Self::Signing(_) => "internal",
@@ -82,7 +86,9 @@ pub async fn break_glass(
     if let Err(e) = &outcome
         && matches!(
             e,
-            BreakGlassError::InvalidState { .. } | BreakGlassError::SelfBreakGlass
+            BreakGlassError::InvalidState { .. }
+                | BreakGlassError::SelfBreakGlass
+                | BreakGlassError::RouteNotAllowed(_)
         )
     {
         let refusal = refusals::Refusal {
@@ -113,6 +119,9 @@ async fn force(
         PromotionState::Denied | PromotionState::PendingApproval
     ) {
         return Err(BreakGlassError::InvalidState { id, state: p.state });
+    }
+    if !caller.may_on(crate::auth::roles::BREAK_GLASS, &p.route) {
+        return Err(BreakGlassError::RouteNotAllowed(p.route.clone()));
     }
     if caller.subject == p.requested_by.to_lowercase() {
         return Err(BreakGlassError::SelfBreakGlass);

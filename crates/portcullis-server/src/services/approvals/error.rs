@@ -39,6 +39,9 @@ pub enum ApprovalError {
         /// The promotion's evidence hash.
         current: String,
     },
+    /// The caller's role is granted on other routes only (`auth.oidc[].roles[].routes`).
+    #[error("the caller's role is not granted on route {0}")]
+    RouteNotAllowed(String),
     /// Holders of the admin role may not approve (`approvals.bar_admins`).
     #[error("holders of the admin role may not vote (approvals.bar_admins)")]
     AdminBarred,
@@ -78,6 +81,7 @@ impl ApprovalError {
             Self::PolicyChanged(_) => "policy_changed",
             Self::SelfApproval => "self_approval",
             Self::AdminBarred => "admin_barred",
+            Self::RouteNotAllowed(_) => "route_not_allowed",
             Self::EvidenceChanged { .. } => "evidence_changed",
             Self::MissingGroup(_) => "missing_group",
             Self::AlreadyVoted { .. } => "already_voted",

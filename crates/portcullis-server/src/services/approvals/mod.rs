@@ -99,6 +99,9 @@ async fn cast(
             state: PromotionState::Expired,
         });
     }
+    if !caller.may_on(crate::auth::roles::APPROVER, &p.route) {
+        return Err(ApprovalError::RouteNotAllowed(p.route.clone()));
+    }
     if p.state != PromotionState::PendingApproval {
         return Err(ApprovalError::NotPending { id, state: p.state });
     }

@@ -59,6 +59,11 @@ pub(super) async fn record(
     statement_digest: Option<&str>,
     outcome: Result<CopyReport, CopyError>,
 ) {
+    // The copy may have moved the tag (even a failed one, part way): dry runs ask anew.
+    if let Some(tag) = &job.tag {
+        let (host, repo) = &job.destination;
+        state.tag_probes.forget(host, repo, tag);
+    }
     let (next, error, report, audit) = match &outcome {
         Ok(r) => {
             let mut report = serde_json::to_value(r).unwrap_or_default();

@@ -91,6 +91,9 @@ pub enum PromotionError {
     /// No such promotion.
     #[error("no promotion {0}")]
     NotFound(Uuid),
+    /// The caller's role is granted on other routes only (`auth.oidc[].roles[].routes`).
+    #[error("the caller's role is not granted on route {0}")]
+    RouteNotAllowed(String),
     /// Only the requester or an admin may retry.
     #[error("only the requester of a promotion or an admin may retry it")]
     NotRequester,
@@ -147,6 +150,7 @@ impl PromotionError {
             Self::ConcurrentChange => "conflict",
             Self::NotFound(_) => "not_found",
             Self::NotRequester => "not_requester",
+            Self::RouteNotAllowed(_) => "route_not_allowed",
             Self::NotFailed { .. } | Self::NoLongerFailed(_) => "promotion_not_failed",
             Self::PolicyChanged { .. } => "policy_changed",
             Self::Store(e) => crate::services::store_code(e),

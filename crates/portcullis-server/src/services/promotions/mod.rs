@@ -9,6 +9,7 @@ mod error;
 mod read;
 mod record;
 mod retry;
+pub mod tag_probe;
 mod validate;
 
 use portcullis_core::PromotionState;
@@ -48,7 +49,7 @@ pub async fn request(
     caller: &Caller,
     mut req: PromotionRequest,
 ) -> Result<Outcome, PromotionError> {
-    let v = validate::validate(state, &mut req).await?;
+    let v = validate::validate(state, caller, &mut req).await?;
     let digest = state
         .gate
         .collector
@@ -62,7 +63,7 @@ pub async fn request(
     if let Some(tag) = &v.tag
         && !v.route.allow_tag_overwrite
     {
-        validate::tag_is_free(state, &v, tag, &digest).await?;
+        validate::tag_is_free(state, &v, tag, &digest, req.dry_run).await?;
     }
     if !req.dry_run
         && let Some(open) = state

@@ -51,7 +51,7 @@ pub async fn view(store: &Store, p: PromotionRecord) -> Result<PromotionView, Pr
 }
 
 /// The pending promotions `caller` may still approve: they hold the required group, did not
-/// request it and have not voted on it; newest first, at most `limit`.
+/// request it, have not voted on it, and hold the approver role on its route; newest first, at most `limit`.
 pub async fn awaiting(
     store: &Store,
     caller: &crate::auth::Caller,
@@ -74,7 +74,8 @@ pub async fn awaiting(
             voter_groups: &caller.groups,
             earlier: &approvals,
         })
-        .is_ok();
+        .is_ok()
+            && caller.may_on(crate::auth::roles::APPROVER, &p.route);
         if may_vote {
             let evidence_hash = crate::services::trust::evidence_hash(&p.evidence);
             let mut view = PromotionView::new(p, approvals);

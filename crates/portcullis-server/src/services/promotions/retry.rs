@@ -48,6 +48,9 @@ async fn requeue(
     {
         return Err(PromotionError::NotRequester);
     }
+    if !caller.may_on(super::validate::REQUESTERS, &p.route) {
+        return Err(PromotionError::RouteNotAllowed(p.route.clone()));
+    }
     if p.state != PromotionState::Failed {
         return Err(PromotionError::NotFailed { id, state: p.state });
     }

@@ -9,11 +9,15 @@ use portcullis_store::PromotionRecord;
 use serde::Deserialize;
 
 use super::error::{PromotionError, RegistryEnd};
+use crate::auth::{Caller, roles};
 use crate::config::Route;
 use crate::services::documents::{self, EvidenceDocument};
 use crate::services::input_cache::ParsedDocument;
 use crate::services::work;
 use crate::state::AppState;
+
+/// The roles that may request promotions (and retry them).
+pub(super) const REQUESTERS: u8 = roles::CI | roles::ADMIN;
 
 /// The body of `POST /v1/promotions`.
 #[derive(Debug, Deserialize)]
@@ -58,6 +62,7 @@ pub(super) struct Validated {
 /// the blocking pool.
 pub(super) async fn validate(
     state: &AppState,
+    caller: &Caller,
     req: &mut PromotionRequest,
 ) -> Result<Validated, PromotionError> {
     let source: ImageRef = req.source.parse().map_err(|e| match e {
@@ -70,6 +75,9 @@ pub(super) async fn validate(
         .find(|r| r.name == req.route)
         .ok_or_else(|| PromotionError::UnknownRoute(req.route.clone()))?
         .clone();
+    if !caller.may_on(REQUESTERS, &route.name) {
+        return Err(PromotionError::RouteNotAllowed(route.name.clone()));
+    }
     let (host, repo) =
         route
             .destination(&source)
@@ -102,31 +110,51 @@ pub(super) async fn validate(
 
 /// Production tags are immutable unless the route allows moving them: a tag that already
 /// points at another digest refuses the request before anything is evaluated or written.
-/// (The copy checks again just before it writes the tag.)
+/// (The copy checks again just before it writes the tag.) A dry run may use an answer a
+/// moment old (`tag_probe`); a real request always asks the registry.
 pub(super) async fn tag_is_free(
     state: &AppState,
     v: &Validated,
     tag: &Tag,
     digest: &Digest,
+    dry_run: bool,
 ) -> Result<(), PromotionError> {
-    let dest = ImageRef {
-        registry: v.dest.0.clone(),
-        repository: v.dest.1.clone(),
-        reference: Reference::Tag(tag.clone()),
+    let (host, repo) = &v.dest;
+    let recent = if dry_run {
+        state.tag_probes.recent(host, repo, tag)
+    } else {
+        None
     };
-    match state.registry.resolve(&dest).await {
-        Ok(current) if current == *digest => Ok(()),
-        Ok(current) => Err(PromotionError::TagExists {
+    let current = match recent {
+        Some(current) => current,
+        None => {
+            let dest = ImageRef {
+                registry: host.clone(),
+                repository: repo.clone(),
+                reference: Reference::Tag(tag.clone()),
+            };
+            let current = match state.registry.resolve(&dest).await {
+                Ok(current) => Some(current),
+                Err(portcullis_registry::Error::NotFound { .. }) => None,
+                Err(source) => {
+                    return Err(PromotionError::Registry {
+                        end: RegistryEnd::Destination,
+                        source,
+                    });
+                }
+            };
+            state.tag_probes.record(host, repo, tag, current.clone());
+            current
+        }
+    };
+    match current {
+        Some(current) if current != *digest => Err(PromotionError::TagExists {
             destination: v.destination.clone(),
             tag: tag.clone(),
             current,
             route: v.route.name.clone(),
         }),
-        Err(portcullis_registry::Error::NotFound { .. }) => Ok(()),
-        Err(source) => Err(PromotionError::Registry {
-            end: RegistryEnd::Destination,
-            source,
-        }),
+        _ => Ok(()),
     }
 }
 
