@@ -109,4 +109,6 @@ pub struct AppState {
     pub token_max_ttl: std::time::Duration,
     /// How long a promotion may stay pending; `None` never expires.
     pub pending_expiry: Option<std::time::Duration>,
+    /// The furthest a waiver's expiry may lie from its creation, in days.
+    pub waiver_max_days: u32,
 }

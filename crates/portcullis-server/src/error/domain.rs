@@ -12,6 +12,7 @@ use crate::services::break_glass::BreakGlassError;
 use crate::services::documents::EvidenceError;
 use crate::services::policy::ReloadError;
 use crate::services::promotions::{PromotionError, RegistryEnd};
+use crate::services::waivers::WaiverError;
 use crate::services::work::WorkError;
 
 /// An answer with `status`, the error's own `code` and its message as the detail.
@@ -144,6 +145,20 @@ impl From<BreakGlassError> for ApiError {
             E::InvalidState { .. } | E::AlreadyAcknowledged(_) => {
                 answer(StatusCode::CONFLICT, code, &e)
             }
+        }
+    }
+}
+
+impl From<WaiverError> for ApiError {
+    fn from(e: WaiverError) -> Self {
+        use WaiverError as E;
+        let code = e.code();
+        match e {
+            E::Store(s) => s.into(),
+            E::Invalid { .. } => answer(StatusCode::UNPROCESSABLE_ENTITY, code, &e),
+            E::NotFound(_) => answer(StatusCode::NOT_FOUND, code, &e),
+            E::SelfConfirm => answer(StatusCode::FORBIDDEN, code, &e),
+            E::NotPending { .. } | E::NotRevocable { .. } => answer(StatusCode::CONFLICT, code, &e),
         }
     }
 }
