@@ -284,4 +284,40 @@ mod tests {
         let q = AuditError::InvalidQuery("limit".into());
         assert_eq!(problem(q), (400, "invalid_query"));
     }
+
+    #[test]
+    fn waiver_errors_keep_their_status_and_code() {
+        use portcullis_core::WaiverState;
+        let id = Uuid::nil();
+        let cases: Vec<(WaiverError, (u16, &str))> = vec![
+            (
+                WaiverError::Invalid {
+                    code: "invalid_scope",
+                    detail: "x".into(),
+                },
+                (422, "invalid_scope"),
+            ),
+            (WaiverError::NotFound(id), (404, "not_found")),
+            (WaiverError::SelfConfirm, (403, "self_confirm")),
+            (
+                WaiverError::NotPending {
+                    id,
+                    state: WaiverState::Active,
+                },
+                (409, "waiver_not_pending"),
+            ),
+            (
+                WaiverError::NotRevocable {
+                    id,
+                    state: WaiverState::Expired,
+                },
+                (409, "waiver_not_revocable"),
+            ),
+        ];
+        for (e, expected) in cases {
+            let code = e.code();
+            assert_eq!(problem(e), expected);
+            assert_eq!(code, expected.1);
+        }
+    }
 }
