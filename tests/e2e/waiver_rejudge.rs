@@ -127,6 +127,12 @@ async fn an_expired_waiver_stops_applying_and_its_pending_promotion_is_judged_ag
     let pid = p["id"].as_str().unwrap().to_owned();
     let (status, v) = app.vote(&pid, &app.tokens.approver1, "approve").await;
     assert_eq!(status, StatusCode::OK, "{v}");
+    let api = app.push_signed("team/api", "rc").await;
+    let (_, p) = app
+        .request(&app.source("team/api", &api), critical.clone())
+        .await;
+    assert_eq!(p["state"], "pending_approval", "{p}");
+    let api_id = p["id"].as_str().unwrap().to_owned();
 
     // It expires (moved into the past here rather than waited for).
     sqlx::query("UPDATE waivers SET expires_at = now() - interval '1 second' WHERE id = $1")
@@ -158,6 +164,18 @@ async fn an_expired_waiver_stops_applying_and_its_pending_promotion_is_judged_ag
     assert_eq!(
         (status, e["code"].as_str()),
         (StatusCode::CONFLICT, Some("waiver_not_revocable"))
+    );
+
+    // A vote before the sweep finds the promotion judged on a waiver that no longer
+    // applies: it is judged again (denied), and the vote is refused.
+    let (status, e) = app.vote(&api_id, &app.tokens.approver1, "approve").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{e}");
+    assert_eq!(e["code"], "evidence_changed");
+    let p = promotion(&app, &api_id).await;
+    assert_eq!(p["state"], "denied", "{p}");
+    assert_eq!(
+        p["approvals_voided"]["reason"],
+        format!("waiver {id} no longer applies")
     );
 
     // The sweep marks it expired, audited once, and judges the pending promotion again:
