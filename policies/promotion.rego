@@ -4,7 +4,8 @@
 # directory (see README "Writing a policy").
 # Output: data.portcullis.promotion.decision =
 #   {allow, violations: [{rule, message, severity, remediation}], required_approvals: {count, group} | [{group, count}],
-#    warnings: [string], suppressions: [{vulnerability, package, status, justification, source}]}
+#    warnings: [string], suppressions: [{vulnerability, package, status, justification, source}],
+#    waived: [{waiver, kind, match, finding, package}]}
 # Thresholds live in data.json under data.portcullis.config; change them there, not here.
 # Rule ids are stable: dashboards and exceptions refer to them.
 package portcullis.promotion
@@ -266,11 +267,78 @@ suppression_accepted(vuln) if {
 	vuln.suppressed_by.signed
 }
 
-# Findings of one severity that no accepted VEX statement suppresses, by index.
+# --- waivers ------------------------------------------------------------------
+
+# Active, unexpired waivers whose scope covers this image (Portcullis passes only those; the
+# scope is checked again here so a waiver for another image never applies). Inputs made
+# before waivers existed have none.
+waivers contains w if {
+	some w in object.get(input, "waivers", [])
+	waiver_covers(w.scope)
+}
+
+waiver_covers(scope) if scope.digest == input.artifact.digest
+
+waiver_covers(scope) if {
+	prefix := scope.repository_prefix
+	is_string(prefix)
+	input.artifact.repository == prefix
+}
+
+waiver_covers(scope) if {
+	prefix := scope.repository_prefix
+	is_string(prefix)
+	startswith(input.artifact.repository, concat("", [prefix, "/"]))
+}
+
+waived_vulnerability_ids := {w.match | some w in waivers; w.kind == "vulnerability"}
+
+waived_licences := {w.match | some w in waivers; w.kind == "licence"}
+
+# A finding is waived when a vulnerability waiver names its id or one of its aliases.
+vulnerability_waived(vuln) if vuln.id in waived_vulnerability_ids
+
+# (No alias is looked at while no vulnerability waiver applies: the common case costs one
+# set look-up per finding.)
+vulnerability_waived(vuln) if {
+	count(waived_vulnerability_ids) > 0
+	some alias in object.get(vuln, "aliases", [])
+	alias in waived_vulnerability_ids
+}
+
+finding_named(vuln, id) if vuln.id == id
+
+finding_named(vuln, id) if id in object.get(vuln, "aliases", [])
+
+# Which waiver suppressed which finding; findings an accepted VEX statement already
+# suppresses are listed under `suppressions` instead.
+waived contains x if {
+	some w in waivers
+	w.kind == "vulnerability"
+	some vuln in input.vulnerabilities
+	finding_named(vuln, w.match)
+	not suppression_accepted(vuln)
+	x := {"waiver": w.id, "kind": "vulnerability", "match": w.match, "finding": vuln.id, "package": vuln.package}
+}
+
+waived contains x if {
+	some w in waivers
+	w.kind == "licence"
+	w.match in denied_licences
+	some i in object.get(input.licence_index, w.match, [])
+	c := input.components[i]
+	denied_under(c, denied_licences)
+	not denied_under(c, effective_denied_licences)
+	x := {"waiver": w.id, "kind": "licence", "match": w.match, "finding": w.match, "package": component_name(c)}
+}
+
+# Findings of one severity that no accepted VEX statement suppresses and no waiver waives,
+# by index.
 active_ids(severity) := {vuln.id |
 	some i in object.get(input.vulnerability_index, severity, [])
 	vuln := input.vulnerabilities[i]
 	not suppression_accepted(vuln)
+	not vulnerability_waived(vuln)
 }
 
 critical_ids := active_ids("CRITICAL")
@@ -339,18 +407,26 @@ violations contains v if {
 
 denied_licences := {l | some l in cfg.licences.denied}
 
-# A component is denied when every way to comply with its licence expression includes a
-# denied term: `MIT OR GPL-3.0-only` can be taken under MIT and passes.
-denied_components[i] := terms if {
-	some term in denied_licences
-	some i in object.get(input.licence_index, term, [])
-	c := input.components[i]
+# The denied licences less those an active waiver covers for this image.
+effective_denied_licences := denied_licences - waived_licences
+
+# Whether every way to comply with c's licence expression includes a term of `denied`.
+denied_under(c, denied) if {
 	count(c.licence.alternatives) > 0
 	every alt in c.licence.alternatives {
 		some t in alt
-		t in denied_licences
+		t in denied
 	}
-	terms := {t | some t in c.licence.terms; t in denied_licences}
+}
+
+# A component is denied when every way to comply with its licence expression includes a
+# denied (and not waived) term: `MIT OR GPL-3.0-only` can be taken under MIT and passes.
+denied_components[i] := terms if {
+	some term in effective_denied_licences
+	some i in object.get(input.licence_index, term, [])
+	c := input.components[i]
+	denied_under(c, effective_denied_licences)
+	terms := {t | some t in c.licence.terms; t in effective_denied_licences}
 }
 
 component_name(c) := sprintf("%s@%s", [c.name, c.version]) if c.version != null
@@ -405,5 +481,6 @@ decision := d if {
 		"required_approvals": required_approvals,
 		"warnings": warnings,
 		"suppressions": suppressions,
+		"waived": waived,
 	}
 }

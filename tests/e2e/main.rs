@@ -36,4 +36,6 @@ mod tokens;
 mod validation;
 mod verification_cache;
 mod vex;
+mod waiver_rejudge;
+mod waivers;
 mod wakeups;

@@ -54,11 +54,19 @@ pub enum AuditAction {
     TokenCreated,
     /// A second admin confirmed an approver or break-glass token.
     TokenConfirmed,
+    /// An approver created a waiver (pending until a second approver confirms it).
+    WaiverCreated,
+    /// A second approver confirmed a waiver: it applies.
+    WaiverConfirmed,
+    /// A waiver was revoked.
+    WaiverRevoked,
+    /// A waiver passed its expiry.
+    WaiverExpired,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [Self; 21] = [
+    pub const ALL: [Self; 25] = [
         Self::Requested,
         Self::Evaluated,
         Self::Superseded,
@@ -80,6 +88,10 @@ impl AuditAction {
         Self::Expired,
         Self::TokenCreated,
         Self::TokenConfirmed,
+        Self::WaiverCreated,
+        Self::WaiverConfirmed,
+        Self::WaiverRevoked,
+        Self::WaiverExpired,
     ];
 
     /// The wire name, as stored and hashed.
@@ -106,6 +118,10 @@ impl AuditAction {
             Self::Expired => "expired",
             Self::TokenCreated => "token_created",
             Self::TokenConfirmed => "token_confirmed",
+            Self::WaiverCreated => "waiver_created",
+            Self::WaiverConfirmed => "waiver_confirmed",
+            Self::WaiverRevoked => "waiver_revoked",
+            Self::WaiverExpired => "waiver_expired",
         }
     }
 }

@@ -38,6 +38,23 @@ pub struct Suppression {
     pub source: String,
 }
 
+/// A finding that an active waiver suppressed; listed so the verdict shows which waiver
+/// suppressed which finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waived {
+    /// The waiver's id (a UUID).
+    pub waiver: String,
+    /// `vulnerability` or `licence`.
+    pub kind: String,
+    /// The id the waiver names.
+    #[serde(rename = "match")]
+    pub matched: String,
+    /// The finding it suppressed: the vulnerability id, or the licence term.
+    pub finding: String,
+    /// The affected package or component.
+    pub package: String,
+}
+
 /// How many approvals from one group the policy demands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -175,6 +192,9 @@ pub struct Decision {
     /// Findings suppressed by VEX statements.
     #[serde(default)]
     pub suppressions: Vec<Suppression>,
+    /// Findings suppressed by active waivers.
+    #[serde(default)]
+    pub waived: Vec<Waived>,
 }
 
 impl Decision {
@@ -191,6 +211,7 @@ impl Decision {
             required_approvals: None,
             warnings: Vec::new(),
             suppressions: Vec::new(),
+            waived: Vec::new(),
         }
     }
 }

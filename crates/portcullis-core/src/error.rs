@@ -55,6 +55,16 @@ pub enum Error {
         "unknown evidence format {0:?}; supported: trivy-json, grype-json, cyclonedx-json, spdx-json, openvex"
     )]
     UnknownEvidenceFormat(String),
+    /// A waived id that is empty, too long or not printable.
+    #[error(
+        "invalid waiver id {value:?}: {reason}; expected 1-128 printable bytes without white space"
+    )]
+    InvalidWaiverMatch {
+        /// The offending input (at most its first 128 characters).
+        value: String,
+        /// What was wrong with it.
+        reason: &'static str,
+    },
 }
 
 /// Result alias for domain parsing.

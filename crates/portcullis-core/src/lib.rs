@@ -14,11 +14,12 @@ mod request_id;
 mod role;
 mod subject;
 mod text;
+mod waiver;
 
 pub use audit::AuditAction;
 pub use decision::{
     Decision, GroupRequirement, MAX_APPROVAL_GROUPS, MAX_APPROVAL_SLOTS, PromotionState,
-    RequiredApprovals, Suppression, Verdict, Violation,
+    RequiredApprovals, Suppression, Verdict, Violation, Waived,
 };
 pub use digest::Digest;
 pub use error::{Error, Result};
@@ -35,3 +36,4 @@ pub use request_id::{MAX_REQUEST_ID_LEN, RequestId};
 pub use role::{GroupName, Role};
 pub use subject::Subject;
 pub use text::{TextError, TextKind, check_text, is_forbidden};
+pub use waiver::{MAX_WAIVER_MATCH, WaiverKind, WaiverMatch, WaiverScope, WaiverState};

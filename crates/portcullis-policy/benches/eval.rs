@@ -189,6 +189,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         signatures: &case.evidence.signatures,
         attestations: &case.evidence.attestations,
         request: &case.request,
+        waivers: &[],
     };
     let part = DocumentPart::build(case.evidence.items.clone())?;
     let cached = assemble(&head, &[&part], governing)?;

@@ -16,6 +16,6 @@ pub use error::{Error, Result};
 pub use input::{
     Artifact, Assembled, Attestations, ComponentEntry, Counts, DocumentPart, Finding, Head, Input,
     LicenceView, Origin, ProvenanceEntry, ReportEntry, RequestInfo, SEVERITIES, SbomEntry,
-    Signatures, Suppressed, VexEntry, assemble, severity_name,
+    Signatures, Suppressed, VexEntry, WaiverEntry, assemble, severity_name,
 };
 pub use testing::{TestOutcome, run_tests};

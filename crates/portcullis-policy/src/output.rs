@@ -2,7 +2,7 @@
 //! `serde_json::Value` (no JSON text) and is checked against the documented shape: unknown
 //! fields in the decision object are rejected, and every way it can be wrong is a deny.
 
-use portcullis_core::{Decision, RequiredApprovals, Suppression, Violation};
+use portcullis_core::{Decision, RequiredApprovals, Suppression, Violation, Waived};
 use serde::Deserialize;
 
 use crate::DECISION_RULE;
@@ -18,6 +18,19 @@ struct RawDecision {
     warnings: Vec<String>,
     #[serde(default)]
     suppressions: Vec<RawSuppression>,
+    #[serde(default)]
+    waived: Vec<RawWaived>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWaived {
+    waiver: String,
+    kind: String,
+    #[serde(rename = "match")]
+    matched: String,
+    finding: String,
+    package: String,
 }
 
 #[derive(Deserialize)]
@@ -107,11 +120,27 @@ fn from_raw(raw: RawDecision) -> Decision {
     suppressions.sort_by(|a, b| {
         (&a.vulnerability, &a.package, &a.source).cmp(&(&b.vulnerability, &b.package, &b.source))
     });
+    let mut waived: Vec<Waived> = raw
+        .waived
+        .into_iter()
+        .map(|w| Waived {
+            waiver: w.waiver,
+            kind: w.kind,
+            matched: w.matched,
+            finding: w.finding,
+            package: w.package,
+        })
+        .collect();
+    waived.sort_by(|a, b| {
+        (&a.kind, &a.finding, &a.package, &a.waiver)
+            .cmp(&(&b.kind, &b.finding, &b.package, &b.waiver))
+    });
     Decision {
         allow,
         violations,
         required_approvals: raw.required_approvals,
         warnings: raw.warnings,
         suppressions,
+        waived,
     }
 }

@@ -53,6 +53,7 @@ fn check(case: &Synthetic, parts: Vec<EvidenceItems>) {
         signatures: &case.evidence.signatures,
         attestations: &case.evidence.attestations,
         request: &case.request,
+        waivers: &[],
     };
     let refs: Vec<&DocumentPart> = built.iter().collect();
     let assembled = assemble(&head, &refs, governing).unwrap();
@@ -93,6 +94,7 @@ fn a_part_is_reused_as_built_and_suppressions_are_applied_at_assembly() {
         signatures: &case.evidence.signatures,
         attestations: &case.evidence.attestations,
         request: &case.request,
+        waivers: &[],
     };
     let statement = &case.evidence.items.vex[1];
     let suppressing = |v: &Vulnerability| (v.id == statement.vulnerability).then_some(statement);
@@ -115,4 +117,57 @@ fn a_part_is_reused_as_built_and_suppressions_are_applied_at_assembly() {
     assert_eq!(plain["suppressed_index"], serde_json::json!([]));
     assert!(plain["vulnerabilities"][at]["suppressed_by"].is_null());
     assert_ne!(with.hash(), without.hash());
+}
+
+#[test]
+fn waivers_are_the_last_key_and_the_same_in_text_and_value() {
+    use portcullis_core::{WaiverKind, WaiverScope};
+    use portcullis_policy::WaiverEntry;
+    let case = synthetic_rich().unwrap();
+    let part = DocumentPart::build(case.evidence.items.clone()).unwrap();
+    let waivers = [
+        WaiverEntry {
+            expires_at: "2030-01-01T00:00:00Z".into(),
+            id: "6f2d3c1e-0000-4000-8000-000000000001".into(),
+            kind: WaiverKind::Vulnerability,
+            matched: "CVE-2024-0001".into(),
+            scope: WaiverScope::Digest(case.digest.clone()),
+        },
+        WaiverEntry {
+            expires_at: "2030-01-02T00:00:00Z".into(),
+            id: "6f2d3c1e-0000-4000-8000-000000000002".into(),
+            kind: WaiverKind::Licence,
+            matched: "GPL-3.0-only".into(),
+            scope: WaiverScope::RepositoryPrefix("team".parse().unwrap()),
+        },
+    ];
+    let head = Head {
+        source: &case.source,
+        digest: &case.digest,
+        signatures: &case.evidence.signatures,
+        attestations: &case.evidence.attestations,
+        request: &case.request,
+        waivers: &waivers,
+    };
+    let assembled = assemble(&head, &[&part], |_| None).unwrap();
+    let text = String::from_utf8(assembled.json.clone()).unwrap();
+    assert!(
+        text.ends_with(&format!(
+            ",\"waivers\":[{{\"expires_at\":\"2030-01-01T00:00:00Z\",\"id\":\"6f2d3c1e-0000-4000-8000-000000000001\",\"kind\":\"vulnerability\",\"match\":\"CVE-2024-0001\",\"scope\":{{\"digest\":\"{}\"}}}},{{\"expires_at\":\"2030-01-02T00:00:00Z\",\"id\":\"6f2d3c1e-0000-4000-8000-000000000002\",\"kind\":\"licence\",\"match\":\"GPL-3.0-only\",\"scope\":{{\"repository_prefix\":\"team\"}}}}]}}",
+            case.digest
+        )),
+        "{}",
+        &text[text.len().saturating_sub(400)..]
+    );
+    assert_eq!(
+        assembled.value,
+        regorus::Value::from_json_str(&text).unwrap()
+    );
+    // The typed input (VEX-matched, unlike the assembly above) carries the same waivers.
+    let typed = case.input().with_waivers(&waivers);
+    let typed_text = String::from_utf8(typed.to_json().unwrap().0).unwrap();
+    let tail = &text[text.find(",\"waivers\":").unwrap()..];
+    assert!(typed_text.ends_with(tail), "{typed_text}");
+    let key = regorus::Value::from("waivers");
+    assert_eq!(typed.to_value()[&key], assembled.value[&key]);
 }

@@ -92,6 +92,13 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration)
             "/v1/reviews/{id}/acknowledge",
             post(handlers::break_glass::acknowledge),
         )
+        .route(
+            "/v1/waivers",
+            post(handlers::waivers::create).get(handlers::waivers::list),
+        )
+        .route("/v1/waivers/{id}", get(handlers::waivers::show))
+        .route("/v1/waivers/{id}/confirm", post(handlers::waivers::confirm))
+        .route("/v1/waivers/{id}/revoke", post(handlers::waivers::revoke))
         .route("/v1/tokens", post(handlers::tokens::mint))
         .route("/v1/tokens/{id}/confirm", post(handlers::tokens::confirm))
         .route("/v1/audit", get(handlers::audit::query))
@@ -282,6 +289,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
             Duration::from_secs(config.approvals.pending_expiry_hours.saturating_mul(3600))
         }),
         tag_probes: Arc::default(),
+        waiver_max_days: config.waivers.max_days,
     })
 }
 
@@ -432,6 +440,7 @@ impl Application {
         ));
         let reloader = tokio::spawn(reload_on_sighup(self.state.clone()));
         let expirer = tokio::spawn(crate::services::expiry::run(self.state.clone()));
+        let waiver_sweeper = tokio::spawn(crate::services::waivers::run(self.state.clone()));
         let failures = self.state.auth_failures.clone();
         let (interval, retention) = self.auth_flush;
         let flusher = tokio::spawn(failures.clone().run_flusher(
@@ -446,6 +455,7 @@ impl Application {
         witness.abort();
         reloader.abort();
         expirer.abort();
+        waiver_sweeper.abort();
         flusher.abort();
         // What was counted since the last tick is not lost on a clean shutdown.
         let _ = failures.flush(&self.state.store).await;

@@ -111,4 +111,6 @@ pub struct AppState {
     pub pending_expiry: Option<std::time::Duration>,
     /// Recent destination tag look-ups, which dry runs may use (`tag_probe`).
     pub tag_probes: Arc<crate::services::promotions::tag_probe::TagProbes>,
+    /// The furthest a waiver's expiry may lie from its creation, in days.
+    pub waiver_max_days: u32,
 }

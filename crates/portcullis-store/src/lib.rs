@@ -1,4 +1,5 @@
-//! Repositories over Postgres: tokens, promotions, approvals, copy jobs and the audit log.
+//! Repositories over Postgres: tokens, promotions, approvals, copy jobs, waivers and the
+//! audit log.
 //! This is the only crate that speaks SQL. Functions that must be atomic with others take a
 //! `&mut Tx` so the service layer decides the transaction boundary.
 
@@ -12,6 +13,7 @@ mod promotions;
 mod reviews;
 mod token_cache;
 mod tokens;
+mod waivers;
 
 pub use approvals::ApprovalRecord;
 pub use audit::{AuditEvent, AuditFilter, AuditPage, ChainReport, NewAuditEvent};
@@ -23,3 +25,4 @@ pub use promotions::{NewPromotion, PromotionRecord, SignedEnvelopes};
 pub use reviews::ReviewRecord;
 pub use token_cache::{TOKEN_CACHE_MAX_ENTRIES, TOKEN_CACHE_TTL, TOKEN_CHANNEL};
 pub use tokens::{NewToken, PendingGrant, TokenInfo, TokenRecord};
+pub use waivers::{NewWaiver, WaiverRecord};

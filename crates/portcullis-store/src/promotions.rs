@@ -252,21 +252,25 @@ impl Store {
         Ok(())
     }
 
-    /// Records a new judgement of a pending promotion: its decision under `policy_digest`.
+    /// Records a new judgement of a pending promotion: its decision under `policy_digest`
+    /// over `evidence` (the input document, with the waivers that apply now).
     pub async fn rejudge_promotion(
         tx: &mut Tx,
         id: Uuid,
         decision: &Decision,
         policy_digest: &Digest,
+        evidence: &serde_json::Value,
     ) -> Result<()> {
         let decision =
             serde_json::to_value(decision).map_err(|e| Error::Corrupt(format!("decision: {e}")))?;
         sqlx::query(
-            "UPDATE promotions SET decision = $2, policy_digest = $3, updated_at = now() WHERE id = $1",
+            "UPDATE promotions SET decision = $2, policy_digest = $3, evidence = $4, updated_at = now() \
+             WHERE id = $1",
         )
         .bind(id)
         .bind(decision)
         .bind(policy_digest.as_str())
+        .bind(evidence)
         .execute(&mut **tx)
         .await?;
         Ok(())

@@ -13,7 +13,10 @@ use regorus::Value;
 
 use super::part::{DocumentPart, Section};
 use super::value::{self, Shared, object, positions, string};
-use super::{Artifact, Attestations, Finding, RequestInfo, SEVERITIES, Signatures, severity_name};
+use super::{
+    Artifact, Attestations, Finding, RequestInfo, SEVERITIES, Signatures, WaiverEntry,
+    severity_name,
+};
 
 /// What the input says besides the evidence items.
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +31,8 @@ pub struct Head<'a> {
     pub attestations: &'a AttestationEvidence,
     /// The request.
     pub request: &'a RequestInfo,
+    /// The active, unexpired waivers whose scope covers the image.
+    pub waivers: &'a [WaiverEntry],
 }
 
 /// An assembled input document.
@@ -130,6 +135,8 @@ pub fn assemble<'v>(
     serde_json::to_writer(&mut json, &vulnerability_index)?;
     json.extend_from_slice(b",\"vulnerability_reports\":");
     let reports = join(&section(|p| &p.reports), &none, &mut json);
+    json.extend_from_slice(b",\"waivers\":");
+    serde_json::to_writer(&mut json, head.waivers)?;
     json.push(b'}');
 
     let value = object([
@@ -146,6 +153,7 @@ pub fn assemble<'v>(
         ("vulnerabilities", vulnerabilities),
         ("vulnerability_index", index(&vulnerability_index)),
         ("vulnerability_reports", reports),
+        ("waivers", value::waivers(head.waivers)),
     ]);
     Ok(Assembled { value, json })
 }

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 
 use portcullis_core::{
     AttestationEvidence, Digest, EvidenceOrigin, EvidenceSet, ImageRef, RejectedAttestation,
-    Severity, SignatureEvidence, SignatureStatus, VexStatement, Vulnerability,
+    Severity, SignatureEvidence, SignatureStatus, VexStatement, Vulnerability, WaiverKind,
+    WaiverScope,
 };
 use serde::Serialize;
 
@@ -53,6 +54,22 @@ pub struct RequestInfo {
     pub tag: Option<String>,
 }
 
+/// `waivers[]`: an active, unexpired waiver whose scope covers the image, keys in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WaiverEntry {
+    /// When it stops applying (RFC 3339, UTC).
+    pub expires_at: String,
+    /// The waiver's id (a UUID).
+    pub id: String,
+    /// What it waives.
+    pub kind: WaiverKind,
+    /// The vulnerability id (or alias) or licence term it waives.
+    #[serde(rename = "match")]
+    pub matched: String,
+    /// `{repository_prefix}` or `{digest}`.
+    pub scope: WaiverScope,
+}
+
 /// The whole input document.
 #[derive(Debug, Serialize)]
 pub struct Input<'a> {
@@ -82,6 +99,8 @@ pub struct Input<'a> {
     pub vulnerability_index: BTreeMap<&'static str, Vec<usize>>,
     /// One entry per vulnerability report.
     pub vulnerability_reports: Vec<ReportEntry<'a>>,
+    /// The active, unexpired waivers whose scope covers the image.
+    pub waivers: &'a [WaiverEntry],
 }
 
 /// `artifact`.
@@ -256,10 +275,17 @@ impl<'a> Input<'a> {
                 .map(|s| (severity_name(*s), Vec::new()))
                 .collect(),
             vulnerability_reports: Vec::new(),
+            waivers: &[],
         };
         entries::findings(&mut input, items, governing);
         entries::components(&mut input, items);
         input
+    }
+
+    /// The same input with `waivers`.
+    pub fn with_waivers(mut self, waivers: &'a [WaiverEntry]) -> Self {
+        self.waivers = waivers;
+        self
     }
 }
 

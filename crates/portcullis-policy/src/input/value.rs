@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap as HashMap;
 
 use super::{
     Artifact, Attestations, ComponentEntry, Finding, Input, LicenceView, Origin, ProvenanceEntry,
-    ReportEntry, RequestInfo, SbomEntry, Signatures, SignerView, Suppressed, VexEntry,
+    ReportEntry, RequestInfo, SbomEntry, Signatures, SignerView, Suppressed, VexEntry, WaiverEntry,
     severity_name,
 };
 
@@ -106,6 +106,7 @@ static KEYS: LazyLock<HashMap<&'static str, Value>> = LazyLock::new(|| {
         "vulnerability",
         "vulnerability_index",
         "vulnerability_reports",
+        "waivers",
     ]
     .into_iter()
     .map(|k| (k, Value::from(k)))
@@ -220,6 +221,7 @@ impl Input<'_> {
                         .collect::<Vec<_>>(),
                 ),
             ),
+            ("waivers", waivers(self.waivers)),
         ])
     }
 }
@@ -509,4 +511,9 @@ pub(super) fn request(r: &RequestInfo) -> Value {
         ("route", string(&r.route)),
         ("tag", opt(&r.tag)),
     ])
+}
+
+/// `waivers`: a handful of small objects, built through their JSON tree.
+pub(super) fn waivers(list: &[WaiverEntry]) -> Value {
+    serde_json::to_value(list).map_or(Value::Undefined, |v| crate::input_value(&v))
 }

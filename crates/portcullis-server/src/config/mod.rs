@@ -28,6 +28,7 @@ pub use routes::Route;
 pub use secret::{DatabaseUrl, Secret};
 pub use serving::{
     ApprovalSettings, AuthFailureSettings, AuthSettings, CopySettings, HttpSettings, TokenSettings,
+    WaiverSettings,
 };
 pub use settings::{
     AuditSettings, DatabaseSettings, EvidenceSettings, GateSettings, LimitSettings,
@@ -110,6 +111,9 @@ pub struct Config {
     /// Tokens minted through the API.
     #[serde(default)]
     pub tokens: TokenSettings,
+    /// Governed exceptions to the policy.
+    #[serde(default)]
+    pub waivers: WaiverSettings,
     /// How much evidence one request may bring.
     #[serde(default)]
     pub limits: LimitSettings,

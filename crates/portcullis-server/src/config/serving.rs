@@ -174,6 +174,28 @@ impl Default for TokenSettings {
     }
 }
 
+/// Waivers (`waivers:`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaiverSettings {
+    /// The furthest a waiver's `expires_at` may lie from its creation, in days (default 90,
+    /// between 1 and 3650).
+    #[serde(default = "default_waiver_days")]
+    pub max_days: u32,
+}
+
+fn default_waiver_days() -> u32 {
+    90
+}
+
+impl Default for WaiverSettings {
+    fn default() -> Self {
+        Self {
+            max_days: default_waiver_days(),
+        }
+    }
+}
+
 /// Bearer-token identity beyond the static tokens (`auth:`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

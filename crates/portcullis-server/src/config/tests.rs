@@ -250,6 +250,18 @@ fn rejects_bad_config_with_the_field_named() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("http.request_timeout_seconds"), "{err}");
+    for days in [0, 3651] {
+        let bad = format!("{YAML}\nwaivers: {{ max_days: {days} }}\n");
+        let err = Config::from_yaml(&bad, Path::new("."), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("waivers.max_days"), "{err}");
+    }
+    let days = format!("{YAML}\nwaivers: {{ max_days: 30 }}\n");
+    let config = Config::from_yaml(&days, Path::new("."), &env).unwrap();
+    assert_eq!(config.waivers.max_days, 30);
+    let defaults = Config::from_yaml(YAML, Path::new("."), &env).unwrap();
+    assert_eq!(defaults.waivers.max_days, 90);
     let unknown = format!("{YAML}\nbogus: 1\n");
     let err = Config::from_yaml(&unknown, Path::new("."), &env)
         .unwrap_err()

@@ -63,6 +63,11 @@ impl Config {
                 )));
             }
         }
+        if !(1..=3650).contains(&self.waivers.max_days) {
+            return Err(ConfigError::Invalid(
+                "waivers.max_days must be between 1 and 3650".into(),
+            ));
+        }
         if self.http.request_timeout_seconds == 0 {
             return Err(ConfigError::Invalid(
                 "http.request_timeout_seconds must be at least 1".into(),

@@ -12,6 +12,7 @@ use crate::services::break_glass::BreakGlassError;
 use crate::services::documents::EvidenceError;
 use crate::services::policy::ReloadError;
 use crate::services::promotions::{PromotionError, RegistryEnd};
+use crate::services::waivers::WaiverError;
 use crate::services::work::WorkError;
 
 /// An answer with `status`, the error's own `code` and its message as the detail.
@@ -150,6 +151,20 @@ impl From<BreakGlassError> for ApiError {
     }
 }
 
+impl From<WaiverError> for ApiError {
+    fn from(e: WaiverError) -> Self {
+        use WaiverError as E;
+        let code = e.code();
+        match e {
+            E::Store(s) => s.into(),
+            E::Invalid { .. } => answer(StatusCode::UNPROCESSABLE_ENTITY, code, &e),
+            E::NotFound(_) => answer(StatusCode::NOT_FOUND, code, &e),
+            E::SelfConfirm => answer(StatusCode::FORBIDDEN, code, &e),
+            E::NotPending { .. } | E::NotRevocable { .. } => answer(StatusCode::CONFLICT, code, &e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use portcullis_core::PromotionState;
@@ -270,5 +285,41 @@ mod tests {
         }
         let q = AuditError::InvalidQuery("limit".into());
         assert_eq!(problem(q), (400, "invalid_query"));
+    }
+
+    #[test]
+    fn waiver_errors_keep_their_status_and_code() {
+        use portcullis_core::WaiverState;
+        let id = Uuid::nil();
+        let cases: Vec<(WaiverError, (u16, &str))> = vec![
+            (
+                WaiverError::Invalid {
+                    code: "invalid_scope",
+                    detail: "x".into(),
+                },
+                (422, "invalid_scope"),
+            ),
+            (WaiverError::NotFound(id), (404, "not_found")),
+            (WaiverError::SelfConfirm, (403, "self_confirm")),
+            (
+                WaiverError::NotPending {
+                    id,
+                    state: WaiverState::Active,
+                },
+                (409, "waiver_not_pending"),
+            ),
+            (
+                WaiverError::NotRevocable {
+                    id,
+                    state: WaiverState::Expired,
+                },
+                (409, "waiver_not_revocable"),
+            ),
+        ];
+        for (e, expected) in cases {
+            let code = e.code();
+            assert_eq!(problem(e), expected);
+            assert_eq!(code, expected.1);
+        }
     }
 }

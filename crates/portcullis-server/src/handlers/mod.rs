@@ -9,3 +9,4 @@ pub mod gate;
 pub mod health;
 pub mod promotions;
 pub mod tokens;
+pub mod waivers;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use portcullis_core::{Decision, Digest, EvidenceItems, ImageRef};
 use portcullis_evidence::{Tally, VexIndex};
 use portcullis_policy::{
-    Assembled, DocumentPart, EvalPath, Head, PolicyBundle, RequestInfo, assemble,
+    Assembled, DocumentPart, EvalPath, Head, PolicyBundle, RequestInfo, WaiverEntry, assemble,
 };
 
 use crate::services::documents::EvidenceError;
@@ -50,15 +50,17 @@ impl Evaluation {
 }
 
 /// Verifies the registry evidence, combines it with the CI-supplied documents and evaluates
-/// the serving policy. What the signed attestations add counts against `limits.*` with the
-/// request's own evidence (422 `evidence_too_large`); building the input (VEX matching
-/// included) and evaluating run on the blocking pool behind the gate's permits.
+/// the serving policy, with the active waivers that cover the image (`input.waivers`). What
+/// the signed attestations add counts against `limits.*` with the request's own evidence
+/// (422 `evidence_too_large`); building the input (VEX matching included) and evaluating
+/// run on the blocking pool behind the gate's permits.
 pub async fn evaluate(
     gate: &Gate,
     source: &ImageRef,
     digest: &Digest,
     ci: Vec<Arc<ParsedDocument>>,
     request: RequestInfo,
+    waivers: Vec<WaiverEntry>,
 ) -> Result<Evaluation, EvidenceError> {
     let verified = gate.collector.verified(source, digest).await;
     let signed = Tally::of(&verified.items);
@@ -83,6 +85,7 @@ pub async fn evaluate(
             signatures: &verified.signatures,
             attestations: &verified.attestations,
             request: &request,
+            waivers: &waivers,
         };
         let (assembled, decision) = decide(&policy, &head, &verified.items, &ci)?;
         let hash = recorded.then(|| assembled.hash());

@@ -3,7 +3,7 @@
 //! handlers → services → repositories, never the reverse.
 //!
 //! Each service area answers its own `thiserror` enum (`PromotionError`, `ApprovalError`,
-//! `AuditError`, `EvidenceError`, `ReloadError`, `WorkError`) with a stable machine `code`;
+//! `AuditError`, `EvidenceError`, `ReloadError`, `WaiverError`, `WorkError`) with a stable machine `code`;
 //! no service names an HTTP status or builds an `ApiError`: `error.rs` maps them, once.
 //! Service entry points are `#[tracing::instrument]`ed, so their spans (children of the
 //! request's span, which carries `request.id`) name the promotion they work on.
@@ -21,6 +21,7 @@ pub mod policy;
 pub mod promotions;
 pub mod refusals;
 pub mod trust;
+pub mod waivers;
 pub mod work;
 
 /// The machine code of a database failure: a constraint violation is a `conflict`, an

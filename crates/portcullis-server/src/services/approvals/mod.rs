@@ -105,13 +105,21 @@ async fn cast(
     if p.state != PromotionState::PendingApproval {
         return Err(ApprovalError::NotPending { id, state: p.state });
     }
-    // A promotion is judged under one policy: if another one serves now, the votes so far
-    // were given under rules that no longer hold, so the promotion is closed instead.
-    let serving = state.gate.policy.digest();
-    if let Some(reason) = promotions::supersede_locked(state, &mut tx, &p, &serving, caller).await?
+    // A promotion is judged under one policy and one set of waivers: if another policy
+    // serves now, or a waiver stopped (or started) applying, the votes so far were given on
+    // a judgement that no longer holds, so it is judged again and the voter told to look again.
+    if let Some(r) =
+        promotions::rejudge_locked(state, &mut tx, &p, promotions::Cause::Check, caller).await?
     {
         portcullis_store::commit(tx).await?;
-        return Err(ApprovalError::PolicyChanged(reason));
+        return Err(if r.policy_changed {
+            ApprovalError::PolicyChanged(r.reason)
+        } else {
+            ApprovalError::EvidenceChanged {
+                shown: shown.to_owned(),
+                current: r.evidence_hash,
+            }
+        });
     }
     let envelope = Store::evaluation_envelope_tx(&mut tx, id).await?;
     let evaluation = match state.keys.verify_evaluation(&p, envelope.as_ref()) {

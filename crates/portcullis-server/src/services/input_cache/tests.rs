@@ -90,6 +90,7 @@ fn decide_for(digest: &str, docs: &[Arc<ParsedDocument>]) -> (Vec<u8>, Digest, D
         signatures: &signatures,
         attestations: &AttestationEvidence::default(),
         request: &request,
+        waivers: &[],
     };
     let (assembled, decision) = decide(&policy, &head, &Default::default(), docs).unwrap();
     (assembled.json.clone(), assembled.hash(), decision)

@@ -2,12 +2,14 @@
 //! write the promotion and its audit events in one transaction. A repeated request for an
 //! open digest and route returns the open promotion.
 //!
-//! `validate` checks the body, `record` writes, `read` shows promotions with their votes,
-//! `retry` re-queues a failed copy; `error` is this area's `PromotionError`.
+//! `validate` checks the body, `record` writes, `rejudge` judges a pending promotion again
+//! (policy or waiver change), `read` shows promotions with their votes, `retry` re-queues a
+//! failed copy; `error` is this area's `PromotionError`.
 
 mod error;
 mod read;
 mod record;
+mod rejudge;
 mod retry;
 pub mod tag_probe;
 mod validate;
@@ -19,7 +21,8 @@ use uuid::Uuid;
 
 pub use error::{PromotionError, RegistryEnd};
 pub use read::{awaiting, get, list, view};
-pub(crate) use record::supersede_locked;
+pub(crate) use rejudge::rejudge_locked;
+pub use rejudge::{Cause, Rejudged};
 pub use retry::retry;
 pub use validate::PromotionRequest;
 
@@ -83,7 +86,16 @@ pub async fn request(
         route: v.route.name.clone(),
         tag: v.tag.as_ref().map(|t| t.as_str().to_owned()),
     };
-    let eval = evidence::evaluate(&state.gate, &source, &digest, v.documents, request_info).await?;
+    let waivers = crate::services::waivers::applying(&state.store, &v.source, &digest).await?;
+    let eval = evidence::evaluate(
+        &state.gate,
+        &source,
+        &digest,
+        v.documents,
+        request_info,
+        waivers,
+    )
+    .await?;
     if req.dry_run {
         let view = DryRunView {
             dry_run: true,

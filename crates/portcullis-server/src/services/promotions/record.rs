@@ -1,11 +1,12 @@
 //! Writing promotions: the new promotion with its signed evaluation and audit events in one
-//! transaction, and closing a pending promotion whose policy no longer serves.
+//! transaction, and judging an open one again when it is requested again (`rejudge`).
 
 use portcullis_core::{AuditAction, Digest, PromotionState, repository_name};
 use portcullis_store::{NewAuditEvent, NewPromotion, PromotionRecord, Store};
 use serde_json::json;
 
 use super::error::PromotionError;
+use super::rejudge::{Cause, rejudge_locked};
 use crate::auth::Caller;
 use crate::services::trust::Release;
 use crate::state::AppState;
@@ -103,101 +104,22 @@ fn evaluated_event(caller: &Caller, p: &NewPromotion, input_hash: &Digest) -> Ne
     }
 }
 
-/// Why a pending promotion judged under `judged_by` was denied when `serving` took over.
-fn superseded_reason(judged_by: &Digest, serving: &Digest) -> String {
-    format!(
-        "superseded: the policy changed from {judged_by} to {serving} while this promotion awaited \
-         approval, and judged again it is denied; request the promotion again once it complies"
-    )
-}
-
-/// Why the votes on a pending promotion were voided.
-fn voided_reason(judged_by: &Digest, serving: &Digest) -> String {
-    format!(
-        "the policy changed from {judged_by} to {serving} while this promotion awaited approval; \
-         it was judged again and the votes cast under the old judgement were voided: look again and vote"
-    )
-}
-
-/// Judges a locked pending promotion again when it was judged under another policy than the
-/// serving one. Still allowed: it stays pending under the new decision and policy digest,
-/// freshly signed, and every earlier vote is voided (`approvals_voided`). Now denied: it
-/// becomes `denied` with the reason in `error`. Either way the change is audited
-/// (`superseded`) as done by `by`, and the reason returned; `None` when the promotion is
-/// current (or no longer pending).
-pub(crate) async fn supersede_locked(
-    state: &AppState,
-    tx: &mut portcullis_store::Tx,
-    p: &PromotionRecord,
-    serving: &Digest,
-    by: &Caller,
-) -> Result<Option<String>, portcullis_store::Error> {
-    if p.state != PromotionState::PendingApproval || p.policy_digest == *serving {
-        return Ok(None);
-    }
-    let bundle = state.gate.policy.current();
-    let decision = bundle.evaluate(&p.evidence);
-    let now = chrono::Utc::now();
-    let (reason, next, voided) = if decision.allow {
-        let reason = voided_reason(&p.policy_digest, serving);
-        Store::rejudge_promotion(tx, p.id, &decision, serving).await?;
-        let voided = Store::void_approvals(tx, p.id, &reason, now).await?;
-        let stored = Store::lock_promotion(tx, p.id).await?.ok_or_else(|| {
-            portcullis_store::Error::Corrupt(format!("promotion {} vanished", p.id))
-        })?;
-        let envelope = state.keys.sign_evaluation(&stored, now).map_err(|e| {
-            portcullis_store::Error::Corrupt(format!("signing the new judgement: {e}"))
-        })?;
-        Store::set_evaluation_envelope(tx, p.id, &envelope).await?;
-        (reason, PromotionState::PendingApproval, voided)
-    } else {
-        let reason = superseded_reason(&p.policy_digest, serving);
-        Store::set_promotion_state(tx, p.id, PromotionState::Denied, Some(&reason), None).await?;
-        (reason, PromotionState::Denied, 0)
-    };
-    state
-        .store
-        .append_audit(
-            tx,
-            &NewAuditEvent {
-                actor: by.subject.clone(),
-                action: AuditAction::Superseded,
-                promotion_id: Some(p.id),
-                digest: Some(p.digest.clone()),
-                details: json!({
-                    "previous_policy_digest": p.policy_digest,
-                    "policy_digest": serving,
-                    "state": next,
-                    "votes_voided": voided,
-                    "violations": decision.violations,
-                }),
-                request_id: by.request_id.clone(),
-            },
-        )
-        .await?;
-    tracing::info!(promotion.id = %p.id, policy.previous = %p.policy_digest, policy.digest = %serving, promotion.state = %next, "pending promotion judged again after a policy change");
-    Ok(Some(reason))
-}
-
-/// `supersede_locked` for an open promotion found outside a transaction; true when it was
-/// closed (so a new one may be requested).
+/// Judges an open promotion found outside a transaction again if the serving policy or the
+/// waivers that apply to it changed (`rejudge`); true when it is no longer pending (so a new
+/// one may be requested).
 pub(super) async fn supersede_if_stale(
     state: &AppState,
     open: &PromotionRecord,
     by: &Caller,
 ) -> Result<bool, PromotionError> {
-    let serving = state.gate.policy.digest();
-    if open.state != PromotionState::PendingApproval || open.policy_digest == serving {
+    if open.state != PromotionState::PendingApproval {
         return Ok(false);
     }
     let mut tx = state.store.begin().await?;
     let Some(locked) = Store::lock_promotion(&mut tx, open.id).await? else {
         return Ok(false);
     };
-    supersede_locked(state, &mut tx, &locked, &serving, by).await?;
-    let closed = Store::lock_promotion(&mut tx, open.id)
-        .await?
-        .is_some_and(|p| p.state != PromotionState::PendingApproval);
+    let rejudged = rejudge_locked(state, &mut tx, &locked, Cause::Check, by).await?;
     portcullis_store::commit(tx).await?;
-    Ok(closed)
+    Ok(rejudged.is_some_and(|r| r.state != PromotionState::PendingApproval))
 }

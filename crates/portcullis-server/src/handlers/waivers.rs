@@ -1,0 +1,99 @@
+//! `/v1/waivers`: governed exceptions. An approver creates a waiver, a second approver
+//! confirms it, an approver or admin revokes it; approvers, auditors and admins read them.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use portcullis_core::WaiverState;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::auth::{Authorized, roles};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiQuery};
+use crate::services::waivers::{self, RevokeRequest, WaiverRequest};
+use crate::state::AppState;
+
+const READERS: u8 = roles::APPROVER | roles::AUDITOR | roles::ADMIN;
+
+fn parse_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError::not_found(format!("no waiver {id:?}")))
+}
+
+/// `POST /v1/waivers` (approver): `{kind, id, scope, expires_at, justification}`; 201 with
+/// the waiver, `pending` until a second approver confirms it.
+pub async fn create(
+    State(state): State<AppState>,
+    Authorized(caller): Authorized<{ roles::APPROVER }>,
+    ApiJson(body): ApiJson<WaiverRequest>,
+) -> Result<Response, ApiError> {
+    let waiver = waivers::create(&state, &caller, &body).await?;
+    Ok((StatusCode::CREATED, Json(waiver)).into_response())
+}
+
+/// `POST /v1/waivers/{id}/confirm` (an approver other than the creator).
+pub async fn confirm(
+    State(state): State<AppState>,
+    Authorized(caller): Authorized<{ roles::APPROVER }>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    Ok(Json(waivers::confirm(&state, &caller, id).await?).into_response())
+}
+
+/// `POST /v1/waivers/{id}/revoke` (approver or admin): `{reason}`.
+pub async fn revoke(
+    State(state): State<AppState>,
+    Authorized(caller): Authorized<{ roles::APPROVER | roles::ADMIN }>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RevokeRequest>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    Ok(Json(waivers::revoke(&state, &caller, id, &body).await?).into_response())
+}
+
+/// `GET /v1/waivers/{id}` (approver, auditor, admin).
+pub async fn show(
+    State(state): State<AppState>,
+    Authorized(_caller): Authorized<READERS>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    Ok(Json(waivers::get(&state, id).await?).into_response())
+}
+
+/// Query of `GET /v1/waivers`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    state: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /v1/waivers?state=pending|active|revoked|expired|all&limit=` (approver, auditor,
+/// admin); default `all`, 100.
+pub async fn list(
+    State(state): State<AppState>,
+    Authorized(_caller): Authorized<READERS>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    let filter = match q.state.as_deref() {
+        None | Some("all") => None,
+        Some(s) => Some(s.parse::<WaiverState>().map_err(|_| {
+            ApiError::bad_request(
+                "invalid_query",
+                format!("state must be pending, active, revoked, expired or all, not {s:?}"),
+            )
+        })?),
+    };
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "limit must be between 1 and 500",
+        ));
+    }
+    let items = waivers::list(&state, filter, limit).await?;
+    Ok(Json(serde_json::json!({ "waivers": items })).into_response())
+}
