@@ -36,6 +36,7 @@ mod tokens;
 mod validation;
 mod verification_cache;
 mod vex;
+mod waiting;
 mod waiver_rejudge;
 mod waivers;
 mod wakeups;

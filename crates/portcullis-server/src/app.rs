@@ -289,6 +289,8 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
             Duration::from_secs(config.approvals.pending_expiry_hours.saturating_mul(3600))
         }),
         tag_probes: Arc::default(),
+        state_watch: Arc::default(),
+        max_wait: Duration::from_secs(config.http.request_timeout_seconds.saturating_sub(1)),
         waiver_max_days: config.waivers.max_days,
     })
 }
@@ -441,6 +443,10 @@ impl Application {
         let reloader = tokio::spawn(reload_on_sighup(self.state.clone()));
         let expirer = tokio::spawn(crate::services::expiry::run(self.state.clone()));
         let waiver_sweeper = tokio::spawn(crate::services::waivers::run(self.state.clone()));
+        let state_watch = tokio::spawn(crate::services::watch::run(
+            self.state.store.clone(),
+            self.state.state_watch.clone(),
+        ));
         let failures = self.state.auth_failures.clone();
         let (interval, retention) = self.auth_flush;
         let flusher = tokio::spawn(failures.clone().run_flusher(
@@ -456,6 +462,7 @@ impl Application {
         reloader.abort();
         expirer.abort();
         waiver_sweeper.abort();
+        state_watch.abort();
         flusher.abort();
         // What was counted since the last tick is not lost on a clean shutdown.
         let _ = failures.flush(&self.state.store).await;

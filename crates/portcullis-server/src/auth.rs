@@ -190,6 +190,8 @@ pub mod roles {
     pub const ADMIN: u8 = 8;
     /// `break-glass`.
     pub const BREAK_GLASS: u8 = 16;
+    /// Who may vote (the approval requirement's groups decide whose vote counts).
+    pub const VOTERS: u8 = APPROVER | ADMIN;
 }
 
 fn bit(role: Role) -> u8 {

@@ -111,6 +111,10 @@ pub struct AppState {
     pub pending_expiry: Option<std::time::Duration>,
     /// Recent destination tag look-ups, which dry runs may use (`tag_probe`).
     pub tag_probes: Arc<crate::services::promotions::tag_probe::TagProbes>,
+    /// Promotion state changes heard from Postgres, for waiting `GET`s (`services::watch`).
+    pub state_watch: Arc<crate::services::watch::StateWatch>,
+    /// The longest `wait_seconds` a `GET` may ask for: under the request deadline.
+    pub max_wait: std::time::Duration,
     /// The furthest a waiver's expiry may lie from its creation, in days.
     pub waiver_max_days: u32,
 }

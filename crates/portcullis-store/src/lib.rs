@@ -20,7 +20,10 @@ pub use audit::{AuditEvent, AuditFilter, AuditPage, ChainReport, NewAuditEvent};
 pub use auth_failures::{AuthFailureCount, AuthFailureSample, MAX_SAMPLES_PER_ROW};
 pub use db::{DEFAULT_ACQUIRE_TIMEOUT, MAX_CONNECTIONS, Store, TokenCacheStatus, Tx, commit};
 pub use error::{Error, Result};
-pub use notify::{COPY_JOBS_CHANNEL, CopyJobListener, Wakeup};
+pub use notify::{
+    COPY_JOBS_CHANNEL, CopyJobListener, PROMOTION_STATES_CHANNEL, StateChange, StateListener,
+    Wakeup,
+};
 pub use promotions::{NewPromotion, PromotionRecord, SignedEnvelopes};
 pub use reviews::ReviewRecord;
 pub use token_cache::{TOKEN_CACHE_MAX_ENTRIES, TOKEN_CACHE_TTL, TOKEN_CHANNEL};

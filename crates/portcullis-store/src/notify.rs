@@ -54,3 +54,45 @@ impl CopyJobListener {
         Ok(pid)
     }
 }
+
+/// The channel migration 0014's trigger notifies on when a promotion's state changes; the
+/// payload is the promotion id.
+pub const PROMOTION_STATES_CHANNEL: &str = "portcullis_promotion_states";
+
+/// Why a `StateListener` woke up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateChange {
+    /// This promotion's state changed.
+    Promotion(uuid::Uuid),
+    /// The connection was lost and re-established (or a payload was not an id):
+    /// notifications may have been missed, so every waiter should look again.
+    Unknown,
+}
+
+/// A connection listening on `PROMOTION_STATES_CHANNEL`.
+#[derive(Debug)]
+pub struct StateListener {
+    inner: PgListener,
+}
+
+impl Store {
+    /// Listens for promotion state changes on a connection of the pool.
+    pub async fn listen_promotion_states(&self) -> Result<StateListener> {
+        let mut inner = PgListener::connect_with(&self.pool).await?;
+        inner.listen(PROMOTION_STATES_CHANNEL).await?;
+        Ok(StateListener { inner })
+    }
+}
+
+impl StateListener {
+    /// Waits for the next change. An error means the listener is broken: listen anew.
+    pub async fn next(&mut self) -> Result<StateChange> {
+        Ok(match self.inner.try_recv().await? {
+            Some(n) => n
+                .payload()
+                .parse()
+                .map_or(StateChange::Unknown, StateChange::Promotion),
+            None => StateChange::Unknown,
+        })
+    }
+}

@@ -26,7 +26,7 @@ pub struct VoteBody {
 /// `POST /v1/promotions/{id}/approvals`.
 pub async fn vote(
     State(state): State<AppState>,
-    Authorized(caller): Authorized<{ roles::APPROVER | roles::ADMIN }>,
+    Authorized(caller): Authorized<{ roles::VOTERS }>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<VoteBody>,
 ) -> Result<Response, ApiError> {

@@ -12,6 +12,7 @@ use crate::auth::{Authorized, roles};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, check_field};
 use crate::services::promotions::{self, Outcome, PromotionRequest};
+use crate::services::watch;
 use crate::state::AppState;
 use crate::views::PromotionView;
 
@@ -39,14 +40,55 @@ pub async fn create(
     })
 }
 
-/// `GET /v1/promotions/{id}`.
+/// Query of `GET /v1/promotions/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShowQuery {
+    /// Wait up to this long for the state to change (long poll).
+    wait_seconds: Option<u64>,
+    /// The state the caller last saw (with `wait_seconds`); default: the state now.
+    state: Option<String>,
+}
+
+/// `GET /v1/promotions/{id}[?wait_seconds=N[&state=S]]`: with `wait_seconds`, answers as soon
+/// as the state differs from `state` (default: the state when the request arrived), or
+/// after N seconds with the view then.
 pub async fn show(
     State(state): State<AppState>,
     Authorized(_caller): Authorized<READERS>,
     Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ShowQuery>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    Ok(Json(promotions::get(&state.store, id).await?).into_response())
+    let Some(wait) = q.wait_seconds else {
+        if q.state.is_some() {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "state names the state to wait out; it needs wait_seconds",
+            ));
+        }
+        return Ok(Json(promotions::get(&state.store, id).await?).into_response());
+    };
+    let longest = state.max_wait.as_secs();
+    if !(1..=longest).contains(&wait) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!(
+                "wait_seconds must be between 1 and {longest} (under http.request_timeout_seconds)"
+            ),
+        ));
+    }
+    if let Some(s) = &q.state {
+        check_field("invalid_query", "state", s, TextKind::Line)?;
+    }
+    let seen = q
+        .state
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad_request("invalid_query", format!("{e}")))?;
+    let view = watch::wait(&state, id, seen, std::time::Duration::from_secs(wait)).await?;
+    Ok(Json(view).into_response())
 }
 
 /// Query of `GET /v1/promotions`.

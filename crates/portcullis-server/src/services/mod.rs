@@ -22,6 +22,7 @@ pub mod promotions;
 pub mod refusals;
 pub mod trust;
 pub mod waivers;
+pub mod watch;
 pub mod work;
 
 /// The machine code of a database failure: a constraint violation is a `conflict`, an

@@ -99,7 +99,7 @@ async fn cast(
             state: PromotionState::Expired,
         });
     }
-    if !caller.may_on(crate::auth::roles::APPROVER, &p.route) {
+    if !caller.may_on(crate::auth::roles::VOTERS, &p.route) {
         return Err(ApprovalError::RouteNotAllowed(p.route.clone()));
     }
     if p.state != PromotionState::PendingApproval {

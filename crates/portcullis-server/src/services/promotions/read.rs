@@ -75,7 +75,7 @@ pub async fn awaiting(
             earlier: &approvals,
         })
         .is_ok()
-            && caller.may_on(crate::auth::roles::APPROVER, &p.route);
+            && caller.may_on(crate::auth::roles::VOTERS, &p.route);
         if may_vote {
             let evidence_hash = crate::services::trust::evidence_hash(&p.evidence);
             let mut view = PromotionView::new(p, approvals);
