@@ -26,6 +26,7 @@ mod outage;
 mod policy;
 mod request_ids;
 mod requirements;
+mod rollback;
 mod sigstore_bundles;
 mod store_rows;
 mod support;

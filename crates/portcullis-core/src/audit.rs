@@ -54,11 +54,13 @@ pub enum AuditAction {
     TokenCreated,
     /// A second admin confirmed an approver or break-glass token.
     TokenConfirmed,
+    /// A rollback of a route's channel tag to an earlier promoted digest was requested.
+    RollbackRequested,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [Self; 21] = [
+    pub const ALL: [Self; 22] = [
         Self::Requested,
         Self::Evaluated,
         Self::Superseded,
@@ -80,6 +82,7 @@ impl AuditAction {
         Self::Expired,
         Self::TokenCreated,
         Self::TokenConfirmed,
+        Self::RollbackRequested,
     ];
 
     /// The wire name, as stored and hashed.
@@ -106,6 +109,7 @@ impl AuditAction {
             Self::Expired => "expired",
             Self::TokenCreated => "token_created",
             Self::TokenConfirmed => "token_confirmed",
+            Self::RollbackRequested => "rollback_requested",
         }
     }
 }

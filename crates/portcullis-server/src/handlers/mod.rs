@@ -8,4 +8,5 @@ pub mod break_glass;
 pub mod gate;
 pub mod health;
 pub mod promotions;
+pub mod rollbacks;
 pub mod tokens;
