@@ -90,8 +90,9 @@ async fn a_rollback_moves_only_the_channel_tag_back_to_the_earlier_digest() {
     let app = spawn(None).await;
     let a = app.push_signed(REPO, "a").await;
     let b = app.push_signed(REPO, "b").await;
-    let promoted_a = promote(&app, ROUTE, &a, "v1").await;
-    promote(&app, ROUTE, &a, "stable").await;
+    promote(&app, ROUTE, &a, "v1").await;
+    // The latest promotion of A is the one rolled back to.
+    let promoted_a = promote(&app, ROUTE, &a, "stable").await;
     promote(&app, ROUTE, &b, "v2").await;
     // A promotion moves a channel tag; a version tag stays immutable.
     promote(&app, ROUTE, &b, "stable").await;
