@@ -96,7 +96,10 @@ async fn a_rollback_moves_only_the_channel_tag_back_to_the_earlier_digest() {
     promote(&app, ROUTE, &b, "v2").await;
     // A promotion moves a channel tag; a version tag stays immutable.
     promote(&app, ROUTE, &b, "stable").await;
-    assert_eq!(app.prod_digest(REPO, "stable").await.as_deref(), Some(b.as_str()));
+    assert_eq!(
+        app.prod_digest(REPO, "stable").await.as_deref(),
+        Some(b.as_str())
+    );
     let body = json!({"source": app.source(REPO, &b), "route": ROUTE, "tag": "v1"});
     let (status, e) = app.post("/v1/promotions", &app.tokens.ci, &body).await;
     assert_eq!(status, StatusCode::CONFLICT, "{e}");
@@ -120,10 +123,23 @@ async fn a_rollback_moves_only_the_channel_tag_back_to_the_earlier_digest() {
     assert_eq!(done["copy"]["blobs_copied"], 0, "{done}");
     assert_eq!(done["copy"]["manifests_copied"], 0, "{done}");
 
-    assert_eq!(app.prod_digest(REPO, "stable").await.as_deref(), Some(a.as_str()));
-    assert_eq!(app.prod_digest(REPO, "v1").await.as_deref(), Some(a.as_str()));
-    assert_eq!(app.prod_digest(REPO, "v2").await.as_deref(), Some(b.as_str()));
-    assert_eq!(app.prod.stored_blobs().unwrap(), blobs_before, "nothing uploaded");
+    assert_eq!(
+        app.prod_digest(REPO, "stable").await.as_deref(),
+        Some(a.as_str())
+    );
+    assert_eq!(
+        app.prod_digest(REPO, "v1").await.as_deref(),
+        Some(a.as_str())
+    );
+    assert_eq!(
+        app.prod_digest(REPO, "v2").await.as_deref(),
+        Some(b.as_str())
+    );
+    assert_eq!(
+        app.prod.stored_blobs().unwrap(),
+        blobs_before,
+        "nothing uploaded"
+    );
 
     // The row, the list and the audit trail say what happened.
     let kind: String = sqlx::query_scalar("SELECT kind FROM promotions WHERE id = $1::uuid")
@@ -174,7 +190,11 @@ async fn bad_rollbacks_are_refused_and_leave_nothing_behind() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
     assert_eq!(e["code"], "invalid_body");
     let (status, e) = app
-        .post("/v1/rollbacks", &app.tokens.approver1, &rollback_body(&app, &a, "stable"))
+        .post(
+            "/v1/rollbacks",
+            &app.tokens.approver1,
+            &rollback_body(&app, &a, "stable"),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{e}");
     let mut route = rollback_body(&app, &a, "stable");
@@ -205,7 +225,10 @@ async fn bad_rollbacks_are_refused_and_leave_nothing_behind() {
     // Promoted here, but a blob and then the manifest are gone from production.
     let manifest = app
         .http
-        .get(format!("http://{}/v2/{REPO}/manifests/{a}", app.prod.host.as_str()))
+        .get(format!(
+            "http://{}/v2/{REPO}/manifests/{a}",
+            app.prod.host.as_str()
+        ))
         .header("accept", "application/vnd.oci.image.manifest.v1+json")
         .send()
         .await
@@ -215,13 +238,23 @@ async fn bad_rollbacks_are_refused_and_leave_nothing_behind() {
         .unwrap();
     let layer = manifest["layers"][0]["digest"].as_str().unwrap();
     let prod = |path: String| format!("http://{}/v2/{REPO}/{path}", app.prod.host.as_str());
-    let gone = app.http.delete(prod(format!("blobs/{layer}"))).send().await.unwrap();
+    let gone = app
+        .http
+        .delete(prod(format!("blobs/{layer}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(gone.status(), StatusCode::ACCEPTED);
     let (status, e) = rollback(&app, &rollback_body(&app, &a, "stable")).await;
     assert_eq!(status, StatusCode::CONFLICT, "{e}");
     assert_eq!(e["code"], "missing_in_production");
     assert!(e["detail"].as_str().unwrap().contains(layer), "{e}");
-    let gone = app.http.delete(prod(format!("manifests/{a}"))).send().await.unwrap();
+    let gone = app
+        .http
+        .delete(prod(format!("manifests/{a}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(gone.status(), StatusCode::ACCEPTED);
     let (status, e) = rollback(&app, &rollback_body(&app, &a, "stable")).await;
     assert_eq!(status, StatusCode::CONFLICT, "{e}");
@@ -234,7 +267,11 @@ async fn bad_rollbacks_are_refused_and_leave_nothing_behind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_policy_may_ask_for_approvals_on_a_rollback() {
     let asked = json!({"count": 1, "group": "release-approvers"});
-    let dir = bundle(json!({"count": 0, "group": "release-approvers"}), Some(asked), "");
+    let dir = bundle(
+        json!({"count": 0, "group": "release-approvers"}),
+        Some(asked),
+        "",
+    );
     let app = spawn(Some(dir)).await;
     let a = app.push_signed(REPO, "a").await;
     let b = app.push_signed(REPO, "b").await;
@@ -251,13 +288,19 @@ async fn a_policy_may_ask_for_approvals_on_a_rollback() {
     assert_eq!(status, StatusCode::OK, "{again}");
     assert_eq!(again["id"], id.as_str());
     assert_eq!(app.run_copies().await, 0);
-    assert_eq!(app.prod_digest(REPO, "stable").await.as_deref(), Some(b.as_str()));
+    assert_eq!(
+        app.prod_digest(REPO, "stable").await.as_deref(),
+        Some(b.as_str())
+    );
 
     let (status, p) = app.vote(&id, &app.tokens.approver1, "approve").await;
     assert_eq!(status, StatusCode::OK, "{p}");
     assert_eq!(p["state"], "promoting", "{p}");
     assert_eq!(app.wait_settled(&id).await["state"], "promoted");
-    assert_eq!(app.prod_digest(REPO, "stable").await.as_deref(), Some(a.as_str()));
+    assert_eq!(
+        app.prod_digest(REPO, "stable").await.as_deref(),
+        Some(a.as_str())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -266,7 +309,11 @@ async fn a_policy_denying_rollbacks_denies_them() {
 	input.request.kind == "rollback"
 	v := {"rule": "rollback.frozen", "message": "rollbacks are frozen", "severity": "high", "remediation": "promote a fix"}
 }"#;
-    let dir = bundle(json!({"count": 0, "group": "release-approvers"}), None, deny);
+    let dir = bundle(
+        json!({"count": 0, "group": "release-approvers"}),
+        None,
+        deny,
+    );
     let app = spawn(Some(dir)).await;
     let a = app.push_signed(REPO, "a").await;
     let b = app.push_signed(REPO, "b").await;
@@ -277,7 +324,53 @@ async fn a_policy_denying_rollbacks_denies_them() {
     assert_eq!(status, StatusCode::CREATED, "{p}");
     assert_eq!(p["state"], "denied", "{p}");
     assert_eq!(p["kind"], "rollback");
-    assert_eq!(p["decision"]["violations"][0]["rule"], "rollback.frozen", "{p}");
+    assert_eq!(
+        p["decision"]["violations"][0]["rule"], "rollback.frozen",
+        "{p}"
+    );
     assert_eq!(app.run_copies().await, 0);
-    assert_eq!(app.prod_digest(REPO, "stable").await.as_deref(), Some(b.as_str()));
+    assert_eq!(
+        app.prod_digest(REPO, "stable").await.as_deref(),
+        Some(b.as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_whose_kind_was_changed_by_hand_is_refused_by_the_copier() {
+    let app = spawn(None).await;
+    let a = app.push_signed(REPO, "a").await;
+    let b = app.push_signed(REPO, "b").await;
+    promote(&app, ROUTE, &a, "stable").await;
+    promote(&app, ROUTE, &b, "stable").await;
+    // A released rollback turned into a promotion (which would copy from the source), and a
+    // released promotion turned into a rollback: neither statement covers the row.
+    let (_, rb) = rollback(&app, &rollback_body(&app, &a, "stable")).await;
+    assert_eq!(rb["state"], "promoting", "{rb}");
+    let c = app.push_signed(REPO, "c").await;
+    let body = json!({
+        "source": app.source(REPO, &c), "route": ROUTE, "tag": "v3",
+        "evidence": [{"format": "trivy-json", "document": trivy(&[])}],
+    });
+    let (_, p) = app.post("/v1/promotions", &app.tokens.ci, &body).await;
+    let promotion = p["id"].as_str().unwrap().to_owned();
+    app.approve_twice(&promotion).await;
+    let flip = "UPDATE promotions SET kind = CASE kind WHEN 'rollback' THEN 'promotion' ELSE 'rollback' END \
+                WHERE state = 'promoting'";
+    sqlx::query(flip).execute(&app.db).await.unwrap();
+    assert_eq!(app.run_copies().await, 2);
+    for id in [rb["id"].as_str().unwrap(), promotion.as_str()] {
+        let (_, p) = app
+            .get(&format!("/v1/promotions/{id}"), &app.tokens.auditor)
+            .await;
+        assert_eq!(p["state"], "failed", "{p}");
+        assert!(
+            p["error"].as_str().unwrap().contains("integrity_violation"),
+            "{p}"
+        );
+    }
+    assert_eq!(
+        app.prod_digest(REPO, "stable").await.as_deref(),
+        Some(b.as_str())
+    );
+    assert_eq!(app.prod_digest(REPO, "v3").await, None);
 }

@@ -55,8 +55,8 @@ pub use manifest::{
     ACCEPT_MANIFESTS, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Descriptor, MAX_MANIFEST_BYTES,
     ManifestContents, OCI_INDEX, OCI_MANIFEST, RawManifest, is_supported,
 };
-pub use retag::{InPlace, MAX_IN_PLACE_MANIFESTS};
 pub use referrers::{MAX_REFERRERS, Referrer, parse_referrers, referrers_tag};
 /// The URL type of `RegistryAuthConfig::token_realms`.
 pub use reqwest::Url;
+pub use retag::{InPlace, MAX_IN_PLACE_MANIFESTS};
 pub use retry::{MAX_RETRY_AFTER, RetryPolicy};

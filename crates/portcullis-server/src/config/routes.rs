@@ -201,21 +201,36 @@ mod tests {
         let route = &cfg.routes[0];
         let stable: Tag = "stable".parse().unwrap();
         let v1: Tag = "v1".parse().unwrap();
-        assert_eq!(route.channel_tags, vec![stable.clone(), "canary".parse().unwrap()]);
+        assert_eq!(
+            route.channel_tags,
+            vec![stable.clone(), "canary".parse().unwrap()]
+        );
         assert!(route.is_channel_tag(&stable) && !route.is_channel_tag(&v1));
         assert!(route.may_move(Some(&stable)));
         assert!(!route.may_move(Some(&v1)) && !route.may_move(None));
-        assert!(load(&format!("{base} }}")).unwrap().routes[0].channel_tags.is_empty());
+        assert!(
+            load(&format!("{base} }}")).unwrap().routes[0]
+                .channel_tags
+                .is_empty()
+        );
 
         let twice = load(&format!("{base}, channel_tags: [stable, stable] }}")).unwrap_err();
-        assert!(twice.contains("routes.prod.channel_tags") && twice.contains("twice"), "{twice}");
+        assert!(
+            twice.contains("routes.prod.channel_tags") && twice.contains("twice"),
+            "{twice}"
+        );
         let bad = load(&format!("{base}, channel_tags: [\"-bad tag\"] }}")).unwrap_err();
         assert!(bad.contains("routes.prod.channel_tags"), "{bad}");
         let many: Vec<String> = (0..=MAX_CHANNEL_TAGS).map(|i| format!("c{i}")).collect();
         let many = load(&format!("{base}, channel_tags: [{}] }}", many.join(", "))).unwrap_err();
         assert!(many.contains("at most 16"), "{many}");
-        let subset =
-            load(&format!("{base}, channel_tags: [stable], platforms: [linux/amd64] }}")).unwrap_err();
-        assert!(subset.contains("cannot be combined with platforms"), "{subset}");
+        let subset = load(&format!(
+            "{base}, channel_tags: [stable], platforms: [linux/amd64] }}"
+        ))
+        .unwrap_err();
+        assert!(
+            subset.contains("cannot be combined with platforms"),
+            "{subset}"
+        );
     }
 }

@@ -237,8 +237,7 @@ async fn copy(
     let copy = job::within_deadline(state.copy_job_deadline, &last_failure, async {
         if release.kind == PromotionKind::Rollback {
             // The content is already in production: only the tag moves.
-            return job::retag_with_retries(&state.registry, job, &activity, &last_failure)
-                .await;
+            return job::retag_with_retries(&state.registry, job, &activity, &last_failure).await;
         }
         let plan = job::plan(release, state.copy_blob_concurrency, job)?;
         job::copy_with_retries(

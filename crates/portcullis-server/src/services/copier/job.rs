@@ -175,7 +175,10 @@ fn tag_only_report(digest: &portcullis_core::Digest, found: &InPlace) -> CopyRep
 /// (`ends`: source and destination host) would be passed.
 async fn with_retries<T, F, Fut>(
     client: &RegistryClient,
-    ends: (&portcullis_core::RegistryHost, &portcullis_core::RegistryHost),
+    ends: (
+        &portcullis_core::RegistryHost,
+        &portcullis_core::RegistryHost,
+    ),
     activity: &Activity,
     last: &Mutex<Option<String>>,
     mut op: F,

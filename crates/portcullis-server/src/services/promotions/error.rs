@@ -76,7 +76,9 @@ pub enum PromotionError {
         declared: String,
     },
     /// A rollback to a digest this gate never promoted on the route and repository.
-    #[error("{digest} was never promoted to {repository} on route {route:?}; a rollback can only return to a digest promoted there")]
+    #[error(
+        "{digest} was never promoted to {repository} on route {route:?}; a rollback can only return to a digest promoted there"
+    )]
     NotPromotedOnRoute {
         /// The digest asked for.
         digest: Digest,

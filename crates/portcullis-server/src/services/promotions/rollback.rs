@@ -136,8 +136,14 @@ fn check<'a>(state: &'a AppState, req: &RollbackRequest) -> Result<Checked<'a>, 
         .iter()
         .find(|r| r.name == req.route)
         .ok_or_else(|| PromotionError::UnknownRoute(req.route.clone()))?;
-    let digest: Digest = req.to_digest.parse().map_err(PromotionError::InvalidDigest)?;
-    let tag: Tag = req.channel_tag.parse().map_err(PromotionError::InvalidTag)?;
+    let digest: Digest = req
+        .to_digest
+        .parse()
+        .map_err(PromotionError::InvalidDigest)?;
+    let tag: Tag = req
+        .channel_tag
+        .parse()
+        .map_err(PromotionError::InvalidTag)?;
     let (host, repo) = req
         .repository
         .split_once('/')
