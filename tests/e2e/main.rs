@@ -27,6 +27,7 @@ mod policy;
 mod request_ids;
 mod requirements;
 mod rollback;
+mod rollback_policy;
 mod sigstore_bundles;
 mod store_rows;
 mod support;

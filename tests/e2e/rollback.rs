@@ -10,29 +10,11 @@ use serde_json::{Value, json};
 
 use crate::support::{ROUTE, TestApp, trivy};
 
-const REPO: &str = "team/app";
-
-/// A copy of the default bundle with `approvals` as the promotion requirement, `rollback`
-/// as `rollback_approvals` (if any) and `extra_rego` appended to the policy.
-fn bundle(approvals: Value, rollback: Option<Value>, extra_rego: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("portcullis-rb-{}", uuid::Uuid::new_v4()));
-    crate::policy::copy_bundle(&dir);
-    let path = dir.join("data.json");
-    let mut data: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    data["portcullis"]["config"]["approvals"] = approvals;
-    if let Some(r) = rollback {
-        data["portcullis"]["config"]["rollback_approvals"] = r;
-    }
-    std::fs::write(&path, data.to_string()).unwrap();
-    let rego = dir.join("promotion.rego");
-    let text = std::fs::read_to_string(&rego).unwrap();
-    std::fs::write(&rego, format!("{text}\n{extra_rego}\n")).unwrap();
-    dir
-}
+pub(crate) const REPO: &str = "team/app";
 
 /// The app with `stable` as the route's channel tag, serving `policy_dir` if given, and a
 /// second route `mirror` to `<prod>/mirror/`.
-async fn spawn(policy_dir: Option<std::path::PathBuf>) -> TestApp {
+pub(crate) async fn spawn(policy_dir: Option<std::path::PathBuf>) -> TestApp {
     TestApp::spawn_with(move |c| {
         c.routes[0].channel_tags = vec!["stable".parse().unwrap()];
         let mirror = Route {
@@ -52,7 +34,7 @@ async fn spawn(policy_dir: Option<std::path::PathBuf>) -> TestApp {
 }
 
 /// Promotes `digest` along `route` to `tag` and waits for `promoted` (voting if asked).
-async fn promote(app: &TestApp, route: &str, digest: &str, tag: &str) -> String {
+pub(crate) async fn promote(app: &TestApp, route: &str, digest: &str, tag: &str) -> String {
     let body = json!({
         "source": app.source(REPO, digest), "route": route, "tag": tag,
         "evidence": [{"format": "trivy-json", "document": trivy(&[])}],
@@ -67,7 +49,7 @@ async fn promote(app: &TestApp, route: &str, digest: &str, tag: &str) -> String 
     id
 }
 
-fn rollback_body(app: &TestApp, digest: &str, tag: &str) -> Value {
+pub(crate) fn rollback_body(app: &TestApp, digest: &str, tag: &str) -> Value {
     json!({
         "route": ROUTE,
         "repository": format!("{}/{REPO}", app.prod.host.as_str()),
@@ -76,7 +58,7 @@ fn rollback_body(app: &TestApp, digest: &str, tag: &str) -> Value {
     })
 }
 
-async fn rollback(app: &TestApp, body: &Value) -> (StatusCode, Value) {
+pub(crate) async fn rollback(app: &TestApp, body: &Value) -> (StatusCode, Value) {
     app.post("/v1/rollbacks", &app.tokens.ci, body).await
 }
 
@@ -262,77 +244,6 @@ async fn bad_rollbacks_are_refused_and_leave_nothing_behind() {
 
     assert_eq!(rollback_rows(&app).await, 0);
     assert_eq!(app.count("SELECT count(*) FROM audit_events").await, before);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_policy_may_ask_for_approvals_on_a_rollback() {
-    let asked = json!({"count": 1, "group": "release-approvers"});
-    let dir = bundle(
-        json!({"count": 0, "group": "release-approvers"}),
-        Some(asked),
-        "",
-    );
-    let app = spawn(Some(dir)).await;
-    let a = app.push_signed(REPO, "a").await;
-    let b = app.push_signed(REPO, "b").await;
-    promote(&app, ROUTE, &a, "stable").await;
-    promote(&app, ROUTE, &b, "stable").await;
-
-    let (status, p) = rollback(&app, &rollback_body(&app, &a, "stable")).await;
-    assert_eq!(status, StatusCode::CREATED, "{p}");
-    assert_eq!(p["state"], "pending_approval", "{p}");
-    assert_eq!(p["decision"]["required_approvals"]["count"], 1, "{p}");
-    let id = p["id"].as_str().unwrap().to_owned();
-    // The same request again returns the open rollback.
-    let (status, again) = rollback(&app, &rollback_body(&app, &a, "stable")).await;
-    assert_eq!(status, StatusCode::OK, "{again}");
-    assert_eq!(again["id"], id.as_str());
-    assert_eq!(app.run_copies().await, 0);
-    assert_eq!(
-        app.prod_digest(REPO, "stable").await.as_deref(),
-        Some(b.as_str())
-    );
-
-    let (status, p) = app.vote(&id, &app.tokens.approver1, "approve").await;
-    assert_eq!(status, StatusCode::OK, "{p}");
-    assert_eq!(p["state"], "promoting", "{p}");
-    assert_eq!(app.wait_settled(&id).await["state"], "promoted");
-    assert_eq!(
-        app.prod_digest(REPO, "stable").await.as_deref(),
-        Some(a.as_str())
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_policy_denying_rollbacks_denies_them() {
-    let deny = r#"violations contains v if {
-	input.request.kind == "rollback"
-	v := {"rule": "rollback.frozen", "message": "rollbacks are frozen", "severity": "high", "remediation": "promote a fix"}
-}"#;
-    let dir = bundle(
-        json!({"count": 0, "group": "release-approvers"}),
-        None,
-        deny,
-    );
-    let app = spawn(Some(dir)).await;
-    let a = app.push_signed(REPO, "a").await;
-    let b = app.push_signed(REPO, "b").await;
-    promote(&app, ROUTE, &a, "stable").await;
-    promote(&app, ROUTE, &b, "stable").await;
-
-    let (status, p) = rollback(&app, &rollback_body(&app, &a, "stable")).await;
-    assert_eq!(status, StatusCode::CREATED, "{p}");
-    assert_eq!(p["state"], "denied", "{p}");
-    assert_eq!(p["kind"], "rollback");
-    assert_eq!(
-        p["decision"]["violations"][0]["rule"], "rollback.frozen",
-        "{p}"
-    );
-    assert_eq!(app.run_copies().await, 0);
-    assert_eq!(
-        app.prod_digest(REPO, "stable").await.as_deref(),
-        Some(b.as_str())
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
