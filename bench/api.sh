@@ -38,14 +38,14 @@ wait_promoted() {
 }
 
 # promote_timed ID: the last approval's POST (Bob; Alice approved before) until the promotion
-# shows `promoted`, in seconds, timed by one process on one keep-alive connection polling
-# every BENCH_POLL_MS (default 5) ms (approve-and-wait.py: a curl + jq pair per poll cost more
-# CPU than the copier's own bookkeeping). Sets SERVER_SECS to the same span ending at the
+# shows `promoted`, in seconds, timed by one process on one keep-alive connection waiting
+# with the long-poll GET (`?wait_seconds=&state=promoting`, as a CI job waits), or, with
+# BENCH_POLL_MS set, polling every BENCH_POLL_MS ms (approve-and-wait.py). Sets SERVER_SECS to the same span ending at the
 # promotion's own updated_at (when the copier wrote `promoted`; no polling granularity) and
 # APPROVE_SECS to how long the approval's POST itself took.
 promote_timed() {
     local out rest
-    out=$(POLL_MS=${BENCH_POLL_MS:-5} python3 "$ROOT/bench/approve-and-wait.py" "$PORT" "$1" "$BOB" "$CI")
+    out=$(POLL_MS=${BENCH_POLL_MS:-} python3 "$ROOT/bench/approve-and-wait.py" "$PORT" "$1" "$BOB" "$CI")
     rest=${out#* }
     SERVER_SECS=${rest%% *}
     APPROVE_SECS=${rest#* }

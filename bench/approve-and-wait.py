@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Times one promotion through the API: the last approval's POST until GET shows it left
-`promoting`, on one keep-alive connection, polling every POLL_MS (default 5) ms.
+`promoting`, on one keep-alive connection, waiting with the long-poll
+`GET /v1/promotions/{id}?wait_seconds=20&state=promoting` (answered as soon as the state moves
+on, as a CI job waits); with POLL_MS set, polling every POLL_MS ms instead.
 
 Usage: approve-and-wait.py PORT PROMOTION_ID APPROVER_TOKEN READER_TOKEN
 Prints `<seconds to promoted> <seconds to the promotion's updated_at> <seconds the approval's
@@ -18,7 +20,8 @@ from datetime import datetime
 
 def main() -> int:
     port, promotion, approver, reader = sys.argv[1:5]
-    poll = float(os.environ.get("POLL_MS", "5")) / 1000
+    poll_ms = os.environ.get("POLL_MS")
+    poll = float(poll_ms) / 1000 if poll_ms else None
     conn = http.client.HTTPConnection("127.0.0.1", int(port))
     path = f"/v1/promotions/{promotion}"
 
@@ -42,8 +45,11 @@ def main() -> int:
     promotion_view = call("POST", f"{path}/approvals", approver, vote)
     approved = time.time()
     while promotion_view["state"] == "promoting":
-        time.sleep(poll)
-        promotion_view = call("GET", path, reader)
+        if poll is None:
+            promotion_view = call("GET", f"{path}?wait_seconds=20&state=promoting", reader)
+        else:
+            time.sleep(poll)
+            promotion_view = call("GET", path, reader)
     finished = time.time()
     if promotion_view["state"] != "promoted":
         print(f"promotion {promotion} ended {promotion_view['state']}", file=sys.stderr)

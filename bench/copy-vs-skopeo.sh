@@ -10,7 +10,8 @@
 # End to end: the same image promoted through the API of a release `portcullis serve` (request,
 # one approval, then the timed last approval) to a fresh registry per run, from the last
 # approval's POST until GET shows `promoted` (one process on one keep-alive connection
-# polling every BENCH_POLL_MS, default 5 ms: bench/approve-and-wait.py; the span to the
+# waiting with the long-poll GET, or polling every BENCH_POLL_MS ms if set:
+# bench/approve-and-wait.py; the span to the
 # promotion's own updated_at and the approval POST's own time are printed too), against `skopeo copy` of the same image to another fresh
 # registry in the same run; then a re-promotion of the same digest and tag (a no-op copy)
 # against skopeo's re-copy. Targets: <= 0.7x and <= 0.3x skopeo.

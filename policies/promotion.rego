@@ -24,6 +24,7 @@ config_ok if {
 	is_boolean(cfg.require_bound_report)
 	is_boolean(cfg.require_signed_reports)
 	approvals_ok
+	rollback_approvals_ok
 	is_array(cfg.licences.denied)
 	cfg.licences.unknown in {"allow", "warn", "deny"}
 	is_boolean(cfg.vex.require_signed)
@@ -59,6 +60,27 @@ requirement_ok(r) if {
 
 high_requirement_ok if not cfg.approvals_on_high
 
+# `rollback_approvals` (optional, same shape as `approvals`) is what a rollback
+# (`input.request.kind == "rollback"`: a channel tag moved back to a digest this gate promoted
+# before on the route) needs. Without it a rollback needs no approvals: it was approved when
+# it was promoted, and its signatures and the current policy are checked again.
+rollback_approvals_ok if not cfg.rollback_approvals
+
+rollback_approvals_ok if {
+	is_object(cfg.rollback_approvals)
+	requirement_ok(cfg.rollback_approvals)
+}
+
+rollback_approvals_ok if {
+	is_array(cfg.rollback_approvals)
+	count(cfg.rollback_approvals) >= 1
+	every r in cfg.rollback_approvals {
+		requirement_ok(r)
+	}
+}
+
+is_rollback if input.request.kind == "rollback"
+
 high_requirement_ok if requirement_ok(cfg.approvals_on_high)
 
 base_requirements := cfg.approvals if is_array(cfg.approvals)
@@ -67,17 +89,25 @@ base_requirements := [cfg.approvals] if is_object(cfg.approvals)
 
 # The requirement as the decision states it: the configured one, plus approvals_on_high
 # while HIGH findings are present (its count is added to that group's if it is listed).
+required_approvals := rollback_requirement if is_rollback
+
 required_approvals := cfg.approvals if {
+	not is_rollback
 	not high_extra
 }
 
 required_approvals := merged if {
+	not is_rollback
 	high_extra
 	extra := cfg.approvals_on_high
 	others := [r | some r in base_requirements; r.group != extra.group]
 	same := [r.count | some r in base_requirements; r.group == extra.group]
 	merged := array.concat(others, [{"group": extra.group, "count": sum(same) + extra.count}])
 }
+
+rollback_requirement := cfg.rollback_approvals if cfg.rollback_approvals
+
+rollback_requirement := {"count": 0, "group": base_requirements[0].group} if not cfg.rollback_approvals
 
 high_extra if {
 	cfg.approvals_on_high

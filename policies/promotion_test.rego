@@ -90,6 +90,28 @@ test_a_high_finding_asks_for_one_more_approval if {
 	same.required_approvals == [{"group": "release-approvers", "count": 3}]
 }
 
+rollback := object.union(good, {"request": {"route": "prod", "kind": "rollback"}})
+
+test_a_rollback_needs_no_approvals_unless_configured if {
+	d := promotion.decision with input as rollback
+	d.allow
+	d.required_approvals == {"count": 0, "group": "release-approvers"}
+	high := promotion.decision with input as object.union(with_vulns([vuln("CVE-1", "HIGH")]), {"request": {"kind": "rollback"}}) with data.portcullis.config.approvals_on_high as {"count": 1, "group": "security"}
+	high.required_approvals.count == 0
+	asked := {"count": 1, "group": "security"}
+	own := promotion.decision with input as rollback with data.portcullis.config.rollback_approvals as asked
+	own.required_approvals == asked
+	promotion_ := promotion.decision with input as good with data.portcullis.config.rollback_approvals as asked
+	promotion_.required_approvals == {"count": 2, "group": "release-approvers"}
+}
+
+test_a_rollback_is_judged_by_the_same_rules if {
+	d := promotion.decision with input as object.union(rollback, {"signatures": {"status": "unsigned", "verified_key_ids": [], "signatures_found": 0, "error": null}})
+	denied_by(d, "signature.required")
+	not promotion.decision with input as rollback with data.portcullis.config.rollback_approvals as []
+	not promotion.decision with input as rollback with data.portcullis.config.rollback_approvals as {"count": -1, "group": "x"}
+}
+
 test_a_malformed_requirement_leaves_the_decision_undefined if {
 	not promotion.decision with input as good with data.portcullis.config.approvals as {"count": -1, "group": "release-approvers"}
 	not promotion.decision with input as good with data.portcullis.config.approvals as []

@@ -120,6 +120,7 @@ async fn a_copy_to_a_hung_destination_fails_by_its_deadline_while_another_route_
             to: format!("{ok}/"),
             allow_tag_overwrite: false,
             platforms: None,
+            channel_tags: Vec::new(),
         });
         c.registries
             .insert(ok, settings(5, RetrySettings::default()));

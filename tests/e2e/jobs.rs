@@ -22,6 +22,7 @@ pub(crate) async fn promoting_job(store: &Store) -> Uuid {
         decision: Decision::deny("x", "y"),
         evidence: json!({}),
         policy_digest: portcullis_core::Digest::sha256_of(b"policy"),
+        kind: portcullis_core::PromotionKind::Promotion,
     };
     let mut tx = store.begin().await.unwrap();
     Store::insert_promotion(&mut tx, &new).await.unwrap();

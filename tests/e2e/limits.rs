@@ -258,6 +258,7 @@ async fn a_request_past_its_deadline_is_answered_503_and_health_is_not() {
             to: prod,
             allow_tag_overwrite: false,
             platforms: None,
+            channel_tags: Vec::new(),
         });
     })
     .await;

@@ -26,6 +26,8 @@ mod outage;
 mod policy;
 mod request_ids;
 mod requirements;
+mod rollback;
+mod rollback_policy;
 mod sigstore_bundles;
 mod store_rows;
 mod support;

@@ -62,11 +62,13 @@ pub enum AuditAction {
     WaiverRevoked,
     /// A waiver passed its expiry.
     WaiverExpired,
+    /// A rollback of a route's channel tag to an earlier promoted digest was requested.
+    RollbackRequested,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [Self; 25] = [
+    pub const ALL: [Self; 26] = [
         Self::Requested,
         Self::Evaluated,
         Self::Superseded,
@@ -92,6 +94,7 @@ impl AuditAction {
         Self::WaiverConfirmed,
         Self::WaiverRevoked,
         Self::WaiverExpired,
+        Self::RollbackRequested,
     ];
 
     /// The wire name, as stored and hashed.
@@ -122,6 +125,7 @@ impl AuditAction {
             Self::WaiverConfirmed => "waiver_confirmed",
             Self::WaiverRevoked => "waiver_revoked",
             Self::WaiverExpired => "waiver_expired",
+            Self::RollbackRequested => "rollback_requested",
         }
     }
 }

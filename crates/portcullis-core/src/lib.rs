@@ -8,6 +8,7 @@ mod digest;
 mod error;
 mod evidence;
 mod format;
+mod kind;
 mod platform;
 mod reference;
 mod request_id;
@@ -30,6 +31,7 @@ pub use evidence::{
     VulnerabilityReport,
 };
 pub use format::EvidenceFormat;
+pub use kind::PromotionKind;
 pub use platform::PlatformSpec;
 pub use reference::{ImageRef, Reference, RegistryHost, RepoPath, Tag, repository_name};
 pub use request_id::{MAX_REQUEST_ID_LEN, RequestId};

@@ -189,6 +189,7 @@ pub fn synthetic(vulns: usize, components: usize) -> portcullis_core::Result<Syn
         request: RequestInfo {
             destination: "prod".to_owned(),
             dry_run: false,
+            kind: portcullis_core::PromotionKind::Promotion,
             requested_by: "ci".to_owned(),
             route: "staging-to-prod".to_owned(),
             tag: Some("1.0".to_owned()),

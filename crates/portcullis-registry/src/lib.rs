@@ -6,7 +6,8 @@
 //! `manifest_ops` and `blobs`, which share the HTTP core in `client` (sending in
 //! `client::send`, retry decisions in `retry`); `response` checks answers for all of them,
 //! including the token flow in `auth`; `auth` and `manifest` are otherwise pure parsing.
-//! Errors of a copy carry the end that failed (`Role`).
+//! Errors of a copy carry the end that failed (`Role`). `retag` re-points a tag at content
+//! already in the repository (a rollback) after checking every piece of it is there.
 //!
 //! Why an own client on reqwest rather than `oci-client` (0.18, already in the graph for the
 //! test kit): what the gate needs of a copy is not there. Read from its source:
@@ -40,6 +41,7 @@ mod manifest;
 mod manifest_ops;
 mod referrers;
 mod response;
+mod retag;
 mod retry;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -56,4 +58,5 @@ pub use manifest::{
 pub use referrers::{MAX_REFERRERS, Referrer, parse_referrers, referrers_tag};
 /// The URL type of `RegistryAuthConfig::token_realms`.
 pub use reqwest::Url;
+pub use retag::{InPlace, MAX_IN_PLACE_MANIFESTS};
 pub use retry::{MAX_RETRY_AFTER, RetryPolicy};

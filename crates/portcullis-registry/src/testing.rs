@@ -154,6 +154,23 @@ impl TestRegistry {
         Ok(digest)
     }
 
+    /// Every blob the registry stores (manifests included), as `sha256:<hex>`, read from its
+    /// filesystem storage: comparing the set before and after an operation shows whether it
+    /// uploaded anything.
+    pub fn stored_blobs(&self) -> io::Result<std::collections::BTreeSet<String>> {
+        let root = self.dir.join("storage/docker/registry/v2/blobs/sha256");
+        let mut out = std::collections::BTreeSet::new();
+        if !root.exists() {
+            return Ok(out);
+        }
+        for prefix in std::fs::read_dir(root)? {
+            for blob in std::fs::read_dir(prefix?.path())? {
+                out.insert(format!("sha256:{}", blob?.file_name().to_string_lossy()));
+            }
+        }
+        Ok(out)
+    }
+
     /// Kills the registry process and waits until it has exited, so its port refuses
     /// connections when this returns (to test an unreachable registry, with no sleep).
     pub async fn stop(&mut self) -> io::Result<()> {

@@ -87,6 +87,7 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration)
             "/v1/promotions/{id}/break-glass",
             post(handlers::break_glass::break_glass),
         )
+        .route("/v1/rollbacks", post(handlers::rollbacks::create))
         .route("/v1/reviews", get(handlers::break_glass::reviews))
         .route(
             "/v1/reviews/{id}/acknowledge",

@@ -1,7 +1,7 @@
 //! The JSON shapes the API returns, built from store records.
 
 use chrono::{DateTime, Utc};
-use portcullis_core::{Decision, PromotionState};
+use portcullis_core::{Decision, PromotionKind, PromotionState};
 use portcullis_store::{ApprovalRecord, PromotionRecord};
 use serde::Serialize;
 use uuid::Uuid;
@@ -11,6 +11,8 @@ use uuid::Uuid;
 pub struct PromotionView {
     /// Id.
     pub id: Uuid,
+    /// `promotion`, or `rollback` (a channel tag moved back to a digest promoted before).
+    pub kind: PromotionKind,
     /// State.
     pub state: PromotionState,
     /// Source as requested.
@@ -58,6 +60,7 @@ impl PromotionView {
     pub fn new(p: PromotionRecord, approvals: Vec<ApprovalRecord>) -> Self {
         Self {
             id: p.id,
+            kind: p.kind,
             state: p.state,
             source: p.source.to_string(),
             digest: p.digest.to_string(),

@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use portcullis_core::{
-    Decision, Digest, ImageRef, PromotionState, RegistryHost, RepoPath, Tag, repository_name,
+    Decision, Digest, ImageRef, PromotionKind, PromotionState, RegistryHost, RepoPath, Tag,
+    repository_name,
 };
 use sqlx::FromRow;
 use uuid::Uuid;
@@ -36,6 +37,8 @@ pub struct NewPromotion {
     pub evidence: serde_json::Value,
     /// The policy bundle digest.
     pub policy_digest: Digest,
+    /// A promotion (a copy) or a rollback (a channel tag write).
+    pub kind: PromotionKind,
 }
 
 /// A stored promotion.
@@ -63,6 +66,8 @@ pub struct PromotionRecord {
     pub evidence: serde_json::Value,
     /// The policy bundle digest.
     pub policy_digest: Digest,
+    /// A promotion (a copy) or a rollback (a channel tag write).
+    pub kind: PromotionKind,
     /// Why the copy failed, when it did.
     pub error: Option<String>,
     /// What the copy did, once done.
@@ -88,6 +93,7 @@ struct Row {
     decision: serde_json::Value,
     evidence: serde_json::Value,
     policy_digest: String,
+    kind: String,
     error: Option<String>,
     copy_report: Option<serde_json::Value>,
     attempts: i32,
@@ -96,7 +102,7 @@ struct Row {
 }
 
 const COLUMNS: &str = "id, state, source, digest, route, destination, tag, requested_by, decision, evidence, \
-     policy_digest, error, copy_report, attempts, created_at, updated_at";
+     policy_digest, kind, error, copy_report, attempts, created_at, updated_at";
 
 impl TryFrom<Row> for PromotionRecord {
     type Error = Error;
@@ -130,6 +136,10 @@ impl TryFrom<Row> for PromotionRecord {
                 .policy_digest
                 .parse()
                 .map_err(|e| corrupt("policy_digest", format!("{e}")))?,
+            kind: r
+                .kind
+                .parse()
+                .map_err(|e| corrupt("kind", format!("{e}")))?,
             id: r.id,
             route: r.route,
             requested_by: r.requested_by,
@@ -162,8 +172,8 @@ impl Store {
         let decision =
             serde_json::to_value(&p.decision).map_err(|e| Error::Corrupt(e.to_string()))?;
         sqlx::query(
-            "INSERT INTO promotions (id, state, source, digest, route, destination, tag, requested_by, decision, evidence, policy_digest) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO promotions (id, state, source, digest, route, destination, tag, requested_by, decision, evidence, policy_digest, kind) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(p.id)
         .bind(p.state.as_str())
@@ -176,9 +186,30 @@ impl Store {
         .bind(decision)
         .bind(&p.evidence)
         .bind(p.policy_digest.as_str())
+        .bind(p.kind.as_str())
         .execute(&mut **tx)
         .await?;
         Ok(())
+    }
+
+    /// The latest finished (`promoted`) promotion — not a rollback — of `digest` along
+    /// `route` to `destination`: what a rollback to `digest` rolls back to.
+    pub async fn find_promoted(
+        &self,
+        route: &str,
+        destination: &(RegistryHost, RepoPath),
+        digest: &Digest,
+    ) -> Result<Option<PromotionRecord>> {
+        let row: Option<Row> = sqlx::query_as(select(
+            "WHERE route = $1 AND destination = $2 AND digest = $3 AND state = 'promoted' \
+             AND kind = 'promotion' ORDER BY updated_at DESC, id LIMIT 1",
+        ))
+        .bind(route)
+        .bind(repository_name(&destination.0, &destination.1))
+        .bind(digest.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(TryInto::try_into).transpose()
     }
 
     /// The open (pending or promoting) promotion of `digest` along `route`, if any.

@@ -46,6 +46,8 @@ pub struct RequestInfo {
     pub destination: String,
     /// Whether this is a dry run.
     pub dry_run: bool,
+    /// `promotion`, or `rollback` for a channel tag moved back to an earlier promoted digest.
+    pub kind: portcullis_core::PromotionKind,
     /// The caller's subject.
     pub requested_by: String,
     /// The route's name.

@@ -507,6 +507,7 @@ pub(super) fn request(r: &RequestInfo) -> Value {
     object([
         ("destination", string(&r.destination)),
         ("dry_run", Value::Bool(r.dry_run)),
+        ("kind", string(r.kind.as_str())),
         ("requested_by", string(&r.requested_by)),
         ("route", string(&r.route)),
         ("tag", opt(&r.tag)),

@@ -29,15 +29,20 @@ impl From<PromotionError> for ApiError {
             E::Evidence(ev) => ev.into(),
             E::Registry { end, source } => registry(end, source),
             E::Work(w) => w.into(),
-            E::Signing(_) | E::Serialize(_) => Self::internal(&e),
+            E::Signing(_) | E::Serialize(_) | E::CorruptEvidence(_) => Self::internal(&e),
             E::NotFound(_) => answer(StatusCode::NOT_FOUND, code, &e),
             E::NotRequester | E::RouteNotAllowed(_) => answer(StatusCode::FORBIDDEN, code, &e),
             E::InvalidDigest(_)
             | E::InvalidSource(_)
             | E::UnknownRoute(_)
             | E::SourceOutsideRoute { .. }
-            | E::InvalidTag(_) => answer(StatusCode::UNPROCESSABLE_ENTITY, code, &e),
-            E::TagExists { .. }
+            | E::InvalidTag(_)
+            | E::InvalidRepository(_)
+            | E::RepositoryOutsideRoute { .. }
+            | E::NotAChannelTag { .. } => answer(StatusCode::UNPROCESSABLE_ENTITY, code, &e),
+            E::NotPromotedOnRoute { .. }
+            | E::MissingInProduction { .. }
+            | E::TagExists { .. }
             | E::ConflictingOpen { .. }
             | E::ConcurrentChange
             | E::NotFailed { .. }

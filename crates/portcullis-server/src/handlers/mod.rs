@@ -8,5 +8,6 @@ pub mod break_glass;
 pub mod gate;
 pub mod health;
 pub mod promotions;
+pub mod rollbacks;
 pub mod tokens;
 pub mod waivers;

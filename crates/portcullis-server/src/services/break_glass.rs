@@ -128,10 +128,7 @@ async fn force(
     }
     let at = Utc::now().trunc_subsecs(6);
     let route = state.routes.iter().find(|r| r.name == p.route);
-    let release = Release {
-        platforms: route.and_then(|r| r.platform_strings()),
-        allow_tag_overwrite: route.is_some_and(|r| r.allow_tag_overwrite),
-    };
+    let release = Release::for_route(route, p.tag.as_ref());
     let statement =
         state
             .keys

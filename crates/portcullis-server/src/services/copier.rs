@@ -8,6 +8,10 @@
 //! the gate, verifies, matches the row field for field, carries signed votes that meet its
 //! requirement, and was not already spent by a finished copy. Anything else fails the
 //! promotion with a loud `integrity_violation` event and copies nothing.
+//!
+//! A rollback (kind `rollback`, released only by a rollback statement) copies nothing from
+//! the source: its job checks that the content is still complete in production and writes
+//! the channel tag (`job::retag_with_retries`).
 
 mod job;
 mod outcome;
@@ -16,7 +20,7 @@ mod wakeup;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use portcullis_core::AuditAction;
+use portcullis_core::{AuditAction, PromotionKind};
 use portcullis_registry::{Activity, CopyReport};
 use portcullis_store::PromotionRecord;
 use serde_json::json;
@@ -185,7 +189,7 @@ async fn process(state: AppState, job: PromotionRecord, claim: Uuid) {
     let started = event(
         &job,
         AuditAction::CopyStarted,
-        json!({"destination": job.destination_name(), "attempt": job.attempts, "statement_digest": statement_digest}),
+        json!({"destination": job.destination_name(), "attempt": job.attempts, "statement_digest": statement_digest, "kind": job.kind}),
     );
     // The start is audited while the copy runs: the copy's outcome is recorded (and
     // audited) only after both, so the chain still reads started-then-finished.
@@ -231,6 +235,10 @@ async fn copy(
     };
     let last_failure = Mutex::new(None);
     let copy = job::within_deadline(state.copy_job_deadline, &last_failure, async {
+        if release.kind == PromotionKind::Rollback {
+            // The content is already in production: only the tag moves.
+            return job::retag_with_retries(&state.registry, job, &activity, &last_failure).await;
+        }
         let plan = job::plan(release, state.copy_blob_concurrency, job)?;
         job::copy_with_retries(
             &state.registry,

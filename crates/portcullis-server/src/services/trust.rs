@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use portcullis_core::{GroupName, RequiredApprovals, Verdict};
+use portcullis_core::{GroupName, PromotionKind, RequiredApprovals, Tag, Verdict};
 use portcullis_gate::{Envelope, GateKey, KeyRing, MacKey, MacPurpose, SignedRecord};
 use portcullis_store::{ApprovalRecord, PromotionRecord};
 use serde_json::{Value, json};
@@ -316,7 +316,8 @@ impl GateKeys {
         Ok(out)
     }
 
-    /// Signs the decision statement that releases a copy.
+    /// Signs the decision statement that releases a copy; its `kind` is the row's: a
+    /// `rollback` statement releases only a channel tag write.
     pub fn sign_statement(
         &self,
         p: &PromotionRecord,
@@ -330,7 +331,7 @@ impl GateKeys {
             json!({
                 "v": 1,
                 "type": "decision",
-                "kind": "promotion",
+                "kind": p.kind.as_str(),
                 "platforms": release.platforms,
                 "allow_tag_overwrite": release.allow_tag_overwrite,
                 "required_approvals": requirement(p.decision.required_approvals.as_ref()),
@@ -382,8 +383,20 @@ impl GateKeys {
         let signed = self.open(WHAT, DECISION_TYPE, envelope)?;
         let r = &signed.record;
         same_identity(WHAT, r, p)?;
-        match r.get("kind").and_then(Value::as_str) {
-            Some("promotion") => self.check_promotion_statement(p, r)?,
+        let kind = r.get("kind").and_then(Value::as_str);
+        // A rollback row is released only by a rollback (or break-glass) statement, and a
+        // rollback statement releases only a rollback row: a promotion statement copies from
+        // the source, a rollback one only moves a tag. The copier acts on the row's kind.
+        if kind != Some("break_glass") && kind != Some(p.kind.as_str()) {
+            return Err(IntegrityError::Mismatch {
+                what: WHAT,
+                field: "kind",
+                signed: format!("{kind:?}"),
+                row: p.kind.to_string(),
+            });
+        }
+        match kind {
+            Some("promotion" | "rollback") => self.check_promotion_statement(p, r)?,
             Some("break_glass") => {
                 let actor = r.get("actor").and_then(Value::as_str).unwrap_or_default();
                 let why = r
@@ -403,7 +416,7 @@ impl GateKeys {
             }
             other => {
                 return Err(IntegrityError::Votes(format!(
-                    "statement kind {other:?} is neither a promotion nor a break-glass"
+                    "statement kind {other:?} is neither a promotion, a rollback nor a break-glass"
                 )));
             }
         }
@@ -411,6 +424,7 @@ impl GateKeys {
             platforms: serde_json::from_value(r.get("platforms").cloned().unwrap_or_default())
                 .map_err(|e| IntegrityError::Votes(format!("platforms: {e}")))?,
             allow_tag_overwrite: r.get("allow_tag_overwrite") == Some(&Value::Bool(true)),
+            kind: p.kind,
         };
         Ok((release, signed.digest))
     }
@@ -509,4 +523,18 @@ pub struct Release {
     pub platforms: Option<Vec<String>>,
     /// Whether the production tag may be moved.
     pub allow_tag_overwrite: bool,
+    /// What the copier does: copy the image, or (a rollback) only write the tag.
+    pub kind: PromotionKind,
+}
+
+impl Release {
+    /// The rules of `route` for a promotion to `tag`: its platform subset, and whether the
+    /// tag may move (a channel tag always may).
+    pub fn for_route(route: Option<&crate::config::Route>, tag: Option<&Tag>) -> Self {
+        Self {
+            platforms: route.and_then(|r| r.platform_strings()),
+            allow_tag_overwrite: route.is_some_and(|r| r.may_move(tag)),
+            kind: PromotionKind::Promotion,
+        }
+    }
 }

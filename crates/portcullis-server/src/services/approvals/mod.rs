@@ -201,10 +201,7 @@ async fn cast(
     let next = rules::next_state(verdict, &held, &required);
     if next == PromotionState::Promoting {
         let route = state.routes.iter().find(|r| r.name == p.route);
-        let release = Release {
-            platforms: route.and_then(|r| r.platform_strings()),
-            allow_tag_overwrite: route.is_some_and(|r| r.allow_tag_overwrite),
-        };
+        let release = Release::for_route(route, p.tag.as_ref());
         let statement = state.keys.sign_statement(
             &p,
             &release,

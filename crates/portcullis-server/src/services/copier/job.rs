@@ -1,5 +1,6 @@
-//! One copy job's work: the copy plan from the stored promotion, and the copy itself,
-//! retried with backoff while it fails transiently (a registry outage, a timeout) until the
+//! One copy job's work: the copy plan from the stored promotion, and the copy itself (for a
+//! rollback only a tag write over content already in production: `retag`), retried with
+//! backoff while it fails transiently (a registry outage, a timeout) until the
 //! registries' `retry.max_elapsed_seconds` is used up. Failures are a typed `CopyError` that
 //! says whether they are transient and, for a registry, which end (source or destination,
 //! the registry error's `Role`: within one registry the host cannot tell them apart).
@@ -8,7 +9,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use portcullis_registry::{
-    Activity, CopyOptions, CopyPlan, CopyReport, RegistryClient, Role, copy_image_with_progress,
+    Activity, CopyOptions, CopyPlan, CopyReport, InPlace, RegistryClient, Role,
+    copy_image_with_progress,
 };
 use portcullis_store::PromotionRecord;
 
@@ -122,16 +124,79 @@ pub async fn copy_with_retries(
     last: &Mutex<Option<String>>,
 ) -> Result<CopyReport, CopyError> {
     let client = client.with_activity(activity.clone());
+    let ends = (&plan.source.registry, &plan.dest_registry);
+    with_retries(&client, ends, activity, last, || {
+        copy_image_with_progress(&client, plan, progress)
+    })
+    .await
+}
+
+/// A rollback's "copy": checks that the manifest and everything under it is still in the
+/// destination and points the tag at it, retried like a copy. The report counts what was
+/// checked: no blob and no manifest is uploaded, only the tag is written.
+pub async fn retag_with_retries(
+    client: &RegistryClient,
+    job: &PromotionRecord,
+    activity: &Activity,
+    last: &Mutex<Option<String>>,
+) -> Result<CopyReport, CopyError> {
+    let tag = job.tag.as_ref().ok_or_else(|| {
+        CopyError::InvalidJob(format!("rollback {} names no channel tag", job.id))
+    })?;
+    let client = client.with_activity(activity.clone());
+    let (host, repo) = (&job.destination.0, &job.destination.1);
+    let found = with_retries(&client, (host, host), activity, last, || {
+        client.retag(host, repo, tag, &job.digest)
+    })
+    .await?;
+    Ok(tag_only_report(&job.digest, &found))
+}
+
+/// The copy report of a tag write over content found in place.
+fn tag_only_report(digest: &portcullis_core::Digest, found: &InPlace) -> CopyReport {
+    CopyReport {
+        digest: digest.clone(),
+        subset_digest: None,
+        manifests_copied: 0,
+        blobs_total: found.blobs,
+        bytes_total: found.bytes,
+        blobs_copied: 0,
+        blobs_skipped: found.blobs,
+        blobs_mounted: 0,
+        bytes_copied: 0,
+        signature_copied: false,
+        attestation_copied: false,
+        sbom_copied: false,
+        referrers_copied: 0,
+    }
+}
+
+/// Runs `op` until it succeeds, fails permanently, or the failing registry's retry window
+/// (`ends`: source and destination host) would be passed.
+async fn with_retries<T, F, Fut>(
+    client: &RegistryClient,
+    ends: (
+        &portcullis_core::RegistryHost,
+        &portcullis_core::RegistryHost,
+    ),
+    activity: &Activity,
+    last: &Mutex<Option<String>>,
+    mut op: F,
+) -> Result<T, CopyError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = portcullis_registry::Result<T>>,
+{
     let started = Instant::now();
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let (error, policy) = match copy_image_with_progress(&client, plan, progress).await {
-            Ok(report) => return Ok(report),
+        let (error, policy) = match op().await {
+            Ok(done) => return Ok(done),
             Err(e) => {
                 let failing = match e.role() {
-                    Some(Role::Source) => &plan.source.registry,
-                    _ => &plan.dest_registry,
+                    Some(Role::Source) => ends.0,
+                    _ => ends.1,
                 };
                 (CopyError::Registry(e), client.retry_policy(failing))
             }

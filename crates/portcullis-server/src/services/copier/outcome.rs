@@ -70,6 +70,7 @@ pub(super) async fn record(
             report["in_progress"] = json!(false);
             let mut details = report.clone();
             details["statement_digest"] = json!(statement_digest);
+            details["kind"] = json!(job.kind);
             (
                 PromotionState::Promoted,
                 None,

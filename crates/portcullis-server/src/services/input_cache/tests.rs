@@ -80,6 +80,7 @@ fn decide_for(digest: &str, docs: &[Arc<ParsedDocument>]) -> (Vec<u8>, Digest, D
     let request = RequestInfo {
         destination: "127.0.0.1:5002/team/app".to_owned(),
         dry_run: true,
+        kind: portcullis_core::PromotionKind::Promotion,
         requested_by: "ci".to_owned(),
         route: "staging-to-prod".to_owned(),
         tag: None,

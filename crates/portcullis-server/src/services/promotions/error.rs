@@ -50,12 +50,62 @@ pub enum PromotionError {
     /// `tag` is not a valid tag.
     #[error("{0}")]
     InvalidTag(portcullis_core::Error),
+    /// A rollback's `repository` is not a repository name.
+    #[error("repository {0:?} is not host/repository")]
+    InvalidRepository(String),
+    /// A rollback's `repository` is not under the route's destination prefix.
+    #[error("{repository} is not under route {route:?}'s destination prefix {to:?}")]
+    RepositoryOutsideRoute {
+        /// The requested repository.
+        repository: String,
+        /// The route.
+        route: String,
+        /// Its destination prefix.
+        to: String,
+    },
+    /// A rollback names a tag the route does not declare in `channel_tags`.
+    #[error(
+        "{tag} is not a channel tag of route {route:?} (channel tags: {declared}); only channel tags can be rolled back"
+    )]
+    NotAChannelTag {
+        /// The tag asked for.
+        tag: Tag,
+        /// The route.
+        route: String,
+        /// The route's channel tags, comma-separated.
+        declared: String,
+    },
+    /// A rollback to a digest this gate never promoted on the route and repository.
+    #[error(
+        "{digest} was never promoted to {repository} on route {route:?}; a rollback can only return to a digest promoted there"
+    )]
+    NotPromotedOnRoute {
+        /// The digest asked for.
+        digest: Digest,
+        /// The destination repository.
+        repository: String,
+        /// The route.
+        route: String,
+    },
+    /// A rollback's digest, or part of it, is no longer in the production registry.
+    #[error("{digest} is not complete in {repository}: {missing}; promote it again instead")]
+    MissingInProduction {
+        /// The digest asked for.
+        digest: Digest,
+        /// The destination repository.
+        repository: String,
+        /// What is missing.
+        missing: String,
+    },
+    /// The stored evidence of the promotion rolled back to is not an input document.
+    #[error("the evidence stored with promotion {0} is not an object")]
+    CorruptEvidence(Uuid),
     /// The evidence documents were refused or could not be processed.
     #[error(transparent)]
     Evidence(#[from] EvidenceError),
     /// The destination tag points at another digest and the route keeps tags immutable.
     #[error(
-        "{destination}:{tag} already points at {current}; tags are immutable on route {route:?} (set allow_tag_overwrite to move them)"
+        "{destination}:{tag} already points at {current}; tags are immutable on route {route:?} (set allow_tag_overwrite, or list it in channel_tags, to move it)"
     )]
     TagExists {
         /// The destination repository.
@@ -143,6 +193,12 @@ impl PromotionError {
             Self::UnknownRoute(_) => "unknown_route",
             Self::SourceOutsideRoute { .. } => "source_outside_route",
             Self::InvalidTag(_) => "invalid_tag",
+            Self::InvalidRepository(_) => "invalid_repository",
+            Self::RepositoryOutsideRoute { .. } => "repository_outside_route",
+            Self::NotAChannelTag { .. } => "not_a_channel_tag",
+            Self::NotPromotedOnRoute { .. } => "not_promoted_on_route",
+            Self::MissingInProduction { .. } => "missing_in_production",
+            Self::CorruptEvidence(_) => "internal",
             Self::Evidence(e) => e.code(),
             Self::TagExists { .. } => "tag_exists",
             Self::Registry { source, end } => registry_code(*end, source),

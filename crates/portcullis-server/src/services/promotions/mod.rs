@@ -4,17 +4,19 @@
 //!
 //! `validate` checks the body, `record` writes, `rejudge` judges a pending promotion again
 //! (policy or waiver change), `read` shows promotions with their votes, `retry` re-queues a
-//! failed copy; `error` is this area's `PromotionError`.
+//! failed copy, `rollback` points a channel tag back at an earlier promoted digest;
+//! `tag_probe` remembers destination tags for dry runs; `error` is this area's `PromotionError`.
 
 mod error;
 mod read;
 mod record;
 mod rejudge;
 mod retry;
+mod rollback;
 pub mod tag_probe;
 mod validate;
 
-use portcullis_core::PromotionState;
+use portcullis_core::{PromotionKind, PromotionState};
 use portcullis_policy::RequestInfo;
 use portcullis_store::NewPromotion;
 use uuid::Uuid;
@@ -24,6 +26,7 @@ pub use read::{awaiting, get, list, view};
 pub(crate) use rejudge::rejudge_locked;
 pub use rejudge::{Cause, Rejudged};
 pub use retry::retry;
+pub use rollback::{RollbackRequest, rollback};
 pub use validate::PromotionRequest;
 
 use crate::auth::Caller;
@@ -64,7 +67,7 @@ pub async fn request(
         })?;
     tracing::Span::current().record("image.digest", tracing::field::display(&digest));
     if let Some(tag) = &v.tag
-        && !v.route.allow_tag_overwrite
+        && !v.route.may_move(Some(tag))
     {
         validate::tag_is_free(state, &v, tag, &digest, req.dry_run).await?;
     }
@@ -82,6 +85,7 @@ pub async fn request(
     let request_info = RequestInfo {
         destination: v.destination.clone(),
         dry_run: req.dry_run,
+        kind: PromotionKind::Promotion,
         requested_by: caller.subject.clone(),
         route: v.route.name.clone(),
         tag: v.tag.as_ref().map(|t| t.as_str().to_owned()),
@@ -125,8 +129,9 @@ pub async fn request(
         decision: eval.decision,
         evidence,
         policy_digest: eval.policy_digest,
+        kind: PromotionKind::Promotion,
     };
-    match record::insert(state, caller, &new, &input_hash).await {
+    match record::insert(state, caller, &new, &input_hash, serde_json::json!({})).await {
         Ok(()) => {}
         Err(PromotionError::Store(portcullis_store::Error::Conflict(_))) => {
             // A concurrent identical request won the race; return its promotion.

@@ -1,7 +1,7 @@
 //! Writing promotions: the new promotion with its signed evaluation and audit events in one
 //! transaction, and judging an open one again when it is requested again (`rejudge`).
 
-use portcullis_core::{AuditAction, Digest, PromotionState, repository_name};
+use portcullis_core::{AuditAction, Digest, PromotionKind, PromotionState, repository_name};
 use portcullis_store::{NewAuditEvent, NewPromotion, PromotionRecord, Store};
 use serde_json::json;
 
@@ -13,12 +13,14 @@ use crate::state::AppState;
 
 /// Writes the promotion, the gate's signature over its evaluation (made from the row as
 /// stored, so it verifies against what is read back) and its audit events, in one
-/// transaction.
+/// transaction. The request is audited as `requested`, or `rollback_requested` for a
+/// rollback, its details extended by `extra` (a rollback names the promotion it returns to).
 pub(super) async fn insert(
     state: &AppState,
     caller: &Caller,
     p: &NewPromotion,
     input_hash: &Digest,
+    extra: serde_json::Value,
 ) -> Result<(), PromotionError> {
     let store = &state.store;
     let mut tx = store.begin().await?;
@@ -28,17 +30,25 @@ pub(super) async fn insert(
         .ok_or(PromotionError::NotFound(p.id))?;
     let envelope = state.keys.sign_evaluation(&stored, chrono::Utc::now())?;
     Store::set_evaluation_envelope(&mut tx, p.id, &envelope).await?;
+    let mut details = json!({
+        "source": p.source.to_string(),
+        "route": p.route,
+        "destination": repository_name(&p.destination.0, &p.destination.1),
+        "tag": p.tag,
+        "kind": p.kind,
+    });
+    if let (Some(d), serde_json::Value::Object(more)) = (details.as_object_mut(), extra) {
+        d.extend(more);
+    }
     let requested = NewAuditEvent {
         actor: p.requested_by.clone(),
-        action: AuditAction::Requested,
+        action: match p.kind {
+            PromotionKind::Promotion => AuditAction::Requested,
+            PromotionKind::Rollback => AuditAction::RollbackRequested,
+        },
         promotion_id: Some(p.id),
         digest: Some(p.digest.clone()),
-        details: json!({
-            "source": p.source.to_string(),
-            "route": p.route,
-            "destination": repository_name(&p.destination.0, &p.destination.1),
-            "tag": p.tag,
-        }),
+        details,
         request_id: caller.request_id.clone(),
     };
     store.append_audit(&mut tx, &requested).await?;
@@ -54,10 +64,7 @@ pub(super) async fn insert(
     if auto {
         // The policy asks for no human review: released now, by a statement with no votes.
         let route = state.routes.iter().find(|r| r.name == stored.route);
-        let release = Release {
-            platforms: route.and_then(|r| r.platform_strings()),
-            allow_tag_overwrite: route.is_some_and(|r| r.allow_tag_overwrite),
-        };
+        let release = Release::for_route(route, stored.tag.as_ref());
         let evidence_hash = crate::services::trust::evidence_hash(&stored.evidence);
         let statement = state.keys.sign_statement(
             &stored,
@@ -73,7 +80,7 @@ pub(super) async fn insert(
             action: AuditAction::AutoApproved,
             promotion_id: Some(p.id),
             digest: Some(p.digest.clone()),
-            details: json!({"required_approvals": stored.decision.required_approvals}),
+            details: json!({"required_approvals": stored.decision.required_approvals, "kind": stored.kind}),
             request_id: caller.request_id.clone(),
         };
         store.append_audit(&mut tx, &event).await?;
