@@ -161,14 +161,12 @@ async fn a_policy_change_judges_pending_promotions_again_and_voids_their_votes()
     assert_eq!(status, StatusCode::OK, "the same open promotion: {p}");
     assert_eq!(p["id"], first.as_str());
 
-    // After a real change that still allows it, the next vote finds it judged again: the
-    // earlier vote is voided, nothing counts, the voter is told to look again.
+    // After a real change that still allows it, the reload itself judges it again: the
+    // earlier vote is voided at once, before anyone votes.
     set_max_high(&bundle, 5);
     let (status, body) = reload(&app, &app.tokens.admin).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = app.vote(&first, &app.tokens.approver2, "approve").await;
-    assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert_eq!(body["code"], "policy_changed");
+    assert_eq!(body["rejudged"], 1, "{body}");
     let (_, p) = app
         .get(&format!("/v1/promotions/{first}"), &app.tokens.auditor)
         .await;
@@ -205,6 +203,7 @@ async fn a_policy_change_judges_pending_promotions_again_and_voids_their_votes()
     std::fs::write(&rules, text).unwrap();
     let (status, body) = reload(&app, &app.tokens.admin).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["rejudged"], 1, "{body}");
     let (status, p) = app.post("/v1/promotions", &app.tokens.ci, &v2).await;
     assert_eq!(status, StatusCode::CREATED, "{p}");
     assert_ne!(p["id"], second.as_str());
@@ -222,5 +221,45 @@ async fn a_policy_change_judges_pending_promotions_again_and_voids_their_votes()
             .await,
         2
     );
+    std::fs::remove_dir_all(&bundle).unwrap();
+}
+
+/// A reload after which a pending promotion needs no approvals releases it at once
+/// (`auto_approved`), as a new request under that bundle would be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_drops_the_requirement_releases_pending_promotions() {
+    let (app, bundle) = spawn_with_private_bundle().await;
+    let digest = app.push_signed("team/app", "no-review").await;
+    let (status, p) = app
+        .request(&app.source("team/app", &digest), trivy(&[]))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    assert_eq!(p["state"], "pending_approval");
+    let id = p["id"].as_str().unwrap().to_owned();
+    let (status, _) = app.vote(&id, &app.tokens.approver1, "approve").await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The bundle's own tests pin the default requirement: this deployment drops them.
+    for test in ["promotion_test.rego", "waivers_test.rego"] {
+        std::fs::remove_file(bundle.join(test)).unwrap();
+    }
+    let path = bundle.join("data.json");
+    let mut data: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    data["portcullis"]["config"]["approvals"] = json!({"count": 0, "group": "release-approvers"});
+    std::fs::write(&path, serde_json::to_string_pretty(&data).unwrap()).unwrap();
+    let (status, body) = reload(&app, &app.tokens.admin).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["rejudged"], 1, "{body}");
+    let settled = app.wait_settled(&id).await;
+    assert_eq!(settled["state"], "promoted", "{settled}");
+    assert_eq!(settled["approvals_voided"]["votes"], 1, "{settled}");
+    let order: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM audit_events WHERE promotion_id = $1 ORDER BY seq")
+            .bind(uuid::Uuid::parse_str(&id).unwrap())
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    let superseded = order.iter().position(|a| a == "superseded").unwrap();
+    assert_eq!(order[superseded + 1], "auto_approved", "{order:?}");
     std::fs::remove_dir_all(&bundle).unwrap();
 }

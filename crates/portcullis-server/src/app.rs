@@ -493,7 +493,20 @@ async fn reload_on_sighup(state: AppState) {
                 }
             }
             // The outcome is logged and audited inside reload.
-            let _ = state.gate.policy.reload(&state.store, "sighup").await;
+            if let Ok(r) = state.gate.policy.reload(&state.store, "sighup").await
+                && r.changed
+            {
+                let by = crate::services::waivers::system_caller();
+                match crate::services::promotions::rejudge_after_reload(&state, &by).await {
+                    Ok(n) => tracing::info!(
+                        promotions.rejudged = n,
+                        "pending promotions judged under the new policy"
+                    ),
+                    Err(e) => {
+                        tracing::error!(error = %e, "judging pending promotions again failed; each is judged at its next vote")
+                    }
+                }
+            }
         }
     }
     #[cfg(not(unix))]

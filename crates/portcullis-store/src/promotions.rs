@@ -262,6 +262,20 @@ impl Store {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
+    /// Pending promotions judged under another policy than `serving`, oldest first, at most
+    /// `limit` (to judge them again after a policy change).
+    pub async fn pending_judged_by_other(&self, serving: &Digest, limit: i64) -> Result<Vec<Uuid>> {
+        let ids = sqlx::query_scalar(
+            "SELECT id FROM promotions WHERE state = 'pending_approval' AND policy_digest <> $1 \
+             ORDER BY created_at, id LIMIT $2",
+        )
+        .bind(serving.as_str())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids)
+    }
+
     /// Moves a promotion to `state`, recording an error or copy report when given.
     pub async fn set_promotion_state(
         tx: &mut Tx,

@@ -14,11 +14,15 @@ pub async fn reload_policy(
     State(state): State<AppState>,
     Authorized(caller): Authorized<{ roles::ADMIN }>,
 ) -> Result<Json<Reloaded>, ApiError> {
-    Ok(Json(
-        state
-            .gate
-            .policy
-            .reload(&state.store, &caller.subject)
-            .await?,
-    ))
+    let mut reloaded = state
+        .gate
+        .policy
+        .reload(&state.store, &caller.subject)
+        .await?;
+    if reloaded.changed {
+        reloaded.rejudged = crate::services::promotions::rejudge_after_reload(&state, &caller)
+            .await
+            .map_err(ApiError::from)?;
+    }
+    Ok(Json(reloaded))
 }

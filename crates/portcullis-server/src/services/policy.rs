@@ -22,6 +22,9 @@ pub struct Reloaded {
     pub changed: bool,
     /// How many of the bundle's Rego tests ran (all passed).
     pub tests_passed: usize,
+    /// How many pending promotions were judged again under the new bundle (their votes
+    /// voided); filled in by the caller of `reload`.
+    pub rejudged: usize,
 }
 
 /// Why a reload was refused; the previous bundle keeps serving.
@@ -131,6 +134,7 @@ impl PolicyHandle {
             previous_digest: previous,
             policy_digest: digest,
             tests_passed,
+            rejudged: 0,
         })
     }
 }

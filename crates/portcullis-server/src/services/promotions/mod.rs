@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 pub use error::{PromotionError, RegistryEnd};
 pub use read::{awaiting, get, list, view};
+pub use rejudge::rejudge_after_reload;
 pub(crate) use rejudge::rejudge_locked;
 pub use rejudge::{Cause, Rejudged};
 pub use retry::retry;

@@ -55,41 +55,55 @@ pub(super) async fn insert(
     store
         .append_audit(&mut tx, &evaluated_event(caller, p, input_hash))
         .await?;
-    let auto = stored.state == PromotionState::PendingApproval
-        && stored
-            .decision
-            .required_approvals
-            .as_ref()
-            .is_some_and(|r| r.total() == 0);
-    if auto {
-        // The policy asks for no human review: released now, by a statement with no votes.
-        let route = state.routes.iter().find(|r| r.name == stored.route);
-        let release = Release::for_route(route, stored.tag.as_ref());
-        let evidence_hash = crate::services::trust::evidence_hash(&stored.evidence);
-        let statement = state.keys.sign_statement(
-            &stored,
-            &release,
-            &[],
-            &evidence_hash,
-            chrono::Utc::now(),
-        )?;
-        Store::set_statement_envelope(&mut tx, p.id, &statement).await?;
-        Store::set_promotion_state(&mut tx, p.id, PromotionState::Promoting, None, None).await?;
-        let event = NewAuditEvent {
-            actor: "system".to_owned(),
-            action: AuditAction::AutoApproved,
-            promotion_id: Some(p.id),
-            digest: Some(p.digest.clone()),
-            details: json!({"required_approvals": stored.decision.required_approvals, "kind": stored.kind}),
-            request_id: caller.request_id.clone(),
-        };
-        store.append_audit(&mut tx, &event).await?;
-    }
+    let auto = release_unreviewed(state, &mut tx, &stored, caller).await?;
     portcullis_store::commit(tx).await?;
     if auto {
         state.copy_wakeup.notify_one();
     }
     Ok(())
+}
+
+/// Releases the locked, allowed, pending promotion `stored` at once if its requirement asks
+/// for no approvals (0 in all): a decision statement with no votes, state `promoting`,
+/// audited as `auto_approved`. Whether it did. Used when a promotion is recorded and when it
+/// is judged again. The copy workers are woken by the state change's NOTIFY at commit.
+pub(super) async fn release_unreviewed(
+    state: &AppState,
+    tx: &mut portcullis_store::Tx,
+    stored: &PromotionRecord,
+    caller: &Caller,
+) -> Result<bool, portcullis_store::Error> {
+    let auto = stored.state == PromotionState::PendingApproval
+        && stored.decision.allow
+        && stored
+            .decision
+            .required_approvals
+            .as_ref()
+            .is_some_and(|r| r.total() == 0);
+    if !auto {
+        return Ok(false);
+    }
+    let route = state.routes.iter().find(|r| r.name == stored.route);
+    let release = Release::for_route(route, stored.tag.as_ref());
+    let evidence_hash = crate::services::trust::evidence_hash(&stored.evidence);
+    let statement = state
+        .keys
+        .sign_statement(stored, &release, &[], &evidence_hash, chrono::Utc::now())
+        .map_err(|e| {
+            portcullis_store::Error::Corrupt(format!("signing the decision statement: {e}"))
+        })?;
+    Store::set_statement_envelope(tx, stored.id, &statement).await?;
+    Store::set_promotion_state(tx, stored.id, PromotionState::Promoting, None, None).await?;
+    let event = NewAuditEvent {
+        actor: "system".to_owned(),
+        action: AuditAction::AutoApproved,
+        promotion_id: Some(stored.id),
+        digest: Some(stored.digest.clone()),
+        details: json!({"required_approvals": stored.decision.required_approvals, "kind": stored.kind}),
+        request_id: caller.request_id.clone(),
+    };
+    state.store.append_audit(tx, &event).await?;
+    Ok(true)
 }
 
 fn evaluated_event(caller: &Caller, p: &NewPromotion, input_hash: &Digest) -> NewAuditEvent {

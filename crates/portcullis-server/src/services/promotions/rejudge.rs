@@ -86,6 +86,49 @@ fn reason(p: &PromotionRecord, serving: &Digest, cause: Cause, old: &Value, new:
     }
 }
 
+/// Promotions judged again per round after a reload.
+const REJUDGE_BATCH: i64 = 100;
+
+/// After a policy change: judges again every pending promotion judged under another bundle
+/// (each in its own transaction, audited as done by `by`), so votes under the old rules are
+/// voided at once, not at the next vote. Returns how many were judged again. One that is
+/// missed (a failure, or a request cut by its deadline) is judged at its next vote or request.
+pub async fn rejudge_after_reload(
+    state: &AppState,
+    by: &Caller,
+) -> Result<usize, portcullis_store::Error> {
+    let serving = state.gate.policy.digest();
+    let mut done = 0;
+    loop {
+        let ids = state
+            .store
+            .pending_judged_by_other(&serving, REJUDGE_BATCH)
+            .await?;
+        let mut progressed = false;
+        for id in &ids {
+            let mut tx = state.store.begin().await?;
+            let Some(p) = Store::lock_promotion(&mut tx, *id).await? else {
+                continue;
+            };
+            if rejudge_locked(state, &mut tx, &p, Cause::Check, by)
+                .await?
+                .is_some()
+            {
+                portcullis_store::commit(tx).await?;
+                done += 1;
+                progressed = true;
+            }
+        }
+        // Another reload since (or nothing left): what remains is judged on its next vote.
+        if !progressed
+            || (ids.len() as i64) < REJUDGE_BATCH
+            || state.gate.policy.digest() != serving
+        {
+            return Ok(done);
+        }
+    }
+}
+
 /// Judges the locked promotion `p` again inside `tx` if it is pending and the serving
 /// policy or the waivers that apply to it differ from those it was judged under (always,
 /// for a waiver `cause`, if they differ). The change is audited (`superseded`) as done by
@@ -123,7 +166,7 @@ pub(crate) async fn rejudge_locked(
     let now = Utc::now();
     Store::rejudge_promotion(tx, p.id, &decision, &serving, &evidence).await?;
     let voided = Store::void_approvals(tx, p.id, &reason, now).await?;
-    let next = if decision.allow {
+    let mut next = if decision.allow {
         PromotionState::PendingApproval
     } else {
         let error = format!(
@@ -160,6 +203,11 @@ pub(crate) async fn rejudge_locked(
         request_id: by.request_id.clone(),
     };
     state.store.append_audit(tx, &event).await?;
+    // Judged again, it may need no approvals at all: released now (audited after the
+    // re-judgement), as a new request would be.
+    if super::record::release_unreviewed(state, tx, &stored, by).await? {
+        next = PromotionState::Promoting;
+    }
     tracing::info!(promotion.id = %p.id, policy.digest = %serving, promotion.state = %next, votes.voided = voided, reason = %reason, "pending promotion judged again");
     Ok(Some(Rejudged {
         reason,

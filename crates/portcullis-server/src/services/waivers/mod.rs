@@ -22,7 +22,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 pub use error::WaiverError;
-pub use sweep::{run, sweep};
+pub use sweep::{run, sweep, system_caller};
 pub use validate::{MAX_TEXT, RevokeRequest, WaiverRequest};
 
 use crate::auth::Caller;

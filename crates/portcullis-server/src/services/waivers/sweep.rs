@@ -20,7 +20,8 @@ const SWEEP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most waivers one round looks at (the sweep goes on until none is due).
 const BATCH: i64 = 100;
 
-fn system() -> Caller {
+/// The caller background jobs act as (`system`).
+pub fn system_caller() -> Caller {
     Caller {
         subject: "system".to_owned(),
         issuer: crate::auth::STATIC_ISSUER.to_owned(),
@@ -35,7 +36,7 @@ fn system() -> Caller {
 /// active ones covered; returns how many waivers expired. The test hook, as
 /// `expiry::sweep` is for promotions.
 pub async fn sweep(state: &AppState) -> Result<usize, portcullis_store::Error> {
-    let by = system();
+    let by = system_caller();
     let mut total = 0;
     loop {
         let due = state.store.due_waiver_ids(BATCH).await?;
