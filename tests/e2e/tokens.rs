@@ -96,12 +96,12 @@ async fn a_lost_listener_clears_the_cache_and_listens_again() {
 
     let killed: Vec<bool> = sqlx::query_scalar(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+         WHERE datname = current_database() AND query LIKE 'LISTEN%portcullis_tokens%'",
     )
     .fetch_all(&app.db)
     .await
     .unwrap();
-    assert_eq!(killed, [true], "one listener connection");
+    assert_eq!(killed, [true], "one token listener connection");
     cache_settles(store, 0).await;
 
     // Listening again: a revocation made behind the store's back (plain SQL) still evicts.
