@@ -220,6 +220,7 @@ impl PromotionError {
         matches!(
             self,
             Self::NotRequester
+                | Self::RouteNotAllowed(_)
                 | Self::NotFailed { .. }
                 | Self::NoLongerFailed(_)
                 | Self::PolicyChanged { .. }
