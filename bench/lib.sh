@@ -8,6 +8,8 @@ PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    # BENCH_SERVE_LOG=FILE keeps the server's log (e.g. with PORTCULLIS_LOG=debug).
+    if [ -n "${BENCH_SERVE_LOG:-}" ] && [ -f "$WORK/serve.log" ]; then cp "$WORK/serve.log" "$BENCH_SERVE_LOG"; fi
     psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
     rm -rf "$WORK"
 }

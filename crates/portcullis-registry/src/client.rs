@@ -55,6 +55,9 @@ struct Inner {
     tokens: Mutex<HashMap<(RegistryHost, String), String>>,
     /// One semaphore per registry bounding its requests in flight, created on first use.
     limits: Mutex<HashMap<RegistryHost, Arc<Semaphore>>>,
+    /// Registries found without the OCI referrers API (a 404), and when: asked again only
+    /// after `referrers::NO_API_RECHECK`.
+    no_referrers_api: Mutex<HashMap<RegistryHost, std::time::Instant>>,
 }
 
 impl RegistryClient {
@@ -67,6 +70,7 @@ impl RegistryClient {
                 registries,
                 tokens,
                 limits: Mutex::new(HashMap::new()),
+                no_referrers_api: Mutex::new(HashMap::new()),
             }),
             activity: None,
         };
@@ -82,6 +86,28 @@ impl RegistryClient {
             inner: self.inner.clone(),
             activity: Some(activity),
         }
+    }
+
+    /// Records that `registry` answered the referrers API with 404 now.
+    pub(crate) fn note_no_referrers_api(&self, registry: &RegistryHost) {
+        self.inner
+            .no_referrers_api
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(registry.clone(), std::time::Instant::now());
+    }
+
+    /// When `registry` last answered the referrers API with 404, if it did.
+    pub(crate) fn no_referrers_api_since(
+        &self,
+        registry: &RegistryHost,
+    ) -> Option<std::time::Instant> {
+        self.inner
+            .no_referrers_api
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(registry)
+            .copied()
     }
 
     /// The progress clock of this handle, if any.

@@ -14,6 +14,9 @@ use crate::{Error, RegistryClient, Result};
 
 /// More referrers than this for one digest is not a list we accept.
 pub const MAX_REFERRERS: usize = 256;
+/// How long a registry that answered the referrers API with 404 is read through the tag
+/// schema alone before the API is tried again (a registry may be upgraded in place).
+pub const NO_API_RECHECK: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// One entry of a referrers list: a manifest whose `subject` is the digest asked about.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -80,6 +83,13 @@ impl RegistryClient {
         if let Some(t) = artifact_type {
             url.query_pairs_mut().append_pair("artifactType", t);
         }
+        // A registry known to lack the API (it answered 404 lately) is read through the
+        // tag schema alone: one request instead of two.
+        if self.lacks_referrers_api(registry) {
+            return self
+                .referrers_from_tag(registry, repo, digest, artifact_type)
+                .await;
+        }
         // The API and the tag-schema fallback are asked at once: a registry without the API
         // then costs one round trip, not two. The fallback's answer is used only on a 404.
         let (resp, from_tag) = tokio::join!(
@@ -95,12 +105,19 @@ impl RegistryClient {
                 image.digest = %digest,
                 "no referrers API; reading the referrers tag schema"
             );
+            self.note_no_referrers_api(registry);
             return from_tag;
         }
         let resp = check_status(resp, registry.as_str(), OP).await?;
         let what = || format!("referrers of {digest} in {}", repo.as_str());
         let bytes = read_limited(resp, MAX_MANIFEST_BYTES, registry.as_str(), what).await?;
         parse_referrers(&bytes, artifact_type)
+    }
+
+    /// Whether `registry` answered the referrers API with 404 within `NO_API_RECHECK`.
+    fn lacks_referrers_api(&self, registry: &RegistryHost) -> bool {
+        self.no_referrers_api_since(registry)
+            .is_some_and(|at| at.elapsed() < NO_API_RECHECK)
     }
 
     async fn referrers_from_tag(

@@ -1,6 +1,7 @@
-//! A re-copy of an unchanged signed image: the destination is asked once, in one round, about
-//! the root, the tag and the artifact tags, and nothing is written; a signature added at the
-//! source since the last copy is still noticed and copied.
+//! A re-copy of an unchanged signed image: the destination is asked about the tag (which,
+//! naming the root, proves the root is there) and about the one artifact the source has, and
+//! nothing is written; a signature added at the source since the last copy is still noticed
+//! and copied.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
 mod support;
@@ -14,7 +15,7 @@ use portcullis_testkit::{TestKey, sign_image};
 use support::{push_image, repo, tag};
 
 #[tokio::test]
-async fn a_recopy_of_a_signed_image_asks_six_questions_and_writes_nothing() {
+async fn a_recopy_of_a_signed_image_asks_two_questions_and_writes_nothing() {
     let (src, dst, seed) = support::two_registries().await;
     let image = push_image(&seed, &src.host, &repo("team/app"), 2, "amd64").await;
     let digest = image.manifest.digest.clone();
@@ -59,9 +60,9 @@ async fn a_recopy_of_a_signed_image_asks_six_questions_and_writes_nothing() {
     assert_eq!(again.blobs_copied + again.blobs_mounted, 0);
     assert_eq!(again.bytes_copied, 0);
     assert_eq!(again.blobs_skipped, again.blobs_total);
-    // The tag, the root by digest, `.sig`, `.att`, `.sbom` and the referrers index tag: no
-    // blob check, no manifest put, no second round.
-    assert_eq!(proxy.requests() - before, 6);
+    // The tag (naming the root) and `.sig`, the only artifact the source has: no root look-up,
+    // no look-up of absent artifacts, no blob check, no manifest put.
+    assert_eq!(proxy.requests() - before, 2);
     let at_dest = client
         .resolve(&ImageRef {
             registry: proxy.host.clone(),
@@ -71,4 +72,34 @@ async fn a_recopy_of_a_signed_image_asks_six_questions_and_writes_nothing() {
         .await
         .unwrap();
     assert_eq!(at_dest, digest);
+}
+
+/// A registry that answered the referrers API with 404 is read through the tag schema alone
+/// afterwards: one request per listing instead of two.
+#[tokio::test]
+async fn a_registry_without_the_referrers_api_is_not_asked_again() {
+    let (src, _dst, seed) = support::two_registries().await;
+    let image = push_image(&seed, &src.host, &repo("team/app"), 1, "amd64").await;
+    let proxy = FaultProxy::start(&src.host, FaultPlan::none())
+        .await
+        .unwrap();
+    let client =
+        RegistryClient::new(HashMap::from([(proxy.host.clone(), src.auth_config())])).unwrap();
+    let digest = &image.manifest.digest;
+    let first = client
+        .referrers(&proxy.host, &repo("team/app"), digest, None)
+        .await
+        .unwrap();
+    assert!(first.is_empty());
+    assert_eq!(
+        proxy.requests(),
+        2,
+        "the API (404) and the tag schema, side by side"
+    );
+    let again = client
+        .referrers(&proxy.host, &repo("team/app"), digest, None)
+        .await
+        .unwrap();
+    assert!(again.is_empty());
+    assert_eq!(proxy.requests(), 3, "the tag schema alone");
 }

@@ -1,7 +1,8 @@
 //! The plan phase of a copy: reads everything to copy from the source (`walk`), and at the
-//! same time checks the destination tag and looks up what the destination already holds
-//! under the root digest and its artifact tags, so a no-op re-copy takes one round of
-//! concurrent requests. Writes nothing; every refusal happens here.
+//! same time checks the destination tag and whether the destination holds the root (a tag
+//! already naming the root proves it is there: no second look). Artifacts the source has
+//! are looked up at the destination by the put phase, so a no-op re-copy asks only about
+//! what exists. Writes nothing; every refusal happens here.
 
 use portcullis_core::Digest;
 use portcullis_core::Reference;
@@ -62,8 +63,7 @@ fn platforms(plan: &CopyPlan) -> Result<Option<Vec<PlatformSpec>>> {
 }
 
 impl Ends<'_> {
-    /// Reads the source, checks the destination tag and looks the root and its artifact tags
-    /// up at the destination, all at once.
+    /// Reads the source while it checks the destination tag and looks the root up there.
     pub(super) async fn plan(&self, plan: &CopyPlan, digest: &Digest) -> Result<Planned> {
         let platforms = platforms(plan)?;
         // Without a platform subset the tag will name the source digest itself, so the tag is
@@ -71,35 +71,33 @@ impl Ends<'_> {
         let check_now = plan.dest_tag.as_ref().filter(|_| platforms.is_none());
         let overwrite = plan.options.overwrite_tag;
         let root_ref = Reference::Digest(digest.clone());
-        let (read, checked, root_found, artifacts_found) = tokio::join!(
+        let (read, destination) = tokio::join!(
             async {
                 self.read_source(digest, platforms.as_deref())
                     .await
                     .map_err(Error::at_end(Role::Source))
             },
             async {
-                match check_now {
-                    Some(tag) => self.check_tag(tag, digest, overwrite).await.map(Some),
-                    None => Ok(None),
-                }
-            },
-            self.at_destination(&root_ref),
-            async {
-                // With a subset no artifact is copied (see `read_source`).
-                if platforms.is_some() {
-                    return Ok(Vec::new());
-                }
-                self.artifact_tags_at_destination(digest).await
+                let checked = match check_now {
+                    Some(tag) => Some(self.check_tag(tag, digest, overwrite).await?),
+                    None => None,
+                };
+                let root_found = if checked == Some(true) {
+                    Some(digest.clone())
+                } else {
+                    self.at_destination(&root_ref).await?
+                };
+                Ok::<_, Error>((checked, root_found))
             },
         );
         let (walk, artifacts, target) = read?;
-        let tag_in_place = match (checked?, &plan.dest_tag) {
+        let (checked, root_found) = destination?;
+        let tag_in_place = match (checked, &plan.dest_tag) {
             (Some(in_place), _) => in_place,
             (None, Some(tag)) => self.check_tag(tag, &target.digest, overwrite).await?,
             (None, None) => false,
         };
-        let mut dest_known = artifacts_found?;
-        dest_known.push((root_ref, root_found?));
+        let dest_known = vec![(root_ref, root_found)];
         Ok(Planned {
             walk,
             artifacts,

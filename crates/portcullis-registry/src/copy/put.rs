@@ -10,7 +10,6 @@ use portcullis_core::{Digest, ImageRef, Reference};
 use super::walk::{Node, Walk};
 use super::{CopyPlan, CopyReport, Ends};
 use crate::blobs::BlobOutcome;
-use crate::referrers::referrers_tag;
 use crate::{Error, RawManifest, Result, Role};
 
 impl Ends<'_> {
@@ -67,27 +66,6 @@ impl Ends<'_> {
             Err(Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.at(Role::Destination)),
         }
-    }
-
-    /// What the destination holds under each artifact tag of `digest` (cosign `.sig`,
-    /// `.att`, `.sbom`, the referrers fallback index), looked up at once: with the root's
-    /// own look-up, a re-copy of an unchanged image needs no further request.
-    pub(super) async fn artifact_tags_at_destination(
-        &self,
-        digest: &Digest,
-    ) -> Result<Vec<(Reference, Option<Digest>)>> {
-        let mut tags: Vec<Reference> = ["sig", "att", "sbom"]
-            .into_iter()
-            .map(|suffix| Reference::Tag(digest.cosign_tag(suffix)))
-            .collect();
-        tags.push(Reference::Tag(referrers_tag(digest)?));
-        // Every look-up runs to its end (no short cut on the first failure), so a failing
-        // destination sees the same requests each time.
-        let found = futures_util::future::join_all(tags.iter().map(|t| self.at_destination(t)))
-            .await
-            .into_iter()
-            .collect::<Result<Vec<_>>>()?;
-        Ok(tags.into_iter().zip(found).collect())
     }
 
     /// Copies a node's blobs not handled yet (`done`), up to `concurrency` at a time, then

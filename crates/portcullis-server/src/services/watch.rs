@@ -43,7 +43,9 @@ impl Default for StateWatch {
 }
 
 impl StateWatch {
-    fn announce(&self, change: Option<Uuid>) {
+    /// Wakes this replica's waiters on `change` (`None`: all of them). The copier calls it
+    /// right after its commit, a Postgres round trip before the NOTIFY arrives.
+    pub fn announce(&self, change: Option<Uuid>) {
         // No receiver means nobody waits: nothing to do.
         let _ = self.tx.send(change);
     }

@@ -142,7 +142,7 @@ async fn cast(
             current: evaluation.evidence_hash.clone(),
         });
     }
-    let earlier = Store::list_approvals_tx(&mut tx, id).await?;
+    let mut earlier = Store::list_approvals_tx(&mut tx, id).await?;
     let required = rules::check_vote(&rules::Ballot {
         promotion: id,
         requested_by: &p.requested_by,
@@ -176,7 +176,11 @@ async fn cast(
         }
         other => other?,
     }
-    let approvals = Store::list_approvals_tx(&mut tx, id).await?;
+    // The promotion is locked: its votes are the earlier ones and this one, in time order.
+    earlier.push(vote);
+    // As the store orders them (`ORDER BY at, approver`), even if the clock stepped back.
+    earlier.sort_by(|a, b| (a.at, &a.approver).cmp(&(b.at, &b.approver)));
+    let approvals = earlier;
     let signed = match state
         .keys
         .verify_votes(&p, &approvals, &evaluation.evidence_hash)
@@ -250,6 +254,5 @@ async fn cast(
         .get_promotion(id)
         .await?
         .ok_or(ApprovalError::NotFound(id))?;
-    let votes = state.store.list_approvals(id).await?;
-    Ok(PromotionView::new(promotion, votes))
+    Ok(PromotionView::new(promotion, approvals))
 }

@@ -105,6 +105,7 @@ pub(super) async fn record(
     };
     match written.await {
         Ok(true) => {
+            state.state_watch.announce(Some(job.id));
             tracing::info!(promotion.id = %job.id, promotion.state = %next, "copy finished")
         }
         Ok(false) => {
