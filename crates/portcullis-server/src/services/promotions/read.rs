@@ -39,9 +39,12 @@ pub async fn list(
 
 /// Attaches the votes (and a break-glass, if any) to a promotion record.
 pub async fn view(store: &Store, p: PromotionRecord) -> Result<PromotionView, PromotionError> {
-    let approvals = store.list_approvals(p.id).await?;
-    let break_glass = store.break_glass_review(p.id).await?;
-    let approvals_voided = store.approvals_voided(p.id).await?;
+    // Three independent reads, side by side (a waiting GET answers with this view).
+    let (approvals, break_glass, approvals_voided) = tokio::try_join!(
+        store.list_approvals(p.id),
+        store.break_glass_review(p.id),
+        store.approvals_voided(p.id),
+    )?;
     let evidence_hash = crate::services::trust::evidence_hash(&p.evidence);
     let mut view = PromotionView::new(p, approvals);
     view.break_glass = break_glass;
