@@ -9,6 +9,7 @@
 
 pub mod attest;
 mod error;
+pub mod https;
 pub mod jwt;
 pub mod key;
 pub mod keyless;

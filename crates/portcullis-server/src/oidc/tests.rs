@@ -260,3 +260,49 @@ fn route_scoped_grants_union_and_an_unscoped_grant_wins() {
     let (_, scoped) = grants(maps[..1].iter());
     assert_eq!(scoped, [(Role::Ci, vec!["staging-to-prod".to_owned()])]);
 }
+
+/// An https `jwks_url` is trusted through `ca_file`: with the issuer's CA the key set loads
+/// and tokens verify; without it (the platform's roots only) the TLS handshake fails and the
+/// issuer is refused at load.
+#[tokio::test]
+async fn an_https_jwks_url_is_verified_against_ca_file() {
+    let key = JwtIssuer::new("tls-1").unwrap();
+    let server = portcullis_testkit::https::HttpsDocument::serve(
+        "/.well-known/jwks.json",
+        key.jwks().unwrap().to_string().into_bytes(),
+    )
+    .await
+    .unwrap();
+    let ca = std::env::temp_dir().join(format!("jwks-ca-{}.pem", uuid::Uuid::new_v4()));
+    std::fs::write(&ca, &server.ca_pem).unwrap();
+    let cfg = OidcIssuer {
+        issuer: ISSUER.into(),
+        audience: "portcullis".into(),
+        jwks_file: None,
+        jwks_url: Some(server.url.clone()),
+        ca_file: Some(ca.clone()),
+        algorithms: vec![Algorithm::ES256],
+        subject_claim: "sub".into(),
+        groups_claim: None,
+        roles: Vec::new(),
+        jwks_refresh_seconds: 60,
+        leeway_seconds: 0,
+    };
+    let oidc = Oidc::load(std::slice::from_ref(&cfg)).await.unwrap();
+    let id = oidc
+        .authenticate(&key.token(&claims()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(id.issuer, ISSUER);
+
+    let untrusted = OidcIssuer {
+        ca_file: None,
+        ..cfg
+    };
+    let err = match Oidc::load(&[untrusted]).await {
+        Ok(_) => panic!("a JWKS behind an unknown CA must not load"),
+        Err(e) => e,
+    };
+    assert!(err.contains(&server.url), "{err}");
+    std::fs::remove_file(ca).unwrap();
+}
