@@ -5,6 +5,7 @@
 
 mod approvals;
 mod attestations;
+mod audit_verify;
 mod auth_flood;
 mod authz;
 mod break_glass;

@@ -103,6 +103,8 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration)
         .route("/v1/tokens", post(handlers::tokens::mint))
         .route("/v1/tokens/{id}/confirm", post(handlers::tokens::confirm))
         .route("/v1/audit", get(handlers::audit::query))
+        .route("/v1/audit/verify", get(handlers::audit::verify))
+        .route("/v1/audit/checkpoints", get(handlers::audit::checkpoints))
         .route("/v1/gate/keys", get(handlers::gate::keys))
         .route(
             "/v1/admin/policy/reload",
@@ -291,6 +293,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         }),
         tag_probes: Arc::default(),
         state_watch: Arc::default(),
+        audit_anchor: Arc::default(),
         max_wait: Duration::from_secs(config.http.request_timeout_seconds.saturating_sub(1)),
         waiver_max_days: config.waivers.max_days,
     })

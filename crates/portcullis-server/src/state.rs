@@ -115,6 +115,8 @@ pub struct AppState {
     pub state_watch: Arc<crate::services::watch::StateWatch>,
     /// The longest `wait_seconds` a `GET` may ask for: under the request deadline.
     pub max_wait: std::time::Duration,
+    /// The newest audit checkpoint this replica verified (`services::audit_verify`).
+    pub audit_anchor: Arc<crate::services::audit_verify::Anchor>,
     /// The furthest a waiver's expiry may lie from its creation, in days.
     pub waiver_max_days: u32,
 }

@@ -118,6 +118,16 @@ impl From<AuditError> for ApiError {
     }
 }
 
+impl From<crate::services::audit_verify::VerifyError> for ApiError {
+    fn from(e: crate::services::audit_verify::VerifyError) -> Self {
+        use crate::services::audit_verify::VerifyError as E;
+        match e {
+            E::Store(s) => s.into(),
+            other => Self::internal(&other),
+        }
+    }
+}
+
 impl From<ReloadError> for ApiError {
     fn from(e: ReloadError) -> Self {
         match e {

@@ -9,6 +9,7 @@ use crate::auth::{Authorized, roles};
 use crate::error::ApiError;
 use crate::extract::{ApiQuery, check_field};
 use crate::services::audit::{self, AuditQuery};
+use crate::services::audit_verify::{self, VerifyReport};
 use crate::state::AppState;
 
 /// `GET /v1/audit`.
@@ -28,4 +29,34 @@ pub async fn query(
         }
     }
     Ok(Json(audit::query(&state.store, q).await?))
+}
+
+/// `GET /v1/audit/verify`: the log checked against itself and the witnessed checkpoints,
+/// from the newest checkpoint verified before (`services::audit_verify`).
+pub async fn verify(
+    State(state): State<AppState>,
+    Authorized(_caller): Authorized<{ roles::AUDITOR | roles::ADMIN }>,
+) -> Result<Json<VerifyReport>, ApiError> {
+    Ok(Json(audit_verify::verify(&state).await?))
+}
+
+/// `GET /v1/audit/checkpoints`: the witnessed checkpoints, oldest first, as the witness
+/// file holds them (JSON lines `{seq, head_hash, time, key_id, signature}`), to keep outside
+/// the gate's infrastructure: `portcullis audit verify --checkpoints FILE` reads them back.
+pub async fn checkpoints(
+    State(state): State<AppState>,
+    Authorized(_caller): Authorized<{ roles::AUDITOR | roles::ADMIN }>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let mut body = String::new();
+    for cp in audit_verify::checkpoints(&state).await? {
+        let line = serde_json::to_string(&cp).map_err(|e| ApiError::internal(&e))?;
+        body.push_str(&line);
+        body.push('\n');
+    }
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        body,
+    )
+        .into_response())
 }

@@ -26,11 +26,41 @@ impl Store {
     /// `prev_hash` equal to the previous `hash`, each keyed `hash` a valid MAC under the key
     /// it names (one of `keys`). Unkeyed events are accepted only before the first keyed one.
     pub async fn verify_audit_chain(&self, keys: &[MacKey]) -> Result<ChainReport> {
+        self.verify_audit_chain_from(keys, None).await
+    }
+
+    /// `verify_audit_chain`, starting after `anchor` (`seq`, `hash`): an event verified
+    /// before (at a witnessed checkpoint), which must still hold exactly that hash; the
+    /// events after it are verified as the whole chain's are. `events` counts from the first
+    /// event either way; `legacy_events` only those looked at. Without an anchor, the whole
+    /// chain.
+    pub async fn verify_audit_chain_from(
+        &self,
+        keys: &[MacKey],
+        anchor: Option<(i64, &str)>,
+    ) -> Result<ChainReport> {
         const PAGE: i64 = 1000;
         let mut expected_seq = 1;
         let mut prev = GENESIS.to_owned();
         let mut legacy = 0;
         let mut keyed_seen = false;
+        if let Some((seq, hash)) = anchor {
+            if self.audit_hash_at(seq).await?.as_deref() != Some(hash) {
+                return Ok(ChainReport {
+                    events: seq - 1,
+                    legacy_events: 0,
+                    head: None,
+                    broken_at: Some((
+                        seq,
+                        "differs from the event verified at its checkpoint".to_owned(),
+                    )),
+                });
+            }
+            expected_seq = seq + 1;
+            prev = hash.to_owned();
+            // An anchor is a witnessed, keyed event: no unkeyed event may follow it.
+            keyed_seen = true;
+        }
         loop {
             let page: Vec<Row> =
                 sqlx::query_as(select_events("WHERE seq >= $1 ORDER BY seq LIMIT $2"))
