@@ -104,6 +104,7 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration)
         .route("/v1/tokens/{id}/confirm", post(handlers::tokens::confirm))
         .route("/v1/audit", get(handlers::audit::query))
         .route("/v1/audit/verify", get(handlers::audit::verify))
+        .route("/v1/audit/export", get(handlers::audit::export))
         .route("/v1/audit/checkpoints", get(handlers::audit::checkpoints))
         .route("/v1/gate/keys", get(handlers::gate::keys))
         .route(

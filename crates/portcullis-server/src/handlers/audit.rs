@@ -60,3 +60,26 @@ pub async fn checkpoints(
     )
         .into_response())
 }
+
+/// `GET /v1/audit/export?format=jsonl|csv&since=&until=&digest=`: every matching event in
+/// chain order with its hash, streamed (`services::audit_export`).
+pub async fn export(
+    State(state): State<AppState>,
+    Authorized(_caller): Authorized<{ roles::AUDITOR | roles::ADMIN }>,
+    ApiQuery(q): ApiQuery<crate::services::audit_export::ExportQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    for (field, value) in [("digest", &q.digest), ("format", &q.format)] {
+        if let Some(v) = value {
+            check_field("invalid_query", field, v, TextKind::Line)?;
+        }
+    }
+    let export = crate::services::audit_export::check(q)?;
+    let content_type = export.format.content_type();
+    let body = crate::services::audit_export::stream(state.store.clone(), export);
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, content_type)],
+        axum::body::Body::new(body),
+    )
+        .into_response())
+}

@@ -58,7 +58,7 @@ pub async fn query(store: &Store, q: AuditQuery) -> Result<AuditPage, AuditError
 }
 
 /// Checks the query and builds the store's filter.
-fn filter(q: AuditQuery) -> Result<AuditFilter, AuditError> {
+pub(crate) fn filter(q: AuditQuery) -> Result<AuditFilter, AuditError> {
     let invalid = |e: portcullis_core::Error| AuditError::InvalidQuery(e.to_string());
     let digest = q
         .digest

@@ -10,6 +10,7 @@
 
 pub mod approvals;
 pub mod audit;
+pub mod audit_export;
 pub mod audit_verify;
 pub mod break_glass;
 pub mod checkpoints;

@@ -309,6 +309,32 @@ impl Store {
         })
     }
 
+    /// Events matching `f` (its `before_seq` and `limit` aside) after `after_seq`, oldest
+    /// first, at most `limit`: one page of an export in chain order.
+    pub async fn export_audit_page(
+        &self,
+        f: &AuditFilter,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>> {
+        let rows: Vec<Row> = sqlx::query_as(select_events(
+            "WHERE ($1::text IS NULL OR digest = $1) AND ($2::text IS NULL OR actor = $2) \
+               AND ($3::text IS NULL OR action = $3) AND ($4::timestamptz IS NULL OR at >= $4) \
+               AND ($5::timestamptz IS NULL OR at < $5) AND seq > $6 \
+             ORDER BY seq LIMIT $7",
+        ))
+        .bind(f.digest.as_ref().map(Digest::as_str))
+        .bind(f.actor.as_deref())
+        .bind(f.action.map(AuditAction::as_str))
+        .bind(f.since)
+        .bind(f.until)
+        .bind(after_seq)
+        .bind(limit.clamp(1, 5000))
+        .fetch_all(&self.pool)
+        .await?;
+        decode(rows)
+    }
+
     /// All events for one promotion, oldest first.
     pub async fn audit_for_promotion(&self, promotion_id: Uuid) -> Result<Vec<AuditEvent>> {
         decode(
