@@ -74,41 +74,15 @@ pub async fn verify(state: &AppState) -> Result<VerifyReport, VerifyError> {
     let witnessed = checkpoints(state).await?;
     let anchor = state.audit_anchor.get();
     let from = anchor.as_ref().map_or(0, |(seq, _)| *seq);
-    let chain = state
-        .store
-        .verify_audit_chain_from(
-            &[state.keys.audit_mac().clone()],
-            anchor.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
-        )
-        .await?;
-    let mut first_bad_seq = chain.broken_at.as_ref().map(|(seq, _)| *seq);
-    let mut problem = chain
-        .broken_at
-        .as_ref()
-        .map(|(seq, why)| format!("event {seq}: {why}"));
-    // Checkpoints past the anchor: signed by the gate, and matching the log.
-    let fresh: Vec<&Checkpoint> = witnessed.iter().filter(|cp| cp.seq > from).collect();
-    for cp in &fresh {
-        if problem.is_some() {
-            break;
-        }
-        if let Err(e) = cp.verify(state.keys.ring()) {
-            problem = Some(format!(
-                "checkpoint of event {} at {}: {e}",
-                cp.seq, cp.time
-            ));
-            first_bad_seq = Some(cp.seq);
-        } else if let Some(why) = checkpoints::check_against(&state.store, cp).await? {
-            problem = Some(why);
-            first_bad_seq = Some(cp.seq);
-        }
-    }
-    if problem.is_none() && chain.events == 0 && !witnessed.is_empty() {
-        problem = Some(format!(
-            "the log is empty but {} checkpoints were witnessed",
-            witnessed.len()
-        ));
-    }
+    // The CLI's check, from the anchor: the same verdict and the same words.
+    let report = checkpoints::verify_log_from(
+        &state.store,
+        &state.keys,
+        &witnessed,
+        anchor.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
+    )
+    .await?;
+    let (chain, problem, first_bad_seq) = (report.chain, report.problem, report.first_bad_seq);
     let ok = problem.is_none();
     // The next check starts at the newest checkpoint verified now; a failure starts over.
     state.audit_anchor.set(if ok {

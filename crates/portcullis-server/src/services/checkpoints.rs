@@ -178,6 +178,8 @@ pub struct LogReport {
     pub witnessed_seq: Option<i64>,
     /// The first problem found, if any.
     pub problem: Option<String>,
+    /// The event the first problem is at (a broken event, or a checkpoint's), if any.
+    pub first_bad_seq: Option<i64>,
 }
 
 /// Verifies the whole log: the keyed chain, then every witnessed checkpoint (its signature,
@@ -188,22 +190,41 @@ pub async fn verify_log(
     gate: &GateKeys,
     checkpoints: &[Checkpoint],
 ) -> Result<LogReport, portcullis_store::Error> {
+    verify_log_from(store, gate, checkpoints, None).await
+}
+
+/// `verify_log` after `anchor` (`seq`, hash): an event verified before at a witnessed
+/// checkpoint, which must still hold that hash; only the events and checkpoints after it
+/// are checked (`GET /v1/audit/verify`). Without an anchor, the whole log.
+pub async fn verify_log_from(
+    store: &Store,
+    gate: &GateKeys,
+    checkpoints: &[Checkpoint],
+    anchor: Option<(i64, &str)>,
+) -> Result<LogReport, portcullis_store::Error> {
     let chain = store
-        .verify_audit_chain(&[gate.audit_mac().clone()])
+        .verify_audit_chain_from(&[gate.audit_mac().clone()], anchor)
         .await?;
+    let mut first_bad_seq = chain.broken_at.as_ref().map(|(seq, _)| *seq);
     let mut problem = chain
         .broken_at
         .as_ref()
         .map(|(seq, why)| format!("event {seq}: {why}"));
+    let checkpoints: Vec<&Checkpoint> = checkpoints
+        .iter()
+        .filter(|cp| anchor.is_none_or(|(seq, _)| cp.seq > seq))
+        .collect();
     // A witness line the gate did not sign is reported first: the file itself was forged.
     if let Some((cp, e)) = checkpoints
         .iter()
         .find_map(|cp| cp.verify(gate.ring()).err().map(|e| (cp, e)))
+        && problem.is_none()
     {
-        problem.get_or_insert(format!(
+        problem = Some(format!(
             "checkpoint of event {} at {}: {e}",
             cp.seq, cp.time
         ));
+        first_bad_seq = Some(cp.seq);
     }
     if problem.is_none() && chain.events == 0 && !checkpoints.is_empty() {
         problem = Some(format!(
@@ -211,16 +232,20 @@ pub async fn verify_log(
             checkpoints.len()
         ));
     }
-    for cp in checkpoints {
+    for cp in &checkpoints {
         if problem.is_some() {
             break;
         }
         problem = check_against(store, cp).await?;
+        if problem.is_some() {
+            first_bad_seq = Some(cp.seq);
+        }
     }
     Ok(LogReport {
         chain,
         checkpoints: checkpoints.len(),
         witnessed_seq: checkpoints.iter().map(|c| c.seq).max(),
         problem,
+        first_bad_seq,
     })
 }
