@@ -18,7 +18,8 @@
 # Memory: the same server promotes a signed image with one 1 GiB layer through the API
 # (request + two approvals); VmRSS/VmHWM are sampled until it is promoted and the peak above
 # the RSS before it is printed (target <= 64 MiB; the idle figure now follows the e2e runs).
-# PORTCULLIS_LOG=info also prints the server's own timings of each copy job.
+# PORTCULLIS_LOG=info also prints the server's own timings of each copy job. COPY_ATTEST=false
+# turns the promotion attestation off (the copy alone against skopeo's; default on).
 #
 # Needs PostgreSQL at postgres://postgres@127.0.0.1:5432 (trust), /usr/bin/docker-registry,
 # curl and jq; installs skopeo with apt-get if missing. Never uses ports 5000-5003.
@@ -51,6 +52,9 @@ write_config() {
             printf '  - { name: staging-to-prod-%s, from: "%s/", to: "%s/" }\n' "$n" "$src" "$dest"
         done
         printf 'trust:\n  keys: [{ id: release-key, public_key_file: %s }]\n' "$WORK/keys/cosign.pub"
+        # COPY_ATTEST=false compares the copy alone with skopeo's (which signs nothing);
+        # the default attaches the promotion attestation, as the product does.
+        printf 'copy:\n  attest: %s\n' "${COPY_ATTEST:-true}"
         gate_yaml
     } >"$file"
 }

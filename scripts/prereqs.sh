@@ -21,3 +21,11 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
   pg_isready -h 127.0.0.1 -p 5432 || { echo "prereqs: PostgreSQL is not reachable on 127.0.0.1:5432" >&2; exit 1; }
 fi
+
+# Sigstore's own JavaScript bundle verifier, which the promotion attestation tests run as
+# code independent of the gate's (tests/interop; versions pinned by its package-lock.json).
+if [ ! -d "$(dirname "$0")/../tests/interop/node_modules/@sigstore/verify" ]; then
+  command -v npm >/dev/null 2>&1 || { echo "prereqs: node and npm are needed (tests/interop)" >&2; exit 1; }
+  echo "prereqs: installing tests/interop (npm ci)"
+  npm ci --prefix "$(dirname "$0")/../tests/interop" --no-audit --no-fund --loglevel=error >/dev/null
+fi

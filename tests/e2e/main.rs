@@ -25,6 +25,7 @@ mod listing;
 mod oidc;
 mod outage;
 mod policy;
+mod promotion_attestation;
 mod request_ids;
 mod requirements;
 mod rollback;

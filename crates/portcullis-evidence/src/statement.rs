@@ -17,6 +17,8 @@ const STATEMENT_TYPES: &[&str] = &[
 ];
 /// Cosign's vulnerability scan predicate.
 pub const COSIGN_VULN_V1: &str = "https://cosign.sigstore.dev/attestation/vuln/v1";
+/// A Portcullis gate's promotion attestation: another gate passed this digest.
+pub const PORTCULLIS_PROMOTION_V1: &str = "https://portcullis.dev/promotion/v1";
 /// More subjects than this in one statement is not a statement we accept.
 const MAX_SUBJECTS: usize = 1024;
 
@@ -51,6 +53,13 @@ struct RawSubject {
 }
 
 /// A cosign vulnerability predicate, down to `scanner.result`.
+/// What a downstream gate reads of an upstream gate's promotion attestation.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GatePromotion {
+    verification_result: String,
+}
+
 #[derive(Deserialize)]
 struct CosignVuln<'a> {
     #[serde(borrow)]
@@ -126,6 +135,19 @@ impl<'a> Statement<'a> {
                     provenance: vec![provenance],
                     ..EvidenceItems::default()
                 });
+            }
+            PORTCULLIS_PROMOTION_V1 => {
+                // Accepted (it counts in `predicate_types` and `signers`) only when the
+                // upstream gate passed the digest; a break-glass promotion says FAILED.
+                let p = serde_json::from_str::<GatePromotion>(self.predicate.get())
+                    .map_err(|e| format!("predicate {pt}: {e}"))?;
+                if p.verification_result != "PASSED" {
+                    return Err(format!(
+                        "predicate {pt}: verificationResult is {:?}, not PASSED (promoted by break-glass)",
+                        p.verification_result
+                    ));
+                }
+                return Ok(EvidenceItems::default());
             }
             COSIGN_VULN_V1 => {
                 let result = serde_json::from_str::<CosignVuln>(self.predicate.get())
@@ -240,6 +262,34 @@ mod tests {
             .err()
             .unwrap_or_default();
         assert!(err.contains("unknown predicate type"), "{err}");
+    }
+
+    #[test]
+    fn a_gate_promotion_counts_only_when_it_passed() {
+        let with = |result: &str| {
+            let raw = json!({"_type": STATEMENT_TYPES[1], "subject": [],
+                "predicateType": PORTCULLIS_PROMOTION_V1,
+                "predicate": {"verificationResult": result, "breakGlass": null}})
+            .to_string();
+            let s = Statement::decode(raw.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+            s.items(EvidenceOrigin::ci(EvidenceFormat::OpenVex))
+        };
+        let passed = with("PASSED").unwrap_or_else(|e| panic!("{e}"));
+        assert!(passed.is_empty());
+        let err = with("FAILED").err().unwrap_or_default();
+        assert!(
+            err.contains("not PASSED (promoted by break-glass)"),
+            "{err}"
+        );
+        let raw = json!({"_type": STATEMENT_TYPES[1], "subject": [],
+            "predicateType": PORTCULLIS_PROMOTION_V1, "predicate": {}})
+        .to_string();
+        let s = Statement::decode(raw.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        let err = s
+            .items(EvidenceOrigin::ci(EvidenceFormat::OpenVex))
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("verificationResult"), "{err}");
     }
 
     #[test]

@@ -31,6 +31,7 @@
 //! a hand-written oci-client copy that checks no tag, fetches no signatures or referrers and
 //! hashes nothing itself. Speed is not the reason; the list above is.
 
+mod attach;
 mod auth;
 mod blobs;
 mod client;
@@ -46,6 +47,7 @@ mod retry;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use attach::{Attachment, MAX_ATT_LAYERS, Subject};
 pub use auth::{BearerChallenge, DEFAULT_MAX_CONCURRENT_REQUESTS, RegistryAuthConfig};
 pub use client::RegistryClient;
 pub use copy::{CopyOptions, CopyPlan, CopyReport, Progress, copy_image, copy_image_with_progress};

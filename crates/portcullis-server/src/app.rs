@@ -282,6 +282,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         auth_failures: Arc::new(AuthFailures::new(config.auth_failures.max_per_minute)),
         copy_max_concurrent_jobs: config.copy.max_concurrent_jobs,
         copy_job_deadline: Duration::from_secs(config.copy.job_deadline_seconds),
+        copy_attest: config.copy.attest,
         oidc: Arc::new(
             crate::oidc::Oidc::load(&config.auth.oidc)
                 .await

@@ -101,6 +101,8 @@ pub struct AppState {
     pub copy_max_concurrent_jobs: usize,
     /// Longest a copy job may take, its retries included.
     pub copy_job_deadline: std::time::Duration,
+    /// Whether a finished copy attaches the promotion attestation (`copy.attest`).
+    pub copy_attest: bool,
     /// Trusted OIDC issuers for JWT bearer tokens.
     pub oidc: Arc<crate::oidc::Oidc>,
     /// Whether holders of the admin role are refused as approvers.

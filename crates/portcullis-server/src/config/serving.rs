@@ -102,6 +102,14 @@ pub struct CopySettings {
     /// `retry.max_elapsed_seconds`. A job past it fails with `registry_timeout`.
     #[serde(default = "default_job_deadline")]
     pub job_deadline_seconds: u64,
+    /// Whether a finished copy attaches the gate-signed promotion attestation to the
+    /// production digest (a cosign `.att` layer and a Sigstore bundle referrer). Default on.
+    #[serde(default = "default_attest")]
+    pub attest: bool,
+}
+
+fn default_attest() -> bool {
+    true
 }
 
 impl Default for CopySettings {
@@ -110,6 +118,7 @@ impl Default for CopySettings {
             blob_concurrency: default_blob_concurrency(),
             max_concurrent_jobs: default_max_concurrent_jobs(),
             job_deadline_seconds: default_job_deadline(),
+            attest: default_attest(),
         }
     }
 }

@@ -30,7 +30,7 @@ use uuid::Uuid;
 use crate::services::trust::{IntegrityError, Release};
 use crate::state::AppState;
 pub use job::CopyError;
-use outcome::{event, record, refuse};
+use outcome::{Copied, event, record, refuse};
 
 /// How long a claimed job stays leased without renewal before another worker may take it.
 const LEASE_SECS: i64 = 60;
@@ -224,7 +224,7 @@ async fn copy(
     job: &PromotionRecord,
     claim: Uuid,
     release: &Release,
-) -> Option<Result<CopyReport, CopyError>> {
+) -> Option<Result<Copied, CopyError>> {
     let (progress_tx, progress_rx) = tokio::sync::watch::channel(None::<CopyReport>);
     let activity = Activity::new();
     let seen = activity.clone();
@@ -234,6 +234,7 @@ async fn copy(
         progress_tx.send_replace(Some(r.clone()));
     };
     let last_failure = Mutex::new(None);
+    let started = Instant::now();
     let copy = job::within_deadline(state.copy_job_deadline, &last_failure, async {
         if release.kind == PromotionKind::Rollback {
             // The content is already in production: only the tag moves.
@@ -249,6 +250,36 @@ async fn copy(
         )
         .await
     });
+    let copy = async {
+        let report = copy.await?;
+        // A rollback re-points a channel tag at a digest that carries the attestation of
+        // its own promotion; it uploads nothing, not even a new attestation.
+        if !state.copy_attest || release.kind == PromotionKind::Rollback {
+            return Ok(Copied {
+                report,
+                attestation: None,
+            });
+        }
+        // The attestation is part of the job: `promoted` means production holds the image
+        // and the gate's signed word about it. Same deadline, same retries.
+        let production = report
+            .subset_digest
+            .clone()
+            .unwrap_or_else(|| report.digest.clone());
+        let remaining = state.copy_job_deadline.saturating_sub(started.elapsed());
+        // Boxed: the copy's future is already large, and debug builds keep every await's
+        // state on the worker's stack.
+        let attested = Box::pin(job::within_deadline(remaining, &last_failure, async {
+            job::attest_with_retries(state, job, release, &production, &activity, &last_failure)
+                .await
+        }))
+        .await?;
+        Ok(Copied {
+            report,
+            attestation: Some(attested),
+        })
+    };
+    let copy = Box::pin(copy);
     tokio::select! {
         outcome = copy => Some(outcome),
         () = keep_lease(state, job, claim, &activity, progress_rx) => None,

@@ -9,6 +9,7 @@
 //! request's span, which carries `request.id`) name the promotion they work on.
 
 pub mod approvals;
+pub mod attestation;
 pub mod audit;
 pub mod audit_export;
 pub mod audit_verify;

@@ -425,6 +425,8 @@ impl GateKeys {
                 .map_err(|e| IntegrityError::Votes(format!("platforms: {e}")))?,
             allow_tag_overwrite: r.get("allow_tag_overwrite") == Some(&Value::Bool(true)),
             kind: p.kind,
+            record: r.clone(),
+            statement_digest: signed.digest.clone(),
         };
         Ok((release, signed.digest))
     }
@@ -525,6 +527,11 @@ pub struct Release {
     pub allow_tag_overwrite: bool,
     /// What the copier does: copy the image, or (a rollback) only write the tag.
     pub kind: PromotionKind,
+    /// The verified statement's record (`Null` before a statement exists): what the
+    /// promotion attestation is built from.
+    pub record: Value,
+    /// The statement's digest (`sha256:` of its canonical payload).
+    pub statement_digest: String,
 }
 
 impl Release {
@@ -535,6 +542,8 @@ impl Release {
             platforms: route.and_then(|r| r.platform_strings()),
             allow_tag_overwrite: route.is_some_and(|r| r.may_move(tag)),
             kind: PromotionKind::Promotion,
+            record: Value::Null,
+            statement_digest: String::new(),
         }
     }
 }

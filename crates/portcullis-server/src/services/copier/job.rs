@@ -14,6 +14,7 @@ use portcullis_registry::{
 };
 use portcullis_store::PromotionRecord;
 
+use crate::services::attestation::{self, Attested};
 use crate::services::trust::{IntegrityError, Release};
 
 /// Why a copy job failed.
@@ -33,6 +34,9 @@ pub enum CopyError {
     /// copied.
     #[error("integrity_violation: {0}")]
     Integrity(#[source] IntegrityError),
+    /// The promotion attestation could not be made (signing failed). Permanent.
+    #[error("attestation_failed: {0}")]
+    Attestation(String),
     /// The job ran past `copy.job_deadline_seconds`. Permanent for this job.
     #[error(
         "registry_timeout: the copy did not finish within copy.job_deadline_seconds ({seconds} s){}",
@@ -78,6 +82,7 @@ impl CopyError {
             Self::InvalidJob(_)
             | Self::Interrupted(_)
             | Self::Integrity(_)
+            | Self::Attestation(_)
             | Self::Deadline { .. } => false,
         }
     }
@@ -217,13 +222,33 @@ where
     }
 }
 
-/// Runs `copy` within `deadline`; past it, the job fails with `CopyError::Deadline`.
-pub async fn within_deadline(
+/// Signs the promotion attestation of `production` and attaches it in the destination
+/// (`services::attestation`), retried like a copy.
+pub async fn attest_with_retries(
+    state: &crate::state::AppState,
+    job: &PromotionRecord,
+    release: &Release,
+    production: &portcullis_core::Digest,
+    activity: &Activity,
+    last: &Mutex<Option<String>>,
+) -> Result<Attested, CopyError> {
+    let prepared = attestation::prepare(&state.keys, job, release, production, chrono::Utc::now())
+        .map_err(CopyError::Attestation)?;
+    let client = state.registry.with_activity(activity.clone());
+    let host = &job.destination.0;
+    with_retries(&client, (host, host), activity, last, || {
+        attestation::attach(&client, job, production, &prepared)
+    })
+    .await
+}
+
+/// Runs `work` within `deadline`; past it, the job fails with `CopyError::Deadline`.
+pub async fn within_deadline<T>(
     deadline: Duration,
     last: &Mutex<Option<String>>,
-    copy: impl Future<Output = Result<CopyReport, CopyError>>,
-) -> Result<CopyReport, CopyError> {
-    tokio::time::timeout(deadline, copy)
+    work: impl Future<Output = Result<T, CopyError>>,
+) -> Result<T, CopyError> {
+    tokio::time::timeout(deadline, work)
         .await
         .unwrap_or_else(|_| {
             Err(CopyError::Deadline {

@@ -9,8 +9,18 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::CopyError;
+use crate::services::attestation::Attested;
 use crate::services::trust::IntegrityError;
 use crate::state::AppState;
+
+/// A finished job: what the copy did, and where the promotion attestation went (none when
+/// `copy.attest` is off).
+pub(crate) struct Copied {
+    /// The copy's report.
+    pub(crate) report: CopyReport,
+    /// The attestation attached.
+    pub(crate) attestation: Option<Attested>,
+}
 
 /// An audit event of the copy worker about `job`.
 pub(super) fn event(
@@ -57,7 +67,7 @@ pub(super) async fn record(
     job: &PromotionRecord,
     claim: Uuid,
     statement_digest: Option<&str>,
-    outcome: Result<CopyReport, CopyError>,
+    outcome: Result<Copied, CopyError>,
 ) {
     // The copy may have moved the tag (even a failed one, part way): dry runs ask anew.
     if let Some(tag) = &job.tag {
@@ -65,9 +75,12 @@ pub(super) async fn record(
         state.tag_probes.forget(host, repo, tag);
     }
     let (next, error, report, audit) = match &outcome {
-        Ok(r) => {
-            let mut report = serde_json::to_value(r).unwrap_or_default();
+        Ok(done) => {
+            let mut report = serde_json::to_value(&done.report).unwrap_or_default();
             report["in_progress"] = json!(false);
+            if let Some(a) = &done.attestation {
+                report["attestation"] = serde_json::to_value(a).unwrap_or_default();
+            }
             let mut details = report.clone();
             details["statement_digest"] = json!(statement_digest);
             details["kind"] = json!(job.kind);
