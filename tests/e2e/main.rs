@@ -9,6 +9,7 @@ mod audit_verify;
 mod auth_flood;
 mod authz;
 mod break_glass;
+mod cli_client;
 mod connections;
 mod copying;
 mod decision;

@@ -13,6 +13,7 @@ pub mod extract;
 pub mod handlers;
 pub mod inspect;
 pub mod oidc;
+pub mod remote;
 pub mod request_id;
 pub mod serve;
 pub mod services;

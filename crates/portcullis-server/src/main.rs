@@ -1,5 +1,7 @@
 //! The `portcullis` binary: `serve`, `migrate`, `keys generate`, `token create|list|revoke`,
-//! `audit verify`, `policy test|eval`, `copy`.
+//! `audit verify`, `policy test|eval`, `copy`, `verify`; and, as a client of a running gate
+//! (`PORTCULLIS_URL`, `PORTCULLIS_TOKEN`; `remote`), `promote`, `pending`, `show`,
+//! `approve`, `reject`, `audit log`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -71,6 +73,73 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Request a promotion from the gate at PORTCULLIS_URL (token PORTCULLIS_TOKEN) and print
+    /// its verdict; with --wait, follow it to its end. Exit 0 promoted (or allowed on a dry
+    /// run, or still on its way without --wait), 1 denied, 2 usage or connection error,
+    /// 3 rejected, 4 failed, 5 timed out, 6 expired.
+    Promote {
+        /// `host[:port]/repo@sha256:…` or `host[:port]/repo:tag`.
+        source: String,
+        /// The route to promote along.
+        #[arg(long)]
+        route: String,
+        /// The production tag.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Evidence, `FORMAT=FILE` (repeatable; `-` reads standard input), e.g.
+        /// `trivy-json=report.json`.
+        #[arg(long = "evidence")]
+        evidence: Vec<String>,
+        /// Judge only; nothing is stored.
+        #[arg(long, conflicts_with = "wait")]
+        dry_run: bool,
+        /// Follow the promotion until it is promoted, denied, rejected, failed or expired.
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits: 90s, 30m, 12h.
+        #[arg(long, default_value = "30m", requires = "wait")]
+        timeout: String,
+        /// Print the answer as JSON (progress goes to standard error).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the promotions you may still approve (gate at PORTCULLIS_URL).
+    Pending {
+        /// JSON instead of one line a promotion.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one promotion; exit with its state's code (1 denied, 3 rejected, 4 failed,
+    /// 6 expired, else 0).
+    Show {
+        /// The promotion id.
+        id: String,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a promotion on the evidence it shows now.
+    Approve {
+        /// The promotion id.
+        id: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        comment: String,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reject a promotion.
+    Reject {
+        /// The promotion id.
+        id: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        comment: String,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Copy an image digest for digest with the promotion copy engine and the configured
     /// registries' credentials; print the copy report as JSON.
     Copy {
@@ -94,6 +163,18 @@ enum KeysCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
+    /// The newest audit events from the gate at PORTCULLIS_URL (auditor or admin token).
+    Log {
+        /// Only this digest's events.
+        #[arg(long)]
+        digest: Option<String>,
+        /// How many (1 to 1000).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// JSON instead of one line an event.
+        #[arg(long)]
+        json: bool,
+    },
     /// Recompute the keyed chain and check it against every witnessed checkpoint; exit 1 if
     /// any event was altered, inserted or deleted, or the tail was cut.
     Verify {
@@ -204,6 +285,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         }
         _ => {}
     }
+    if let Some(code) = remote(&cli.command).await {
+        return Ok(code);
+    }
     let mut config = Config::load(&cli.config)?;
     match cli.command {
         Command::Keys { .. } => {}
@@ -236,6 +320,15 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Audit {
             command: AuditCommand::Verify { checkpoints },
         } => return cli::audit_verify(&config, checkpoints.as_deref()).await,
+        // Answered by `remote` above.
+        Command::Promote { .. }
+        | Command::Pending { .. }
+        | Command::Show { .. }
+        | Command::Approve { .. }
+        | Command::Reject { .. }
+        | Command::Audit {
+            command: AuditCommand::Log { .. },
+        } => {}
         Command::Copy { src, dest } => copy(&config, &src, &dest).await?,
         Command::Verify { image, json } => {
             let report = portcullis_server::inspect::verify(&config, &image).await?;
@@ -258,6 +351,81 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The client verbs (`remote`): `None` for every other command. Their errors are printed
+/// here and exit 2, like every "could not do it".
+async fn remote(command: &Command) -> Option<ExitCode> {
+    use portcullis_server::remote::{self, Api, Outcome, PromoteArgs};
+    let api = || Api::from_env();
+    let done = match command {
+        Command::Promote {
+            source,
+            route,
+            tag,
+            evidence,
+            dry_run,
+            wait,
+            timeout,
+            json,
+        } => match cli::parse_ttl(timeout).map(|t| t.to_std().unwrap_or_default()) {
+            Err(e) => Err(remote::RemoteError::Usage(e.replace("--ttl", "--timeout"))),
+            Ok(timeout) => {
+                let args = PromoteArgs {
+                    source: source.clone(),
+                    route: route.clone(),
+                    tag: tag.clone(),
+                    evidence: evidence.clone(),
+                    dry_run: *dry_run,
+                    wait: *wait,
+                    timeout,
+                    json: *json,
+                };
+                match api() {
+                    Ok(api) => remote::promote(&api, &args).await,
+                    Err(e) => Err(e),
+                }
+            }
+        },
+        Command::Pending { json } => match api() {
+            Ok(api) => remote::pending(&api, *json).await,
+            Err(e) => Err(e),
+        },
+        Command::Show { id, json } => match api() {
+            Ok(api) => remote::show(&api, id, *json).await,
+            Err(e) => Err(e),
+        },
+        Command::Approve { id, comment, json } | Command::Reject { id, comment, json } => {
+            let verdict = if matches!(command, Command::Approve { .. }) {
+                "approve"
+            } else {
+                "reject"
+            };
+            match api() {
+                Ok(api) => remote::vote(&api, id, verdict, comment, *json).await,
+                Err(e) => Err(e),
+            }
+        }
+        Command::Audit {
+            command:
+                AuditCommand::Log {
+                    digest,
+                    limit,
+                    json,
+                },
+        } => match api() {
+            Ok(api) => remote::audit(&api, digest.as_deref(), *limit, *json).await,
+            Err(e) => Err(e),
+        },
+        _ => return None,
+    };
+    Some(match done {
+        Ok(outcome) => ExitCode::from(outcome as u8),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(Outcome::Error as u8)
+        }
+    })
 }
 
 fn policy_test(dir: &std::path::Path) -> Result<ExitCode, Box<dyn std::error::Error>> {
