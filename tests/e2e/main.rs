@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod admission;
+mod admission_tls;
 mod approvals;
 mod attestations;
 mod audit_verify;
@@ -43,3 +45,4 @@ mod waiting;
 mod waiver_rejudge;
 mod waivers;
 mod wakeups;
+mod withdrawals;
