@@ -19,12 +19,30 @@ pub(crate) const REVIEWS: [(&str, &str); 11] = [
     ("kube-rs-admissionreview-v1-pod-create.json", "Pod"),
     ("kubewarden-request-pod_creation_signed.json", "Pod"),
     ("kubewarden-request-pod_creation_with_digest.json", "Pod"),
-    ("kubewarden-request-pod_creation_with_init_container.json", "Pod"),
-    ("kubewarden-request-deployment_creation_signed.json", "Deployment"),
-    ("kubewarden-request-statefulset_creation_signed.json", "StatefulSet"),
-    ("kubewarden-request-daemonset_creation_signed.json", "DaemonSet"),
-    ("kubewarden-request-replicaset_creation_signed.json", "ReplicaSet"),
-    ("kubewarden-request-replicationcontroller_creation_signed.json", "ReplicationController"),
+    (
+        "kubewarden-request-pod_creation_with_init_container.json",
+        "Pod",
+    ),
+    (
+        "kubewarden-request-deployment_creation_signed.json",
+        "Deployment",
+    ),
+    (
+        "kubewarden-request-statefulset_creation_signed.json",
+        "StatefulSet",
+    ),
+    (
+        "kubewarden-request-daemonset_creation_signed.json",
+        "DaemonSet",
+    ),
+    (
+        "kubewarden-request-replicaset_creation_signed.json",
+        "ReplicaSet",
+    ),
+    (
+        "kubewarden-request-replicationcontroller_creation_signed.json",
+        "ReplicationController",
+    ),
     ("kubewarden-request-job_creation_signed.json", "Job"),
     ("kubewarden-request-cronjob_creation_signed.json", "CronJob"),
 ];
@@ -47,7 +65,10 @@ pub(crate) fn review(file: &str) -> Value {
 
 /// The pod spec of a review's object.
 fn pod_spec(review: &mut Value) -> &mut Value {
-    let kind = review["request"]["kind"]["kind"].as_str().unwrap().to_owned();
+    let kind = review["request"]["kind"]["kind"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let object = &mut review["request"]["object"];
     match kind.as_str() {
         "Pod" => &mut object["spec"],
@@ -93,7 +114,9 @@ pub(crate) async fn admit(app: &TestApp, token: &str, body: &[u8]) -> Value {
 pub(crate) async fn promoted(app: &TestApp) -> (String, String, String) {
     let digest = app.push_signed(REPO, "a").await;
     promote(app, ROUTE, &digest, "v1").await;
-    let token = app.token("kube-apiserver", Role::Admission, &[], None).await;
+    let token = app
+        .token("kube-apiserver", Role::Admission, &[], None)
+        .await;
     let image = format!("{}/{REPO}@{digest}", app.prod.host.as_str());
     (token, image, digest)
 }
@@ -110,13 +133,20 @@ async fn every_workload_kind_is_allowed_only_with_a_promoted_digest() {
         let uid = original["request"]["uid"].clone();
         // As captured: images from Docker Hub and ghcr.io, which this gate never promoted.
         let r = admit(&app, &token, &serde_json::to_vec(&original).unwrap()).await;
-        assert_eq!((r["uid"].clone(), r["allowed"].clone()), (uid.clone(), json!(false)), "{file}: {r}");
+        assert_eq!(
+            (r["uid"].clone(), r["allowed"].clone()),
+            (uid.clone(), json!(false)),
+            "{file}: {r}"
+        );
         assert_eq!(r["status"]["code"], 403, "{file}: {r}");
         let (allowed, n) = with_image(original.clone(), &image);
         let r = admit(&app, &token, &serde_json::to_vec(&allowed).unwrap()).await;
         assert_eq!(r, json!({"uid": uid, "allowed": true}), "{file}");
         let cases = [
-            (format!("{prod}/{REPO}:v1"), "not pinned by digest".to_owned()),
+            (
+                format!("{prod}/{REPO}:v1"),
+                "not pinned by digest".to_owned(),
+            ),
             (
                 format!("ghcr.io/kubewarden/app@{digest}"),
                 "registry ghcr.io is not a production registry of this gate".to_owned(),
@@ -152,11 +182,17 @@ async fn every_workload_kind_is_allowed_only_with_a_promoted_digest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warn_namespaces_allow_with_a_warning_per_container_and_off_ones_do_not_look() {
     let app = TestApp::spawn_with(|c| {
-        c.admission.namespaces.insert("colin-coder".into(), AdmissionMode::Warn);
-        c.admission.namespaces.insert("legacy".into(), AdmissionMode::Off);
+        c.admission
+            .namespaces
+            .insert("colin-coder".into(), AdmissionMode::Warn);
+        c.admission
+            .namespaces
+            .insert("legacy".into(), AdmissionMode::Off);
     })
     .await;
-    let token = app.token("kube-apiserver", Role::Admission, &[], None).await;
+    let token = app
+        .token("kube-apiserver", Role::Admission, &[], None)
+        .await;
     let original = review(REVIEWS[0].0);
     let uid = original["request"]["uid"].clone();
     let r = admit(&app, &token, &serde_json::to_vec(&original).unwrap()).await;
@@ -181,7 +217,9 @@ async fn warn_namespaces_allow_with_a_warning_per_container_and_off_ones_do_not_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_reviews_are_answered_with_an_admission_review_error() {
     let app = TestApp::spawn().await;
-    let token = app.token("kube-apiserver", Role::Admission, &[], None).await;
+    let token = app
+        .token("kube-apiserver", Role::Admission, &[], None)
+        .await;
     let good = review(REVIEWS[1].0);
     let uid = good["request"]["uid"].as_str().unwrap().to_owned();
     let mut wrong_version = good.clone();
@@ -200,11 +238,31 @@ async fn malformed_reviews_are_answered_with_an_admission_review_error() {
     let cases: Vec<(Vec<u8>, &str, &str)> = vec![
         (b"{not json".to_vec(), "", "the body is not JSON"),
         (b"[]".to_vec(), "", "apiVersion must be admission.k8s.io/v1"),
-        (serde_json::to_vec(&wrong_version).unwrap(), &uid, "apiVersion must be"),
-        (serde_json::to_vec(&no_uid).unwrap(), "", "request.uid is missing"),
-        (serde_json::to_vec(&config_map).unwrap(), &uid, "kind \"ConfigMap\" is not a workload kind"),
-        (serde_json::to_vec(&not_a_list).unwrap(), &uid, "object.spec.containers is not a list"),
-        (serde_json::to_vec(&no_image).unwrap(), &uid, "object.spec.containers[0] has no image"),
+        (
+            serde_json::to_vec(&wrong_version).unwrap(),
+            &uid,
+            "apiVersion must be",
+        ),
+        (
+            serde_json::to_vec(&no_uid).unwrap(),
+            "",
+            "request.uid is missing",
+        ),
+        (
+            serde_json::to_vec(&config_map).unwrap(),
+            &uid,
+            "kind \"ConfigMap\" is not a workload kind",
+        ),
+        (
+            serde_json::to_vec(&not_a_list).unwrap(),
+            &uid,
+            "object.spec.containers is not a list",
+        ),
+        (
+            serde_json::to_vec(&no_image).unwrap(),
+            &uid,
+            "object.spec.containers[0] has no image",
+        ),
     ];
     for (body, want_uid, message) in cases {
         let r = admit(&app, &token, &body).await;
@@ -217,16 +275,24 @@ async fn malformed_reviews_are_answered_with_an_admission_review_error() {
     // A body over the limit is refused inside an AdmissionReview too.
     let huge = vec![b' '; portcullis_server::handlers::admission::MAX_BODY_BYTES + 1];
     let r = admit(&app, &token, &huge).await;
-    assert_eq!((r["allowed"].clone(), r["status"]["code"].clone()), (json!(false), json!(413)));
+    assert_eq!(
+        (r["allowed"].clone(), r["status"]["code"].clone()),
+        (json!(false), json!(413))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admission_role_may_review_and_report_and_nothing_else() {
     let app = TestApp::spawn().await;
-    let token = app.token("kube-apiserver", Role::Admission, &[], None).await;
+    let token = app
+        .token("kube-apiserver", Role::Admission, &[], None)
+        .await;
     let body = serde_json::to_vec(&review(REVIEWS[1].0)).unwrap();
     assert_eq!(admit(&app, &token, &body).await["allowed"], false);
-    assert_eq!(admit(&app, &app.tokens.admin, &body).await["allowed"], false);
+    assert_eq!(
+        admit(&app, &app.tokens.admin, &body).await["allowed"],
+        false
+    );
     let report = json!({"cluster": "prod-1", "namespace": "web", "workload": "shop", "images": []});
     let (status, _) = app.post("/v1/runtime/reports", &token, &report).await;
     assert_eq!(status, StatusCode::OK);
@@ -243,7 +309,10 @@ async fn the_admission_role_may_review_and_report_and_nothing_else() {
     ] {
         let req = match method {
             "GET" => app.http.get(format!("{}{path}", app.base)),
-            _ => app.http.post(format!("{}{path}", app.base)).json(&json!({})),
+            _ => app
+                .http
+                .post(format!("{}{path}", app.base))
+                .json(&json!({})),
         };
         let resp = req.bearer_auth(&token).send().await.unwrap();
         let (status, problem) = crate::support::decode(resp).await;

@@ -23,7 +23,9 @@ async fn the_webhook_answers_over_https() {
         key_file: dir.join("key.pem"),
     };
     let app = TestApp::spawn_with(|c| c.tls = Some(tls.clone())).await;
-    let token = app.token("kube-apiserver", Role::Admission, &[], None).await;
+    let token = app
+        .token("kube-apiserver", Role::Admission, &[], None)
+        .await;
     let client = reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(identity.ca_pem.as_bytes()).unwrap()])
         .build()
@@ -39,10 +41,18 @@ async fn the_webhook_answers_over_https() {
         .unwrap();
     assert_eq!(resp.status(), reqwest::StatusCode::OK);
     let answer: Value = resp.json().await.unwrap();
-    assert_eq!(answer["response"]["uid"], "0c9a8d74-9cb7-44dd-b98e-09fd62def2f4");
+    assert_eq!(
+        answer["response"]["uid"],
+        "0c9a8d74-9cb7-44dd-b98e-09fd62def2f4"
+    );
     assert_eq!(answer["response"]["allowed"], false);
     // Plain HTTP to the TLS port gets no answer.
-    let plain = app.http.post(app.base.clone() + "/v1/admission").body(body).send().await;
+    let plain = app
+        .http
+        .post(app.base.clone() + "/v1/admission")
+        .body(body)
+        .send()
+        .await;
     assert!(plain.is_err() || !plain.unwrap().status().is_success());
     // A key file that is not a key stops the start.
     std::fs::write(dir.join("bad.pem"), "not a key").unwrap();
@@ -51,7 +61,10 @@ async fn the_webhook_answers_over_https() {
         cert_file: dir.join("cert.pem"),
         key_file: dir.join("bad.pem"),
     });
-    let err = Application::build(&config).await.err().expect("a bad key stops the start");
+    let err = Application::build(&config)
+        .await
+        .err()
+        .expect("a bad key stops the start");
     assert!(err.to_string().contains("tls.key_file"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -68,8 +68,14 @@ mod tests {
         let cases = [
             ("nginx", "docker.io/library/nginx:latest"),
             ("nginx:1.27", "docker.io/library/nginx:1.27"),
-            ("jmalloc/echo-server", "docker.io/jmalloc/echo-server:latest"),
-            ("index.docker.io/library/nginx:1", "docker.io/library/nginx:1"),
+            (
+                "jmalloc/echo-server",
+                "docker.io/jmalloc/echo-server:latest",
+            ),
+            (
+                "index.docker.io/library/nginx:1",
+                "docker.io/library/nginx:1",
+            ),
             ("ghcr.io/org/app:v1", "ghcr.io/org/app:v1"),
             ("localhost/app", "localhost/app:latest"),
             ("127.0.0.1:5002/team/app:v1", "127.0.0.1:5002/team/app:v1"),

@@ -113,7 +113,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| {
+            .map(|row| -> Result<PromotedImage> {
                 Ok(PromotedImage {
                     promotion: Row::from_row(row)?.try_into()?,
                     statement: row.try_get("statement_envelope")?,
@@ -233,7 +233,9 @@ impl Store {
             let image = ReportedImage {
                 image: row.try_get(3)?,
                 digest: digest.parse().map_err(|e| {
-                    Error::Corrupt(format!("runtime report {cluster}/{namespace}/{workload}: {e}"))
+                    Error::Corrupt(format!(
+                        "runtime report {cluster}/{namespace}/{workload}: {e}"
+                    ))
                 })?,
             };
             match out.last_mut() {

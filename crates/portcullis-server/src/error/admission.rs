@@ -26,9 +26,10 @@ impl From<RuntimeError> for ApiError {
         let code = e.code();
         match e {
             RuntimeError::Store(s) => s.into(),
-            RuntimeError::Invalid { code: "invalid_query", .. } => {
-                Self::bad_request(code, e.to_string())
-            }
+            RuntimeError::Invalid {
+                code: "invalid_query",
+                ..
+            } => Self::bad_request(code, e.to_string()),
             RuntimeError::Invalid { .. } => Self::unprocessable(code, e.to_string()),
         }
     }

@@ -10,7 +10,7 @@ use axum::extract::rejection::BytesRejection;
 use serde_json::Value;
 
 use crate::auth::{Authorized, roles};
-use crate::services::admission::{self, review};
+use crate::services::admission;
 use crate::state::AppState;
 
 /// Largest AdmissionReview accepted: the apiserver caps an object at 3 MiB, and the review
@@ -25,10 +25,13 @@ pub async fn review(
 ) -> Json<Value> {
     Json(match body {
         Ok(body) => admission::review(&state.admission, &state.store, &state.keys, &body).await,
-        Err(e) => review::response(
+        Err(e) => admission::review::response(
             "",
             false,
-            Some((e.status().as_u16(), format!("the review could not be read: {}", e.body_text()))),
+            Some((
+                e.status().as_u16(),
+                format!("the review could not be read: {}", e.body_text()),
+            )),
             &[],
         ),
     })

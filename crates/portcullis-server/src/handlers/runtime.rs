@@ -20,7 +20,12 @@ pub async fn report(
     ApiJson(body): ApiJson<ReportRequest>,
 ) -> Result<Json<Value>, ApiError> {
     for (i, image) in body.images.iter().enumerate() {
-        check_field("invalid_body", &format!("images[{i}]"), image, TextKind::Line)?;
+        check_field(
+            "invalid_body",
+            &format!("images[{i}]"),
+            image,
+            TextKind::Line,
+        )?;
     }
     let (cluster, namespace, workload) = (
         body.cluster.clone(),

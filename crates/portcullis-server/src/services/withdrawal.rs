@@ -162,7 +162,7 @@ pub async fn withdraw(
                     "destination": w.destination,
                     "reason": w.reason,
                     "withdrawn_at": timestamp(at),
-                    "kind": p.kind,
+                    "kind": p.kind.as_str(),
                 }),
                 request_id: caller.request_id.clone(),
             },

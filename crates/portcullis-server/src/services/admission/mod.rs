@@ -164,7 +164,11 @@ async fn check_image(
     }
     let repository = (r.registry.clone(), r.repository.clone());
     Ok(
-        match admission.cache.check(store, keys, Some(&repository), digest).await? {
+        match admission
+            .cache
+            .check(store, keys, Some(&repository), digest)
+            .await?
+        {
             Verdict::Promoted(_) => None,
             Verdict::Refused(reason) => Some(reason),
         },

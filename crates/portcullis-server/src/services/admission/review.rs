@@ -49,7 +49,11 @@ pub struct Request {
 fn pod_spec_path(kind: &str) -> Option<&'static [&'static str]> {
     Some(match kind {
         "Pod" => &["spec"],
-        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "ReplicationController"
+        "Deployment"
+        | "StatefulSet"
+        | "DaemonSet"
+        | "ReplicaSet"
+        | "ReplicationController"
         | "Job" => &["spec", "template", "spec"],
         "CronJob" => &["spec", "jobTemplate", "spec", "template", "spec"],
         _ => return None,
@@ -62,8 +66,8 @@ pub fn parse(body: &[u8]) -> Result<Request, BadReview> {
         uid: uid.to_owned(),
         message,
     };
-    let review: Value = serde_json::from_slice(body)
-        .map_err(|e| bad("", format!("the body is not JSON: {e}")))?;
+    let review: Value =
+        serde_json::from_slice(body).map_err(|e| bad("", format!("the body is not JSON: {e}")))?;
     let request = review.get("request").filter(|r| r.is_object());
     let uid = request
         .and_then(|r| r.get("uid"))
@@ -98,7 +102,10 @@ pub fn parse(body: &[u8]) -> Result<Request, BadReview> {
         None => Vec::new(),
         Some(object) => {
             let path = pod_spec_path(kind).ok_or_else(|| {
-                bad(uid, format!("kind {kind:?} is not a workload kind this webhook judges"))
+                bad(
+                    uid,
+                    format!("kind {kind:?} is not a workload kind this webhook judges"),
+                )
             })?;
             containers(object, path).map_err(|m| bad(uid, m))?
         }
@@ -152,7 +159,12 @@ fn containers(object: &Value, path: &[&str]) -> Result<Vec<Container>, String> {
 }
 
 /// The response to a review.
-pub fn response(uid: &str, allowed: bool, denial: Option<(u16, String)>, warnings: &[String]) -> Value {
+pub fn response(
+    uid: &str,
+    allowed: bool,
+    denial: Option<(u16, String)>,
+    warnings: &[String],
+) -> Value {
     let mut response = json!({ "uid": uid, "allowed": allowed });
     if let Some((code, message)) = denial {
         response["status"] = json!({ "code": code, "message": message });

@@ -192,8 +192,12 @@ fn decide(
             }
         }
     }
-    Verdict::Refused(withdrawn.or(unverified).unwrap_or_else(|| match repository {
-        Some(r) => format!("digest {digest} was never promoted to {r} by this gate"),
-        None => format!("digest {digest} was never promoted by this gate"),
-    }))
+    Verdict::Refused(
+        withdrawn
+            .or(unverified)
+            .unwrap_or_else(|| match repository {
+                Some(r) => format!("digest {digest} was never promoted to {r} by this gate"),
+                None => format!("digest {digest} was never promoted by this gate"),
+            }),
+    )
 }
