@@ -64,3 +64,57 @@ pub struct TlsSettings {
     /// PEM private key (PKCS#8, PKCS#1 or SEC1).
     pub key_file: PathBuf,
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::super::Config;
+    use super::*;
+
+    const BASE: &str = "listen: 127.0.0.1:0\ndatabase_url: postgres://x/y\npolicy_dir: p\n";
+
+    fn load(extra: &str) -> Result<Config, ConfigError> {
+        Config::from_yaml(&format!("{BASE}{extra}"), Path::new("/etc/p"), &|_| None)
+    }
+
+    #[test]
+    fn modes_and_tls_files_are_read_with_paths_resolved() {
+        let cfg = load(
+            "admission: { default_mode: warn, namespaces: { legacy-batch: off, shop: enforce } }\n\
+             tls: { cert_file: tls/tls.crt, key_file: /abs/tls.key }\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cfg.admission.default_mode, AdmissionMode::Warn);
+        assert_eq!(cfg.admission.namespaces["legacy-batch"], AdmissionMode::Off);
+        assert_eq!(cfg.admission.namespaces["shop"], AdmissionMode::Enforce);
+        let tls = cfg.tls.unwrap_or_else(|| panic!("tls"));
+        assert_eq!(tls.cert_file, PathBuf::from("/etc/p/tls/tls.crt"));
+        assert_eq!(tls.key_file, PathBuf::from("/abs/tls.key"));
+        let default = load("").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(default.admission.default_mode, AdmissionMode::Enforce);
+        assert!(default.tls.is_none());
+    }
+
+    #[test]
+    fn unknown_modes_and_bad_namespace_names_are_refused_at_load() {
+        for (extra, says) in [
+            (
+                "admission: { default_mode: audit }",
+                "unknown variant `audit`",
+            ),
+            (
+                "admission: { namespaces: { Shop: warn } }",
+                "\"Shop\" is not a Kubernetes namespace name",
+            ),
+            (
+                "admission: { namespaces: { shop: maybe } }",
+                "unknown variant `maybe`",
+            ),
+            ("tls: { cert_file: a.crt }", "missing field `key_file`"),
+        ] {
+            let err = load(extra).err().unwrap_or_else(|| panic!("{extra} loads"));
+            assert!(err.to_string().contains(says), "{extra}: {err}");
+        }
+    }
+}

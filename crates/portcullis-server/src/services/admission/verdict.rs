@@ -72,11 +72,9 @@ impl VerdictCache {
         let changed = match self.changes.lock() {
             Ok(mut rx) => {
                 let mut any = false;
-                loop {
-                    match rx.try_recv() {
-                        Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => any = true,
-                        Err(_) => break,
-                    }
+                // A lagged receiver missed changes: that is a change too.
+                while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = rx.try_recv() {
+                    any = true;
                 }
                 any
             }
