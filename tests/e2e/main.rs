@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod admission;
+mod admission_replicas;
 mod admission_tls;
 mod approvals;
 mod attestations;
