@@ -86,10 +86,8 @@ fn check_name(field: &str, value: &str) -> Result<(), RuntimeError> {
 
 /// The digest an image names: a bare digest, or a reference pinned by digest.
 fn image_digest(i: usize, image: &str) -> Result<Digest, RuntimeError> {
-    if image.starts_with("sha256:") {
-        return image
-            .parse()
-            .map_err(|e| RuntimeError::body(format!("images[{i}]: {e}")));
+    if let Ok(digest) = image.parse::<Digest>() {
+        return Ok(digest);
     }
     match parse_docker_reference(image) {
         Ok(r) => match r.reference {
@@ -243,7 +241,7 @@ async fn image_reason(
     keys: &GateKeys,
     i: &ReportedImage,
 ) -> Result<Option<String>, portcullis_store::Error> {
-    let repository = if i.image.starts_with("sha256:") {
+    let repository = if i.image.parse::<Digest>().is_ok() {
         None
     } else {
         match parse_docker_reference(&i.image) {

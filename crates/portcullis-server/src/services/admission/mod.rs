@@ -98,13 +98,18 @@ pub async fn review(admission: &Admission, store: &Store, keys: &GateKeys, body:
             };
         }
     };
-    tracing::info!(
-        admission.uid = %request.uid,
-        admission.kind = %request.kind,
-        admission.namespace = request.namespace.as_deref().unwrap_or_default(),
-        admission.refused = problems.len(),
-        "admission review judged"
-    );
+    if problems.is_empty() {
+        tracing::debug!(admission.uid = %request.uid, admission.kind = %request.kind, "admission review allowed");
+    } else {
+        tracing::info!(
+            admission.uid = %request.uid,
+            admission.kind = %request.kind,
+            admission.namespace = request.namespace.as_deref().unwrap_or_default(),
+            admission.mode = ?mode,
+            admission.refused = problems.len(),
+            "admission review found images this gate did not promote"
+        );
+    }
     match (mode, problems.is_empty()) {
         (_, true) => review::response(&request.uid, true, None, &[]),
         (Mode::Warn, false) => review::response(&request.uid, true, None, &problems),
