@@ -267,3 +267,32 @@ async fn the_drift_report_lists_workloads_running_what_the_gate_did_not_promote(
     );
     assert_eq!(app.count("SELECT count(*) FROM runtime_reports").await, 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawn_digest_is_never_rolled_back_to() {
+    use crate::rollback::{promote, rollback, rollback_body};
+    let app = crate::rollback::spawn(None).await;
+    let a = app.push_signed(REPO, "a").await;
+    let b = app.push_signed(REPO, "b").await;
+    let promoted_a = promote(&app, crate::support::ROUTE, &a, "stable").await;
+    promote(&app, crate::support::ROUTE, &b, "stable").await;
+    let (status, _) = app
+        .post(
+            &format!("/v1/promotions/{promoted_a}/withdraw"),
+            &app.tokens.admin,
+            &json!({"reason": "recalled"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, problem) = rollback(&app, &rollback_body(&app, &a, "stable")).await;
+    assert_eq!(
+        (status, problem["code"].clone()),
+        (StatusCode::CONFLICT, json!("not_promoted_on_route")),
+        "{problem}"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM promotions WHERE kind = 'rollback'")
+            .await,
+        0
+    );
+}
