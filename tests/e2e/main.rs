@@ -3,6 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod admission;
+mod admission_replicas;
+mod admission_tls;
 mod approvals;
 mod attestations;
 mod audit_verify;
@@ -45,3 +48,4 @@ mod waiting;
 mod waiver_rejudge;
 mod waivers;
 mod wakeups;
+mod withdrawals;

@@ -64,11 +64,13 @@ pub enum AuditAction {
     WaiverExpired,
     /// A rollback of a route's channel tag to an earlier promoted digest was requested.
     RollbackRequested,
+    /// An admin withdrew a promoted image: admission refuses it from now on.
+    Withdrawn,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [Self; 26] = [
+    pub const ALL: [Self; 27] = [
         Self::Requested,
         Self::Evaluated,
         Self::Superseded,
@@ -95,6 +97,7 @@ impl AuditAction {
         Self::WaiverRevoked,
         Self::WaiverExpired,
         Self::RollbackRequested,
+        Self::Withdrawn,
     ];
 
     /// The wire name, as stored and hashed.
@@ -126,6 +129,7 @@ impl AuditAction {
             Self::WaiverRevoked => "waiver_revoked",
             Self::WaiverExpired => "waiver_expired",
             Self::RollbackRequested => "rollback_requested",
+            Self::Withdrawn => "withdrawn",
         }
     }
 }

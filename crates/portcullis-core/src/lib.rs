@@ -5,6 +5,7 @@
 mod audit;
 mod decision;
 mod digest;
+mod docker;
 mod error;
 mod evidence;
 mod format;
@@ -23,6 +24,7 @@ pub use decision::{
     RequiredApprovals, Suppression, Verdict, Violation, Waived,
 };
 pub use digest::Digest;
+pub use docker::{DOCKER_HUB, parse_docker_reference};
 pub use error::{Error, Result};
 pub use evidence::{
     AcceptedAttestation, AttestationEvidence, Component, EvidenceItems, EvidenceOrigin,

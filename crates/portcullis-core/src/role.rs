@@ -22,6 +22,9 @@ pub enum Role {
     /// Promotes in an emergency despite a deny or missing approvals (loudly, reviewed).
     #[serde(rename = "break-glass")]
     BreakGlass,
+    /// The Kubernetes admission webhook's credentials: asks whether images may run and
+    /// reports what runs, nothing else.
+    Admission,
 }
 
 impl Role {
@@ -33,6 +36,7 @@ impl Role {
             Self::Auditor => "auditor",
             Self::Admin => "admin",
             Self::BreakGlass => "break-glass",
+            Self::Admission => "admission",
         }
     }
 }
@@ -46,6 +50,7 @@ impl FromStr for Role {
             "auditor" => Ok(Self::Auditor),
             "admin" => Ok(Self::Admin),
             "break-glass" => Ok(Self::BreakGlass),
+            "admission" => Ok(Self::Admission),
             _ => Err(Error::InvalidRole(s.to_owned())),
         }
     }

@@ -33,6 +33,7 @@ use crate::error::ApiError;
 use crate::handlers;
 use crate::request_id;
 use crate::serve::{ConnectionLimits, serve};
+use crate::services::admission::{Admission, VerdictCache};
 use crate::services::checkpoints::{self, Integrity, Schedule};
 use crate::services::copier;
 use crate::services::input_cache::InputCache;
@@ -64,6 +65,9 @@ pub enum StartError {
     /// An OIDC issuer's settings or key set do not load.
     #[error("{0}")]
     Oidc(String),
+    /// The TLS certificate or key does not load.
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// The HTTP routes over `state`. API requests that take longer than `request_timeout` are
@@ -83,6 +87,17 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration)
             "/v1/promotions/{id}/retry",
             post(handlers::promotions::retry),
         )
+        .route(
+            "/v1/promotions/{id}/withdraw",
+            post(handlers::promotions::withdraw),
+        )
+        .route(
+            "/v1/admission",
+            post(handlers::admission::review)
+                .layer(DefaultBodyLimit::max(handlers::admission::MAX_BODY_BYTES)),
+        )
+        .route("/v1/runtime/reports", post(handlers::runtime::report))
+        .route("/v1/runtime/drift", get(handlers::runtime::drift))
         .route(
             "/v1/promotions/{id}/break-glass",
             post(handlers::break_glass::break_glass),
@@ -249,6 +264,13 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
     .with_audit_key(gate.audit_mac().clone())
     .with_token_cache();
     store.migrate().await?;
+    let state_watch: Arc<crate::services::watch::StateWatch> = Arc::default();
+    let admission = Arc::new(Admission::new(
+        config.admission.default_mode,
+        config.admission.namespaces.clone(),
+        &config.routes,
+        VerdictCache::new(state_watch.subscribe()),
+    ));
     let policy = PolicyBundle::load(&config.policy_dir)?;
     tracing::info!(policy.digest = %policy.digest(), policy.dir = %config.policy_dir.display(), "policy loaded");
     let registry = registry_client(config)?;
@@ -294,10 +316,11 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
             Duration::from_secs(config.approvals.pending_expiry_hours.saturating_mul(3600))
         }),
         tag_probes: Arc::default(),
-        state_watch: Arc::default(),
+        state_watch,
         audit_anchor: Arc::default(),
         max_wait: Duration::from_secs(config.http.request_timeout_seconds.saturating_sub(1)),
         waiver_max_days: config.waivers.max_days,
+        admission,
     })
 }
 
@@ -376,6 +399,7 @@ pub struct Application {
     state: AppState,
     router: Router,
     limits: ConnectionLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     auth_flush: (Duration, Duration),
     /// Whether `run_until` runs the background copy worker (tests may run copies
     /// themselves with `copier::run_pending_jobs` instead).
@@ -385,6 +409,12 @@ pub struct Application {
 impl Application {
     /// Builds the state and binds `config.listen` (port 0 picks a free port).
     pub async fn build(config: &Config) -> Result<Self, StartError> {
+        let tls = config
+            .tls
+            .as_ref()
+            .map(crate::tls::acceptor)
+            .transpose()
+            .map_err(StartError::Tls)?;
         let state = build_state(config).await?;
         let listener = TcpListener::bind(config.listen).await?;
         // A body not fully received in time fails its extractor; the connection closes.
@@ -410,6 +440,7 @@ impl Application {
             state,
             router,
             limits,
+            tls,
             auth_flush,
             copy_worker: true,
         })
@@ -460,7 +491,7 @@ impl Application {
             interval,
             retention,
         ));
-        serve(self.listener, self.router, self.limits, shutdown).await;
+        serve(self.listener, self.router, self.limits, self.tls, shutdown).await;
         if let Some(worker) = worker {
             worker.abort();
         }

@@ -190,6 +190,8 @@ pub mod roles {
     pub const ADMIN: u8 = 8;
     /// `break-glass`.
     pub const BREAK_GLASS: u8 = 16;
+    /// `admission`: the Kubernetes admission webhook (admission reviews, runtime reports).
+    pub const ADMISSION: u8 = 32;
     /// Who may vote (the approval requirement's groups decide whose vote counts).
     pub const VOTERS: u8 = APPROVER | ADMIN;
 }
@@ -201,6 +203,7 @@ fn bit(role: Role) -> u8 {
         Role::Auditor => roles::AUDITOR,
         Role::Admin => roles::ADMIN,
         Role::BreakGlass => roles::BREAK_GLASS,
+        Role::Admission => roles::ADMISSION,
     }
 }
 

@@ -3,6 +3,7 @@
 //! Each service's error is mapped to its status in `domain`; `instance` is the request's
 //! URN (`urn:portcullis:request:<x-request-id>`, see `request_id`).
 
+mod admission;
 mod domain;
 
 use axum::http::{HeaderValue, StatusCode, header};

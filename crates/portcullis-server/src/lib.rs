@@ -18,4 +18,5 @@ pub mod request_id;
 pub mod serve;
 pub mod services;
 pub mod state;
+pub mod tls;
 pub mod views;

@@ -191,7 +191,7 @@ enum TokenCommand {
         /// Who the token belongs to.
         #[arg(long)]
         subject: String,
-        /// ci, approver, auditor or admin.
+        /// ci, approver, auditor, admin, break-glass or admission.
         #[arg(long)]
         role: Role,
         /// Approver group (repeatable).

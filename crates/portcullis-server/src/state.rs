@@ -121,4 +121,6 @@ pub struct AppState {
     pub audit_anchor: Arc<crate::services::audit_verify::Anchor>,
     /// The furthest a waiver's expiry may lie from its creation, in days.
     pub waiver_max_days: u32,
+    /// Admission modes, production registries and the verdict cache.
+    pub admission: Arc<crate::services::admission::Admission>,
 }

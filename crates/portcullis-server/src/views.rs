@@ -53,6 +53,20 @@ pub struct PromotionView {
     /// review (shown on a single promotion's GET).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub break_glass: Option<portcullis_store::ReviewRecord>,
+    /// Its withdrawal, if an admin withdrew it (shown on a single promotion's GET).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub withdrawn: Option<WithdrawnView>,
+}
+
+/// A withdrawal as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct WithdrawnView {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub by: String,
+    /// Why.
+    pub reason: String,
 }
 
 impl PromotionView {
@@ -78,6 +92,7 @@ impl PromotionView {
             evidence_hash: None,
             approvals_voided: None,
             break_glass: None,
+            withdrawn: None,
         }
     }
 }

@@ -204,3 +204,26 @@ fn audit_verify_reports_an_emptied_log_against_its_witness_file() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(text(&out.stdout).contains("unknown gate key"), "{out:?}");
 }
+
+#[test]
+fn the_cli_creates_admission_tokens_for_the_webhook() {
+    let env = Env::new(true);
+    let c = env.config();
+    let created = run(
+        Some(&c),
+        &[
+            "token",
+            "create",
+            "--subject",
+            "kube-apiserver-prod-1",
+            "--role",
+            "admission",
+        ],
+    );
+    assert!(created.status.success(), "{created:?}");
+    assert!(text(&created.stdout).starts_with("pct_"));
+    let list = run(Some(&c), &["token", "list", "--json"]);
+    let tokens: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(tokens[0]["subject"], "kube-apiserver-prod-1");
+    assert_eq!(tokens[0]["role"], "admission");
+}

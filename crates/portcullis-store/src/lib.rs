@@ -1,8 +1,9 @@
-//! Repositories over Postgres: tokens, promotions, approvals, copy jobs, waivers and the
-//! audit log.
+//! Repositories over Postgres: tokens, promotions, approvals, copy jobs, waivers, withdrawals,
+//! runtime reports and the audit log.
 //! This is the only crate that speaks SQL. Functions that must be atomic with others take a
 //! `&mut Tx` so the service layer decides the transaction boundary.
 
+mod admission;
 mod approvals;
 mod audit;
 mod auth_failures;
@@ -15,6 +16,7 @@ mod token_cache;
 mod tokens;
 mod waivers;
 
+pub use admission::{PromotedImage, ReportedImage, RuntimeReport, Withdrawal};
 pub use approvals::ApprovalRecord;
 pub use audit::{AuditEvent, AuditFilter, AuditPage, ChainReport, NewAuditEvent};
 pub use auth_failures::{AuthFailureCount, AuthFailureSample, MAX_SAMPLES_PER_ROW};

@@ -81,7 +81,7 @@ pub struct PromotionRecord {
 }
 
 #[derive(FromRow)]
-struct Row {
+pub(crate) struct Row {
     id: Uuid,
     state: String,
     source: String,
@@ -101,7 +101,7 @@ struct Row {
     updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, state, source, digest, route, destination, tag, requested_by, decision, evidence, \
+pub(crate) const COLUMNS: &str = "id, state, source, digest, route, destination, tag, requested_by, decision, evidence, \
      policy_digest, kind, error, copy_report, attempts, created_at, updated_at";
 
 impl TryFrom<Row> for PromotionRecord {
@@ -193,7 +193,8 @@ impl Store {
     }
 
     /// The latest finished (`promoted`) promotion — not a rollback — of `digest` along
-    /// `route` to `destination`: what a rollback to `digest` rolls back to.
+    /// `route` to `destination`: what a rollback to `digest` rolls back to. A digest with a
+    /// withdrawn promotion at `destination` has none: it is never rolled back to.
     pub async fn find_promoted(
         &self,
         route: &str,
@@ -202,7 +203,9 @@ impl Store {
     ) -> Result<Option<PromotionRecord>> {
         let row: Option<Row> = sqlx::query_as(select(
             "WHERE route = $1 AND destination = $2 AND digest = $3 AND state = 'promoted' \
-             AND kind = 'promotion' ORDER BY updated_at DESC, id LIMIT 1",
+             AND kind = 'promotion' AND NOT EXISTS (SELECT 1 FROM promotion_withdrawals w \
+             WHERE w.destination = promotions.destination AND w.digest = promotions.digest) \
+             ORDER BY updated_at DESC, id LIMIT 1",
         ))
         .bind(route)
         .bind(repository_name(&destination.0, &destination.1))

@@ -19,6 +19,40 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs
 use crate::keyless::cert_error;
 use crate::{Error, Result};
 
+/// A loopback server identity issued by its own CA, as PEM: what a TLS listener under test
+/// loads (`tls.cert_file`, `tls.key_file`) and what its clients trust (`ca_pem`).
+pub struct LoopbackIdentity {
+    /// The issuing CA's certificate.
+    pub ca_pem: String,
+    /// The server certificate for `localhost` and 127.0.0.1.
+    pub cert_pem: String,
+    /// The server's PKCS#8 private key.
+    pub key_pem: String,
+}
+
+impl LoopbackIdentity {
+    /// A fresh CA and a P-256 server certificate it issued.
+    pub fn generate() -> Result<Self> {
+        let mut ca = CertificateParams::default();
+        ca.distinguished_name
+            .push(DnType::CommonName, "portcullis test TLS CA");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(cert_error)?;
+        let ca = CertifiedIssuer::self_signed(ca, ca_key).map_err(cert_error)?;
+        let mut leaf = CertificateParams::new(vec!["localhost".to_owned()]).map_err(cert_error)?;
+        leaf.subject_alt_names
+            .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(cert_error)?;
+        let leaf_cert = leaf.signed_by(&leaf_key, &ca).map_err(cert_error)?;
+        Ok(Self {
+            ca_pem: ca.pem(),
+            cert_pem: leaf_cert.pem(),
+            key_pem: leaf_key.serialize_pem(),
+        })
+    }
+}
+
 /// The running server; stops when dropped.
 pub struct HttpsDocument {
     /// `https://127.0.0.1:<port>/<path>`.

@@ -4,8 +4,10 @@
 //! into their domain types here, once (`PlatformSpec` of routes, registry hosts).
 //!
 //! One file per section: `registries`, `routes`, `trust`, `settings` (limits, gate, audit,
-//! database), `serving` (http, auth_failures, copy); `validate` holds the cross-field checks.
+//! database), `serving` (http, auth_failures, copy), `admission` (admission, tls); `validate`
+//! holds the cross-field checks.
 
+mod admission;
 mod registries;
 mod routes;
 mod secret;
@@ -23,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use admission::{AdmissionMode, AdmissionSettings, TlsSettings};
 pub use registries::{RegistrySettings, RetrySettings, TimeoutSettings};
 pub use routes::Route;
 pub use secret::{DatabaseUrl, Secret};
@@ -120,6 +123,12 @@ pub struct Config {
     /// How CI-supplied evidence is cached.
     #[serde(default)]
     pub evidence: EvidenceSettings,
+    /// Kubernetes admission: the mode per namespace.
+    #[serde(default)]
+    pub admission: AdmissionSettings,
+    /// Serve HTTPS with this certificate and key (the admission webhook needs it).
+    #[serde(default)]
+    pub tls: Option<TlsSettings>,
 }
 
 fn default_max_body() -> usize {
@@ -200,6 +209,13 @@ impl Config {
             .into_iter()
             .flatten()
             {
+                if path.is_relative() {
+                    *path = base.join(&*path);
+                }
+            }
+        }
+        if let Some(tls) = &mut cfg.tls {
+            for path in [&mut tls.cert_file, &mut tls.key_file] {
                 if path.is_relative() {
                     *path = base.join(&*path);
                 }

@@ -2,6 +2,7 @@
 //! handlers → services → repositories, never the reverse.
 
 pub mod admin;
+pub mod admission;
 pub mod approvals;
 pub mod audit;
 pub mod break_glass;
@@ -9,5 +10,6 @@ pub mod gate;
 pub mod health;
 pub mod promotions;
 pub mod rollbacks;
+pub mod runtime;
 pub mod tokens;
 pub mod waivers;

@@ -1,4 +1,4 @@
-//! `/v1/promotions`: request, show and list promotions.
+//! `/v1/promotions`: request, show, list, retry and withdraw promotions.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -12,7 +12,7 @@ use crate::auth::{Authorized, roles};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, check_field};
 use crate::services::promotions::{self, Outcome, PromotionRequest};
-use crate::services::watch;
+use crate::services::{watch, withdrawal};
 use crate::state::AppState;
 use crate::views::PromotionView;
 
@@ -157,4 +157,24 @@ pub async fn retry(
 ) -> Result<Json<PromotionView>, ApiError> {
     let id = parse_id(&id)?;
     Ok(Json(promotions::retry(&state, &caller, id).await?))
+}
+
+/// Body of `POST /v1/promotions/{id}/withdraw`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawBody {
+    /// Why the image must no longer run.
+    reason: String,
+}
+
+/// `POST /v1/promotions/{id}/withdraw` (admin): admission refuses the image from now on.
+pub async fn withdraw(
+    State(state): State<AppState>,
+    Authorized(caller): Authorized<{ roles::ADMIN }>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<WithdrawBody>,
+) -> Result<Json<PromotionView>, ApiError> {
+    let id = parse_id(&id)?;
+    withdrawal::withdraw(&state, &caller, id, &body.reason).await?;
+    Ok(Json(promotions::get(&state.store, id).await?))
 }

@@ -3,11 +3,13 @@
 //! handlers → services → repositories, never the reverse.
 //!
 //! Each service area answers its own `thiserror` enum (`PromotionError`, `ApprovalError`,
-//! `AuditError`, `EvidenceError`, `ReloadError`, `WaiverError`, `WorkError`) with a stable machine `code`;
+//! `AuditError`, `EvidenceError`, `ReloadError`, `WaiverError`, `WorkError`, `WithdrawalError`,
+//! `RuntimeError`) with a stable machine `code`;
 //! no service names an HTTP status or builds an `ApiError`: `error.rs` maps them, once.
 //! Service entry points are `#[tracing::instrument]`ed, so their spans (children of the
 //! request's span, which carries `request.id`) name the promotion they work on.
 
+pub mod admission;
 pub mod approvals;
 pub mod attestation;
 pub mod audit;
@@ -23,9 +25,11 @@ pub mod input_cache;
 pub mod policy;
 pub mod promotions;
 pub mod refusals;
+pub mod runtime;
 pub mod trust;
 pub mod waivers;
 pub mod watch;
+pub mod withdrawal;
 pub mod work;
 
 /// The machine code of a database failure: a constraint violation is a `conflict`, an

@@ -49,6 +49,12 @@ impl StateWatch {
         // No receiver means nobody waits: nothing to do.
         let _ = self.tx.send(change);
     }
+
+    /// Every change from now on (`None`: look again at everything), e.g. for a cache that
+    /// must forget what a change may have made stale.
+    pub fn subscribe(&self) -> broadcast::Receiver<Option<Uuid>> {
+        self.tx.subscribe()
+    }
 }
 
 /// Forwards Postgres state-change notifications to this replica's waiters, forever.

@@ -37,19 +37,25 @@ pub async fn list(
         .collect())
 }
 
-/// Attaches the votes (and a break-glass, if any) to a promotion record.
+/// Attaches the votes (and a break-glass or withdrawal, if any) to a promotion record.
 pub async fn view(store: &Store, p: PromotionRecord) -> Result<PromotionView, PromotionError> {
-    // Three independent reads, side by side (a waiting GET answers with this view).
-    let (approvals, break_glass, approvals_voided) = tokio::try_join!(
+    // Four independent reads, side by side (a waiting GET answers with this view).
+    let (approvals, break_glass, approvals_voided, withdrawal) = tokio::try_join!(
         store.list_approvals(p.id),
         store.break_glass_review(p.id),
         store.approvals_voided(p.id),
+        store.withdrawal(p.id),
     )?;
     let evidence_hash = crate::services::trust::evidence_hash(&p.evidence);
     let mut view = PromotionView::new(p, approvals);
     view.break_glass = break_glass;
     view.approvals_voided = approvals_voided;
     view.evidence_hash = Some(evidence_hash);
+    view.withdrawn = withdrawal.map(|w| crate::views::WithdrawnView {
+        at: w.withdrawn_at,
+        by: w.withdrawn_by,
+        reason: w.reason,
+    });
     Ok(view)
 }
 
