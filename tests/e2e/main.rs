@@ -48,4 +48,5 @@ mod waiting;
 mod waiver_rejudge;
 mod waivers;
 mod wakeups;
+mod webhooks;
 mod withdrawals;

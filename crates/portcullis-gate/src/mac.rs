@@ -48,6 +48,15 @@ impl hkdf::KeyType for Len32 {
 }
 
 impl MacKey {
+    /// A MAC key over `secret` as given (not derived from the gate key), e.g. a webhook
+    /// subscriber's shared secret; `key_id` names it in logs.
+    pub fn from_secret(secret: &[u8], key_id: &str) -> Self {
+        Self {
+            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
+            key_id: key_id.to_owned(),
+        }
+    }
+
     pub(crate) fn derive(secret: &[u8], key_id: &str, purpose: MacPurpose) -> Result<Self> {
         let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"portcullis gate key");
         let info = [purpose.label()];

@@ -65,6 +65,9 @@ pub enum StartError {
     /// An OIDC issuer's settings or key set do not load.
     #[error("{0}")]
     Oidc(String),
+    /// A webhook subscriber's secret does not load.
+    #[error("{0}")]
+    Webhooks(String),
     /// The TLS certificate or key does not load.
     #[error("{0}")]
     Tls(String),
@@ -122,6 +125,10 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration)
         .route("/v1/audit/export", get(handlers::audit::export))
         .route("/v1/audit/checkpoints", get(handlers::audit::checkpoints))
         .route("/v1/gate/keys", get(handlers::gate::keys))
+        .route(
+            "/v1/webhooks/deliveries",
+            get(handlers::webhooks::deliveries),
+        )
         .route(
             "/v1/admin/policy/reload",
             post(handlers::admin::reload_policy),
@@ -305,6 +312,10 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         copy_max_concurrent_jobs: config.copy.max_concurrent_jobs,
         copy_job_deadline: Duration::from_secs(config.copy.job_deadline_seconds),
         copy_attest: config.copy.attest,
+        webhooks: Arc::new(
+            crate::services::webhooks::Webhooks::new(&config.webhooks, &config.webhook_delivery)
+                .map_err(StartError::Webhooks)?,
+        ),
         oidc: Arc::new(
             crate::oidc::Oidc::load(&config.auth.oidc)
                 .await
@@ -480,6 +491,10 @@ impl Application {
         let reloader = tokio::spawn(reload_on_sighup(self.state.clone()));
         let expirer = tokio::spawn(crate::services::expiry::run(self.state.clone()));
         let waiver_sweeper = tokio::spawn(crate::services::waivers::run(self.state.clone()));
+        let webhooks = tokio::spawn(crate::services::webhooks::run(
+            self.state.store.clone(),
+            self.state.webhooks.clone(),
+        ));
         let state_watch = tokio::spawn(crate::services::watch::run(
             self.state.store.clone(),
             self.state.state_watch.clone(),
@@ -499,6 +514,7 @@ impl Application {
         reloader.abort();
         expirer.abort();
         waiver_sweeper.abort();
+        webhooks.abort();
         state_watch.abort();
         flusher.abort();
         // What was counted since the last tick is not lost on a clean shutdown.

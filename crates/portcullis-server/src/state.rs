@@ -103,6 +103,8 @@ pub struct AppState {
     pub copy_job_deadline: std::time::Duration,
     /// Whether a finished copy attaches the promotion attestation (`copy.attest`).
     pub copy_attest: bool,
+    /// Webhook subscribers and the delivery rules.
+    pub webhooks: Arc<crate::services::webhooks::Webhooks>,
     /// Trusted OIDC issuers for JWT bearer tokens.
     pub oidc: Arc<crate::oidc::Oidc>,
     /// Whether holders of the admin role are refused as approvers.

@@ -15,6 +15,7 @@ mod reviews;
 mod token_cache;
 mod tokens;
 mod waivers;
+mod webhooks;
 
 pub use admission::{PromotedImage, ReportedImage, RuntimeReport, Withdrawal};
 pub use approvals::ApprovalRecord;
@@ -31,3 +32,4 @@ pub use reviews::ReviewRecord;
 pub use token_cache::{TOKEN_CACHE_MAX_ENTRIES, TOKEN_CACHE_TTL, TOKEN_CHANNEL};
 pub use tokens::{NewToken, PendingGrant, TokenInfo, TokenRecord};
 pub use waivers::{NewWaiver, WaiverRecord};
+pub use webhooks::{AttemptOutcome, DeliveryRecord, DueDelivery, WebhookSubscriber};

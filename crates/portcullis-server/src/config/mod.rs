@@ -15,6 +15,7 @@ mod serving;
 mod settings;
 mod trust;
 mod validate;
+mod webhooks;
 
 #[cfg(test)]
 mod tests;
@@ -37,6 +38,7 @@ pub use settings::{
     AuditSettings, DatabaseSettings, EvidenceSettings, GateSettings, LimitSettings,
 };
 pub use trust::{Trust, TrustCache, TrustKey};
+pub use webhooks::{WEBHOOK_EVENTS, WebhookDelivery, WebhookSettings, read_secret};
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +131,12 @@ pub struct Config {
     /// Serve HTTPS with this certificate and key (the admission webhook needs it).
     #[serde(default)]
     pub tls: Option<TlsSettings>,
+    /// Webhook subscribers: CloudEvents of promotion changes, signed as Standard Webhooks.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookSettings>,
+    /// How webhook deliveries are timed and retried.
+    #[serde(default)]
+    pub webhook_delivery: WebhookDelivery,
 }
 
 fn default_max_body() -> usize {
@@ -234,6 +242,7 @@ impl Config {
         for (host, reg) in &mut cfg.registries {
             registries::resolve(host, reg, base, env)?;
         }
+        webhooks::resolve(&mut cfg.webhooks, base);
         cfg.validate()?;
         Ok(cfg)
     }

@@ -13,3 +13,4 @@ pub mod rollbacks;
 pub mod runtime;
 pub mod tokens;
 pub mod waivers;
+pub mod webhooks;

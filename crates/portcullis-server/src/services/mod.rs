@@ -29,6 +29,7 @@ pub mod runtime;
 pub mod trust;
 pub mod waivers;
 pub mod watch;
+pub mod webhooks;
 pub mod withdrawal;
 pub mod work;
 

@@ -1,0 +1,52 @@
+//! `/v1/webhooks/deliveries`: where each webhook event stands with each subscriber.
+
+use axum::Json;
+use axum::extract::State;
+use portcullis_store::DeliveryRecord;
+use serde::Deserialize;
+
+use crate::auth::{Authorized, roles};
+use crate::error::ApiError;
+use crate::extract::ApiQuery;
+use crate::state::AppState;
+
+/// `?state=pending|delivered|dead&promotion=<id>&limit=` (all optional).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveriesQuery {
+    state: Option<String>,
+    promotion: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /v1/webhooks/deliveries` (auditor, admin): newest first, at most `limit` (1–500,
+/// default 100).
+pub async fn deliveries(
+    State(state): State<AppState>,
+    Authorized(_caller): Authorized<{ roles::AUDITOR | roles::ADMIN }>,
+    ApiQuery(q): ApiQuery<DeliveriesQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let bad = |detail: String| ApiError::bad_request("invalid_query", detail);
+    let wanted = match q.state.as_deref() {
+        None => None,
+        Some(s @ ("pending" | "delivered" | "dead")) => Some(s),
+        Some(other) => {
+            return Err(bad(format!(
+                "state must be pending, delivered or dead, not {other:?}"
+            )));
+        }
+    };
+    let promotion = q
+        .promotion
+        .as_deref()
+        .map(uuid::Uuid::parse_str)
+        .transpose()
+        .map_err(|_| bad("promotion must be a promotion id".into()))?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(bad("limit must be between 1 and 500".into()));
+    }
+    let list: Vec<DeliveryRecord> =
+        crate::services::webhooks::deliveries(&state.store, wanted, promotion, limit).await?;
+    Ok(Json(serde_json::json!({ "deliveries": list })))
+}
