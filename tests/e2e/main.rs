@@ -26,6 +26,7 @@ mod keyless_signers;
 mod licences;
 mod limits;
 mod listing;
+mod metrics;
 mod oidc;
 mod outage;
 mod policy;

@@ -138,10 +138,23 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration)
                 deadline::enforce(request_timeout, req, next)
             },
         ));
+    let api = match (
+        state.metrics_settings.enabled,
+        state.metrics_settings.public,
+    ) {
+        (false, _) => api,
+        (true, false) => api.route("/metrics", get(handlers::metrics::protected)),
+        (true, true) => api.route("/metrics", get(handlers::metrics::public)),
+    };
     Router::new()
         .route("/healthz", get(handlers::health::healthz))
         .route("/readyz", get(handlers::health::readyz))
         .merge(api)
+        // Runs after routing (so the route template is known) for every route.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -312,6 +325,8 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         copy_max_concurrent_jobs: config.copy.max_concurrent_jobs,
         copy_job_deadline: Duration::from_secs(config.copy.job_deadline_seconds),
         copy_attest: config.copy.attest,
+        metrics: Arc::default(),
+        metrics_settings: config.metrics.clone(),
         webhooks: Arc::new(
             crate::services::webhooks::Webhooks::new(&config.webhooks, &config.webhook_delivery)
                 .map_err(StartError::Webhooks)?,

@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod inspect;
+pub mod metrics;
 pub mod oidc;
 pub mod remote;
 pub mod request_id;

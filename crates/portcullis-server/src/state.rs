@@ -103,6 +103,10 @@ pub struct AppState {
     pub copy_job_deadline: std::time::Duration,
     /// Whether a finished copy attaches the promotion attestation (`copy.attest`).
     pub copy_attest: bool,
+    /// Prometheus metrics of this process.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// `metrics:` settings (whether `/metrics` is served, and to whom).
+    pub metrics_settings: crate::config::MetricsSettings,
     /// Webhook subscribers and the delivery rules.
     pub webhooks: Arc<crate::services::webhooks::Webhooks>,
     /// Trusted OIDC issuers for JWT bearer tokens.

@@ -32,4 +32,6 @@ pub use reviews::ReviewRecord;
 pub use token_cache::{TOKEN_CACHE_MAX_ENTRIES, TOKEN_CACHE_TTL, TOKEN_CHANNEL};
 pub use tokens::{NewToken, PendingGrant, TokenInfo, TokenRecord};
 pub use waivers::{NewWaiver, WaiverRecord};
-pub use webhooks::{AttemptOutcome, DeliveryRecord, DueDelivery, WebhookSubscriber};
+pub use webhooks::{
+    AttemptOutcome, DeliveryRecord, DueDelivery, MetricsSnapshot, WebhookSubscriber,
+};

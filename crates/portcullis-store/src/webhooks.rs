@@ -254,3 +254,38 @@ impl Store {
         Ok(done.rows_affected())
     }
 }
+
+/// Gauges read at a metrics scrape.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsSnapshot {
+    /// Promotions in `promoting`.
+    pub queue_depth: i64,
+    /// Seconds since the oldest of them last changed (0 when none).
+    pub queue_oldest_age_seconds: f64,
+    /// Webhook deliveries `pending`.
+    pub webhooks_pending: i64,
+    /// The audit chain's newest `seq`.
+    pub audit_chain_length: i64,
+}
+
+impl Store {
+    /// The scrape-time gauges, in one statement.
+    pub async fn metrics_snapshot(&self) -> Result<MetricsSnapshot> {
+        let row = sqlx::query(
+            "SELECT \
+               (SELECT count(*) FROM promotions WHERE state = 'promoting') AS depth, \
+               (SELECT coalesce(extract(epoch FROM now() - min(updated_at))::float8, 0) \
+                  FROM promotions WHERE state = 'promoting') AS age, \
+               (SELECT count(*) FROM webhook_deliveries WHERE state = 'pending') AS hooks, \
+               (SELECT coalesce(max(seq), 0) FROM audit_events) AS chain",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(MetricsSnapshot {
+            queue_depth: row.try_get("depth")?,
+            queue_oldest_age_seconds: row.try_get("age")?,
+            webhooks_pending: row.try_get("hooks")?,
+            audit_chain_length: row.try_get("chain")?,
+        })
+    }
+}

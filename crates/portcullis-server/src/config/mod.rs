@@ -38,7 +38,9 @@ pub use settings::{
     AuditSettings, DatabaseSettings, EvidenceSettings, GateSettings, LimitSettings,
 };
 pub use trust::{Trust, TrustCache, TrustKey};
-pub use webhooks::{WEBHOOK_EVENTS, WebhookDelivery, WebhookSettings, read_secret};
+pub use webhooks::{
+    MetricsSettings, WEBHOOK_EVENTS, WebhookDelivery, WebhookSettings, read_secret,
+};
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +139,9 @@ pub struct Config {
     /// How webhook deliveries are timed and retried.
     #[serde(default)]
     pub webhook_delivery: WebhookDelivery,
+    /// `GET /metrics` for Prometheus.
+    #[serde(default)]
+    pub metrics: MetricsSettings,
 }
 
 fn default_max_body() -> usize {

@@ -7,6 +7,26 @@ use serde::Deserialize;
 
 use super::ConfigError;
 
+/// `metrics: {enabled, public}`: `GET /metrics` for Prometheus.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// Serve `GET /metrics` (default true).
+    pub enabled: bool,
+    /// Serve it without a token (default false: an auditor or admin token, which a
+    /// Prometheus scrape config passes as `authorization: {credentials_file: …}`).
+    pub public: bool,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            public: false,
+        }
+    }
+}
+
 /// Every event type a subscriber may ask for (CloudEvents type `dev.portcullis.<event>`).
 pub const WEBHOOK_EVENTS: &[&str] = &[
     "requested",

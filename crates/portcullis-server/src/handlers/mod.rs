@@ -8,6 +8,7 @@ pub mod audit;
 pub mod break_glass;
 pub mod gate;
 pub mod health;
+pub mod metrics;
 pub mod promotions;
 pub mod rollbacks;
 pub mod runtime;

@@ -179,6 +179,7 @@ async fn process(state: AppState, job: PromotionRecord, claim: Uuid) {
         return;
     }
     let clock = Instant::now();
+    let _in_flight = state.metrics.copy_started();
     let (release, statement_digest) = match release(&state, &job).await {
         Ok(Some(r)) => r,
         Ok(None) => return,
@@ -206,7 +207,11 @@ async fn process(state: AppState, job: PromotionRecord, claim: Uuid) {
         return;
     };
     let record_clock = Instant::now();
+    let bytes = outcome.as_ref().ok().map(|c| c.report.bytes_copied);
     record(&state, &job, claim, Some(&statement_digest), outcome).await;
+    state
+        .metrics
+        .copy_finished(bytes.is_some(), bytes.unwrap_or(0), clock.elapsed());
     tracing::info!(
         promotion.id = %job.id,
         copy.release_ms = release_ms,

@@ -22,6 +22,7 @@ pub mod documents;
 pub mod evidence;
 pub mod expiry;
 pub mod input_cache;
+pub mod metrics;
 pub mod policy;
 pub mod promotions;
 pub mod refusals;

@@ -245,6 +245,7 @@ async fn cast(
         )
         .await?;
     portcullis_store::commit(tx).await?;
+    state.metrics.vote(verdict == Verdict::Approve);
     tracing::info!(promotion.id = %id, approval.verdict = verdict.as_str(), promotion.state = %next, "vote recorded");
     if next == PromotionState::Promoting {
         state.copy_wakeup.notify_one();

@@ -101,6 +101,11 @@ pub async fn request(
         waivers,
     )
     .await?;
+    state.metrics.decision(
+        eval.decision.allow,
+        req.dry_run,
+        eval.decision.violations.iter().map(|v| v.rule.clone()),
+    );
     if req.dry_run {
         let view = DryRunView {
             dry_run: true,
