@@ -34,6 +34,8 @@ pub struct Activity {
     /// Milliseconds after `started` of the latest progress (may lie in the future while a
     /// backoff is under way).
     last_ms: Arc<AtomicU64>,
+    /// Blob bytes sent so far.
+    streamed: Arc<AtomicU64>,
 }
 
 impl Default for Activity {
@@ -48,11 +50,24 @@ impl Activity {
         Self {
             started: Instant::now(),
             last_ms: Arc::new(AtomicU64::new(0)),
+            streamed: Arc::new(AtomicU64::new(0)),
         }
     }
 
     fn millis(&self, at: Instant) -> u64 {
         u64::try_from(at.saturating_duration_since(self.started).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Records `bytes` of blob content sent on their way (a chunk of a streamed upload).
+    pub fn streamed(&self, bytes: u64) {
+        self.streamed.fetch_add(bytes, Ordering::Relaxed);
+        self.touch();
+    }
+
+    /// Blob bytes sent so far, chunk by chunk (a retried upload counts again): progress
+    /// that moves per byte, where `CopyReport` moves per finished blob.
+    pub fn bytes_streamed(&self) -> u64 {
+        self.streamed.load(Ordering::Relaxed)
     }
 
     /// Records progress now.

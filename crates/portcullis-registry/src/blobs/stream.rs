@@ -43,7 +43,7 @@ pub(super) fn watched(
         .inspect(move |item| match item {
             Ok(chunk) => {
                 if let Some(a) = &activity {
-                    a.touch();
+                    a.streamed(chunk.len() as u64);
                 }
                 seen += chunk.len() as u64;
                 if seen >= size {
@@ -146,5 +146,30 @@ mod tests {
             .collect()
             .await;
         assert!(long.last().is_some_and(|r| r.is_err()));
+    }
+
+    #[tokio::test]
+    async fn progress_moves_with_every_chunk_not_only_per_blob() {
+        let activity = Activity::new();
+        let chunks = futures_util::stream::iter(vec![
+            Ok(Bytes::from_static(b"hel")),
+            Ok(Bytes::from_static(b"lo")),
+        ]);
+        let sent = (Arc::new(Notify::new()), 5);
+        let mut body = Box::pin(watched(
+            chunks,
+            Arc::default(),
+            sent,
+            Some(activity.clone()),
+        ));
+        assert_eq!(activity.bytes_streamed(), 0);
+        let _first = body.next().await;
+        assert_eq!(
+            activity.bytes_streamed(),
+            3,
+            "the first chunk counts at once"
+        );
+        let _second = body.next().await;
+        assert_eq!(activity.bytes_streamed(), 5);
     }
 }

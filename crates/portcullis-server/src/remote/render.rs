@@ -140,11 +140,17 @@ pub fn progress(copy: &Value) -> String {
     let n = |k: &str| copy.get(k).and_then(Value::as_u64).unwrap_or(0);
     let running = copy.get("in_progress") == Some(&Value::Bool(true));
     let done = n("blobs_copied") + n("blobs_skipped") + n("blobs_mounted");
+    // While copying, bytes move per chunk (`bytes_streamed`); finished blobs lag behind.
+    let sent = if running {
+        n("bytes_streamed").max(n("bytes_copied"))
+    } else {
+        n("bytes_copied")
+    };
     format!(
         "{}: {done} of {} blobs, {} of {} uploaded{}",
         if running { "copying" } else { "copied" },
         n("blobs_total"),
-        mib(n("bytes_copied")),
+        mib(sent),
         mib(n("bytes_total")),
         if running {
             ""
@@ -219,7 +225,7 @@ mod tests {
         );
         assert_eq!(requirement(&Value::Null), "none");
         let copy = json!({"in_progress": true, "blobs_total": 5, "blobs_copied": 2, "blobs_skipped": 1,
-            "bytes_total": 104_857_600u64, "bytes_copied": 41_943_040u64});
+            "bytes_total": 104_857_600u64, "bytes_copied": 20_971_520u64, "bytes_streamed": 41_943_040u64});
         assert_eq!(
             progress(&copy),
             "copying: 3 of 5 blobs, 40.0 MiB of 100.0 MiB uploaded"

@@ -301,6 +301,8 @@ async fn keep_lease(
     activity: &Activity,
     mut progress: tokio::sync::watch::Receiver<Option<CopyReport>>,
 ) {
+    let mut streamed = 0;
+    let mut report = None::<serde_json::Value>;
     loop {
         tokio::time::sleep(HEARTBEAT).await;
         let idle = activity.idle_for();
@@ -312,15 +314,23 @@ async fn keep_lease(
             );
             return;
         }
-        let latest = if progress.has_changed().unwrap_or(false) {
-            progress.borrow_and_update().as_ref().map(|r| {
-                let mut value = serde_json::to_value(r).unwrap_or_default();
-                value["in_progress"] = json!(true);
-                value
-            })
-        } else {
-            None
-        };
+        // Written when a blob or manifest landed, or when bytes moved since the last beat:
+        // `bytes_streamed` moves per chunk while a large layer uploads.
+        let now_streamed = activity.bytes_streamed();
+        let landed = progress.has_changed().unwrap_or(false);
+        if landed {
+            report = progress
+                .borrow_and_update()
+                .as_ref()
+                .map(|r| serde_json::to_value(r).unwrap_or_default());
+        }
+        let latest = (landed || now_streamed != streamed).then(|| {
+            streamed = now_streamed;
+            let mut value = report.clone().unwrap_or_else(|| json!({}));
+            value["in_progress"] = json!(true);
+            value["bytes_streamed"] = json!(now_streamed);
+            value
+        });
         match state
             .store
             .heartbeat_copy_job(job.id, claim, LEASE_SECS, latest.as_ref())
