@@ -14,7 +14,7 @@ PG=postgres://postgres@127.0.0.1:5432
 WORK=$(mktemp -d /tmp/portcullis-bench.XXXXXX)
 DB=portcullis_bench_$$
 N=${BENCH_REQUESTS:-2000}
-command -v hey >/dev/null || { echo "hey is not installed (scripts/prereqs.sh installs it)" >&2; exit 1; }
+command -v hey >/dev/null || { echo "hey is not installed (apt-get install hey)" >&2; exit 1; }
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 

@@ -20,7 +20,7 @@ WORK=$(mktemp -d /tmp/portcullis-bench.XXXXXX)
 DB=portcullis_bench_$$
 N1=${BENCH_REQUESTS_C1:-500}
 N50=${BENCH_REQUESTS_C50:-3000}
-command -v hey >/dev/null || { echo "hey is not installed (scripts/prereqs.sh installs it)" >&2; exit 1; }
+command -v hey >/dev/null || { echo "hey is not installed (apt-get install hey)" >&2; exit 1; }
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 
