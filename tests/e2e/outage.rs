@@ -19,7 +19,11 @@ async fn a_database_cut_answers_503_and_the_app_recovers() {
             .expose()
             .replace("127.0.0.1:5432", &format!("127.0.0.1:{port}"))
             .into();
-        c.database.acquire_timeout_ms = 1000;
+        // Long enough to open the pool through the proxy on a loaded machine (the whole
+        // suite runs beside it), short enough that a cut answers 503 well within the
+        // client's timeout.
+        c.database.acquire_timeout_ms = 3000;
+        c.database.min_connections = 2;
     })
     .await;
     // Generous client timeouts: they only stop a hang from hanging the test; the codes
