@@ -4,6 +4,7 @@
 //! URN (`urn:portcullis:request:<x-request-id>`, see `request_id`).
 
 mod domain;
+mod replay;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

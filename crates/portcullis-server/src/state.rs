@@ -119,4 +119,6 @@ pub struct AppState {
     pub audit_anchor: Arc<crate::services::audit_verify::Anchor>,
     /// The furthest a waiver's expiry may lie from its creation, in days.
     pub waiver_max_days: u32,
+    /// Longest a policy simulation may run (`simulation.timeout_ms`).
+    pub simulation_timeout: std::time::Duration,
 }

@@ -4,13 +4,15 @@
 //! into their domain types here, once (`PlatformSpec` of routes, registry hosts).
 //!
 //! One file per section: `registries`, `routes`, `trust`, `settings` (limits, gate, audit,
-//! database), `serving` (http, auth_failures, copy); `validate` holds the cross-field checks.
+//! database), `serving` (http, auth_failures, copy), `simulation`; `validate` holds the
+//! cross-field checks.
 
 mod registries;
 mod routes;
 mod secret;
 mod serving;
 mod settings;
+mod simulation;
 mod trust;
 mod validate;
 
@@ -33,6 +35,7 @@ pub use serving::{
 pub use settings::{
     AuditSettings, DatabaseSettings, EvidenceSettings, GateSettings, LimitSettings,
 };
+pub use simulation::SimulationSettings;
 pub use trust::{Trust, TrustCache, TrustKey};
 
 /// Why the configuration could not be loaded.
@@ -120,6 +123,9 @@ pub struct Config {
     /// How CI-supplied evidence is cached.
     #[serde(default)]
     pub evidence: EvidenceSettings,
+    /// Bounds on policy simulations.
+    #[serde(default)]
+    pub simulation: SimulationSettings,
 }
 
 fn default_max_body() -> usize {

@@ -39,17 +39,19 @@ pub async fn list(
 
 /// Attaches the votes (and a break-glass, if any) to a promotion record.
 pub async fn view(store: &Store, p: PromotionRecord) -> Result<PromotionView, PromotionError> {
-    // Three independent reads, side by side (a waiting GET answers with this view).
-    let (approvals, break_glass, approvals_voided) = tokio::try_join!(
+    // Independent reads, side by side (a waiting GET answers with this view).
+    let (approvals, break_glass, approvals_voided, decision_ids) = tokio::try_join!(
         store.list_approvals(p.id),
         store.break_glass_review(p.id),
         store.approvals_voided(p.id),
+        store.decision_ids(p.id),
     )?;
     let evidence_hash = crate::services::trust::evidence_hash(&p.evidence);
     let mut view = PromotionView::new(p, approvals);
     view.break_glass = break_glass;
     view.approvals_voided = approvals_voided;
     view.evidence_hash = Some(evidence_hash);
+    view.decision_ids = Some(decision_ids);
     Ok(view)
 }
 
