@@ -19,7 +19,10 @@ async fn spawn_with_bundle(edit: impl FnOnce(&Path)) -> (TestApp, PathBuf) {
     copy_bundle(&bundle);
     edit(&bundle);
     let dir = bundle.clone();
-    (TestApp::spawn_with(move |c| c.policy_dir = dir).await, bundle)
+    (
+        TestApp::spawn_with(move |c| c.policy_dir = dir).await,
+        bundle,
+    )
 }
 
 /// Requests a promotion of a fresh signed image with `findings`; returns the promotion.
@@ -102,7 +105,10 @@ async fn replay_is_identical_after_a_policy_reload_the_stored_bundle_is_used() {
     assert_eq!(status, StatusCode::OK, "{r}");
     assert_identical(&r);
     assert_eq!(r["verdict"]["allow"], false, "{r}");
-    assert_eq!(r["verdict"]["violations"][0]["rule"], "vulnerability.max_high");
+    assert_eq!(
+        r["verdict"]["violations"][0]["rule"],
+        "vulnerability.max_high"
+    );
     assert_eq!(r["policy_digest"], d1.as_str());
     // Each bundle is stored once, by digest.
     assert_eq!(app.count("SELECT count(*) FROM policy_bundles").await, 2);
@@ -120,9 +126,15 @@ async fn replay_is_identical_after_a_policy_reload_the_stored_bundle_is_used() {
     let (status, r) = replay(&app, &first, &app.tokens.approver1).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{r}");
     let (status, r) = replay(&app, &uuid::Uuid::new_v4().to_string(), &app.tokens.auditor).await;
-    assert_eq!((status, r["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    assert_eq!(
+        (status, r["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
     let (status, r) = replay(&app, "not-a-uuid", &app.tokens.auditor).await;
-    assert_eq!((status, r["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    assert_eq!(
+        (status, r["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
 
     // A decision recorded before decisions stored their input cannot be replayed.
     let old: uuid::Uuid = sqlx::query_scalar(
@@ -152,7 +164,11 @@ async fn tampered(app: &TestApp, id: &str, part: &str) -> Value {
     assert_eq!(status, StatusCode::OK, "{r}");
     assert_eq!(r["tampered"], true, "{r}");
     assert_eq!(r["identical"], false, "{r}");
-    assert_eq!(r["replayed"], Value::Null, "nothing judged on tampered parts: {r}");
+    assert_eq!(
+        r["replayed"],
+        Value::Null,
+        "nothing judged on tampered parts: {r}"
+    );
     let parts: Vec<&str> = r["tamper"]
         .as_array()
         .unwrap()
@@ -183,10 +199,20 @@ async fn replay_reports_a_superuser_edit_of_the_stored_input_bundle_clock_or_ver
     .unwrap();
 
     // The input: one more space is still the same JSON, but not the text that was hashed.
-    exec(&app, "UPDATE decisions SET input = input || ' ' WHERE id = $1", &id).await;
+    exec(
+        &app,
+        "UPDATE decisions SET input = input || ' ' WHERE id = $1",
+        &id,
+    )
+    .await;
     let t = tampered(&app, &id, "input").await;
     assert_eq!(t["signed"], audited.as_str());
-    exec(&app, "UPDATE decisions SET input = rtrim(input) WHERE id = $1", &id).await;
+    exec(
+        &app,
+        "UPDATE decisions SET input = rtrim(input) WHERE id = $1",
+        &id,
+    )
+    .await;
     let (_, r) = replay(&app, &id, &app.tokens.auditor).await;
     assert_identical(&r);
 
@@ -197,18 +223,41 @@ async fn replay_reports_a_superuser_edit_of_the_stored_input_bundle_clock_or_ver
     exec(&app, edit, &id).await;
     let t = tampered(&app, &id, "bundle").await;
     assert_eq!(t["signed"], r["policy_digest"]);
-    let restore = edit.replace("99", "TMP").replace("10", "99").replace("TMP", "10");
+    let restore = edit
+        .replace("99", "TMP")
+        .replace("10", "99")
+        .replace("TMP", "10");
     exec(&app, &restore, &id).await;
     let (_, r) = replay(&app, &id, &app.tokens.auditor).await;
     assert_identical(&r);
 
     // The clock, the verdict, and the signed record itself.
-    exec(&app, "UPDATE decisions SET now_ns = now_ns + 1 WHERE id = $1", &id).await;
+    exec(
+        &app,
+        "UPDATE decisions SET now_ns = now_ns + 1 WHERE id = $1",
+        &id,
+    )
+    .await;
     tampered(&app, &id, "time").await;
-    exec(&app, "UPDATE decisions SET now_ns = now_ns - 1 WHERE id = $1", &id).await;
-    exec(&app, "UPDATE decisions SET decision = jsonb_set(decision, '{allow}', 'false') WHERE id = $1", &id).await;
+    exec(
+        &app,
+        "UPDATE decisions SET now_ns = now_ns - 1 WHERE id = $1",
+        &id,
+    )
+    .await;
+    exec(
+        &app,
+        "UPDATE decisions SET decision = jsonb_set(decision, '{allow}', 'false') WHERE id = $1",
+        &id,
+    )
+    .await;
     tampered(&app, &id, "verdict").await;
-    exec(&app, "UPDATE decisions SET decision = jsonb_set(decision, '{allow}', 'true') WHERE id = $1", &id).await;
+    exec(
+        &app,
+        "UPDATE decisions SET decision = jsonb_set(decision, '{allow}', 'true') WHERE id = $1",
+        &id,
+    )
+    .await;
     exec(&app, "UPDATE decisions SET envelope = jsonb_set(envelope, '{payload}', '\"e30=\"') WHERE id = $1", &id).await;
     tampered(&app, &id, "signature").await;
     let code = portcullis_server::cli_decisions::decision_replay(

@@ -123,7 +123,13 @@ async fn simulate_lists_every_verdict_that_would_flip_with_its_rule_ids() {
     assert_eq!(r["errors"], json!([]), "{r}");
     let flips = r["flips"].as_array().unwrap();
     assert_eq!(flips.len(), 2, "{r}");
-    let flip = |id: &str| flips.iter().find(|f| f["decision_id"] == id).unwrap().clone();
+    let flip = |id: &str| {
+        flips
+            .iter()
+            .find(|f| f["decision_id"] == id)
+            .unwrap()
+            .clone()
+    };
     let f = flip(&high);
     assert_eq!(f["kind"], "allow_to_deny", "{f}");
     assert_eq!(f["before"]["allow"], true);
@@ -133,8 +139,14 @@ async fn simulate_lists_every_verdict_that_would_flip_with_its_rule_ids() {
     let f = flip(&clean);
     assert_eq!(f["kind"], "requirement_changed", "{f}");
     assert_eq!(f["promotion_id"], clean_p.as_str());
-    assert_eq!(f["before"]["required_approvals"], json!({"count": 2, "group": "release-approvers"}));
-    assert_eq!(f["after"]["required_approvals"], json!({"count": 1, "group": "qa"}));
+    assert_eq!(
+        f["before"]["required_approvals"],
+        json!({"count": 2, "group": "release-approvers"})
+    );
+    assert_eq!(
+        f["after"]["required_approvals"],
+        json!({"count": 1, "group": "qa"})
+    );
     assert!(flips.iter().all(|f| f["decision_id"] != critical.as_str()));
     assert!(f["digest"].as_str().unwrap().starts_with("sha256:"));
     let candidate_digest = r["candidate_digest"].as_str().unwrap().to_owned();
@@ -144,7 +156,11 @@ async fn simulate_lists_every_verdict_that_would_flip_with_its_rule_ids() {
     let (status, r) = simulate(&app, "?last=1", &app.tokens.admin, tar_dir(&dir)).await;
     assert_eq!(status, StatusCode::OK, "{r}");
     assert_eq!(r["judged"], 1, "{r}");
-    assert_eq!((&r["unchanged"], &r["flips"]), (&json!(1), &json!([])), "{r}");
+    assert_eq!(
+        (&r["unchanged"], &r["flips"]),
+        (&json!(1), &json!([])),
+        "{r}"
+    );
     for bad in ["?last=0", "?last=10001"] {
         let (status, r) = simulate(&app, bad, &app.tokens.admin, tar_dir(&dir)).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{r}");
@@ -174,14 +190,18 @@ async fn simulate_refuses_oversized_unsafe_and_broken_bundles_and_stops_at_its_t
     let app = TestApp::spawn_with(|c| c.simulation.timeout_ms = 300).await;
     decided(&app, "e1", &[]).await;
     let admin = app.tokens.admin.clone();
-    let expect = |status: StatusCode, code: &'static str| move |(s, r): (StatusCode, Value)| {
-        assert_eq!(s, status, "{r}");
-        assert_eq!(r["code"], code, "{r}");
+    let expect = |status: StatusCode, code: &'static str| {
+        move |(s, r): (StatusCode, Value)| {
+            assert_eq!(s, status, "{r}");
+            assert_eq!(r["code"], code, "{r}");
+        }
     };
 
     // Over 4 MiB: refused before it is read whole.
     let big = vec![b'a'; 4 * 1024 * 1024 + 1];
-    expect(StatusCode::PAYLOAD_TOO_LARGE, "bundle_too_large")(simulate(&app, "", &admin, big).await);
+    expect(StatusCode::PAYLOAD_TOO_LARGE, "bundle_too_large")(
+        simulate(&app, "", &admin, big).await,
+    );
     // A file declared larger than 4 MiB (a small upload that would unpack big) too.
     let mut declared = raw_entry("policies/big.rego", tar::EntryType::Regular, b"");
     let mut h = tar::Header::from_byte_slice(&declared[..512]).clone();
@@ -206,7 +226,10 @@ async fn simulate_refuses_oversized_unsafe_and_broken_bundles_and_stops_at_its_t
         let (status, r) = simulate(&app, "", &admin, body).await;
         assert_eq!(
             (status, r["code"].as_str()),
-            (StatusCode::UNPROCESSABLE_ENTITY, Some("bundle_entry_refused")),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("bundle_entry_refused")
+            ),
             "{path}: {r}"
         );
         assert!(r["detail"].as_str().unwrap().contains(path), "{r}");
@@ -216,27 +239,65 @@ async fn simulate_refuses_oversized_unsafe_and_broken_bundles_and_stops_at_its_t
     );
 
     // A bundle that does not compile, and one with no policy.
-    let broken = tarball(&[("promotion.rego", b"package portcullis.promotion\n\nthis is not rego\n")]);
+    let broken = tarball(&[(
+        "promotion.rego",
+        b"package portcullis.promotion\n\nthis is not rego\n",
+    )]);
     let (status, r) = simulate(&app, "", &admin, broken).await;
-    assert_eq!((status, r["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("bundle_invalid")), "{r}");
-    assert!(r["detail"].as_str().unwrap().contains("promotion.rego"), "{r}");
+    assert_eq!(
+        (status, r["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("bundle_invalid")),
+        "{r}"
+    );
+    assert!(
+        r["detail"].as_str().unwrap().contains("promotion.rego"),
+        "{r}"
+    );
     let empty = tarball(&[("README.md", b"nothing here")]);
-    expect(StatusCode::UNPROCESSABLE_ENTITY, "bundle_invalid")(simulate(&app, "", &admin, empty).await);
+    expect(StatusCode::UNPROCESSABLE_ENTITY, "bundle_invalid")(
+        simulate(&app, "", &admin, empty).await,
+    );
 
     // A candidate that would run for hours is stopped at simulation.timeout_ms.
     let slow = br#"package portcullis.promotion
 
 import rego.v1
 
+# Loading the bundle evaluates it once without input: that stays quick.
 slow if {
+	input.request
 	some i in numbers.range(1, 100000)
 	some j in numbers.range(1, 100000)
 	i * j == -1
 }
 
-decision := {"allow": not slow, "violations": [], "required_approvals": {"count": 1, "group": "qa"}}
+default fast := false
+
+fast if not slow
+
+decision := {"allow": fast, "violations": [], "required_approvals": {"count": 1, "group": "qa"}}
 "#;
     let (status, r) = simulate(&app, "", &admin, tarball(&[("promotion.rego", slow)])).await;
-    assert_eq!((status, r["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("simulation_timeout")), "{r}");
+    assert_eq!(
+        (status, r["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("simulation_timeout")),
+        "{r}"
+    );
     assert!(r["detail"].as_str().unwrap().contains("300 ms"), "{r}");
+    // One that loops without input is stopped while it loads.
+    let at_load = String::from_utf8(slow.to_vec())
+        .unwrap()
+        .replace("\tinput.request\n", "");
+    let (status, r) = simulate(
+        &app,
+        "",
+        &admin,
+        tarball(&[("promotion.rego", at_load.as_bytes())]),
+    )
+    .await;
+    assert_eq!(
+        (status, r["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("bundle_invalid")),
+        "{r}"
+    );
 }

@@ -65,7 +65,7 @@ const MAX_RVM_INSTRUCTIONS: usize = 50_000_000;
 impl PolicyBundle {
     /// Loads and compiles the bundle in `dir`; fails if any file does not parse.
     pub fn load(dir: &Path) -> Result<Self> {
-        Self::build(dir, read_dir(dir)?)
+        Self::build(dir, read_dir(dir)?, None)
     }
 
     /// Loads and compiles a bundle held in memory as `file name → content` (a stored bundle,
@@ -73,11 +73,29 @@ impl PolicyBundle {
     /// Its digest is the one `load` computes for the same files.
     pub fn from_files(label: &str, files: &BTreeMap<String, String>) -> Result<Self> {
         let label = Path::new(label);
-        Self::build(label, from_map(label, files))
+        Self::build(label, from_map(label, files), None)
     }
 
-    fn build(dir: &Path, files: Vec<BundleFile>) -> Result<Self> {
+    /// Like `from_files`, for a bundle from an untrusted hand (an upload): loading it (which
+    /// evaluates the decision rule once) and each evaluation stop, and deny, after `limit`.
+    pub fn from_files_within(
+        label: &str,
+        files: &BTreeMap<String, String>,
+        limit: Duration,
+    ) -> Result<Self> {
+        let label = Path::new(label);
+        Self::build(label, from_map(label, files), Some(timer(limit)))
+    }
+
+    fn build(
+        dir: &Path,
+        files: Vec<BundleFile>,
+        time_limit: Option<ExecutionTimerConfig>,
+    ) -> Result<Self> {
         let mut engine = engine_for(dir, &files, false)?;
+        if let Some(config) = time_limit {
+            engine.set_execution_timer_config(config);
+        }
         // Compile the decision rule once now so a broken bundle fails at load, not per request.
         engine
             .eval_rule(DECISION_RULE.to_owned())
@@ -116,7 +134,7 @@ impl PolicyBundle {
             dir: dir.to_owned(),
             files: Arc::new(served),
             uses_clock,
-            time_limit: None,
+            time_limit,
         })
     }
 
@@ -124,10 +142,7 @@ impl PolicyBundle {
     /// For candidate bundles run on behalf of a caller (a simulation); the serving bundle
     /// is bounded by the RVM's instruction limit instead.
     pub fn with_time_limit(mut self, limit: Duration) -> Self {
-        let config = ExecutionTimerConfig {
-            limit,
-            check_interval: NonZeroU32::MIN,
-        };
+        let config = timer(limit);
         self.engine.set_execution_timer_config(config);
         self.time_limit = Some(config);
         self
@@ -239,6 +254,14 @@ impl PolicyBundle {
         vm.set_data(self.data.clone()).map_err(|e| e.to_string())?;
         vm.set_input(input);
         vm.execute().map_err(|e| e.to_string())
+    }
+}
+
+/// A time limit checked every 64 units of work.
+fn timer(limit: Duration) -> ExecutionTimerConfig {
+    ExecutionTimerConfig {
+        limit,
+        check_interval: NonZeroU32::new(64).unwrap_or(NonZeroU32::MIN),
     }
 }
 

@@ -37,12 +37,18 @@ fn a_bundle_from_its_files_has_the_directory_digest_and_verdicts() {
     // One byte of one file changes the digest; a test file or a stray file does not.
     let mut edited = files.clone();
     edited.get_mut("data.json").unwrap().push(' ');
-    assert_ne!(PolicyBundle::from_files("x", &edited).unwrap().digest(), from_dir.digest());
+    assert_ne!(
+        PolicyBundle::from_files("x", &edited).unwrap().digest(),
+        from_dir.digest()
+    );
     let mut extra = files.clone();
     extra.insert("more_test.rego".into(), "package x_test\n".into());
     extra.insert("README.md".into(), "hello".into());
     extra.insert("sub/dir.rego".into(), "not rego".into());
-    assert_eq!(PolicyBundle::from_files("x", &extra).unwrap().digest(), from_dir.digest());
+    assert_eq!(
+        PolicyBundle::from_files("x", &extra).unwrap().digest(),
+        from_dir.digest()
+    );
 }
 
 const CLOCK_POLICY: &str = r#"package portcullis.promotion

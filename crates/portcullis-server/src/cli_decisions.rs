@@ -38,7 +38,11 @@ pub async fn decision_replay(config: &Config, id: Uuid) -> CliResult<ExitCode> {
 
 /// `policy simulate --dir DIR [--last N]`: prints the simulation report; exit 0 when no
 /// verdict would flip, 1 when some would.
-pub async fn policy_simulate(config: &Config, dir: &Path, last: Option<i64>) -> CliResult<ExitCode> {
+pub async fn policy_simulate(
+    config: &Config,
+    dir: &Path,
+    last: Option<i64>,
+) -> CliResult<ExitCode> {
     let candidate = PolicyBundle::load(dir)?;
     let store = Store::connect(config.database_url.expose()).await?;
     let limit = Duration::from_millis(config.simulation.timeout_ms);

@@ -125,12 +125,12 @@ impl Store {
 
     /// The ids of a promotion's decisions, oldest first.
     pub async fn decision_ids(&self, promotion_id: Uuid) -> Result<Vec<Uuid>> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM decisions WHERE promotion_id = $1 ORDER BY at, id",
+        Ok(
+            sqlx::query_scalar("SELECT id FROM decisions WHERE promotion_id = $1 ORDER BY at, id")
+                .bind(promotion_id)
+                .fetch_all(&self.pool)
+                .await?,
         )
-        .bind(promotion_id)
-        .fetch_all(&self.pool)
-        .await?)
     }
 
     /// Up to `limit` decisions, newest first, strictly older than `after` (`(at, id)` of the

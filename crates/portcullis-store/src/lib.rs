@@ -19,8 +19,8 @@ mod waivers;
 pub use approvals::ApprovalRecord;
 pub use audit::{AuditEvent, AuditFilter, AuditPage, ChainReport, NewAuditEvent};
 pub use auth_failures::{AuthFailureCount, AuthFailureSample, MAX_SAMPLES_PER_ROW};
-pub use decisions::{DecisionRecord, NewDecision};
 pub use db::{DEFAULT_ACQUIRE_TIMEOUT, MAX_CONNECTIONS, Store, TokenCacheStatus, Tx, commit};
+pub use decisions::{DecisionRecord, NewDecision};
 pub use error::{Error, Result};
 pub use notify::{
     COPY_JOBS_CHANNEL, CopyJobListener, PROMOTION_STATES_CHANNEL, StateChange, StateListener,

@@ -17,7 +17,8 @@ pub async fn replay(
     Authorized(_caller): Authorized<{ roles::AUDITOR | roles::ADMIN }>,
     Path(id): Path<String>,
 ) -> Result<Json<ReplayReport>, ApiError> {
-    let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found(format!("no decision {id:?}")))?;
+    let id =
+        Uuid::parse_str(&id).map_err(|_| ApiError::not_found(format!("no decision {id:?}")))?;
     Ok(Json(
         replay::replay(&state.store, &state.keys, &state.gate.eval_permits, id).await?,
     ))

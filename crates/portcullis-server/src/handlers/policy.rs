@@ -33,7 +33,7 @@ pub async fn simulate(
 ) -> Result<Json<SimulationReport>, ApiError> {
     let body = body.map_err(body_rejection)?;
     let permits = &state.gate.eval_permits;
-    let candidate = simulate::load_upload(permits, body).await?;
+    let candidate = simulate::load_upload(permits, body, state.simulation_timeout).await?;
     let report = simulate::simulate(
         &state.store,
         permits,

@@ -66,9 +66,9 @@ pub async fn record(
         input_hash: &j.input_hash,
         now_ns: j.now_ns,
     };
-    let envelope = keys.sign_evaluation(stored, &judged, at).map_err(|e| {
-        portcullis_store::Error::Corrupt(format!("signing the evaluation: {e}"))
-    })?;
+    let envelope = keys
+        .sign_evaluation(stored, &judged, at)
+        .map_err(|e| portcullis_store::Error::Corrupt(format!("signing the evaluation: {e}")))?;
     Store::set_evaluation_envelope(tx, stored.id, &envelope).await?;
     let decision = NewDecision {
         id,
@@ -86,6 +86,9 @@ pub async fn record(
 
 /// Stores `bundle`'s served files under its digest (once per digest) inside `tx`, so the
 /// decisions it makes can be replayed after it stops serving.
-pub async fn store_bundle(tx: &mut Tx, bundle: &PolicyBundle) -> Result<(), portcullis_store::Error> {
+pub async fn store_bundle(
+    tx: &mut Tx,
+    bundle: &PolicyBundle,
+) -> Result<(), portcullis_store::Error> {
     Store::store_policy_bundle(tx, bundle.digest(), bundle.files()).await
 }

@@ -146,15 +146,27 @@ fn check(
     let required = serde_json::to_value(&d.decision.required_approvals).unwrap_or(Value::Null);
     let checks = [
         ("decision_id", field("decision_id"), d.id.to_string()),
-        ("promotion_id", field("promotion_id"), d.promotion_id.to_string()),
+        (
+            "promotion_id",
+            field("promotion_id"),
+            d.promotion_id.to_string(),
+        ),
         (
             "input",
             field("input_hash"),
             Digest::sha256_of(input.as_bytes()).to_string(),
         ),
-        ("policy_digest", field("policy_digest"), d.policy_digest.to_string()),
+        (
+            "policy_digest",
+            field("policy_digest"),
+            d.policy_digest.to_string(),
+        ),
         ("bundle", field("policy_digest"), bundle),
-        ("time", field("now_ns"), d.now_ns.map_or_else(String::new, |n| n.to_string())),
+        (
+            "time",
+            field("now_ns"),
+            d.now_ns.map_or_else(String::new, |n| n.to_string()),
+        ),
         ("verdict", field("allow"), d.decision.allow.to_string()),
         (
             "verdict",

@@ -136,8 +136,10 @@ async fn rounds(
         after = Some((tail.at, tail.id));
         seen += page.len() as i64;
         let (bundle, counter) = (candidate.clone(), judged.clone());
-        let done = work::blocking(permits, move || judge_page(&bundle, page, deadline, &counter))
-            .await?;
+        let done = work::blocking(permits, move || {
+            judge_page(&bundle, page, deadline, &counter)
+        })
+        .await?;
         let Some(done) = done else { return Ok(None) };
         report.judged += done.judged;
         report.unchanged += done.unchanged;
@@ -220,17 +222,20 @@ fn side(d: &Decision) -> Side {
     }
 }
 
-/// Loads an uploaded candidate (a tar archive, see `tarball`) on the blocking pool.
+/// Loads an uploaded candidate (a tar archive, see `tarball`) on the blocking pool; loading
+/// evaluates its decision rule once, which stops after `limit` (a 422 `bundle_invalid`).
 pub async fn load_upload<B>(
     permits: &Arc<Semaphore>,
     body: B,
+    limit: Duration,
 ) -> Result<PolicyBundle, SimulationError>
 where
     B: AsRef<[u8]> + Send + 'static,
 {
     work::blocking(permits, move || {
         let files = super::tarball::unpack(body.as_ref())?;
-        PolicyBundle::from_files("uploaded bundle", &files).map_err(SimulationError::Invalid)
+        PolicyBundle::from_files_within("uploaded bundle", &files, limit)
+            .map_err(SimulationError::Invalid)
     })
     .await?
 }

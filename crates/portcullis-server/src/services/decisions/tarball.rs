@@ -58,8 +58,8 @@ pub fn unpack(body: &[u8]) -> Result<BTreeMap<String, String>, SimulationError> 
                 "only regular files and directories are accepted (no links, devices or FIFOs)",
             ));
         }
-        let size = usize::try_from(entry.header().size().map_err(archive_error)?)
-            .unwrap_or(usize::MAX);
+        let size =
+            usize::try_from(entry.header().size().map_err(archive_error)?).unwrap_or(usize::MAX);
         unpacked = unpacked.saturating_add(size);
         if unpacked > MAX_BUNDLE_BYTES {
             return Err(SimulationError::TooLarge {
@@ -137,7 +137,10 @@ mod tests {
     #[test]
     fn one_top_level_directory_is_stripped() {
         let f = |p: &[&str]| (p.iter().map(|s| s.to_string()).collect(), "x".to_owned());
-        let files = layout(vec![f(&["policies", "a.rego"]), f(&["policies", "sub", "b.rego"])]);
+        let files = layout(vec![
+            f(&["policies", "a.rego"]),
+            f(&["policies", "sub", "b.rego"]),
+        ]);
         assert_eq!(files.keys().collect::<Vec<_>>(), vec!["a.rego"]);
         let files = layout(vec![f(&["a.rego"]), f(&["data.json"])]);
         assert_eq!(files.len(), 2);

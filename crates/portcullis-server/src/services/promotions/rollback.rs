@@ -93,8 +93,7 @@ pub async fn rollback(
     {
         return existing(state, open, &c).await;
     }
-    let (evidence, decision, judgement, policy_digest) =
-        judge(state, caller, &c, &earlier).await?;
+    let (evidence, decision, judgement, policy_digest) = judge(state, caller, &c, &earlier).await?;
     let new = NewPromotion {
         id: Uuid::new_v4(),
         state: if decision.allow {
