@@ -2,16 +2,20 @@
 //! into an RVM program (with the interpreter kept as the reference and fallback), with the
 //! content digest that every decision records.
 
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use portcullis_core::{Decision, Digest};
 use regorus::languages::rego::compiler::Compiler;
 use regorus::rvm::{Program, RegoVM};
-use sha2::{Digest as _, Sha256};
+use regorus::utils::limits::ExecutionTimerConfig;
 
+use crate::files::{BundleFile, content_digest, engine_for, from_map, is_served, read_dir};
 use crate::output::to_decision;
-use crate::{Error, Result, input_value};
+use crate::{Error, Result, clock, input_value};
 
 /// The rule every bundle must define.
 pub const DECISION_RULE: &str = "data.portcullis.promotion.decision";
@@ -30,6 +34,12 @@ pub struct PolicyBundle {
     data: regorus::Value,
     digest: Digest,
     dir: PathBuf,
+    /// The served files, `name → content`.
+    files: Arc<BTreeMap<String, String>>,
+    /// Whether a served file mentions `time.now_ns` (then the RVM is not used).
+    uses_clock: bool,
+    /// The per-evaluation time limit, if any (`with_time_limit`).
+    time_limit: Option<ExecutionTimerConfig>,
 }
 
 /// How to evaluate; [`PolicyBundle::evaluate`] always takes the fastest correct one.
@@ -52,79 +62,40 @@ pub enum EvalPath {
 /// hundreds of findings); a run that stops is re-evaluated by the interpreter.
 const MAX_RVM_INSTRUCTIONS: usize = 50_000_000;
 
-/// A bundle file, read.
-pub(crate) struct BundleFile {
-    pub path: PathBuf,
-    pub name: String,
-    pub content: String,
-}
-
-/// Reads every `.rego` file and `data.json` of `dir`, sorted by name.
-pub(crate) fn read_dir(dir: &Path) -> Result<Vec<BundleFile>> {
-    let io = |path: &Path, source| Error::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
-        let path = entry.map_err(|e| io(dir, e))?.path();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_owned();
-        if name.ends_with(".rego") || name == "data.json" {
-            let content = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
-            files.push(BundleFile {
-                path,
-                name,
-                content,
-            });
-        }
-    }
-    files.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(files)
-}
-
-/// Loads files into a fresh engine; `with_tests` also loads `*_test.rego`.
-pub(crate) fn engine_for(
-    dir: &Path,
-    files: &[BundleFile],
-    with_tests: bool,
-) -> Result<regorus::Engine> {
-    let mut engine = regorus::Engine::new();
-    let mut policies = 0;
-    for f in files {
-        if f.name == "data.json" {
-            let value = regorus::Value::from_json_str(&f.content).map_err(|e| Error::Data {
-                path: f.path.clone(),
-                message: e.to_string(),
-            })?;
-            engine.add_data(value).map_err(|e| Error::Data {
-                path: f.path.clone(),
-                message: e.to_string(),
-            })?;
-        } else if with_tests || !f.name.ends_with("_test.rego") {
-            engine
-                .add_policy(f.path.display().to_string(), f.content.clone())
-                .map_err(|e| Error::Compile {
-                    path: f.path.clone(),
-                    message: e.to_string(),
-                })?;
-            policies += 1;
-        }
-    }
-    if policies == 0 {
-        return Err(Error::Empty(dir.to_owned()));
-    }
-    Ok(engine)
-}
-
 impl PolicyBundle {
     /// Loads and compiles the bundle in `dir`; fails if any file does not parse.
     pub fn load(dir: &Path) -> Result<Self> {
-        let files = read_dir(dir)?;
+        Self::build(dir, read_dir(dir)?, None)
+    }
+
+    /// Loads and compiles a bundle held in memory as `file name → content` (a stored bundle,
+    /// an uploaded one), as if its files were a directory's; `label` names it in errors.
+    /// Its digest is the one `load` computes for the same files.
+    pub fn from_files(label: &str, files: &BTreeMap<String, String>) -> Result<Self> {
+        let label = Path::new(label);
+        Self::build(label, from_map(label, files), None)
+    }
+
+    /// Like `from_files`, for a bundle from an untrusted hand (an upload): loading it (which
+    /// evaluates the decision rule once) and each evaluation stop, and deny, after `limit`.
+    pub fn from_files_within(
+        label: &str,
+        files: &BTreeMap<String, String>,
+        limit: Duration,
+    ) -> Result<Self> {
+        let label = Path::new(label);
+        Self::build(label, from_map(label, files), Some(timer(limit)))
+    }
+
+    fn build(
+        dir: &Path,
+        files: Vec<BundleFile>,
+        time_limit: Option<ExecutionTimerConfig>,
+    ) -> Result<Self> {
         let mut engine = engine_for(dir, &files, false)?;
+        if let Some(config) = time_limit {
+            engine.set_execution_timer_config(config);
+        }
         // Compile the decision rule once now so a broken bundle fails at load, not per request.
         engine
             .eval_rule(DECISION_RULE.to_owned())
@@ -132,15 +103,13 @@ impl PolicyBundle {
                 path: dir.to_owned(),
                 message: e.to_string(),
             })?;
-        let mut hasher = Sha256::new();
-        // Only what is served counts: editing a test file does not change the digest.
-        for f in files.iter().filter(|f| !f.name.ends_with("_test.rego")) {
-            hasher.update(f.name.as_bytes());
-            hasher.update([0]);
-            hasher.update(f.content.as_bytes());
-            hasher.update([0]);
-        }
-        let digest = Digest::from_sha256(hasher.finalize().into());
+        let served: BTreeMap<String, String> = files
+            .into_iter()
+            .filter(|f| is_served(&f.name))
+            .map(|f| (f.name, f.content))
+            .collect();
+        let digest = content_digest(served.iter().map(|(n, c)| (n.as_str(), c.as_str())));
+        let uses_clock = served.values().any(|c| clock::mentions_clock(c));
         let compiled = engine
             .clone()
             .compile_with_entrypoint(&DECISION_RULE.into())
@@ -148,7 +117,13 @@ impl PolicyBundle {
                 path: dir.to_owned(),
                 message: e.to_string(),
             })?;
-        let program = compile_rvm(&compiled);
+        // The RVM reads the system clock itself: a bundle that reads the clock is served by
+        // the interpreter, whose clock a decision can fix and its replay fix again.
+        let program = if uses_clock {
+            None
+        } else {
+            compile_rvm(&compiled)
+        };
         let data = engine.get_data();
         Ok(Self {
             engine,
@@ -157,7 +132,20 @@ impl PolicyBundle {
             data,
             digest,
             dir: dir.to_owned(),
+            files: Arc::new(served),
+            uses_clock,
+            time_limit,
         })
+    }
+
+    /// The same bundle, each evaluation stopped (and denied) once it has run for `limit`.
+    /// For candidate bundles run on behalf of a caller (a simulation); the serving bundle
+    /// is bounded by the RVM's instruction limit instead.
+    pub fn with_time_limit(mut self, limit: Duration) -> Self {
+        let config = timer(limit);
+        self.engine.set_execution_timer_config(config);
+        self.time_limit = Some(config);
+        self
     }
 
     /// The content hash of the bundle (`sha256:…`), recorded with every decision.
@@ -165,9 +153,21 @@ impl PolicyBundle {
         &self.digest
     }
 
-    /// The directory the bundle was loaded from.
+    /// The directory the bundle was loaded from (its label, for an in-memory bundle).
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The served files (`name → content`, tests left out): what the digest covers and
+    /// what is stored with the decisions this bundle makes.
+    pub fn files(&self) -> &BTreeMap<String, String> {
+        &self.files
+    }
+
+    /// Whether the bundle reads the clock (`time.now_ns`), so is evaluated by the
+    /// interpreter with the clock fixed at the decision's time.
+    pub fn uses_clock(&self) -> bool {
+        self.uses_clock
     }
 
     /// Whether evaluations run on the compiled RVM program (false: the bundle uses a
@@ -195,7 +195,17 @@ impl PolicyBundle {
         self.evaluate_value(EvalPath::Interpreter, regorus::Value::from(input.clone()))
     }
 
-    /// Evaluates over an input already converted (see [`input_value`]) on the given path.
+    /// Evaluates over an input already converted (see [`input_value`]) on the given path,
+    /// with `time.now_ns()` fixed at `now_ns` (ns since the epoch): a decision records the
+    /// time it was judged at, and its replay passes the same. No allocation beyond
+    /// `evaluate_value`'s.
+    pub fn evaluate_at(&self, path: EvalPath, input: regorus::Value, now_ns: i64) -> Decision {
+        let _clock = clock::Fixed::at(now_ns);
+        self.evaluate_value(path, input)
+    }
+
+    /// Evaluates over an input already converted (see [`input_value`]) on the given path;
+    /// `time.now_ns()` reads the system clock (unless the caller fixed it: `evaluate_at`).
     pub fn evaluate_value(&self, path: EvalPath, input: regorus::Value) -> Decision {
         let result = match (path, &self.program) {
             (EvalPath::Rvm, Some(program)) => match self.run_rvm(program, input.clone()) {
@@ -238,9 +248,20 @@ impl PolicyBundle {
         let mut vm = RegoVM::new();
         vm.load_program(Arc::clone(program));
         vm.set_max_instructions(MAX_RVM_INSTRUCTIONS);
+        if self.time_limit.is_some() {
+            vm.set_execution_timer_config(self.time_limit);
+        }
         vm.set_data(self.data.clone()).map_err(|e| e.to_string())?;
         vm.set_input(input);
         vm.execute().map_err(|e| e.to_string())
+    }
+}
+
+/// A time limit checked every 64 units of work.
+fn timer(limit: Duration) -> ExecutionTimerConfig {
+    ExecutionTimerConfig {
+        limit,
+        check_interval: NonZeroU32::new(64).unwrap_or(NonZeroU32::MIN),
     }
 }
 

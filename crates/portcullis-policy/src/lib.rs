@@ -4,15 +4,19 @@
 
 pub mod bench;
 mod bundle;
+mod clock;
 mod convert;
 mod error;
+mod files;
 mod input;
 mod output;
 mod testing;
 
 pub use bundle::{DECISION_RULE, EvalPath, PolicyBundle};
+pub use clock::system_now_ns;
 pub use convert::input_value;
 pub use error::{Error, Result};
+pub use files::content_digest;
 pub use input::{
     Artifact, Assembled, Attestations, ComponentEntry, Counts, DocumentPart, Finding, Head, Input,
     LicenceView, Origin, ProvenanceEntry, ReportEntry, RequestInfo, SEVERITIES, SbomEntry,

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::Result;
-use crate::bundle::{engine_for, read_dir};
+use crate::files::{engine_for, read_dir};
 
 /// One test rule's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -133,6 +133,17 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration)
             "/v1/admin/policy/reload",
             post(handlers::admin::reload_policy),
         )
+        .route(
+            "/v1/decisions/{id}/replay",
+            post(handlers::decisions::replay),
+        )
+        .route(
+            "/v1/policy/simulate",
+            // The candidate bundle's tarball: its own cap, above or below max_body_bytes.
+            post(handlers::policy::simulate).layer(DefaultBodyLimit::max(
+                crate::services::decisions::tarball::MAX_BUNDLE_BYTES,
+            )),
+        )
         .layer(axum::middleware::from_fn(
             move |req: axum::extract::Request, next: axum::middleware::Next| {
                 deadline::enforce(request_timeout, req, next)
@@ -293,6 +304,10 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
     ));
     let policy = PolicyBundle::load(&config.policy_dir)?;
     tracing::info!(policy.digest = %policy.digest(), policy.dir = %config.policy_dir.display(), "policy loaded");
+    // Stored before it judges anything, so every decision it makes can be replayed.
+    let mut tx = store.begin().await?;
+    crate::services::decisions::store_bundle(&mut tx, &policy).await?;
+    portcullis_store::commit(tx).await?;
     let registry = registry_client(config)?;
     let (signatures, attestations, keyless) = verifiers(config, &registry)?;
     let cache = &config.trust.cache;
@@ -347,6 +362,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         max_wait: Duration::from_secs(config.http.request_timeout_seconds.saturating_sub(1)),
         waiver_max_days: config.waivers.max_days,
         admission,
+        simulation_timeout: Duration::from_millis(config.simulation.timeout_ms),
     })
 }
 

@@ -5,6 +5,7 @@
 
 mod admission;
 mod domain;
+mod replay;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

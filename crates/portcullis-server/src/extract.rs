@@ -1,7 +1,7 @@
 //! Extractors that turn malformed requests into problem+json instead of axum's plain text,
 //! and the one text check every handler applies to free text it stores or filters on.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -70,6 +70,26 @@ fn json_rejection(r: JsonRejection) -> ApiError {
         }
         other => ApiError::bad_request("bad_request", other.body_text()),
     }
+}
+
+/// A raw body that could not be read, as problem+json: 408 `body_timeout`, 413
+/// `payload_too_large`, or 400.
+pub fn body_rejection(r: BytesRejection) -> ApiError {
+    if timed_out(&r) {
+        return ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            "the request body was not received within http.body_read_timeout_seconds",
+        );
+    }
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is too large",
+        );
+    }
+    ApiError::bad_request("bad_request", r.body_text())
 }
 
 /// `axum::extract::Query` with problem+json rejections.

@@ -6,6 +6,7 @@ pub mod app;
 pub mod auth;
 pub mod auth_failures;
 pub mod cli;
+pub mod cli_decisions;
 pub mod config;
 mod deadline;
 pub mod error;

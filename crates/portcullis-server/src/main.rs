@@ -1,7 +1,7 @@
 //! The `portcullis` binary: `serve`, `migrate`, `keys generate`, `token create|list|revoke`,
-//! `audit verify`, `policy test|eval`, `copy`, `verify`; and, as a client of a running gate
-//! (`PORTCULLIS_URL`, `PORTCULLIS_TOKEN`; `remote`), `promote`, `pending`, `show`,
-//! `approve`, `reject`, `audit log`.
+//! `audit verify`, `decision replay`, `policy test|eval|simulate`, `copy`, `verify`; and, as a
+//! client of a running gate (`PORTCULLIS_URL`, `PORTCULLIS_TOKEN`; `remote`), `promote`,
+//! `pending`, `show`, `approve`, `reject`, `audit log`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,6 +62,11 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Work with recorded decisions.
+    Decision {
+        #[command(subcommand)]
+        command: DecisionCommand,
     },
     /// List every signature and attestation of an image (cosign `.sig`/`.att`, Sigstore
     /// bundles) and how each verified with the configured trust. Exit 0 when at least one
@@ -185,6 +190,17 @@ enum AuditCommand {
 }
 
 #[derive(Subcommand)]
+enum DecisionCommand {
+    /// Judge a recorded decision again with its stored input and bundle, the clock at its
+    /// time, after checking both against the gate's signed record; print the report as
+    /// JSON. Exit 0 when the verdict is identical, 1 when it differs or was tampered with.
+    Replay {
+        /// The decision id (`decision_ids` of a promotion's GET).
+        id: uuid::Uuid,
+    },
+}
+
+#[derive(Subcommand)]
 enum TokenCommand {
     /// Create a token and print it once.
     Create {
@@ -236,6 +252,16 @@ enum PolicyCommand {
         /// Bundle directory (default: the configured policy_dir).
         #[arg(long)]
         dir: Option<PathBuf>,
+    },
+    /// Judge the stored inputs of recent decisions with a candidate bundle and list every
+    /// verdict that would flip, as JSON. Exit 0 when none would, 1 when some would.
+    Simulate {
+        /// The candidate bundle directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// How many of the most recent decisions (default 1000, at most 10000).
+        #[arg(long)]
+        last: Option<i64>,
     },
 }
 
@@ -329,6 +355,12 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         | Command::Audit {
             command: AuditCommand::Log { .. },
         } => {}
+        Command::Decision {
+            command: DecisionCommand::Replay { id },
+        } => return portcullis_server::cli_decisions::decision_replay(&config, id).await,
+        Command::Policy {
+            command: PolicyCommand::Simulate { dir, last },
+        } => return portcullis_server::cli_decisions::policy_simulate(&config, &dir, last).await,
         Command::Copy { src, dest } => copy(&config, &src, &dest).await?,
         Command::Verify { image, json } => {
             let report = portcullis_server::inspect::verify(&config, &image).await?;

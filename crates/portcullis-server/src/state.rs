@@ -129,4 +129,6 @@ pub struct AppState {
     pub waiver_max_days: u32,
     /// Admission modes, production registries and the verdict cache.
     pub admission: Arc<crate::services::admission::Admission>,
+    /// Longest a policy simulation may run (`simulation.timeout_ms`).
+    pub simulation_timeout: std::time::Duration,
 }

@@ -53,6 +53,10 @@ pub struct PromotionView {
     /// review (shown on a single promotion's GET).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub break_glass: Option<portcullis_store::ReviewRecord>,
+    /// Its decisions, oldest first: the request's, then each re-judgement's; each can be
+    /// replayed (`POST /v1/decisions/{id}/replay`). Shown on a single promotion's GET.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision_ids: Option<Vec<Uuid>>,
     /// Its withdrawal, if an admin withdrew it (shown on a single promotion's GET).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub withdrawn: Option<WithdrawnView>,
@@ -93,6 +97,7 @@ impl PromotionView {
             approvals_voided: None,
             break_glass: None,
             withdrawn: None,
+            decision_ids: None,
         }
     }
 }

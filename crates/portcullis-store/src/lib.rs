@@ -1,5 +1,5 @@
-//! Repositories over Postgres: tokens, promotions, approvals, copy jobs, waivers, withdrawals,
-//! runtime reports and the audit log.
+//! Repositories over Postgres: tokens, promotions and their decisions, approvals, copy jobs,
+//! waivers, withdrawals, runtime reports, policy bundles, webhook deliveries and the audit log.
 //! This is the only crate that speaks SQL. Functions that must be atomic with others take a
 //! `&mut Tx` so the service layer decides the transaction boundary.
 
@@ -8,6 +8,7 @@ mod approvals;
 mod audit;
 mod auth_failures;
 mod db;
+mod decisions;
 mod error;
 mod notify;
 mod promotions;
@@ -22,6 +23,7 @@ pub use approvals::ApprovalRecord;
 pub use audit::{AuditEvent, AuditFilter, AuditPage, ChainReport, NewAuditEvent};
 pub use auth_failures::{AuthFailureCount, AuthFailureSample, MAX_SAMPLES_PER_ROW};
 pub use db::{DEFAULT_ACQUIRE_TIMEOUT, MAX_CONNECTIONS, Store, TokenCacheStatus, Tx, commit};
+pub use decisions::{DecisionRecord, NewDecision};
 pub use error::{Error, Result};
 pub use notify::{
     COPY_JOBS_CHANNEL, CopyJobListener, PROMOTION_STATES_CHANNEL, StateChange, StateListener,

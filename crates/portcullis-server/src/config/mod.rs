@@ -4,8 +4,9 @@
 //! into their domain types here, once (`PlatformSpec` of routes, registry hosts).
 //!
 //! One file per section: `registries`, `routes`, `trust`, `settings` (limits, gate, audit,
-//! database), `serving` (http, auth_failures, copy), `admission` (admission, tls); `validate`
-//! holds the cross-field checks.
+//! database), `serving` (http, auth_failures, copy), `admission` (admission, tls),
+//! `simulation`, `webhooks` (webhooks, webhook_delivery, metrics); `validate` holds the
+//! cross-field checks.
 
 mod admission;
 mod registries;
@@ -13,6 +14,7 @@ mod routes;
 mod secret;
 mod serving;
 mod settings;
+mod simulation;
 mod trust;
 mod validate;
 mod webhooks;
@@ -37,6 +39,7 @@ pub use serving::{
 pub use settings::{
     AuditSettings, DatabaseSettings, EvidenceSettings, GateSettings, LimitSettings,
 };
+pub use simulation::SimulationSettings;
 pub use trust::{Trust, TrustCache, TrustKey};
 pub use webhooks::{
     MetricsSettings, WEBHOOK_EVENTS, WebhookDelivery, WebhookSettings, read_secret,
@@ -142,6 +145,9 @@ pub struct Config {
     /// `GET /metrics` for Prometheus.
     #[serde(default)]
     pub metrics: MetricsSettings,
+    /// Bounds on policy simulations.
+    #[serde(default)]
+    pub simulation: SimulationSettings,
 }
 
 fn default_max_body() -> usize {

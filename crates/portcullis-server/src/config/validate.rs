@@ -128,6 +128,11 @@ impl Config {
                 (1..=65_536).contains(&self.http.max_connections),
             ),
             (
+                "simulation.timeout_ms must be between 1 and http.request_timeout_seconds in ms",
+                (1..=self.http.request_timeout_seconds.saturating_mul(1000))
+                    .contains(&self.simulation.timeout_ms),
+            ),
+            (
                 "auth_failures.max_per_minute must be at least 1",
                 self.auth_failures.max_per_minute >= 1,
             ),

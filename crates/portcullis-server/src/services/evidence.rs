@@ -15,8 +15,10 @@ use portcullis_core::{Decision, Digest, EvidenceItems, ImageRef};
 use portcullis_evidence::{Tally, VexIndex};
 use portcullis_policy::{
     Assembled, DocumentPart, EvalPath, Head, PolicyBundle, RequestInfo, WaiverEntry, assemble,
+    system_now_ns,
 };
 
+use crate::services::decisions::Judgement;
 use crate::services::documents::EvidenceError;
 use crate::services::input_cache::ParsedDocument;
 use crate::services::work;
@@ -32,6 +34,8 @@ pub struct Evaluation {
     pub decision: Decision,
     /// The digest of the bundle that decided.
     pub policy_digest: Digest,
+    /// What `time.now_ns()` answered the policy, ns since the epoch.
+    pub now_ns: i64,
 }
 
 impl Evaluation {
@@ -46,6 +50,18 @@ impl Evaluation {
     /// The input document as a JSON value, for storing with a promotion.
     pub fn input_value(&self) -> serde_json::Result<serde_json::Value> {
         serde_json::from_slice(&self.input)
+    }
+
+    /// What the decision records to be replayed: the input text, its hash and the clock.
+    pub fn judgement(&self) -> serde_json::Result<Judgement> {
+        let input = std::str::from_utf8(&self.input)
+            .map_err(<serde_json::Error as serde::ser::Error>::custom)?
+            .to_owned();
+        Ok(Judgement {
+            input,
+            input_hash: self.input_hash(),
+            now_ns: self.now_ns,
+        })
     }
 }
 
@@ -78,7 +94,7 @@ pub async fn evaluate(
     let policy_digest = policy.digest().clone();
     let (source, digest) = (source.clone(), digest.clone());
     let recorded = !request.dry_run;
-    let (assembled, hash, decision) = work::blocking(&gate.eval_permits, move || {
+    let (assembled, hash, decision, now_ns) = work::blocking(&gate.eval_permits, move || {
         let head = Head {
             source: &source,
             digest: &digest,
@@ -87,9 +103,10 @@ pub async fn evaluate(
             request: &request,
             waivers: &waivers,
         };
-        let (assembled, decision) = decide(&policy, &head, &verified.items, &ci)?;
+        let now_ns = system_now_ns();
+        let (assembled, decision) = decide(&policy, &head, &verified.items, &ci, now_ns)?;
         let hash = recorded.then(|| assembled.hash());
-        Ok::<_, serde_json::Error>((assembled, hash, decision))
+        Ok::<_, serde_json::Error>((assembled, hash, decision, now_ns))
     })
     .await??;
     Ok(Evaluation {
@@ -97,18 +114,20 @@ pub async fn evaluate(
         hash,
         decision,
         policy_digest,
+        now_ns,
     })
 }
 
 /// Assembles the input from the verified attestations' items (built here: the collector
 /// caches their verification, not their part; they come first, as they always have) and the
-/// CI-supplied documents' parts, matches VEX statements to findings and evaluates `policy`.
-/// CPU-bound.
+/// CI-supplied documents' parts, matches VEX statements to findings and evaluates `policy`
+/// with its clock at `now_ns`. CPU-bound.
 pub fn decide(
     policy: &PolicyBundle,
     head: &Head<'_>,
     signed: &EvidenceItems,
     ci: &[Arc<ParsedDocument>],
+    now_ns: i64,
 ) -> serde_json::Result<(Assembled, Decision)> {
     let signed = if signed.is_empty() {
         None
@@ -119,6 +138,6 @@ pub fn decide(
     let statements = parts.iter().flat_map(|p| &p.items().vex).collect();
     let vex = VexIndex::of_all(statements, head.digest);
     let assembled = assemble(head, &parts, |v| vex.governing(v))?;
-    let decision = policy.evaluate_value(EvalPath::Rvm, assembled.value.clone());
+    let decision = policy.evaluate_at(EvalPath::Rvm, assembled.value.clone(), now_ns);
     Ok((assembled, decision))
 }

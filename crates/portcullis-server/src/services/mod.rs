@@ -3,8 +3,8 @@
 //! handlers → services → repositories, never the reverse.
 //!
 //! Each service area answers its own `thiserror` enum (`PromotionError`, `ApprovalError`,
-//! `AuditError`, `EvidenceError`, `ReloadError`, `WaiverError`, `WorkError`, `WithdrawalError`,
-//! `RuntimeError`) with a stable machine `code`;
+//! `AuditError`, `EvidenceError`, `ReloadError`, `ReplayError`, `SimulationError`, `WaiverError`,
+//! `WorkError`, `WithdrawalError`, `RuntimeError`) with a stable machine `code`;
 //! no service names an HTTP status or builds an `ApiError`: `error.rs` maps them, once.
 //! Service entry points are `#[tracing::instrument]`ed, so their spans (children of the
 //! request's span, which carries `request.id`) name the promotion they work on.
@@ -18,6 +18,7 @@ pub mod audit_verify;
 pub mod break_glass;
 pub mod checkpoints;
 pub mod copier;
+pub mod decisions;
 pub mod documents;
 pub mod evidence;
 pub mod expiry;

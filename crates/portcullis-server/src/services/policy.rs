@@ -1,6 +1,7 @@
 //! The serving policy bundle and its atomic reload. A reload loads and compiles the bundle
 //! in the configured directory and runs its Rego unit tests; only a bundle that compiles and
-//! passes every test replaces the serving one. Either way the outcome is audited.
+//! passes every test replaces the serving one. Either way the outcome is audited; the new
+//! bundle's files are stored with the audit event (`policy_bundles`, once per digest).
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -114,6 +115,7 @@ impl PolicyHandle {
                     actor,
                     AuditAction::PolicyReloadFailed,
                     json!({"policy_digest": previous, "reason": e.to_string()}),
+                    None,
                 )
                 .await?;
                 return Err(e);
@@ -125,6 +127,7 @@ impl PolicyHandle {
             actor,
             AuditAction::PolicyReloaded,
             json!({"previous_digest": previous, "policy_digest": digest, "tests_passed": tests_passed}),
+            Some(&bundle),
         )
         .await?;
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(bundle);
@@ -160,13 +163,19 @@ fn check_bundle(dir: PathBuf) -> Result<(PolicyBundle, usize), ReloadError> {
     Ok((bundle, outcomes.len()))
 }
 
+/// Audits a reload attempt; a bundle that will serve is stored in the same transaction
+/// (once per digest), so every decision it makes can be replayed.
 async fn record(
     store: &Store,
     actor: &str,
     action: AuditAction,
     details: serde_json::Value,
+    serving: Option<&PolicyBundle>,
 ) -> Result<(), portcullis_store::Error> {
     let mut tx = store.begin().await?;
+    if let Some(bundle) = serving {
+        crate::services::decisions::store_bundle(&mut tx, bundle).await?;
+    }
     store
         .append_audit(
             &mut tx,

@@ -190,11 +190,26 @@ pub struct Evaluation {
     pub evidence_hash: String,
 }
 
+/// What makes an evaluation replayable, signed with it: which decision it records, the
+/// SHA-256 of its exact input text and the time `time.now_ns()` answered. Records signed
+/// before decisions were replayable lack these fields and still verify.
+#[derive(Debug, Clone, Copy)]
+pub struct Judged<'a> {
+    /// The decision row's id.
+    pub decision_id: uuid::Uuid,
+    /// SHA-256 of the input document's JSON text.
+    pub input_hash: &'a portcullis_core::Digest,
+    /// The policy's clock, ns since the epoch.
+    pub now_ns: i64,
+}
+
 impl GateKeys {
-    /// Signs the evaluation of a new promotion.
+    /// Signs the evaluation of a promotion as judged now: the row's verdict, bound to the
+    /// decision it records (`judged`).
     pub fn sign_evaluation(
         &self,
         p: &PromotionRecord,
+        judged: &Judged<'_>,
         at: DateTime<Utc>,
     ) -> portcullis_gate::Result<Value> {
         let record = merge(
@@ -205,10 +220,23 @@ impl GateKeys {
                 "allow": p.decision.allow,
                 "required_approvals": requirement(p.decision.required_approvals.as_ref()),
                 "evidence_hash": evidence_hash(&p.evidence),
+                "decision_id": judged.decision_id.to_string(),
+                "input_hash": judged.input_hash.as_str(),
+                // A string: ns since the epoch do not fit a JSON number's exact range.
+                "now_ns": judged.now_ns.to_string(),
                 "issued_at": timestamp(at),
             }),
         );
         self.sign(EVALUATION_TYPE, &record)
+    }
+
+    /// The record of a signed evaluation whose signature verifies (by this gate's key or a
+    /// retired one), without comparing it with any row: the replay compares it with the
+    /// decision row itself.
+    pub fn open_evaluation(&self, envelope: Option<&Value>) -> Result<Value, IntegrityError> {
+        Ok(self
+            .open("the signed evaluation", EVALUATION_TYPE, envelope)?
+            .record)
     }
 
     /// Verifies a promotion's signed evaluation against its row.

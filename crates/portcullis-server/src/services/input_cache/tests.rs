@@ -93,7 +93,7 @@ fn decide_for(digest: &str, docs: &[Arc<ParsedDocument>]) -> (Vec<u8>, Digest, D
         request: &request,
         waivers: &[],
     };
-    let (assembled, decision) = decide(&policy, &head, &Default::default(), docs).unwrap();
+    let (assembled, decision) = decide(&policy, &head, &Default::default(), docs, 0).unwrap();
     (assembled.json.clone(), assembled.hash(), decision)
 }
 

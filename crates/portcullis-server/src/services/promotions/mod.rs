@@ -118,7 +118,7 @@ pub async fn request(
         return Ok(Outcome::DryRun(view.to_json(&eval.input)?));
     }
     let evidence = eval.input_value()?;
-    let input_hash = eval.input_hash();
+    let judgement = eval.judgement()?;
     let new = NewPromotion {
         id: Uuid::new_v4(),
         state: if eval.decision.allow {
@@ -137,7 +137,7 @@ pub async fn request(
         policy_digest: eval.policy_digest,
         kind: PromotionKind::Promotion,
     };
-    match record::insert(state, caller, &new, &input_hash, serde_json::json!({})).await {
+    match record::insert(state, caller, &new, &judgement, serde_json::json!({})).await {
         Ok(()) => {}
         Err(PromotionError::Store(portcullis_store::Error::Conflict(_))) => {
             // A concurrent identical request won the race; return its promotion.

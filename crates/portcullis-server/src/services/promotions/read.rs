@@ -39,12 +39,13 @@ pub async fn list(
 
 /// Attaches the votes (and a break-glass or withdrawal, if any) to a promotion record.
 pub async fn view(store: &Store, p: PromotionRecord) -> Result<PromotionView, PromotionError> {
-    // Four independent reads, side by side (a waiting GET answers with this view).
-    let (approvals, break_glass, approvals_voided, withdrawal) = tokio::try_join!(
+    // Independent reads, side by side (a waiting GET answers with this view).
+    let (approvals, break_glass, approvals_voided, withdrawal, decision_ids) = tokio::try_join!(
         store.list_approvals(p.id),
         store.break_glass_review(p.id),
         store.approvals_voided(p.id),
         store.withdrawal(p.id),
+        store.decision_ids(p.id),
     )?;
     let evidence_hash = crate::services::trust::evidence_hash(&p.evidence);
     let mut view = PromotionView::new(p, approvals);
@@ -56,6 +57,7 @@ pub async fn view(store: &Store, p: PromotionRecord) -> Result<PromotionView, Pr
         by: w.withdrawn_by,
         reason: w.reason,
     });
+    view.decision_ids = Some(decision_ids);
     Ok(view)
 }
 

@@ -8,18 +8,19 @@ use serde_json::json;
 use super::error::PromotionError;
 use super::rejudge::{Cause, rejudge_locked};
 use crate::auth::Caller;
+use crate::services::decisions::{self, Judgement};
 use crate::services::trust::Release;
 use crate::state::AppState;
 
-/// Writes the promotion, the gate's signature over its evaluation (made from the row as
-/// stored, so it verifies against what is read back) and its audit events, in one
-/// transaction. The request is audited as `requested`, or `rollback_requested` for a
+/// Writes the promotion, its decision (`services::decisions`: the input text, the clock and
+/// the gate's signature over its evaluation, made from the row as stored, so it verifies
+/// against what is read back) and its audit events, in one transaction. The request is audited as `requested`, or `rollback_requested` for a
 /// rollback, its details extended by `extra` (a rollback names the promotion it returns to).
 pub(super) async fn insert(
     state: &AppState,
     caller: &Caller,
     p: &NewPromotion,
-    input_hash: &Digest,
+    judgement: &Judgement,
     extra: serde_json::Value,
 ) -> Result<(), PromotionError> {
     let store = &state.store;
@@ -28,8 +29,8 @@ pub(super) async fn insert(
     let stored = Store::lock_promotion(&mut tx, p.id)
         .await?
         .ok_or(PromotionError::NotFound(p.id))?;
-    let envelope = state.keys.sign_evaluation(&stored, chrono::Utc::now())?;
-    Store::set_evaluation_envelope(&mut tx, p.id, &envelope).await?;
+    let decision_id =
+        decisions::record(&mut tx, &state.keys, &stored, judgement, chrono::Utc::now()).await?;
     let mut details = json!({
         "source": p.source.to_string(),
         "route": p.route,
@@ -53,7 +54,10 @@ pub(super) async fn insert(
     };
     store.append_audit(&mut tx, &requested).await?;
     store
-        .append_audit(&mut tx, &evaluated_event(caller, p, input_hash))
+        .append_audit(
+            &mut tx,
+            &evaluated_event(caller, p, &judgement.input_hash, decision_id),
+        )
         .await?;
     let auto = release_unreviewed(state, &mut tx, &stored, caller).await?;
     portcullis_store::commit(tx).await?;
@@ -106,7 +110,12 @@ pub(super) async fn release_unreviewed(
     Ok(true)
 }
 
-fn evaluated_event(caller: &Caller, p: &NewPromotion, input_hash: &Digest) -> NewAuditEvent {
+fn evaluated_event(
+    caller: &Caller,
+    p: &NewPromotion,
+    input_hash: &Digest,
+    decision_id: uuid::Uuid,
+) -> NewAuditEvent {
     let decision = &p.decision;
     NewAuditEvent {
         actor: "policy".to_owned(),
@@ -119,6 +128,7 @@ fn evaluated_event(caller: &Caller, p: &NewPromotion, input_hash: &Digest) -> Ne
             "required_approvals": decision.required_approvals,
             "policy_digest": p.policy_digest,
             "input_hash": input_hash,
+            "decision_id": decision_id,
             "state": p.state,
         }),
         request_id: caller.request_id.clone(),

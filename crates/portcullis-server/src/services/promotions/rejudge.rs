@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::services::waivers;
+use crate::services::{decisions, waivers};
 use crate::state::AppState;
 
 /// Why a pending promotion is looked at again.
@@ -162,7 +162,8 @@ pub(crate) async fn rejudge_locked(
     if let Value::Object(doc) = &mut evidence {
         doc.insert("waivers".to_owned(), new_waivers);
     }
-    let decision = bundle.evaluate(&evidence);
+    let (decision, judgement) =
+        decisions::judge_json(&bundle, &evidence).map_err(|e| store_error("the input", e))?;
     let now = Utc::now();
     Store::rejudge_promotion(tx, p.id, &decision, &serving, &evidence).await?;
     let voided = Store::void_approvals(tx, p.id, &reason, now).await?;
@@ -178,11 +179,7 @@ pub(crate) async fn rejudge_locked(
     let stored = Store::lock_promotion(tx, p.id)
         .await?
         .ok_or_else(|| store_error("promotion", format!("{} vanished", p.id)))?;
-    let envelope = state
-        .keys
-        .sign_evaluation(&stored, now)
-        .map_err(|e| store_error("signing the new judgement", e))?;
-    Store::set_evaluation_envelope(tx, p.id, &envelope).await?;
+    let decision_id = decisions::record(tx, &state.keys, &stored, &judgement, now).await?;
     let evidence_hash = crate::services::trust::evidence_hash(&stored.evidence);
     let event = NewAuditEvent {
         actor: by.subject.clone(),
@@ -199,6 +196,8 @@ pub(crate) async fn rejudge_locked(
             "waived": decision.waived,
             "waivers": now_applying.iter().map(|w| w.id.as_str()).collect::<Vec<_>>(),
             "evidence_hash": evidence_hash,
+            "decision_id": decision_id,
+            "input_hash": judgement.input_hash,
         }),
         request_id: by.request_id.clone(),
     };

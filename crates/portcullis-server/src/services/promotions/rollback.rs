@@ -21,6 +21,7 @@ use super::error::{PromotionError, RegistryEnd};
 use super::{Outcome, get, record, validate, view};
 use crate::auth::Caller;
 use crate::config::Route;
+use crate::services::decisions::{self, Judgement};
 use crate::services::work;
 use crate::state::AppState;
 
@@ -92,8 +93,7 @@ pub async fn rollback(
     {
         return existing(state, open, &c).await;
     }
-    let (evidence, decision, input_hash, policy_digest) =
-        judge(state, caller, &c, &earlier).await?;
+    let (evidence, decision, judgement, policy_digest) = judge(state, caller, &c, &earlier).await?;
     let new = NewPromotion {
         id: Uuid::new_v4(),
         state: if decision.allow {
@@ -113,7 +113,7 @@ pub async fn rollback(
         kind: PromotionKind::Rollback,
     };
     let extra = json!({"rollback_of": earlier.id, "channel_tag": c.tag});
-    match record::insert(state, caller, &new, &input_hash, extra).await {
+    match record::insert(state, caller, &new, &judgement, extra).await {
         Ok(()) => {}
         Err(PromotionError::Store(portcullis_store::Error::Conflict(_))) => {
             // A concurrent request opened one first.
@@ -222,14 +222,14 @@ async fn existing(
 
 /// The rollback's evidence and verdict: the evidence stored with `earlier`, with the
 /// signatures verified again in production and this request; the serving policy judges it
-/// on the blocking pool. Returns the evidence, the decision, the input's hash and the digest
-/// of the policy that decided.
+/// on the blocking pool. Returns the evidence, the decision, what the decision records (the
+/// input text, its hash, the clock) and the digest of the policy that decided.
 async fn judge(
     state: &AppState,
     caller: &Caller,
     c: &Checked<'_>,
     earlier: &PromotionRecord,
-) -> Result<(Value, portcullis_core::Decision, Digest, Digest), PromotionError> {
+) -> Result<(Value, portcullis_core::Decision, Judgement, Digest), PromotionError> {
     let production = ImageRef {
         registry: c.dest.0.clone(),
         repository: c.dest.1.clone(),
@@ -260,9 +260,8 @@ async fn judge(
     let policy = state.gate.policy.current();
     let policy_digest = policy.digest().clone();
     let judged = work::blocking(&state.gate.eval_permits, move || {
-        let decision = policy.evaluate(&evidence);
-        let hash = serde_json::to_vec(&evidence).map(|text| Digest::sha256_of(&text));
-        hash.map(|h| (evidence, decision, h, policy_digest))
+        decisions::judge_json(&policy, &evidence)
+            .map(|(decision, judgement)| (evidence, decision, judgement, policy_digest))
     })
     .await??;
     Ok(judged)

@@ -1,0 +1,25 @@
+//! `/v1/decisions`: replaying a recorded decision (`services::decisions::replay`).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use uuid::Uuid;
+
+use crate::auth::{Authorized, roles};
+use crate::error::ApiError;
+use crate::services::decisions::replay::{self, ReplayReport};
+use crate::state::AppState;
+
+/// `POST /v1/decisions/{id}/replay`: judges the decision again with its stored input and
+/// bundle at its own time and says whether the verdict is identical (with a diff if not),
+/// or that a stored part disagrees with the gate's signed record (`tampered`).
+pub async fn replay(
+    State(state): State<AppState>,
+    Authorized(_caller): Authorized<{ roles::AUDITOR | roles::ADMIN }>,
+    Path(id): Path<String>,
+) -> Result<Json<ReplayReport>, ApiError> {
+    let id =
+        Uuid::parse_str(&id).map_err(|_| ApiError::not_found(format!("no decision {id:?}")))?;
+    Ok(Json(
+        replay::replay(&state.store, &state.keys, &state.gate.eval_permits, id).await?,
+    ))
+}
