@@ -33,24 +33,34 @@ pub struct LoopbackIdentity {
 impl LoopbackIdentity {
     /// A fresh CA and a P-256 server certificate it issued.
     pub fn generate() -> Result<Self> {
-        let mut ca = CertificateParams::default();
-        ca.distinguished_name
-            .push(DnType::CommonName, "portcullis test TLS CA");
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(cert_error)?;
-        let ca = CertifiedIssuer::self_signed(ca, ca_key).map_err(cert_error)?;
-        let mut leaf = CertificateParams::new(vec!["localhost".to_owned()]).map_err(cert_error)?;
-        leaf.subject_alt_names
-            .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
-        let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(cert_error)?;
-        let leaf_cert = leaf.signed_by(&leaf_key, &ca).map_err(cert_error)?;
+        let (ca, leaf_cert, leaf_key) = issue()?;
         Ok(Self {
             ca_pem: ca.pem(),
             cert_pem: leaf_cert.pem(),
             key_pem: leaf_key.serialize_pem(),
         })
     }
+}
+
+/// A fresh CA and a P-256 certificate for `localhost` and 127.0.0.1 it issued, with its key.
+fn issue() -> Result<(
+    CertifiedIssuer<'static, KeyPair>,
+    rcgen::Certificate,
+    KeyPair,
+)> {
+    let mut ca = CertificateParams::default();
+    ca.distinguished_name
+        .push(DnType::CommonName, "portcullis test TLS CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(cert_error)?;
+    let ca = CertifiedIssuer::self_signed(ca, ca_key).map_err(cert_error)?;
+    let mut leaf = CertificateParams::new(vec!["localhost".to_owned()]).map_err(cert_error)?;
+    leaf.subject_alt_names
+        .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(cert_error)?;
+    let leaf_cert = leaf.signed_by(&leaf_key, &ca).map_err(cert_error)?;
+    Ok((ca, leaf_cert, leaf_key))
 }
 
 /// The running server; stops when dropped.
@@ -66,18 +76,7 @@ pub struct HttpsDocument {
 impl HttpsDocument {
     /// Serves `body` as `application/json` at `path` (any path answers the same).
     pub async fn serve(path: &str, body: Vec<u8>) -> Result<Self> {
-        let mut ca = CertificateParams::default();
-        ca.distinguished_name
-            .push(DnType::CommonName, "portcullis test TLS CA");
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(cert_error)?;
-        let ca = CertifiedIssuer::self_signed(ca, ca_key).map_err(cert_error)?;
-        let mut leaf = CertificateParams::new(vec!["localhost".to_owned()]).map_err(cert_error)?;
-        leaf.subject_alt_names
-            .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
-        let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(cert_error)?;
-        let leaf_cert = leaf.signed_by(&leaf_key, &ca).map_err(cert_error)?;
+        let (ca, leaf_cert, leaf_key) = issue()?;
         let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
         let config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
