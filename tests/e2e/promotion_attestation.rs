@@ -244,6 +244,13 @@ async fn a_promotion_is_attested_in_production_and_verifies_with_independent_cod
         format!("oci://{destination}")
     );
     assert_eq!(predicate["destination"]["tag"], "v1");
+    // Signed as the copy ran, after the decision and before the promotion was `promoted`.
+    let at = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    assert!(at(&predicate["timePromoted"]) >= at(&predicate["timeVerified"]));
+    assert!(
+        at(&predicate["timePromoted"]) <= at(&done["updated_at"]),
+        "{done}"
+    );
     assert_eq!(predicate["decision"]["policyAllowed"], true);
     assert_eq!(predicate["decision"]["evidenceHash"], done["evidence_hash"]);
     assert_eq!(
@@ -384,4 +391,62 @@ async fn with_copy_attest_off_nothing_is_attached() {
     assert!(done["copy"].get("attestation").is_none(), "{done}");
     let att = format!("{}.att", digest.replace(':', "-"));
     assert_eq!(app.prod_digest("team/app", &att).await, None);
+}
+
+/// A platform subset's production digest is the index the copy makes, known only after it:
+/// the attestation is about that index, not the source's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_platform_subset_is_attested_at_the_index_the_copy_made() {
+    let app = TestApp::spawn_with(|c| {
+        c.routes[0].platforms = Some(vec!["linux/amd64".parse().unwrap()]);
+    })
+    .await;
+    let host = app.staging.host.as_str();
+    let source = portcullis_testkit::push_index(
+        host,
+        "team/multi",
+        "1.0",
+        &[("linux", "amd64"), ("linux", "arm64")],
+    )
+    .await
+    .unwrap();
+    app.sign("team/multi", &source, &app.key).await;
+    let (status, p) = app
+        .request(&format!("{host}/team/multi:1.0"), trivy(&[]))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let id = p["id"].as_str().unwrap().to_owned();
+    app.approve_twice(&id).await;
+    let done = app.wait_settled(&id).await;
+    assert_eq!(done["state"], "promoted", "{done}");
+    let subset = done["copy"]["subset_digest"]
+        .as_str()
+        .expect("a subset index");
+    assert_ne!(subset, source);
+    assert_eq!(done["copy"]["attestation"]["subject"], subset, "{done}");
+
+    let client = TestRegistry::client_for(&[&app.prod]).unwrap();
+    let found = attached(&client, &app, "team/multi", subset, &done["copy"]).await;
+    assert_eq!(found.referrer["subject"]["digest"], subset);
+    let statement = statement_of(&found.envelope);
+    let hex = subset.trim_start_matches("sha256:");
+    assert_eq!(statement["subject"][0]["digest"]["sha256"], hex);
+    let predicate = &statement["predicate"];
+    validate_predicate(predicate);
+    assert_eq!(
+        predicate["destination"]["platforms"],
+        json!(["linux/amd64"])
+    );
+    assert_eq!(
+        predicate["source"]["digest"]["sha256"],
+        source.trim_start_matches("sha256:")
+    );
+    // Nothing was attached to the source digest in production.
+    let d: Digest = source.parse().unwrap();
+    let repo: RepoPath = "team/multi".parse().unwrap();
+    let att = client
+        .get_manifest(&app.prod.host, &repo, &Reference::Tag(d.cosign_tag("att")))
+        .await
+        .unwrap();
+    assert!(att.is_none(), "an .att for the source digest: {att:?}");
 }

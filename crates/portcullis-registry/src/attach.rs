@@ -7,6 +7,9 @@
 //!   artifact (a Sigstore bundle), with the referrers tag schema (`sha256-<hex>` index)
 //!   brought up to date when the registry does not list the referrer through its API.
 //!
+//! The blobs both name go first, through `stage_attachments`, which may run while the image
+//! itself is still being copied; the manifests are written once it is there.
+//!
 //! Both read back what they wrote and try again (up to `ATTEMPTS` times) when a concurrent
 //! writer replaced the tag in between: a read-modify-write of a tag is not atomic in the
 //! distribution API.
@@ -78,9 +81,7 @@ impl RegistryClient {
     }
 
     async fn attach_layer(&self, s: Subject<'_>, envelope: &Attachment) -> Result<Digest> {
-        let layer = self
-            .push_blob_bytes(s.registry, s.repo, envelope.bytes.clone())
-            .await?;
+        let layer = Digest::sha256_of(&envelope.bytes);
         let tag = Reference::Tag(s.manifest.digest.cosign_tag("att"));
         let descriptor = json!({
             "mediaType": envelope.media_type,
@@ -134,7 +135,8 @@ impl RegistryClient {
         });
         let config = json_bytes(&config, "attestation config")?;
         let size = config.len();
-        let config_digest = self.push_blob_bytes(s.registry, s.repo, config).await?;
+        // Its `diff_ids` name a layer just signed: nothing to ask the registry first.
+        let config_digest = self.push_new_blob_bytes(s.registry, s.repo, config).await?;
         let manifest = json!({
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
@@ -161,12 +163,8 @@ impl RegistryClient {
     }
 
     async fn attach_referrer_inner(&self, s: Subject<'_>, artifact: &Attachment) -> Result<Digest> {
-        let empty = self
-            .push_blob_bytes(s.registry, s.repo, EMPTY.to_vec())
-            .await?;
-        let layer = self
-            .push_blob_bytes(s.registry, s.repo, artifact.bytes.clone())
-            .await?;
+        let empty = Digest::sha256_of(EMPTY);
+        let layer = Digest::sha256_of(&artifact.bytes);
         let manifest = json!({
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
@@ -182,8 +180,6 @@ impl RegistryClient {
         });
         let manifest = RawManifest::new(OCI_MANIFEST, json_bytes(&manifest, "referrer manifest")?);
         let reference = Reference::Digest(manifest.digest.clone());
-        self.put_manifest(s.registry, s.repo, &reference, &manifest)
-            .await?;
         let entry = json!({
             "mediaType": OCI_MANIFEST,
             "size": manifest.bytes.len(),
@@ -191,14 +187,41 @@ impl RegistryClient {
             "artifactType": artifact.media_type,
             "annotations": artifact.annotations,
         });
-        for _ in 0..ATTEMPTS {
-            let listed = self
-                .referrers(s.registry, s.repo, &s.manifest.digest, None)
-                .await?;
-            if listed.iter().any(|r| r.digest == manifest.digest) {
-                return Ok(manifest.digest);
+        let index_tag = Reference::Tag(referrers_tag(&s.manifest.digest)?);
+        // A registry known to lack the referrers API lists referrers only in the tag-schema
+        // index: it is read while the referrer is put, not listed first.
+        let without_api = self.lacks_referrers_api(s.registry);
+        let (put, read) = tokio::join!(
+            self.put_manifest(s.registry, s.repo, &reference, &manifest),
+            async {
+                match without_api {
+                    true => self
+                        .get_manifest(s.registry, s.repo, &index_tag)
+                        .await
+                        .map(Some),
+                    false => Ok(None),
+                }
             }
-            self.add_to_fallback_index(s, &entry).await?;
+        );
+        put?;
+        let mut read = read?;
+        for attempt in 0..=ATTEMPTS {
+            let index = match read.take() {
+                Some(index) => index,
+                None => {
+                    let listed = self
+                        .referrers(s.registry, s.repo, &s.manifest.digest, None)
+                        .await?;
+                    if listed.iter().any(|r| r.digest == manifest.digest) {
+                        return Ok(manifest.digest);
+                    }
+                    if attempt == ATTEMPTS {
+                        break;
+                    }
+                    self.get_manifest(s.registry, s.repo, &index_tag).await?
+                }
+            };
+            self.put_in_index(s, &index_tag, index, &entry).await?;
         }
         Err(Error::InvalidManifest(format!(
             "referrer {} is not listed for {} after {ATTEMPTS} attempts",
@@ -206,10 +229,15 @@ impl RegistryClient {
         )))
     }
 
-    /// Adds `entry` to the `sha256-<hex>` referrers index of the subject (made when missing).
-    async fn add_to_fallback_index(&self, s: Subject<'_>, entry: &Value) -> Result<()> {
-        let tag = Reference::Tag(referrers_tag(&s.manifest.digest)?);
-        let mut manifests = match self.get_manifest(s.registry, s.repo, &tag).await? {
+    /// Puts the referrers index `tag` (as read: `index`, or none yet) with `entry` added.
+    async fn put_in_index(
+        &self,
+        s: Subject<'_>,
+        tag: &Reference,
+        index: Option<RawManifest>,
+        entry: &Value,
+    ) -> Result<()> {
+        let mut manifests = match index {
             Some(index) if index.is_index() => {
                 let doc: Value = serde_json::from_slice(&index.bytes)
                     .map_err(|e| Error::InvalidManifest(format!("referrers index: {e}")))?;
@@ -235,8 +263,31 @@ impl RegistryClient {
         manifests.push(entry.clone());
         let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests});
         let index = RawManifest::new(OCI_INDEX, json_bytes(&index, "referrers index")?);
-        self.put_manifest(s.registry, s.repo, &tag, &index).await?;
+        self.put_manifest(s.registry, s.repo, tag, &index).await?;
         Ok(())
+    }
+
+    /// Pushes the blobs the manifests of [`Self::attach_cosign_layer`] and
+    /// [`Self::attach_referrer`] name, whatever the repository holds: each attachment's
+    /// bytes and the OCI empty config, all at once. Both need it done first. It may run
+    /// before the subject is in the repository (a blob no manifest names is harmless, and
+    /// the registry's garbage collection takes it). Errors carry `Role::Destination`.
+    pub async fn stage_attachments(
+        &self,
+        registry: &RegistryHost,
+        repo: &RepoPath,
+        attachments: &[&Attachment],
+    ) -> Result<()> {
+        let fresh = attachments
+            .iter()
+            .map(|a| self.push_new_blob_bytes(registry, repo, a.bytes.clone()));
+        let (empty, fresh) = tokio::join!(
+            self.push_blob_bytes(registry, repo, EMPTY.to_vec()),
+            futures_util::future::try_join_all(fresh)
+        );
+        empty
+            .and(fresh.map(drop))
+            .map_err(|e| e.at(Role::Destination))
     }
 }
 

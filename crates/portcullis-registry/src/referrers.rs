@@ -115,7 +115,7 @@ impl RegistryClient {
     }
 
     /// Whether `registry` answered the referrers API with 404 within `NO_API_RECHECK`.
-    fn lacks_referrers_api(&self, registry: &RegistryHost) -> bool {
+    pub(crate) fn lacks_referrers_api(&self, registry: &RegistryHost) -> bool {
         self.no_referrers_api_since(registry)
             .is_some_and(|at| at.elapsed() < NO_API_RECHECK)
     }

@@ -18,7 +18,7 @@ use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use portcullis_core::Digest;
 use portcullis_gate::Envelope;
-use portcullis_registry::{Attachment, RawManifest, Subject};
+use portcullis_registry::{Attachment, RawManifest, Role, Subject};
 use portcullis_store::PromotionRecord;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -189,6 +189,7 @@ pub fn bundle(envelope: &Envelope, key_id: &str) -> Value {
 }
 
 /// What to attach: the `.att` layer and the bundle referrer.
+#[derive(Clone)]
 pub struct Prepared {
     /// The envelope as a `.att` layer.
     pub layer: Attachment,
@@ -248,38 +249,84 @@ pub fn prepare(
     })
 }
 
-/// Attaches `prepared` to `production` in `job`'s destination repository (both layouts).
-pub async fn attach(
+/// A signed attestation whose blobs are already in the destination, with the descriptor of
+/// the image it is about: only its manifests remain to be written.
+pub struct Staged {
+    /// The production digest it is about.
+    pub production: Digest,
+    /// When it was signed (`timePromoted`).
+    pub signed_at: DateTime<Utc>,
+    prepared: Prepared,
+    subject: RawManifest,
+}
+
+/// Pushes the blobs of `prepared` (about `production`, signed at `signed_at`) into `job`'s
+/// destination and reads the subject's manifest, both at once. Before the copy has put the
+/// image in production, the manifest is read from the source (`from: Role::Source`; a
+/// digest names the same bytes everywhere); after it, from the destination.
+pub async fn stage(
     registry: &portcullis_registry::RegistryClient,
     job: &PromotionRecord,
     production: &Digest,
     prepared: &Prepared,
+    signed_at: DateTime<Utc>,
+    from: Role,
+) -> portcullis_registry::Result<Staged> {
+    let (host, repo) = (&job.destination.0, &job.destination.1);
+    let (read_host, read_repo, read_name) = match from {
+        Role::Source => (
+            &job.source.registry,
+            &job.source.repository,
+            job.source.with_digest(production.clone()).to_string(),
+        ),
+        Role::Destination => (host, repo, job.destination_name()),
+    };
+    let reference = portcullis_core::Reference::Digest(production.clone());
+    let attachments = [&prepared.layer, &prepared.referrer];
+    let (pushed, subject) = tokio::join!(
+        registry.stage_attachments(host, repo, &attachments),
+        async {
+            registry
+                .get_manifest(read_host, read_repo, &reference)
+                .await
+                .map_err(|e| e.at(from))?
+                .ok_or_else(|| {
+                    portcullis_registry::Error::NotFound {
+                        what: format!("manifest {production} in {read_name}"),
+                    }
+                    .at(from)
+                })
+        }
+    );
+    pushed?;
+    Ok(Staged {
+        production: production.clone(),
+        signed_at,
+        prepared: prepared.clone(),
+        subject: subject?,
+    })
+}
+
+/// Writes the manifests of `staged` in `job`'s destination (both layouts, at once).
+pub async fn attach(
+    registry: &portcullis_registry::RegistryClient,
+    job: &PromotionRecord,
+    staged: &Staged,
 ) -> portcullis_registry::Result<Attested> {
     let (host, repo) = (&job.destination.0, &job.destination.1);
-    let reference = portcullis_core::Reference::Digest(production.clone());
-    let manifest: RawManifest = registry
-        .get_manifest(host, repo, &reference)
-        .await
-        .map_err(|e| e.at(portcullis_registry::Role::Destination))?
-        .ok_or_else(|| {
-            portcullis_registry::Error::NotFound {
-                what: format!("manifest {production} in {}", job.destination_name()),
-            }
-            .at(portcullis_registry::Role::Destination)
-        })?;
     let subject = Subject {
         registry: host,
         repo,
-        manifest: &manifest,
+        manifest: &staged.subject,
     };
     // Two tags, no shared state: written at once.
     let (att_manifest, bundle_referrer) = tokio::try_join!(
-        registry.attach_cosign_layer(subject, &prepared.layer),
-        registry.attach_referrer(subject, &prepared.referrer),
+        registry.attach_cosign_layer(subject, &staged.prepared.layer),
+        registry.attach_referrer(subject, &staged.prepared.referrer),
     )?;
     Ok(Attested {
-        subject: production.clone(),
-        statement_sha256: prepared.statement_sha256.clone(),
+        subject: staged.production.clone(),
+        statement_sha256: staged.prepared.statement_sha256.clone(),
         att_manifest,
         bundle_referrer,
     })

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use portcullis_core::{AuditAction, PromotionKind};
-use portcullis_registry::{Activity, CopyReport};
+use portcullis_registry::{Activity, CopyReport, Role};
 use portcullis_store::PromotionRecord;
 use serde_json::json;
 use tokio::sync::Semaphore;
@@ -43,6 +43,9 @@ const POLL: Duration = Duration::from_secs(30);
 const ERROR_BACKOFF: Duration = Duration::from_secs(2);
 /// Claims after which a job that keeps dying (crash, lost lease) is marked failed.
 const MAX_ATTEMPTS: i32 = 5;
+/// An attestation signed this long before its copy finished is signed again, so that its
+/// `timePromoted` says when the image reached production.
+const RESIGN_AFTER: Duration = Duration::from_secs(1);
 /// A copy that shows no progress (no byte, blob or manifest moved, no retry backoff under
 /// way) for this long stops renewing its lease and gives the job up, so another replica
 /// may take it over once the lease lapses.
@@ -239,56 +242,96 @@ async fn copy(
         progress_tx.send_replace(Some(r.clone()));
     };
     let last_failure = Mutex::new(None);
-    let started = Instant::now();
-    let copy = job::within_deadline(state.copy_job_deadline, &last_failure, async {
-        if release.kind == PromotionKind::Rollback {
-            // The content is already in production: only the tag moves.
-            return job::retag_with_retries(&state.registry, job, &activity, &last_failure).await;
-        }
-        let plan = job::plan(release, state.copy_blob_concurrency, job)?;
-        job::copy_with_retries(
-            &state.registry,
-            &plan,
-            &report_progress,
-            &activity,
-            &last_failure,
-        )
-        .await
-    });
+    // A rollback re-points a channel tag at a digest that carries the attestation of its own
+    // promotion; it uploads nothing, not even a new attestation.
+    let attesting = state.copy_attest && release.kind != PromotionKind::Rollback;
     let copy = async {
-        let report = copy.await?;
-        // A rollback re-points a channel tag at a digest that carries the attestation of
-        // its own promotion; it uploads nothing, not even a new attestation.
-        if !state.copy_attest || release.kind == PromotionKind::Rollback {
+        let copying = async {
+            if release.kind == PromotionKind::Rollback {
+                // The content is already in production: only the tag moves.
+                return job::retag_with_retries(&state.registry, job, &activity, &last_failure)
+                    .await;
+            }
+            let plan = job::plan(release, state.copy_blob_concurrency, job)?;
+            job::copy_with_retries(
+                &state.registry,
+                &plan,
+                &report_progress,
+                &activity,
+                &last_failure,
+            )
+            .await
+        };
+        // The attestation is signed and its blobs pushed while the image is copied, when
+        // its subject is known before the copy: always, but for a platform subset (whose
+        // index the copy makes).
+        let staging = async {
+            if !attesting || release.platforms.is_some() {
+                return Ok(None);
+            }
+            let (digest, from) = (&job.digest, Role::Source);
+            job::stage_attestation(state, job, release, digest, from, &activity, &last_failure)
+                .await
+                .map(Some)
+        };
+        let (report, early) = tokio::try_join!(copying, staging)?;
+        if !attesting {
             return Ok(Copied {
                 report,
                 attestation: None,
             });
         }
         // The attestation is part of the job: `promoted` means production holds the image
-        // and the gate's signed word about it. Same deadline, same retries.
+        // and the gate's signed word about it. Its `timePromoted` is within `RESIGN_AFTER`
+        // of the copy's end, or it is signed again now.
         let production = report
             .subset_digest
             .clone()
             .unwrap_or_else(|| report.digest.clone());
-        let remaining = state.copy_job_deadline.saturating_sub(started.elapsed());
-        // Boxed: the copy's future is already large, and debug builds keep every await's
-        // state on the worker's stack.
-        let attested = Box::pin(job::within_deadline(remaining, &last_failure, async {
-            job::attest_with_retries(state, job, release, &production, &activity, &last_failure)
-                .await
-        }))
+        let staged = match early {
+            Some(s) if s.production == production && !stale(s.signed_at) => s,
+            _ => {
+                let from = Role::Destination;
+                Box::pin(job::stage_attestation(
+                    state,
+                    job,
+                    release,
+                    &production,
+                    from,
+                    &activity,
+                    &last_failure,
+                ))
+                .await?
+            }
+        };
+        let attested = Box::pin(job::attach_attestation(
+            state,
+            job,
+            &staged,
+            &activity,
+            &last_failure,
+        ))
         .await?;
         Ok(Copied {
             report,
             attestation: Some(attested),
         })
     };
+    // Boxed: the copy's future is large, and debug builds keep every await's state on the
+    // worker's stack.
+    let copy = job::within_deadline(state.copy_job_deadline, &last_failure, copy);
     let copy = Box::pin(copy);
     tokio::select! {
         outcome = copy => Some(outcome),
         () = keep_lease(state, job, claim, &activity, progress_rx) => None,
     }
+}
+
+/// Whether an attestation signed at `signed_at` is older than `RESIGN_AFTER`.
+fn stale(signed_at: chrono::DateTime<chrono::Utc>) -> bool {
+    (chrono::Utc::now() - signed_at)
+        .to_std()
+        .is_ok_and(|age| age > RESIGN_AFTER)
 }
 
 /// Renews the job's lease and records its progress every `HEARTBEAT` while the copy makes

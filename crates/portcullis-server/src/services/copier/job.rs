@@ -14,7 +14,7 @@ use portcullis_registry::{
 };
 use portcullis_store::PromotionRecord;
 
-use crate::services::attestation::{self, Attested};
+use crate::services::attestation::{self, Attested, Staged};
 use crate::services::trust::{IntegrityError, Release};
 
 /// Why a copy job failed.
@@ -222,22 +222,41 @@ where
     }
 }
 
-/// Signs the promotion attestation of `production` and attaches it in the destination
-/// (`services::attestation`), retried like a copy.
-pub async fn attest_with_retries(
+/// Signs the promotion attestation of `production` and stages it in the destination
+/// (`attestation::stage`: its blobs pushed, the subject's manifest read `from` the source
+/// while the copy runs or the destination after it), retried like a copy.
+pub async fn stage_attestation(
     state: &crate::state::AppState,
     job: &PromotionRecord,
     release: &Release,
     production: &portcullis_core::Digest,
+    from: Role,
+    activity: &Activity,
+    last: &Mutex<Option<String>>,
+) -> Result<Staged, CopyError> {
+    let signed_at = chrono::Utc::now();
+    let prepared = attestation::prepare(&state.keys, job, release, production, signed_at)
+        .map_err(CopyError::Attestation)?;
+    let client = state.registry.with_activity(activity.clone());
+    let ends = (&job.source.registry, &job.destination.0);
+    with_retries(&client, ends, activity, last, || {
+        attestation::stage(&client, job, production, &prepared, signed_at, from)
+    })
+    .await
+}
+
+/// Writes the staged attestation's manifests in the destination, retried like a copy.
+pub async fn attach_attestation(
+    state: &crate::state::AppState,
+    job: &PromotionRecord,
+    staged: &Staged,
     activity: &Activity,
     last: &Mutex<Option<String>>,
 ) -> Result<Attested, CopyError> {
-    let prepared = attestation::prepare(&state.keys, job, release, production, chrono::Utc::now())
-        .map_err(CopyError::Attestation)?;
     let client = state.registry.with_activity(activity.clone());
     let host = &job.destination.0;
     with_retries(&client, (host, host), activity, last, || {
-        attestation::attach(&client, job, production, &prepared)
+        attestation::attach(&client, job, staged)
     })
     .await
 }
