@@ -13,15 +13,15 @@
 //! the source: its job checks that the content is still complete in production and writes
 //! the channel tag (`job::retag_with_retries`).
 
+mod attempt;
 mod job;
 mod outcome;
 mod wakeup;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use portcullis_core::{AuditAction, PromotionKind};
-use portcullis_registry::{Activity, CopyReport, Role};
+use portcullis_core::AuditAction;
 use portcullis_store::PromotionRecord;
 use serde_json::json;
 use tokio::sync::Semaphore;
@@ -30,7 +30,7 @@ use uuid::Uuid;
 use crate::services::trust::{IntegrityError, Release};
 use crate::state::AppState;
 pub use job::CopyError;
-use outcome::{Copied, event, record, refuse};
+use outcome::{event, record, refuse};
 
 /// How long a claimed job stays leased without renewal before another worker may take it.
 const LEASE_SECS: i64 = 60;
@@ -43,9 +43,6 @@ const POLL: Duration = Duration::from_secs(30);
 const ERROR_BACKOFF: Duration = Duration::from_secs(2);
 /// Claims after which a job that keeps dying (crash, lost lease) is marked failed.
 const MAX_ATTEMPTS: i32 = 5;
-/// An attestation signed this long before its copy finished is signed again, so that its
-/// `timePromoted` says when the image reached production.
-const RESIGN_AFTER: Duration = Duration::from_secs(1);
 /// A copy that shows no progress (no byte, blob or manifest moved, no retry backoff under
 /// way) for this long stops renewing its lease and gives the job up, so another replica
 /// may take it over once the lease lapses.
@@ -203,7 +200,7 @@ async fn process(state: AppState, job: PromotionRecord, claim: Uuid) {
         }
     };
     let copy_clock = Instant::now();
-    let (outcome, ()) = tokio::join!(copy(&state, &job, claim, &release), audit_start);
+    let (outcome, ()) = tokio::join!(attempt::copy(&state, &job, claim, &release), audit_start);
     let copy_ms = ms(copy_clock.elapsed());
     let Some(outcome) = outcome else {
         tracing::warn!(promotion.id = %job.id, "stopped the copy: its lease was lost or it stalled");
@@ -223,167 +220,4 @@ async fn process(state: AppState, job: PromotionRecord, claim: Uuid) {
         copy.total_ms = ms(clock.elapsed()),
         "copy job timings"
     );
-}
-
-/// The copy of a released job, with its retries and deadline, while its lease is kept;
-/// `None` when the lease was lost or the copy stalled.
-async fn copy(
-    state: &AppState,
-    job: &PromotionRecord,
-    claim: Uuid,
-    release: &Release,
-) -> Option<Result<Copied, CopyError>> {
-    let (progress_tx, progress_rx) = tokio::sync::watch::channel(None::<CopyReport>);
-    let activity = Activity::new();
-    let seen = activity.clone();
-    let report_progress = move |r: &CopyReport| {
-        seen.touch();
-        // Serialised only when the heartbeat writes it (at most once per `HEARTBEAT`).
-        progress_tx.send_replace(Some(r.clone()));
-    };
-    let last_failure = Mutex::new(None);
-    // A rollback re-points a channel tag at a digest that carries the attestation of its own
-    // promotion; it uploads nothing, not even a new attestation.
-    let attesting = state.copy_attest && release.kind != PromotionKind::Rollback;
-    let copy = async {
-        let copying = async {
-            if release.kind == PromotionKind::Rollback {
-                // The content is already in production: only the tag moves.
-                return job::retag_with_retries(&state.registry, job, &activity, &last_failure)
-                    .await;
-            }
-            let plan = job::plan(release, state.copy_blob_concurrency, job)?;
-            job::copy_with_retries(
-                &state.registry,
-                &plan,
-                &report_progress,
-                &activity,
-                &last_failure,
-            )
-            .await
-        };
-        // The attestation is signed and its blobs pushed while the image is copied, when
-        // its subject is known before the copy: always, but for a platform subset (whose
-        // index the copy makes).
-        let staging = async {
-            if !attesting || release.platforms.is_some() {
-                return Ok(None);
-            }
-            let (digest, from) = (&job.digest, Role::Source);
-            job::stage_attestation(state, job, release, digest, from, &activity, &last_failure)
-                .await
-                .map(Some)
-        };
-        let (report, early) = tokio::try_join!(copying, staging)?;
-        if !attesting {
-            return Ok(Copied {
-                report,
-                attestation: None,
-            });
-        }
-        // The attestation is part of the job: `promoted` means production holds the image
-        // and the gate's signed word about it. Its `timePromoted` is within `RESIGN_AFTER`
-        // of the copy's end, or it is signed again now.
-        let production = report
-            .subset_digest
-            .clone()
-            .unwrap_or_else(|| report.digest.clone());
-        let staged = match early {
-            Some(s) if s.production == production && !stale(s.signed_at) => s,
-            _ => {
-                let from = Role::Destination;
-                Box::pin(job::stage_attestation(
-                    state,
-                    job,
-                    release,
-                    &production,
-                    from,
-                    &activity,
-                    &last_failure,
-                ))
-                .await?
-            }
-        };
-        let attested = Box::pin(job::attach_attestation(
-            state,
-            job,
-            &staged,
-            &activity,
-            &last_failure,
-        ))
-        .await?;
-        Ok(Copied {
-            report,
-            attestation: Some(attested),
-        })
-    };
-    // Boxed: the copy's future is large, and debug builds keep every await's state on the
-    // worker's stack.
-    let copy = job::within_deadline(state.copy_job_deadline, &last_failure, copy);
-    let copy = Box::pin(copy);
-    tokio::select! {
-        outcome = copy => Some(outcome),
-        () = keep_lease(state, job, claim, &activity, progress_rx) => None,
-    }
-}
-
-/// Whether an attestation signed at `signed_at` is older than `RESIGN_AFTER`.
-fn stale(signed_at: chrono::DateTime<chrono::Utc>) -> bool {
-    (chrono::Utc::now() - signed_at)
-        .to_std()
-        .is_ok_and(|age| age > RESIGN_AFTER)
-}
-
-/// Renews the job's lease and records its progress every `HEARTBEAT` while the copy makes
-/// progress; returns when the claim is lost or the copy stalled past `STALL_LIMIT` (no
-/// progress, no renewal: the lease lapses and another replica may take the job over).
-async fn keep_lease(
-    state: &AppState,
-    job: &PromotionRecord,
-    claim: Uuid,
-    activity: &Activity,
-    mut progress: tokio::sync::watch::Receiver<Option<CopyReport>>,
-) {
-    let mut streamed = 0;
-    let mut report = None::<serde_json::Value>;
-    loop {
-        tokio::time::sleep(HEARTBEAT).await;
-        let idle = activity.idle_for();
-        if idle > STALL_LIMIT {
-            tracing::warn!(
-                promotion.id = %job.id,
-                copy.idle_secs = idle.as_secs(),
-                "copy made no progress; giving the job up to its lease"
-            );
-            return;
-        }
-        // Written when a blob or manifest landed, or when bytes moved since the last beat:
-        // `bytes_streamed` moves per chunk while a large layer uploads.
-        let now_streamed = activity.bytes_streamed();
-        let landed = progress.has_changed().unwrap_or(false);
-        if landed {
-            report = progress
-                .borrow_and_update()
-                .as_ref()
-                .map(|r| serde_json::to_value(r).unwrap_or_default());
-        }
-        let latest = (landed || now_streamed != streamed).then(|| {
-            streamed = now_streamed;
-            let mut value = report.clone().unwrap_or_else(|| json!({}));
-            value["in_progress"] = json!(true);
-            value["bytes_streamed"] = json!(now_streamed);
-            value
-        });
-        match state
-            .store
-            .heartbeat_copy_job(job.id, claim, LEASE_SECS, latest.as_ref())
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, promotion.id = %job.id, "copy heartbeat failed")
-            }
-        }
-    }
 }
