@@ -68,7 +68,9 @@ pub(super) async fn copy(
                 .await
                 .map(Some)
         };
+        let clock = std::time::Instant::now();
         let (report, early) = tokio::try_join!(copying, staging)?;
+        let copied_ms = clock.elapsed().as_millis();
         if !attesting {
             return Ok(Copied {
                 report,
@@ -82,8 +84,10 @@ pub(super) async fn copy(
             .subset_digest
             .clone()
             .unwrap_or_else(|| report.digest.clone());
+        let early = early.filter(|s| s.production == production && !stale(s.signed_at));
+        let early_used = early.is_some();
         let staged = match early {
-            Some(s) if s.production == production && !stale(s.signed_at) => s,
+            Some(s) => s,
             _ => {
                 let from = Role::Destination;
                 Box::pin(job::stage_attestation(
@@ -106,6 +110,12 @@ pub(super) async fn copy(
             &last_failure,
         ))
         .await?;
+        tracing::debug!(
+            copy.copied_ms = u64::try_from(copied_ms).unwrap_or(u64::MAX),
+            copy.attested_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX),
+            copy.signed_early = early_used,
+            "copied and attested"
+        );
         Ok(Copied {
             report,
             attestation: Some(attested),
