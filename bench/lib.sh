@@ -16,7 +16,8 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 cargo build --release -q -p portcullis-server -p portcullis-testkit
-PORTCULLIS=${CARGO_TARGET_DIR:-$ROOT/target}/release/portcullis
+# BENCH_PORTCULLIS=PATH runs another build of the server (an A/B comparison of two builds).
+PORTCULLIS=${BENCH_PORTCULLIS:-${CARGO_TARGET_DIR:-$ROOT/target}/release/portcullis}
 TESTKIT=${CARGO_TARGET_DIR:-$ROOT/target}/release/portcullis-testkit
 
 free_port() {

@@ -87,6 +87,11 @@ impl EvidenceDocument {
     pub fn format(&self) -> &str {
         &self.format
     }
+
+    /// The document's length in bytes, as sent.
+    pub fn byte_len(&self) -> usize {
+        self.document.get().len()
+    }
 }
 
 /// Parses `documents` and builds each one's part of the policy input, refusing the first one

@@ -21,7 +21,7 @@ use portcullis_policy::{
 use crate::services::decisions::Judgement;
 use crate::services::documents::EvidenceError;
 use crate::services::input_cache::ParsedDocument;
-use crate::services::work;
+use crate::services::work::{self, Weight};
 use crate::state::Gate;
 
 /// What the policy was asked and what it answered.
@@ -81,7 +81,8 @@ pub async fn evaluate(
     let verified = gate.collector.verified(source, digest).await;
     let signed = Tally::of(&verified.items);
     let supplied = ci.iter().fold(Tally::default(), |t, d| t.plus(d.tally));
-    if let Some(exceeded) = signed.plus(supplied).exceeded(&gate.limits) {
+    let all = signed.plus(supplied);
+    if let Some(exceeded) = all.exceeded(&gate.limits) {
         return Err(EvidenceError::TooLarge {
             context: format!(
                 "with what the signed attestations of {digest} add ({} findings, {} components, {} VEX statements)",
@@ -94,7 +95,8 @@ pub async fn evaluate(
     let policy_digest = policy.digest().clone();
     let (source, digest) = (source.clone(), digest.clone());
     let recorded = !request.dry_run;
-    let (assembled, hash, decision, now_ns) = work::blocking(&gate.eval_permits, move || {
+    let weight = Weight::of_items(all.findings + all.components + all.vex_statements);
+    let (assembled, hash, decision, now_ns) = work::run(&gate.eval_permits, weight, move || {
         let head = Head {
             source: &source,
             digest: &digest,

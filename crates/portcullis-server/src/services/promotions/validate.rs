@@ -13,7 +13,7 @@ use crate::auth::{Caller, roles};
 use crate::config::Route;
 use crate::services::documents::{self, EvidenceDocument};
 use crate::services::input_cache::ParsedDocument;
-use crate::services::work;
+use crate::services::work::{self, Weight};
 use crate::state::AppState;
 
 /// The roles that may request promotions (and retry them).
@@ -94,9 +94,12 @@ pub(super) async fn validate(
     let documents = std::mem::take(&mut req.evidence);
     let limits = state.gate.limits;
     let cache = Arc::clone(&state.gate.input_cache);
-    let parsed = work::blocking(&state.gate.eval_permits, move || {
-        documents::parse(documents, &limits, &cache)
-    })
+    let bytes = documents.iter().map(EvidenceDocument::byte_len).sum();
+    let parsed = work::run(
+        &state.gate.eval_permits,
+        Weight::of_bytes(bytes),
+        move || documents::parse(documents, &limits, &cache),
+    )
     .await??;
     Ok(Validated {
         source,
