@@ -28,6 +28,7 @@ mod limits;
 mod listing;
 mod metrics;
 mod oidc;
+mod openapi;
 mod outage;
 mod policy;
 mod promotion_attestation;

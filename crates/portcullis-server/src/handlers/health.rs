@@ -10,6 +10,12 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// `GET /healthz`: the process answers.
+#[utoipa::path(
+    get, path = "/healthz", tag = "operations", operation_id = "healthz",
+    summary = "Liveness",
+    responses((status = 200, description = "The process answers",
+        body = crate::openapi::schemas::Health)),
+)]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
@@ -19,6 +25,14 @@ pub async fn healthz() -> Json<Value> {
 const READY_WITHIN: Duration = Duration::from_millis(1500);
 
 /// `GET /readyz`: the database answers.
+#[utoipa::path(
+    get, path = "/readyz", tag = "operations", operation_id = "readyz",
+    summary = "Readiness",
+    responses(
+        (status = 200, description = "The database answers", body = crate::openapi::schemas::Ready),
+        (status = 503, description = "`not_ready`: the database is not reachable"),
+    ),
+)]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     state.store.ping(READY_WITHIN).await.map_err(|e| {
         tracing::warn!(error = %e, "readiness check failed");

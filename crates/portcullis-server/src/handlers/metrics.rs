@@ -10,6 +10,13 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// `GET /metrics` with an auditor or admin token (`metrics.public: false`, the default).
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    summary = "Prometheus metrics",
+    security(("bearer" = ["auditor", "admin"])),
+    responses((status = 200, description = "Prometheus text exposition 0.0.4",
+        content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)),
+)]
 pub async fn protected(
     State(state): State<AppState>,
     Authorized(_caller): Authorized<{ roles::AUDITOR | roles::ADMIN }>,
@@ -18,6 +25,12 @@ pub async fn protected(
 }
 
 /// `GET /metrics` without a token (`metrics.public: true`).
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    summary = "Prometheus metrics (`metrics.public: true`)",
+    responses((status = 200, description = "Prometheus text exposition 0.0.4",
+        content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)),
+)]
 pub async fn public(State(state): State<AppState>) -> Result<Response, ApiError> {
     render(&state).await
 }

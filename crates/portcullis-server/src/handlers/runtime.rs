@@ -14,6 +14,18 @@ use crate::services::runtime::{self, DriftPage, ReportRequest};
 use crate::state::AppState;
 
 /// `POST /v1/runtime/reports`: replaces what the workload runs.
+#[utoipa::path(
+    post, path = "/v1/runtime/reports", tag = "admission", operation_id = "reportRuntime",
+    summary = "Report what a workload runs",
+    security(("bearer" = ["admission", "admin"])),
+    request_body(content = ReportRequest, example = crate::openapi::examples::runtime_report),
+    responses(
+        (status = 200, description = "Recorded, replacing the workload's earlier report",
+            body = crate::openapi::schemas::RuntimeRecorded),
+        (status = 422, description = "`invalid_body`: a name is not a Kubernetes name, an image \
+            has no digest, or too many images"),
+    )
+)]
 pub async fn report(
     State(state): State<AppState>,
     Authorized(caller): Authorized<{ roles::ADMISSION | roles::ADMIN }>,
@@ -42,8 +54,9 @@ pub async fn report(
 }
 
 /// Query of `GET /v1/runtime/drift`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DriftQuery {
     /// Reported workloads looked at (1–500, default 100).
     limit: Option<i64>,
@@ -52,6 +65,18 @@ pub struct DriftQuery {
 }
 
 /// `GET /v1/runtime/drift?limit=&after=`.
+#[utoipa::path(
+    get, path = "/v1/runtime/drift", tag = "admission", operation_id = "runtimeDrift",
+    summary = "Workloads running images this gate did not promote",
+    security(("bearer" = ["auditor", "admin"])),
+    params(DriftQuery),
+    responses(
+        (status = 200, description = "One page", body = DriftPage),
+        (status = 400, description = "`invalid_query`: `limit` out of 1–500, or `after` not \
+            `cluster/namespace/workload`"),
+        (status = 422, description = "`invalid_query`: `after` holds a character not allowed"),
+    )
+)]
 pub async fn drift(
     State(state): State<AppState>,
     Authorized(_caller): Authorized<{ roles::AUDITOR | roles::ADMIN }>,
