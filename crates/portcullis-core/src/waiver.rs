@@ -111,7 +111,9 @@ impl fmt::Display for WaiverState {
 }
 
 /// The id a waiver waives: 1–128 bytes, printable, no white space.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 #[schema(value_type = String, example = "CVE-2024-3094")]
 pub struct WaiverMatch(String);

@@ -18,6 +18,7 @@ pub struct PromotionView {
     /// Source as requested.
     pub source: String,
     /// Digest promoted.
+    #[schema(value_type = portcullis_core::Digest)]
     pub digest: String,
     /// Destination repository.
     pub destination: String,
@@ -32,6 +33,7 @@ pub struct PromotionView {
     /// Votes so far.
     pub approvals: Vec<ApprovalRecord>,
     /// Policy bundle digest.
+    #[schema(value_type = portcullis_core::Digest)]
     pub policy_digest: String,
     /// Why the copy failed.
     pub error: Option<String>,

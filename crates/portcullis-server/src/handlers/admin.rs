@@ -8,11 +8,12 @@ use crate::error::ApiError;
 use crate::services::policy::Reloaded;
 use crate::state::AppState;
 
+/// Reload the policy bundle from disk.
+///
 /// `POST /v1/admin/policy/reload`: reload the bundle from disk; a bundle that does not
 /// compile or fails its tests is refused (422) and the previous one keeps serving.
 #[utoipa::path(
     post, path = "/v1/admin/policy/reload", tag = "admin", operation_id = "reloadPolicy",
-    summary = "Reload the policy bundle from disk",
     security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "Reloaded; pending promotions judged again if it changed",

@@ -17,10 +17,11 @@ use crate::state::AppState;
 /// around it (old object, user info) needs room too.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
+/// Kubernetes validating admission webhook.
+///
 /// `POST /v1/admission`.
 #[utoipa::path(
     post, path = "/v1/admission", tag = "admission", operation_id = "admissionReview",
-    summary = "Kubernetes validating admission webhook",
     security(("bearer" = ["admission", "admin"])),
     request_body(content = crate::openapi::schemas::AdmissionReviewRequest,
         description = "An `admission.k8s.io/v1` AdmissionReview (at most 4 MiB)",

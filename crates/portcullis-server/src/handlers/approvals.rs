@@ -4,7 +4,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use portcullis_core::TextKind;
-use uuid::Uuid;
 use serde::Deserialize;
 
 use crate::auth::{Authorized, roles};
@@ -27,10 +26,11 @@ pub struct VoteBody {
     evidence_hash: String,
 }
 
+/// Approve or reject a pending promotion.
+///
 /// `POST /v1/promotions/{id}/approvals`.
 #[utoipa::path(
     post, path = "/v1/promotions/{id}/approvals", tag = "approvals", operation_id = "vote",
-    summary = "Approve or reject a pending promotion",
     security(("bearer" = ["approver", "admin"])),
     params(("id" = Uuid, Path, description = "The promotion's id")),
     request_body(content = VoteBody, example = crate::openapi::examples::vote),

@@ -25,10 +25,12 @@ pub struct BreakGlassBody {
     justification: String,
 }
 
+/// Promote despite the policy or missing approvals.
+///
 /// `POST /v1/promotions/{id}/break-glass` (role `break-glass` only).
 #[utoipa::path(
     post, path = "/v1/promotions/{id}/break-glass", tag = "break-glass",
-    operation_id = "breakGlass", summary = "Promote despite the policy or missing approvals",
+    operation_id = "breakGlass",
     security(("bearer" = ["break-glass"])),
     params(("id" = Uuid, Path, description = "The promotion's id")),
     request_body(content = BreakGlassBody, example = json!({
@@ -81,10 +83,11 @@ pub struct ReviewQuery {
     limit: Option<i64>,
 }
 
+/// List break-glass reviews.
+///
 /// `GET /v1/reviews?state=open|all&limit=` (auditor, admin).
 #[utoipa::path(
     get, path = "/v1/reviews", tag = "break-glass", operation_id = "listReviews",
-    summary = "List break-glass reviews",
     security(("bearer" = ["auditor", "admin"])),
     params(ReviewQuery),
     responses(
@@ -128,10 +131,12 @@ pub struct AcknowledgeBody {
     note: String,
 }
 
+/// Acknowledge a break-glass review.
+///
 /// `POST /v1/reviews/{id}/acknowledge` (auditor).
 #[utoipa::path(
     post, path = "/v1/reviews/{id}/acknowledge", tag = "break-glass",
-    operation_id = "acknowledgeReview", summary = "Acknowledge a break-glass review",
+    operation_id = "acknowledgeReview",
     security(("bearer" = ["auditor"])),
     params(("id" = Uuid, Path, description = "The review's id")),
     request_body(content = AcknowledgeBody, example = json!({

@@ -9,12 +9,13 @@ use crate::error::ApiError;
 use crate::services::decisions::replay::{self, ReplayReport};
 use crate::state::AppState;
 
+/// Replay a recorded decision.
+///
 /// `POST /v1/decisions/{id}/replay`: judges the decision again with its stored input and
 /// bundle at its own time and says whether the verdict is identical (with a diff if not),
 /// or that a stored part disagrees with the gate's signed record (`tampered`).
 #[utoipa::path(
     post, path = "/v1/decisions/{id}/replay", tag = "decisions", operation_id = "replayDecision",
-    summary = "Replay a recorded decision",
     security(("bearer" = ["auditor", "admin"])),
     params(("id" = Uuid, Path, description = "The decision's id (a promotion's `decision_ids`)")),
     responses(

@@ -27,10 +27,11 @@ pub struct Keys {
     pub keys: Vec<KeyView>,
 }
 
+/// The gate's public keys.
+///
 /// `GET /v1/gate/keys`.
 #[utoipa::path(
     get, path = "/v1/gate/keys", tag = "gate", operation_id = "gateKeys",
-    summary = "The gate's public keys",
     responses(
         (status = 200, description = "The active key first, then retired ones", body = Keys,
             example = crate::openapi::examples::gate_keys),

@@ -9,10 +9,11 @@ use serde_json::{Value, json};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// Liveness.
+///
 /// `GET /healthz`: the process answers.
 #[utoipa::path(
     get, path = "/healthz", tag = "operations", operation_id = "healthz",
-    summary = "Liveness",
     responses((status = 200, description = "The process answers",
         body = crate::openapi::schemas::Health)),
 )]
@@ -24,10 +25,11 @@ pub async fn healthz() -> Json<Value> {
 /// well within their own timeout, outage or not.
 const READY_WITHIN: Duration = Duration::from_millis(1500);
 
+/// Readiness.
+///
 /// `GET /readyz`: the database answers.
 #[utoipa::path(
     get, path = "/readyz", tag = "operations", operation_id = "readyz",
-    summary = "Readiness",
     responses(
         (status = 200, description = "The database answers", body = crate::openapi::schemas::Ready),
         (status = 503, description = "`not_ready`: the database is not reachable"),

@@ -9,10 +9,11 @@ use crate::auth::{Authorized, roles};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// Prometheus metrics.
+///
 /// `GET /metrics` with an auditor or admin token (`metrics.public: false`, the default).
 #[utoipa::path(
     get, path = "/metrics", tag = "operations", operation_id = "metrics",
-    summary = "Prometheus metrics",
     security(("bearer" = ["auditor", "admin"])),
     responses((status = 200, description = "Prometheus text exposition 0.0.4",
         content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)),
@@ -24,10 +25,11 @@ pub async fn protected(
     render(&state).await
 }
 
+/// Prometheus metrics (`metrics.public: true`).
+///
 /// `GET /metrics` without a token (`metrics.public: true`).
 #[utoipa::path(
     get, path = "/metrics", tag = "operations", operation_id = "metrics",
-    summary = "Prometheus metrics (`metrics.public: true`)",
     responses((status = 200, description = "Prometheus text exposition 0.0.4",
         content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)),
 )]

@@ -7,10 +7,11 @@ use axum::response::{IntoResponse, Response};
 
 use crate::openapi::Document;
 
+/// This document.
+///
 /// `GET /openapi.json`.
 #[utoipa::path(
     get, path = "/openapi.json", tag = "operations", operation_id = "openapi",
-    summary = "This document",
     responses((status = 200, description = "The OpenAPI 3.1 document of this server's API",
         content_type = "application/json", body = Object)),
 )]

@@ -24,11 +24,12 @@ pub struct SimulateQuery {
     last: Option<i64>,
 }
 
+/// Which recent verdicts a candidate policy bundle would flip.
+///
 /// `POST /v1/policy/simulate[?last=N]` (admin), the candidate bundle as a plain tar archive
 /// in the body (at most 4 MiB): the recent decisions whose verdict it would flip.
 #[utoipa::path(
     post, path = "/v1/policy/simulate", tag = "decisions", operation_id = "simulatePolicy",
-    summary = "Which recent verdicts a candidate policy bundle would flip",
     security(("bearer" = ["admin"])),
     params(SimulateQuery),
     request_body(content = String, content_type = "application/x-tar",

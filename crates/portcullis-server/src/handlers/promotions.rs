@@ -19,10 +19,13 @@ use crate::views::PromotionView;
 const READERS: u8 = roles::CI | roles::APPROVER | roles::AUDITOR | roles::ADMIN;
 const REQUESTERS: u8 = roles::CI | roles::ADMIN;
 
-/// `POST /v1/promotions`.
+/// Request a promotion.
+///
+/// `POST /v1/promotions`: the policy judges the image's evidence (its signatures and
+/// attestations, and the documents sent); an allowed promotion waits for its approvals, then
+/// the copy worker copies it by digest.
 #[utoipa::path(
     post, path = "/v1/promotions", tag = "promotions", operation_id = "createPromotion",
-    summary = "Request a promotion",
     security(("bearer" = ["ci", "admin"])),
     request_body(content = PromotionRequest, example = crate::openapi::examples::promotion_request),
     responses(
@@ -76,12 +79,13 @@ pub struct ShowQuery {
     state: Option<String>,
 }
 
+/// Show a promotion (optionally long-polling for a change).
+///
 /// `GET /v1/promotions/{id}[?wait_seconds=N[&state=S]]`: with `wait_seconds`, answers as soon
 /// as the state differs from `state` (default: the state when the request arrived), or
 /// after N seconds with the view then.
 #[utoipa::path(
     get, path = "/v1/promotions/{id}", tag = "promotions", operation_id = "getPromotion",
-    summary = "Show a promotion (optionally long-polling for a change)",
     security(("bearer" = ["ci", "approver", "auditor", "admin"])),
     params(("id" = Uuid, Path, description = "The promotion's id"), ShowQuery),
     responses(
@@ -146,10 +150,11 @@ pub struct ListQuery {
     awaiting: Option<String>,
 }
 
+/// List promotions, or those awaiting the caller's approval.
+///
 /// `GET /v1/promotions?state=&limit=` or `?awaiting=me`.
 #[utoipa::path(
     get, path = "/v1/promotions", tag = "promotions", operation_id = "listPromotions",
-    summary = "List promotions, or those awaiting the caller's approval",
     security(("bearer" = ["ci", "approver", "auditor", "admin"])),
     params(ListQuery),
     responses(
@@ -207,10 +212,11 @@ pub fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ApiError::not_found(format!("no promotion {id:?}")))
 }
 
+/// Retry a failed copy.
+///
 /// `POST /v1/promotions/{id}/retry`: re-queue a failed copy (its requester or an admin).
 #[utoipa::path(
     post, path = "/v1/promotions/{id}/retry", tag = "promotions", operation_id = "retryPromotion",
-    summary = "Retry a failed copy",
     security(("bearer" = ["ci", "admin"])),
     params(("id" = Uuid, Path, description = "The promotion's id")),
     responses(
@@ -240,10 +246,12 @@ pub struct WithdrawBody {
     reason: String,
 }
 
+/// Withdraw a promoted image.
+///
 /// `POST /v1/promotions/{id}/withdraw` (admin): admission refuses the image from now on.
 #[utoipa::path(
     post, path = "/v1/promotions/{id}/withdraw", tag = "promotions",
-    operation_id = "withdrawPromotion", summary = "Withdraw a promoted image",
+    operation_id = "withdrawPromotion",
     security(("bearer" = ["admin"])),
     params(("id" = Uuid, Path, description = "The promotion's id")),
     request_body(content = WithdrawBody),

@@ -13,10 +13,11 @@ use crate::extract::{ApiJson, ApiQuery, check_field};
 use crate::services::runtime::{self, DriftPage, ReportRequest};
 use crate::state::AppState;
 
+/// Report what a workload runs.
+///
 /// `POST /v1/runtime/reports`: replaces what the workload runs.
 #[utoipa::path(
     post, path = "/v1/runtime/reports", tag = "admission", operation_id = "reportRuntime",
-    summary = "Report what a workload runs",
     security(("bearer" = ["admission", "admin"])),
     request_body(content = ReportRequest, example = crate::openapi::examples::runtime_report),
     responses(
@@ -64,10 +65,11 @@ pub struct DriftQuery {
     after: Option<String>,
 }
 
+/// Workloads running images this gate did not promote.
+///
 /// `GET /v1/runtime/drift?limit=&after=`.
 #[utoipa::path(
     get, path = "/v1/runtime/drift", tag = "admission", operation_id = "runtimeDrift",
-    summary = "Workloads running images this gate did not promote",
     security(("bearer" = ["auditor", "admin"])),
     params(DriftQuery),
     responses(

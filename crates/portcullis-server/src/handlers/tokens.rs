@@ -58,10 +58,11 @@ async fn audit(
     Ok(())
 }
 
+/// Mint an expiring token.
+///
 /// `POST /v1/tokens` (admin): `{subject, role, groups?, ttl_seconds}`.
 #[utoipa::path(
     post, path = "/v1/tokens", tag = "tokens", operation_id = "mintToken",
-    summary = "Mint an expiring token",
     security(("bearer" = ["admin"])),
     request_body(content = MintBody, example = crate::openapi::examples::mint_request),
     responses(
@@ -134,10 +135,11 @@ pub async fn mint(
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
+/// Confirm an approver or break-glass token (a second admin).
+///
 /// `POST /v1/tokens/{id}/confirm` (admin other than the one who minted it).
 #[utoipa::path(
     post, path = "/v1/tokens/{id}/confirm", tag = "tokens", operation_id = "confirmToken",
-    summary = "Confirm an approver or break-glass token (a second admin)",
     security(("bearer" = ["admin"])),
     params(("id" = Uuid, Path, description = "The token's id")),
     responses(

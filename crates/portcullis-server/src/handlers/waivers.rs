@@ -21,11 +21,12 @@ fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ApiError::not_found(format!("no waiver {id:?}")))
 }
 
+/// Propose a waiver.
+///
 /// `POST /v1/waivers` (approver): `{kind, id, scope, expires_at, justification}`; 201 with
 /// the waiver, `pending` until a second approver confirms it.
 #[utoipa::path(
     post, path = "/v1/waivers", tag = "waivers", operation_id = "createWaiver",
-    summary = "Propose a waiver",
     security(("bearer" = ["approver"])),
     request_body(content = WaiverRequest, example = crate::openapi::examples::waiver_request),
     responses(
@@ -45,10 +46,11 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(waiver)).into_response())
 }
 
+/// Confirm a pending waiver (a second approver).
+///
 /// `POST /v1/waivers/{id}/confirm` (an approver other than the creator).
 #[utoipa::path(
     post, path = "/v1/waivers/{id}/confirm", tag = "waivers", operation_id = "confirmWaiver",
-    summary = "Confirm a pending waiver (a second approver)",
     security(("bearer" = ["approver"])),
     params(("id" = Uuid, Path, description = "The waiver's id")),
     responses(
@@ -67,10 +69,11 @@ pub async fn confirm(
     Ok(Json(waivers::confirm(&state, &caller, id).await?).into_response())
 }
 
+/// Revoke a waiver.
+///
 /// `POST /v1/waivers/{id}/revoke` (approver or admin): `{reason}`.
 #[utoipa::path(
     post, path = "/v1/waivers/{id}/revoke", tag = "waivers", operation_id = "revokeWaiver",
-    summary = "Revoke a waiver",
     security(("bearer" = ["approver", "admin"])),
     params(("id" = Uuid, Path, description = "The waiver's id")),
     request_body(content = RevokeRequest, example = json!({
@@ -94,10 +97,11 @@ pub async fn revoke(
     Ok(Json(waivers::revoke(&state, &caller, id, &body).await?).into_response())
 }
 
+/// Show a waiver.
+///
 /// `GET /v1/waivers/{id}` (approver, auditor, admin).
 #[utoipa::path(
     get, path = "/v1/waivers/{id}", tag = "waivers", operation_id = "getWaiver",
-    summary = "Show a waiver",
     security(("bearer" = ["approver", "auditor", "admin"])),
     params(("id" = Uuid, Path, description = "The waiver's id")),
     responses(
@@ -126,11 +130,12 @@ pub struct ListQuery {
     limit: Option<i64>,
 }
 
+/// List waivers.
+///
 /// `GET /v1/waivers?state=pending|active|revoked|expired|all&limit=` (approver, auditor,
 /// admin); default `all`, 100.
 #[utoipa::path(
     get, path = "/v1/waivers", tag = "waivers", operation_id = "listWaivers",
-    summary = "List waivers",
     security(("bearer" = ["approver", "auditor", "admin"])),
     params(ListQuery),
     responses(

@@ -23,11 +23,12 @@ pub struct DeliveriesQuery {
     limit: Option<i64>,
 }
 
+/// Where each webhook event stands with each subscriber.
+///
 /// `GET /v1/webhooks/deliveries` (auditor, admin): newest first, at most `limit` (1–500,
 /// default 100).
 #[utoipa::path(
     get, path = "/v1/webhooks/deliveries", tag = "webhooks", operation_id = "webhookDeliveries",
-    summary = "Where each webhook event stands with each subscriber",
     security(("bearer" = ["auditor", "admin"])),
     params(DeliveriesQuery),
     responses(

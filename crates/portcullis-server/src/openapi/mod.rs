@@ -20,6 +20,9 @@ use utoipa::OpenApi as _;
 use crate::config::MetricsSettings;
 use crate::error::Problem;
 
+/// The server's version, the document's `info.version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// The media type of every error answer.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -70,7 +73,7 @@ pub fn finish(doc: &utoipa::openapi::OpenApi) -> Value {
         json!({})
     });
     // The server's own version, whatever the derive picked up.
-    doc["info"]["version"] = json!(env!("CARGO_PKG_VERSION"));
+    doc["info"]["version"] = json!(VERSION);
     if let Some(components) = doc.get_mut("components").and_then(Value::as_object_mut) {
         components.insert(
             "securitySchemes".into(),
@@ -146,7 +149,12 @@ mod tests {
     #[test]
     fn app_registers_no_route_without_its_path_item() {
         let app = include_str!("../app.rs");
-        for bare in [".route(", ".route_service(", ".nest_service(", "axum::routing::"] {
+        for bare in [
+            ".route(",
+            ".route_service(",
+            ".nest_service(",
+            "axum::routing::",
+        ] {
             assert!(
                 !app.contains(bare),
                 "app.rs uses `{bare}`: register routes with `.routes(routes!(handler))` and a \

@@ -35,9 +35,9 @@ pub struct DryRunAnswer {
 #[serde(untagged)]
 pub enum ExistingOrDryRun {
     /// The open promotion for the same digest, route and tag.
-    Existing(PromotionView),
+    Existing(Box<PromotionView>),
     /// `dry_run: true`: nothing stored.
-    DryRun(DryRunAnswer),
+    DryRun(Box<DryRunAnswer>),
 }
 
 /// `GET /v1/reviews`.

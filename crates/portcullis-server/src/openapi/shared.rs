@@ -167,17 +167,23 @@ pub fn add(path: &str, op: &mut Value) {
     }
 }
 
-/// The codes a problem response's description names, in order, each once.
+/// The codes a problem response's description names, in order, each once: the backticked
+/// words before the `: ` of each `; `-separated part (`` `a`, `b`: why; `c`: why ``).
 pub fn codes(description: &str) -> Vec<&str> {
     let mut codes: Vec<&str> = Vec::new();
-    for (i, part) in description.split('`').enumerate() {
-        let is_code = i % 2 == 1
-            && !part.is_empty()
-            && part
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if is_code && !codes.contains(&part) {
-            codes.push(part);
+    for part in description.split("; ") {
+        let Some((head, _)) = part.split_once(": ") else {
+            continue;
+        };
+        for (i, word) in head.split('`').enumerate() {
+            let is_code = i % 2 == 1
+                && !word.is_empty()
+                && word
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if is_code && !codes.contains(&word) {
+                codes.push(word);
+            }
         }
     }
     codes
@@ -238,7 +244,7 @@ mod tests {
     #[test]
     fn codes_are_the_backticked_snake_case_words() {
         assert_eq!(
-            codes("`not_found`: no such promotion; `a_b`, `c1`: x `Not code` `x-y`"),
+            codes("`not_found`: no such `state`; `a_b`, `c1`: x `d` `Not code`; `x-y`: z"),
             vec!["not_found", "a_b", "c1"]
         );
     }
