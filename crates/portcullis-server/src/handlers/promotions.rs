@@ -254,7 +254,9 @@ pub struct WithdrawBody {
     operation_id = "withdrawPromotion",
     security(("bearer" = ["admin"])),
     params(("id" = Uuid, Path, description = "The promotion's id")),
-    request_body(content = WithdrawBody),
+    request_body(content = WithdrawBody, example = json!({
+        "reason": "CVE-2024-3094 found after release; replaced by v1.8.1"
+    })),
     responses(
         (status = 200, description = "Withdrawn: the view shows `withdrawn`", body = PromotionView),
         (status = 404, description = "`not_found`: no such promotion"),

@@ -197,7 +197,7 @@ pub fn runtime_report() -> Value {
     json!({
         "cluster": "prod-eu-1",
         "namespace": "payments",
-        "workload": "deployment/api",
+        "workload": "api",
         "images": [format!("registry.prod.example.com/payments/api@{DIGEST}")]
     })
 }
