@@ -29,6 +29,7 @@ mod listing;
 mod metrics;
 mod oidc;
 mod openapi;
+mod openapi_served;
 mod outage;
 mod policy;
 mod promotion_attestation;
