@@ -51,7 +51,7 @@ pub struct PromotionView {
     /// When and why earlier votes were voided (a policy change judged it again), if ever
     /// (shown on a single promotion's GET).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::openapi::schemas::VotesVoided>)]
     pub approvals_voided: Option<serde_json::Value>,
     /// The break-glass that promoted it despite the policy or missing approvals, with its
     /// review (shown on a single promotion's GET).

@@ -20,7 +20,8 @@ use crate::state::AppState;
     params(("id" = Uuid, Path, description = "The decision's id (a promotion's `decision_ids`)")),
     responses(
         (status = 200, description = "Whether the replay is identical, with a diff if not, or \
-            which stored part disagrees with the signed record", body = ReplayReport),
+            which stored part disagrees with the signed record", body = ReplayReport,
+            example = crate::openapi::examples::replay_report),
         (status = 404, description = "`not_found`: no such decision"),
         (status = 409, description = "`decision_not_replayable`: made before inputs were recorded"),
     )

@@ -35,7 +35,8 @@ pub struct SimulateQuery {
     request_body(content = String, content_type = "application/x-tar",
         description = "The candidate bundle as a plain tar archive (at most 4 MiB)"),
     responses(
-        (status = 200, description = "The flips, newest first", body = SimulationReport),
+        (status = 200, description = "The flips, newest first", body = SimulationReport,
+            example = crate::openapi::examples::simulation_report),
         (status = 413, description = "`bundle_too_large`: the archive is larger than 4 MiB"),
         (status = 422, description = "`bundle_archive_invalid`, `bundle_entry_refused`, \
             `bundle_too_many_entries`, `bundle_invalid`: the archive or the bundle is refused; \

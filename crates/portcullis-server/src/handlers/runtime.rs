@@ -73,7 +73,8 @@ pub struct DriftQuery {
     security(("bearer" = ["auditor", "admin"])),
     params(DriftQuery),
     responses(
-        (status = 200, description = "One page", body = DriftPage),
+        (status = 200, description = "One page", body = DriftPage,
+            example = crate::openapi::examples::drift_page),
         (status = 400, description = "`invalid_query`: `limit` out of 1–500, or `after` not \
             `cluster/namespace/workload`"),
         (status = 422, description = "`invalid_query`: `after` holds a character not allowed"),

@@ -294,3 +294,68 @@ pub fn dry_run() -> Value {
         }
     })
 }
+
+/// `POST /v1/decisions/{id}/replay`: identical.
+pub fn replay_report() -> Value {
+    let verdict = promotion()["decision"].clone();
+    json!({
+        "decision_id": "5d0c8a0e-4c1e-4a7b-9a53-6f2f4a7e8b10",
+        "promotion_id": PROMOTION_ID,
+        "at": AT,
+        "policy_digest": POLICY,
+        "now_ns": "1796047331204518000",
+        "identical": true,
+        "tampered": false,
+        "tamper": [],
+        "verdict": verdict,
+        "replayed": verdict,
+        "diff": []
+    })
+}
+
+/// `POST /v1/policy/simulate`: one verdict would flip.
+pub fn simulation_report() -> Value {
+    json!({
+        "candidate_digest": "sha256:fd61a03af4f77d870fc21e05e7e80678095c92d808cfb3b5c279ee04c74aca13",
+        "judged": 1000,
+        "flips": [{
+            "decision_id": "5d0c8a0e-4c1e-4a7b-9a53-6f2f4a7e8b10",
+            "promotion_id": PROMOTION_ID,
+            "digest": DIGEST,
+            "at": AT,
+            "before": {
+                "allow": true,
+                "required_approvals": {"count": 2, "group": "release-approvers"},
+                "rule_ids": []
+            },
+            "after": {
+                "allow": false,
+                "required_approvals": null,
+                "rule_ids": ["vuln.no_medium_with_fix"]
+            },
+            "kind": "allow_to_deny"
+        }],
+        "unchanged": 987,
+        "skipped": 12,
+        "errors": []
+    })
+}
+
+/// `GET /v1/runtime/drift`.
+pub fn drift_page() -> Value {
+    json!({
+        "drift": [{
+            "cluster": "prod-eu-1",
+            "namespace": "payments",
+            "workload": "api",
+            "reported_at": AT,
+            "images": [{
+                "image": "registry.staging.example.com/payments/api:latest",
+                "digest": "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                "reason": "never promoted by this gate"
+            }]
+        }],
+        "scanned": 100,
+        "next": "prod-eu-1/payments/api"
+    })
+}

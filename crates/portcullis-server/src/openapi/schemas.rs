@@ -40,6 +40,17 @@ pub enum ExistingOrDryRun {
     DryRun(Box<DryRunAnswer>),
 }
 
+/// A promotion's `approvals_voided`: its votes were voided when a new policy judged it again.
+#[derive(Serialize, ToSchema)]
+pub struct VotesVoided {
+    /// Why (the policy change).
+    pub reason: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// How many votes were voided.
+    pub votes: i64,
+}
+
 /// `GET /v1/reviews`.
 #[derive(Serialize, ToSchema)]
 pub struct ReviewList {
