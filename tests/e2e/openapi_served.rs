@@ -59,6 +59,10 @@ async fn probe(
     }
     let resp = req.send().await.unwrap();
     let status = resp.status();
+    assert!(
+        resp.headers().contains_key("x-request-id"),
+        "{method} {path}: no x-request-id"
+    );
     let ctype = resp
         .headers()
         .get("content-type")

@@ -85,6 +85,9 @@ pub fn finish(doc: &utoipa::openapi::OpenApi) -> Value {
                     roles that may call the operation (OpenAPI 3.1 role names)."
             }}),
         );
+        for (kind, entries) in shared::header_components() {
+            components.insert(kind.into(), entries);
+        }
     }
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
         for (path, item) in paths.iter_mut() {
@@ -96,6 +99,7 @@ pub fn finish(doc: &utoipa::openapi::OpenApi) -> Value {
                     describe_roles(op);
                     shared::add(path, op);
                     shared::problem_contents(op);
+                    shared::headers(op);
                 }
             }
         }

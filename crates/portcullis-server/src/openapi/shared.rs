@@ -103,7 +103,7 @@ const SHARED: &[Shared] = &[
     Shared {
         status: 429,
         code: "rate_limited",
-        why: "too many refused requests from this client; see Retry-After",
+        why: "too many refused requests from this client (see Retry-After)",
         applies: |o| o.path.starts_with("/v1/"),
     },
     Shared {
@@ -115,7 +115,7 @@ const SHARED: &[Shared] = &[
     Shared {
         status: 503,
         code: "database_unavailable",
-        why: "the database is out of reach; see Retry-After",
+        why: "the database is out of reach (see Retry-After)",
         applies: |o| !NO_DATABASE.contains(&o.path),
     },
     Shared {
@@ -164,6 +164,68 @@ pub fn add(path: &str, op: &mut Value) {
         } else {
             format!("{description}; {segment}")
         });
+    }
+}
+
+/// The components the request-id and retry headers refer to.
+pub fn header_components() -> [(&'static str, Value); 2] {
+    let request_id = json!({
+        "type": "string",
+        "pattern": "^[A-Za-z0-9._-]{1,64}$",
+        "example": "3f6c1e0a9b2d4c8e"
+    });
+    [
+        (
+            "parameters",
+            json!({"RequestId": {
+                "name": "x-request-id",
+                "in": "header",
+                "required": false,
+                "description": "The client's id for this request (1–64 of `[A-Za-z0-9._-]`); \
+                    another value is replaced by a new id. Echoed, logged, and stored on the \
+                    audit events the request writes.",
+                "schema": request_id
+            }}),
+        ),
+        (
+            "headers",
+            json!({
+                "RequestId": {
+                    "description": "The request's id: the client's, or a new one. The \
+                        problem+json `instance` names it too.",
+                    "schema": request_id
+                },
+                "RetryAfter": {
+                    "description": "Seconds to wait before trying again.",
+                    "schema": {"type": "integer", "minimum": 0}
+                }
+            }),
+        ),
+    ]
+}
+
+/// Adds the `x-request-id` request parameter to `op`, the `x-request-id` header to each of
+/// its responses, and `Retry-After` to its 429 and 503 responses.
+pub fn headers(op: &mut Value) {
+    if let Some(params) = op
+        .as_object_mut()
+        .map(|o| o.entry("parameters").or_insert_with(|| json!([])))
+        && let Some(params) = params.as_array_mut()
+    {
+        params.push(json!({"$ref": "#/components/parameters/RequestId"}));
+    }
+    let Some(responses) = op["responses"].as_object_mut() else {
+        return;
+    };
+    for (status, response) in responses.iter_mut() {
+        let Some(response) = response.as_object_mut() else {
+            continue;
+        };
+        let headers = response.entry("headers").or_insert_with(|| json!({}));
+        headers["x-request-id"] = json!({"$ref": "#/components/headers/RequestId"});
+        if status == "429" || status == "503" {
+            headers["Retry-After"] = json!({"$ref": "#/components/headers/RetryAfter"});
+        }
     }
 }
 
