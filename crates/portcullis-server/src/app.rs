@@ -76,8 +76,9 @@ pub enum StartError {
 
 /// The HTTP routes over `state`: the documented routes (`documented_routes`) with the
 /// middleware, and `GET /openapi.json` serving their document. API requests that take longer
-/// than `request_timeout` are answered 503 `deadline_exceeded`; the health endpoints are
-/// exempt.
+/// than `request_timeout` are answered 503 `deadline_exceeded`; the health endpoints,
+/// `/metrics` and `/openapi.json` are exempt. Routes that are not API (HTML pages) belong on
+/// `routes` here, after the split, and are not in the document.
 pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration) -> Router {
     let (routes, api) =
         documented_routes(&state.metrics_settings, request_timeout).split_for_parts();
@@ -108,10 +109,10 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration)
         .with_state(state)
 }
 
-/// Every route with its OpenAPI path item: `routes!` registers a handler only together with
-/// its `#[utoipa::path]`, so nothing is served that `/openapi.json` does not describe (a
-/// test keeps any other way of adding a route out of this file). `served` decides whether and how
-/// `/metrics` is served, and the document follows.
+/// Every API route with its OpenAPI path item: `routes!` registers a handler only together
+/// with its `#[utoipa::path]`, so nothing is served that `/openapi.json` does not describe (a
+/// test keeps any other way of adding a route out of this file). `served` decides whether
+/// and how `/metrics` is served, and the document follows.
 pub fn documented_routes(
     served: &crate::config::MetricsSettings,
     request_timeout: Duration,
