@@ -14,8 +14,9 @@ pub const METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
 
-/// Routes that answer without the database.
-const NO_DATABASE: [&str; 3] = ["/healthz", "/openapi.json", "/v1/gate/keys"];
+/// Routes that never answer `database_unavailable`: they answer without the database, or
+/// (`/readyz`) say `not_ready` instead.
+const NO_DATABASE: [&str; 4] = ["/healthz", "/readyz", "/openapi.json", "/v1/gate/keys"];
 /// Routes outside the request deadline (`http.request_timeout_seconds`).
 const NO_DEADLINE: [&str; 4] = ["/healthz", "/readyz", "/openapi.json", "/metrics"];
 /// Routes whose body problems are answered inside their own 200 answer.
