@@ -28,6 +28,8 @@ mod limits;
 mod listing;
 mod metrics;
 mod oidc;
+mod openapi;
+mod openapi_served;
 mod outage;
 mod policy;
 mod promotion_attestation;

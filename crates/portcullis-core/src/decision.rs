@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, GroupName, Result};
 
 /// One rule the artifact broke.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Violation {
     /// Stable rule id, e.g. `vuln.no_critical`.
     pub rule: String,
@@ -23,7 +23,7 @@ pub struct Violation {
 
 /// A vulnerability finding that a VEX statement suppressed; listed so the suppression is
 /// visible in the verdict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Suppression {
     /// The vulnerability id.
     pub vulnerability: String,
@@ -40,7 +40,7 @@ pub struct Suppression {
 
 /// A finding that an active waiver suppressed; listed so the verdict shows which waiver
 /// suppressed which finding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Waived {
     /// The waiver's id (a UUID).
     pub waiver: String,
@@ -56,7 +56,7 @@ pub struct Waived {
 }
 
 /// How many approvals from one group the policy demands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupRequirement {
     /// Number of distinct approvers.
@@ -75,7 +75,7 @@ pub const MAX_APPROVAL_GROUPS: usize = 16;
 /// `security` and two from `release-approvers`). One person fills at most one slot, of a
 /// group they hold: a requirement is met when distinct approvers can be matched to every
 /// slot (a bipartite matching, not a greedy count). A total of 0 promotes at once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum RequiredApprovals {
     /// One group.
@@ -178,7 +178,7 @@ fn augment(
 }
 
 /// The verdict of the policy over one evidence set.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Decision {
     /// Whether the artifact may proceed to approval.
     pub allow: bool,
@@ -217,7 +217,7 @@ impl Decision {
 }
 
 /// Where a promotion is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PromotionState {
     /// The policy denied it. Terminal.
@@ -290,7 +290,7 @@ impl fmt::Display for PromotionState {
 }
 
 /// An approver's vote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     /// Counts toward the required approvals.

@@ -9,7 +9,12 @@ use sha2::Digest as _;
 use crate::{Error, Result};
 
 /// An OCI content digest (`sha256:<hex>` or `sha512:<hex>`), lowercase hex of the right length.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, utoipa::ToSchema)]
+#[schema(
+    value_type = String,
+    pattern = "^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$",
+    example = "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
+)]
 pub struct Digest(String);
 
 impl Digest {

@@ -11,7 +11,9 @@ use crate::{Error, Result};
 
 /// The kind of a promotion, as stored, shown, signed and given to the policy
 /// (`input.request.kind`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PromotionKind {
     /// A copy from the source registry to production.

@@ -64,8 +64,11 @@ impl From<RegistryHost> for String {
 }
 
 /// A repository path inside a registry, e.g. `team/app`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(try_from = "String", into = "String")]
+#[schema(value_type = String, example = "team/app")]
 pub struct RepoPath(String);
 
 impl RepoPath {

@@ -14,7 +14,7 @@ use crate::{Digest, Error, RepoPath, Result};
 pub const MAX_WAIVER_MATCH: usize = 128;
 
 /// What a waiver waives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WaiverKind {
     /// A vulnerability finding, by id or alias.
@@ -54,7 +54,7 @@ impl fmt::Display for WaiverKind {
 
 /// Where a waiver is in its life, as stored. `expired` is also derived from `expires_at`
 /// for a pending or active waiver whose time has passed (see [`WaiverState::at`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WaiverState {
     /// Created, awaiting a second approver's confirmation; does not apply.
@@ -111,8 +111,11 @@ impl fmt::Display for WaiverState {
 }
 
 /// The id a waiver waives: 1–128 bytes, printable, no white space.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(try_from = "String", into = "String")]
+#[schema(value_type = String, example = "CVE-2024-3094")]
 pub struct WaiverMatch(String);
 
 impl WaiverMatch {
@@ -170,7 +173,7 @@ impl fmt::Display for WaiverMatch {
 
 /// Which images a waiver covers: every repository under a path prefix (`{repository_prefix}`,
 /// matched on whole path segments of the source repository) or one digest (`{digest}`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum WaiverScope {
     /// Source repositories equal to this path or under it (`team` covers `team/app`, not

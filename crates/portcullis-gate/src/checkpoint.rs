@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::{Error, GateKey, KeyRing, Result, canonical};
 
 /// One witnessed checkpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Checkpoint {
     /// The sequence number of the newest event covered.

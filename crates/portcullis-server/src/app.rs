@@ -5,10 +5,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::{Extension, Router};
 use portcullis_core::RegistryHost;
 use std::time::Duration;
 
@@ -25,6 +24,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore};
 use tower_http::timeout::RequestBodyDeadlineLayer;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use crate::auth_failures::{self, AuthFailures};
 use crate::config::Config;
@@ -73,94 +74,16 @@ pub enum StartError {
     Tls(String),
 }
 
-/// The HTTP routes over `state`. API requests that take longer than `request_timeout` are
-/// answered 503 `deadline_exceeded`; the health endpoints are exempt.
+/// The HTTP routes over `state`: the documented routes (`documented_routes`) with the
+/// middleware, and `GET /openapi.json` serving their document. API requests that take longer
+/// than `request_timeout` are answered 503 `deadline_exceeded`; the health endpoints,
+/// `/metrics` and `/openapi.json` are exempt. Routes that are not API (HTML pages) belong on
+/// `routes` here, after the split, and are not in the document.
 pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration) -> Router {
-    let api = Router::new()
-        .route(
-            "/v1/promotions",
-            post(handlers::promotions::create).get(handlers::promotions::list),
-        )
-        .route("/v1/promotions/{id}", get(handlers::promotions::show))
-        .route(
-            "/v1/promotions/{id}/approvals",
-            post(handlers::approvals::vote),
-        )
-        .route(
-            "/v1/promotions/{id}/retry",
-            post(handlers::promotions::retry),
-        )
-        .route(
-            "/v1/promotions/{id}/withdraw",
-            post(handlers::promotions::withdraw),
-        )
-        .route(
-            "/v1/admission",
-            post(handlers::admission::review)
-                .layer(DefaultBodyLimit::max(handlers::admission::MAX_BODY_BYTES)),
-        )
-        .route("/v1/runtime/reports", post(handlers::runtime::report))
-        .route("/v1/runtime/drift", get(handlers::runtime::drift))
-        .route(
-            "/v1/promotions/{id}/break-glass",
-            post(handlers::break_glass::break_glass),
-        )
-        .route("/v1/rollbacks", post(handlers::rollbacks::create))
-        .route("/v1/reviews", get(handlers::break_glass::reviews))
-        .route(
-            "/v1/reviews/{id}/acknowledge",
-            post(handlers::break_glass::acknowledge),
-        )
-        .route(
-            "/v1/waivers",
-            post(handlers::waivers::create).get(handlers::waivers::list),
-        )
-        .route("/v1/waivers/{id}", get(handlers::waivers::show))
-        .route("/v1/waivers/{id}/confirm", post(handlers::waivers::confirm))
-        .route("/v1/waivers/{id}/revoke", post(handlers::waivers::revoke))
-        .route("/v1/tokens", post(handlers::tokens::mint))
-        .route("/v1/tokens/{id}/confirm", post(handlers::tokens::confirm))
-        .route("/v1/audit", get(handlers::audit::query))
-        .route("/v1/audit/verify", get(handlers::audit::verify))
-        .route("/v1/audit/export", get(handlers::audit::export))
-        .route("/v1/audit/checkpoints", get(handlers::audit::checkpoints))
-        .route("/v1/gate/keys", get(handlers::gate::keys))
-        .route(
-            "/v1/webhooks/deliveries",
-            get(handlers::webhooks::deliveries),
-        )
-        .route(
-            "/v1/admin/policy/reload",
-            post(handlers::admin::reload_policy),
-        )
-        .route(
-            "/v1/decisions/{id}/replay",
-            post(handlers::decisions::replay),
-        )
-        .route(
-            "/v1/policy/simulate",
-            // The candidate bundle's tarball: its own cap, above or below max_body_bytes.
-            post(handlers::policy::simulate).layer(DefaultBodyLimit::max(
-                crate::services::decisions::tarball::MAX_BUNDLE_BYTES,
-            )),
-        )
-        .layer(axum::middleware::from_fn(
-            move |req: axum::extract::Request, next: axum::middleware::Next| {
-                deadline::enforce(request_timeout, req, next)
-            },
-        ));
-    let api = match (
-        state.metrics_settings.enabled,
-        state.metrics_settings.public,
-    ) {
-        (false, _) => api,
-        (true, false) => api.route("/metrics", get(handlers::metrics::protected)),
-        (true, true) => api.route("/metrics", get(handlers::metrics::public)),
-    };
-    Router::new()
-        .route("/healthz", get(handlers::health::healthz))
-        .route("/readyz", get(handlers::health::readyz))
-        .merge(api)
+    let (routes, api) =
+        documented_routes(&state.metrics_settings, request_timeout).split_for_parts();
+    let document = crate::openapi::Document::new(&crate::openapi::finish(&api));
+    routes
         // Runs after routing (so the route template is known) for every route.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -174,6 +97,7 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration)
                 "method not allowed",
             )
         })
+        .layer(Extension(document))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth_failures::guard,
@@ -183,6 +107,70 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration)
         // Outermost: everything above runs inside the request's id and span.
         .layer(middleware::from_fn(request_id::assign))
         .with_state(state)
+}
+
+/// Every API route with its OpenAPI path item: `routes!` registers a handler only together
+/// with its `#[utoipa::path]`, so nothing is served that `/openapi.json` does not describe (a
+/// test keeps any other way of adding a route out of this file). `served` decides whether
+/// and how `/metrics` is served, and the document follows.
+pub fn documented_routes(
+    served: &crate::config::MetricsSettings,
+    request_timeout: Duration,
+) -> OpenApiRouter<AppState> {
+    use handlers::*;
+    let api = OpenApiRouter::new()
+        .routes(routes!(promotions::create, promotions::list))
+        .routes(routes!(promotions::show))
+        .routes(routes!(approvals::vote))
+        .routes(routes!(promotions::retry))
+        .routes(routes!(promotions::withdraw))
+        .routes(
+            routes!(admission::review)
+                .map(|r| r.layer(DefaultBodyLimit::max(admission::MAX_BODY_BYTES))),
+        )
+        .routes(routes!(runtime::report))
+        .routes(routes!(runtime::drift))
+        .routes(routes!(break_glass::break_glass))
+        .routes(routes!(rollbacks::create))
+        .routes(routes!(break_glass::reviews))
+        .routes(routes!(break_glass::acknowledge))
+        .routes(routes!(waivers::create, waivers::list))
+        .routes(routes!(waivers::show))
+        .routes(routes!(waivers::confirm))
+        .routes(routes!(waivers::revoke))
+        .routes(routes!(tokens::mint))
+        .routes(routes!(tokens::confirm))
+        .routes(routes!(audit::query))
+        .routes(routes!(audit::verify))
+        .routes(routes!(audit::export))
+        .routes(routes!(audit::checkpoints))
+        .routes(routes!(gate::keys))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(admin::reload_policy))
+        .routes(routes!(decisions::replay))
+        .routes(
+            // The candidate bundle's tarball: its own cap, above or below max_body_bytes.
+            routes!(policy::simulate).map(|r| {
+                r.layer(DefaultBodyLimit::max(
+                    crate::services::decisions::tarball::MAX_BUNDLE_BYTES,
+                ))
+            }),
+        )
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                deadline::enforce(request_timeout, req, next)
+            },
+        ));
+    let api = match (served.enabled, served.public) {
+        (false, _) => api,
+        (true, false) => api.routes(routes!(metrics::protected)),
+        (true, true) => api.routes(routes!(metrics::public)),
+    };
+    OpenApiRouter::with_openapi(crate::openapi::base())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(openapi::document))
+        .merge(api)
 }
 
 /// Builds the registry client from the configured registries.

@@ -20,14 +20,29 @@ pub struct ApiError {
     retry_after: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem: the body of every error answer (`application/problem+json`).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "type": "urn:portcullis:problem:not_found",
+    "title": "Not Found",
+    "status": 404,
+    "detail": "no promotion \"0b5e3c4e-8f0a-4d55-9a4e-2f1f3c0c9a11\"",
+    "code": "not_found",
+    "instance": "urn:portcullis:request:01J9ZQ4X8K3M2N5P7R9T1V3W5Y"
+}))]
+pub struct Problem<'a> {
+    /// `urn:portcullis:problem:<code>`.
     #[serde(rename = "type")]
     kind: String,
+    /// The HTTP status's reason phrase.
     title: &'a str,
+    /// The HTTP status.
     status: u16,
+    /// What went wrong, for a person.
     detail: &'a str,
+    /// What went wrong, for a program: stable, listed per response.
     code: &'a str,
+    /// `urn:portcullis:request:<x-request-id>`: the request, as the server log names it.
     #[serde(skip_serializing_if = "Option::is_none")]
     instance: Option<String>,
 }

@@ -15,6 +15,7 @@ pub mod handlers;
 pub mod inspect;
 pub mod metrics;
 pub mod oidc;
+pub mod openapi;
 pub mod remote;
 pub mod request_id;
 pub mod serve;

@@ -7,7 +7,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 /// A promotion as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PromotionView {
     /// Id.
     pub id: Uuid,
@@ -18,6 +18,7 @@ pub struct PromotionView {
     /// Source as requested.
     pub source: String,
     /// Digest promoted.
+    #[schema(value_type = portcullis_core::Digest)]
     pub digest: String,
     /// Destination repository.
     pub destination: String,
@@ -32,10 +33,12 @@ pub struct PromotionView {
     /// Votes so far.
     pub approvals: Vec<ApprovalRecord>,
     /// Policy bundle digest.
+    #[schema(value_type = portcullis_core::Digest)]
     pub policy_digest: String,
     /// Why the copy failed.
     pub error: Option<String>,
-    /// What the copy did.
+    /// What the copy did (blobs, bytes, timings), once it ran.
+    #[schema(value_type = Option<Object>)]
     pub copy: Option<serde_json::Value>,
     /// Created.
     pub created_at: DateTime<Utc>,
@@ -48,6 +51,7 @@ pub struct PromotionView {
     /// When and why earlier votes were voided (a policy change judged it again), if ever
     /// (shown on a single promotion's GET).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::openapi::schemas::VotesVoided>)]
     pub approvals_voided: Option<serde_json::Value>,
     /// The break-glass that promoted it despite the policy or missing approvals, with its
     /// review (shown on a single promotion's GET).
@@ -63,7 +67,7 @@ pub struct PromotionView {
 }
 
 /// A withdrawal as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WithdrawnView {
     /// When.
     pub at: DateTime<Utc>,
@@ -103,7 +107,7 @@ impl PromotionView {
 }
 
 /// The answer to a dry run: the verdict, nothing stored.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DryRunView {
     /// Always true.
     pub dry_run: bool,

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::{Error, Result, Store, Tx};
 
 /// A stored vote.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ApprovalRecord {
     /// Who voted.
     pub approver: String,

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::{Error, Result, Store, Tx};
 
 /// A stored review item.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ReviewRecord {
     /// Its id.
     pub id: Uuid,

@@ -30,7 +30,7 @@ pub struct NewWaiver {
 }
 
 /// A stored waiver.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct WaiverRecord {
     /// Its id.
     pub id: Uuid,

@@ -39,7 +39,7 @@ pub struct DueDelivery {
 }
 
 /// A delivery's state, as `GET /v1/webhooks/deliveries` lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeliveryRecord {
     /// The event id.
     pub event_id: Uuid,

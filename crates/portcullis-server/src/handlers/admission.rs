@@ -17,7 +17,22 @@ use crate::state::AppState;
 /// around it (old object, user info) needs room too.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
+/// Kubernetes validating admission webhook.
+///
 /// `POST /v1/admission`.
+#[utoipa::path(
+    post, path = "/v1/admission", tag = "admission", operation_id = "admissionReview",
+    security(("bearer" = ["admission", "admin"])),
+    request_body(content = crate::openapi::schemas::AdmissionReviewRequest,
+        description = "An `admission.k8s.io/v1` AdmissionReview (at most 4 MiB)",
+        example = crate::openapi::examples::admission_review),
+    responses(
+        (status = 200, description = "Always 200 with an AdmissionReview, a refusal or an \
+            unreadable review included (`allowed: false` with its `status`)",
+            body = crate::openapi::schemas::AdmissionReviewResponse,
+            example = crate::openapi::examples::admission_refused),
+    )
+)]
 pub async fn review(
     State(state): State<AppState>,
     Authorized(_caller): Authorized<{ roles::ADMISSION | roles::ADMIN }>,

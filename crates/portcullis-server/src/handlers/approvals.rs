@@ -14,16 +14,42 @@ use crate::services::approvals;
 use crate::state::AppState;
 
 /// Body of a vote.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VoteBody {
+    /// `approve` or `reject`.
     verdict: portcullis_core::Verdict,
+    /// Why (at most 4096 bytes).
     comment: String,
     /// The `evidence_hash` of the promotion as the approver saw it (its GET shows it).
+    #[schema(pattern = "^sha256:[0-9a-fA-F]{64}$")]
     evidence_hash: String,
 }
 
+/// Approve or reject a pending promotion.
+///
 /// `POST /v1/promotions/{id}/approvals`.
+#[utoipa::path(
+    post, path = "/v1/promotions/{id}/approvals", tag = "approvals", operation_id = "vote",
+    security(("bearer" = ["approver", "admin"])),
+    params(("id" = Uuid, Path, description = "The promotion's id")),
+    request_body(content = VoteBody, example = crate::openapi::examples::vote),
+    responses(
+        (status = 200, description = "Counted: the promotion as it stands now (`promoting` once \
+            the last required approval arrived, `rejected` on a reject)",
+            body = crate::views::PromotionView, example = crate::openapi::examples::promotion),
+        (status = 403, description = "`self_approval`: the requester cannot approve; \
+            `missing_group`: the caller holds no group the requirement needs; `admin_barred`: \
+            `approvals.bar_admins` is set; `route_not_allowed`: the caller may not use its route"),
+        (status = 404, description = "`not_found`: no such promotion"),
+        (status = 409, description = "`promotion_not_pending`: it is not `pending_approval`; \
+            `already_voted`: the caller voted already; `evidence_changed`: the `evidence_hash` is \
+            not the one shown now; `policy_changed`: judged again under a new policy; \
+            `integrity_violation`: its stored record does not verify"),
+        (status = 422, description = "`invalid_comment`: the comment holds a character not allowed; \
+            `invalid_evidence_hash`: not `sha256:<64 hex digits>`"),
+    )
+)]
 pub async fn vote(
     State(state): State<AppState>,
     Authorized(caller): Authorized<{ roles::VOTERS }>,

@@ -12,7 +12,21 @@ use crate::services::audit::{self, AuditQuery};
 use crate::services::audit_verify::{self, VerifyReport};
 use crate::state::AppState;
 
+/// Page through the audit log, newest first.
+///
 /// `GET /v1/audit`.
+#[utoipa::path(
+    get, path = "/v1/audit", tag = "audit", operation_id = "queryAudit",
+    security(("bearer" = ["auditor", "admin"])),
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "One page", body = AuditPage,
+            example = crate::openapi::examples::audit_page),
+        (status = 400, description = "`invalid_query`: a bad digest, action, time range, \
+            `limit` or `cursor`"),
+        (status = 422, description = "`invalid_query`: a field holds a character not allowed"),
+    )
+)]
 pub async fn query(
     State(state): State<AppState>,
     Authorized(_caller): Authorized<{ roles::AUDITOR | roles::ADMIN }>,
@@ -31,8 +45,18 @@ pub async fn query(
     Ok(Json(audit::query(&state.store, q).await?))
 }
 
+/// Verify the audit chain against the witnessed checkpoints.
+///
 /// `GET /v1/audit/verify`: the log checked against itself and the witnessed checkpoints,
 /// from the newest checkpoint verified before (`services::audit_verify`).
+#[utoipa::path(
+    get, path = "/v1/audit/verify", tag = "audit", operation_id = "verifyAudit",
+    security(("bearer" = ["auditor", "admin"])),
+    responses(
+        (status = 200, description = "The verdict (`ok: false` names the first bad event)",
+            body = VerifyReport, example = crate::openapi::examples::verify_report),
+    )
+)]
 pub async fn verify(
     State(state): State<AppState>,
     Authorized(_caller): Authorized<{ roles::AUDITOR | roles::ADMIN }>,
@@ -40,9 +64,19 @@ pub async fn verify(
     Ok(Json(audit_verify::verify(&state).await?))
 }
 
+/// The witnessed checkpoints, as JSON lines.
+///
 /// `GET /v1/audit/checkpoints`: the witnessed checkpoints, oldest first, as the witness
 /// file holds them (JSON lines `{seq, head_hash, time, key_id, signature}`), to keep outside
 /// the gate's infrastructure: `portcullis audit verify --checkpoints FILE` reads them back.
+#[utoipa::path(
+    get, path = "/v1/audit/checkpoints", tag = "audit", operation_id = "auditCheckpoints",
+    security(("bearer" = ["auditor", "admin"])),
+    responses(
+        (status = 200, description = "One `Checkpoint` JSON object per line, oldest first",
+            content_type = "application/x-ndjson", body = portcullis_gate::Checkpoint),
+    )
+)]
 pub async fn checkpoints(
     State(state): State<AppState>,
     Authorized(_caller): Authorized<{ roles::AUDITOR | roles::ADMIN }>,
@@ -61,8 +95,24 @@ pub async fn checkpoints(
         .into_response())
 }
 
+/// Export the audit log, streamed in chain order.
+///
 /// `GET /v1/audit/export?format=jsonl|csv&since=&until=&digest=`: every matching event in
 /// chain order with its hash, streamed (`services::audit_export`).
+#[utoipa::path(
+    get, path = "/v1/audit/export", tag = "audit", operation_id = "exportAudit",
+    security(("bearer" = ["auditor", "admin"])),
+    params(crate::services::audit_export::ExportQuery),
+    responses(
+        (status = 200, description = "`jsonl`: one `AuditEvent` per line; `csv`: RFC 4180 with a \
+            header, `details` as JSON text", content(
+            (portcullis_store::AuditEvent = "application/x-ndjson"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "`invalid_query`: a bad format, digest or time range"),
+        (status = 422, description = "`invalid_query`: a field holds a character not allowed"),
+    )
+)]
 pub async fn export(
     State(state): State<AppState>,
     Authorized(_caller): Authorized<{ roles::AUDITOR | roles::ADMIN }>,

@@ -18,13 +18,36 @@ use crate::state::AppState;
 const MAX_TEXT: usize = 2000;
 
 /// Body of a break-glass.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BreakGlassBody {
+    /// Why the gate is bypassed (required, at most 2000 bytes); auditors review it.
     justification: String,
 }
 
+/// Promote despite the policy or missing approvals.
+///
 /// `POST /v1/promotions/{id}/break-glass` (role `break-glass` only).
+#[utoipa::path(
+    post, path = "/v1/promotions/{id}/break-glass", tag = "break-glass",
+    operation_id = "breakGlass",
+    security(("bearer" = ["break-glass"])),
+    params(("id" = Uuid, Path, description = "The promotion's id")),
+    request_body(content = BreakGlassBody, example = json!({
+        "justification": "INC-4711: payment outage, hotfix must ship before the scan service is back"
+    })),
+    responses(
+        (status = 200, description = "Promoting; an auditor review is opened",
+            body = crate::views::PromotionView),
+        (status = 403, description = "`self_break_glass`: not on one's own request; \
+            `route_not_allowed`: the caller may not use its route"),
+        (status = 404, description = "`not_found`: no such promotion"),
+        (status = 409, description = "`invalid_state`: only a `denied` or `pending_approval` \
+            promotion can be forced"),
+        (status = 422, description = "`invalid_justification`: empty, longer than 2000 bytes or \
+            holding a character not allowed"),
+    )
+)]
 pub async fn break_glass(
     State(state): State<AppState>,
     Authorized(caller): Authorized<{ roles::BREAK_GLASS }>,
@@ -50,14 +73,29 @@ pub async fn break_glass(
 }
 
 /// Query of `GET /v1/reviews`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ReviewQuery {
+    /// `open` (default) or `all`.
     state: Option<String>,
+    /// At most this many (1–500, default 50).
     limit: Option<i64>,
 }
 
+/// List break-glass reviews.
+///
 /// `GET /v1/reviews?state=open|all&limit=` (auditor, admin).
+#[utoipa::path(
+    get, path = "/v1/reviews", tag = "break-glass", operation_id = "listReviews",
+    security(("bearer" = ["auditor", "admin"])),
+    params(ReviewQuery),
+    responses(
+        (status = 200, description = "Newest first", body = crate::openapi::schemas::ReviewList),
+        (status = 400, description = "`invalid_query`: `state` other than `open` or `all`, or \
+            `limit` out of 1–500"),
+    )
+)]
 pub async fn reviews(
     State(state): State<AppState>,
     Authorized(_caller): Authorized<{ roles::AUDITOR | roles::ADMIN }>,
@@ -85,14 +123,34 @@ pub async fn reviews(
 }
 
 /// Body of an acknowledgement.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AcknowledgeBody {
+    /// The auditor's note (at most 2000 bytes).
     #[serde(default)]
     note: String,
 }
 
+/// Acknowledge a break-glass review.
+///
 /// `POST /v1/reviews/{id}/acknowledge` (auditor).
+#[utoipa::path(
+    post, path = "/v1/reviews/{id}/acknowledge", tag = "break-glass",
+    operation_id = "acknowledgeReview",
+    security(("bearer" = ["auditor"])),
+    params(("id" = Uuid, Path, description = "The review's id")),
+    request_body(content = AcknowledgeBody, example = json!({
+        "note": "INC-4711 post-mortem linked; scan passed after the fact"
+    })),
+    responses(
+        (status = 200, description = "Acknowledged", body = portcullis_store::ReviewRecord),
+        (status = 403, description = "`self_review`: not one's own break-glass"),
+        (status = 404, description = "`not_found`: no such review"),
+        (status = 409, description = "`already_acknowledged`: acknowledged already"),
+        (status = 422, description = "`invalid_note`: longer than 2000 bytes or holding a \
+            character not allowed"),
+    )
+)]
 pub async fn acknowledge(
     State(state): State<AppState>,
     Authorized(caller): Authorized<{ roles::AUDITOR }>,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::state::AppState;
 
 /// One public key.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct KeyView {
     /// `sha256:<hex>` of the SubjectPublicKeyInfo DER; records name it as `keyid`/`key_id`.
     pub key_id: String,
@@ -21,13 +21,22 @@ pub struct KeyView {
 }
 
 /// The answer of `GET /v1/gate/keys`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Keys {
     /// The active key first, then retired ones.
     pub keys: Vec<KeyView>,
 }
 
+/// The gate's public keys.
+///
 /// `GET /v1/gate/keys`.
+#[utoipa::path(
+    get, path = "/v1/gate/keys", tag = "gate", operation_id = "gateKeys",
+    responses(
+        (status = 200, description = "The active key first, then retired ones", body = Keys,
+            example = crate::openapi::examples::gate_keys),
+    )
+)]
 pub async fn keys(State(state): State<AppState>) -> Json<Keys> {
     let ring = state.keys.ring();
     let view = |k: &portcullis_gate::PublicKey, status| KeyView {

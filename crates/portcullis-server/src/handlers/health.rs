@@ -9,7 +9,14 @@ use serde_json::{Value, json};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// Liveness.
+///
 /// `GET /healthz`: the process answers.
+#[utoipa::path(
+    get, path = "/healthz", tag = "operations", operation_id = "healthz",
+    responses((status = 200, description = "The process answers",
+        body = crate::openapi::schemas::Health)),
+)]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
@@ -18,7 +25,16 @@ pub async fn healthz() -> Json<Value> {
 /// well within their own timeout, outage or not.
 const READY_WITHIN: Duration = Duration::from_millis(1500);
 
+/// Readiness.
+///
 /// `GET /readyz`: the database answers.
+#[utoipa::path(
+    get, path = "/readyz", tag = "operations", operation_id = "readyz",
+    responses(
+        (status = 200, description = "The database answers", body = crate::openapi::schemas::Ready),
+        (status = 503, description = "`not_ready`: the database is not reachable"),
+    ),
+)]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     state.store.ping(READY_WITHIN).await.map_err(|e| {
         tracing::warn!(error = %e, "readiness check failed");

@@ -9,7 +9,15 @@ use crate::auth::{Authorized, roles};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// Prometheus metrics.
+///
 /// `GET /metrics` with an auditor or admin token (`metrics.public: false`, the default).
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    security(("bearer" = ["auditor", "admin"])),
+    responses((status = 200, description = "Prometheus text exposition 0.0.4",
+        content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)),
+)]
 pub async fn protected(
     State(state): State<AppState>,
     Authorized(_caller): Authorized<{ roles::AUDITOR | roles::ADMIN }>,
@@ -17,7 +25,14 @@ pub async fn protected(
     render(&state).await
 }
 
+/// Prometheus metrics (`metrics.public: true`).
+///
 /// `GET /metrics` without a token (`metrics.public: true`).
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    responses((status = 200, description = "Prometheus text exposition 0.0.4",
+        content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)),
+)]
 pub async fn public(State(state): State<AppState>) -> Result<Response, ApiError> {
     render(&state).await
 }

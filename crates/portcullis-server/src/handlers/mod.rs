@@ -10,6 +10,7 @@ pub mod decisions;
 pub mod gate;
 pub mod health;
 pub mod metrics;
+pub mod openapi;
 pub mod policy;
 pub mod promotions;
 pub mod rollbacks;

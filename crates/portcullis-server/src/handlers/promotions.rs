@@ -19,7 +19,35 @@ use crate::views::PromotionView;
 const READERS: u8 = roles::CI | roles::APPROVER | roles::AUDITOR | roles::ADMIN;
 const REQUESTERS: u8 = roles::CI | roles::ADMIN;
 
-/// `POST /v1/promotions`.
+/// Request a promotion.
+///
+/// `POST /v1/promotions`: the policy judges the image's evidence (its signatures and
+/// attestations, and the documents sent); an allowed promotion waits for its approvals, then
+/// the copy worker copies it by digest.
+#[utoipa::path(
+    post, path = "/v1/promotions", tag = "promotions", operation_id = "createPromotion",
+    security(("bearer" = ["ci", "admin"])),
+    request_body(content = PromotionRequest, example = crate::openapi::examples::promotion_request),
+    responses(
+        (status = 201, description = "Requested and judged: `pending_approval`, `promoting` or \
+            `denied` (the verdict says why)", body = PromotionView,
+            example = crate::openapi::examples::promotion),
+        (status = 200, description = "The open promotion for the same digest, route and tag, \
+            or with `dry_run` the verdict and the policy input (nothing stored)",
+            body = crate::openapi::schemas::ExistingOrDryRun,
+            example = crate::openapi::examples::dry_run),
+        (status = 403, description = "`route_not_allowed`: the caller may not use this route"),
+        (status = 409, description = "`conflicting_open_promotion`: another digest is open for \
+            this destination tag; `tag_exists`: the tag exists and is immutable; `conflict`: a \
+            concurrent change"),
+        (status = 422, description = "`invalid_source`, `invalid_digest`, `invalid_tag`, \
+            `unknown_route`, `source_outside_route`: a field is not usable; `source_not_found`: \
+            the source image does not exist; `invalid_evidence`, `unknown_evidence_format`, \
+            `evidence_too_large`: an evidence document is refused"),
+        (status = 502, description = "`registry_unavailable`: a registry could not be read"),
+        (status = 504, description = "`registry_timeout`: a registry did not answer in time"),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     Authorized(caller): Authorized<REQUESTERS>,
@@ -41,8 +69,9 @@ pub async fn create(
 }
 
 /// Query of `GET /v1/promotions/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ShowQuery {
     /// Wait up to this long for the state to change (long poll).
     wait_seconds: Option<u64>,
@@ -50,9 +79,25 @@ pub struct ShowQuery {
     state: Option<String>,
 }
 
+/// Show a promotion (optionally long-polling for a change).
+///
 /// `GET /v1/promotions/{id}[?wait_seconds=N[&state=S]]`: with `wait_seconds`, answers as soon
 /// as the state differs from `state` (default: the state when the request arrived), or
 /// after N seconds with the view then.
+#[utoipa::path(
+    get, path = "/v1/promotions/{id}", tag = "promotions", operation_id = "getPromotion",
+    security(("bearer" = ["ci", "approver", "auditor", "admin"])),
+    params(("id" = Uuid, Path, description = "The promotion's id"), ShowQuery),
+    responses(
+        (status = 200, description = "The promotion, with its `evidence_hash`, decisions, \
+            break-glass and withdrawal", body = PromotionView,
+            example = crate::openapi::examples::promotion),
+        (status = 400, description = "`invalid_query`: `wait_seconds` out of range, `state` \
+            without `wait_seconds`, or an unknown state"),
+        (status = 404, description = "`not_found`: no such promotion"),
+        (status = 422, description = "`invalid_query`: `state` holds a character not allowed"),
+    )
+)]
 pub async fn show(
     State(state): State<AppState>,
     Authorized(_caller): Authorized<READERS>,
@@ -92,16 +137,34 @@ pub async fn show(
 }
 
 /// Query of `GET /v1/promotions`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only promotions in this state (`denied`, `pending_approval`, `rejected`, `promoting`,
+    /// `promoted`, `failed`, `expired`).
     state: Option<String>,
+    /// At most this many, newest first (1–500, default 50).
     limit: Option<i64>,
     /// `me`: only pending promotions the caller may still approve.
     awaiting: Option<String>,
 }
 
+/// List promotions, or those awaiting the caller's approval.
+///
 /// `GET /v1/promotions?state=&limit=` or `?awaiting=me`.
+#[utoipa::path(
+    get, path = "/v1/promotions", tag = "promotions", operation_id = "listPromotions",
+    security(("bearer" = ["ci", "approver", "auditor", "admin"])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "Newest first", body = crate::openapi::schemas::PromotionList,
+            example = crate::openapi::examples::promotion_list),
+        (status = 400, description = "`invalid_query`: an unknown state, `limit` out of 1–500, \
+            `awaiting` other than `me`, or `awaiting` with `state`"),
+        (status = 422, description = "`invalid_query`: `state` holds a character not allowed"),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     Authorized(caller): Authorized<READERS>,
@@ -149,7 +212,22 @@ pub fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ApiError::not_found(format!("no promotion {id:?}")))
 }
 
+/// Retry a failed copy.
+///
 /// `POST /v1/promotions/{id}/retry`: re-queue a failed copy (its requester or an admin).
+#[utoipa::path(
+    post, path = "/v1/promotions/{id}/retry", tag = "promotions", operation_id = "retryPromotion",
+    security(("bearer" = ["ci", "admin"])),
+    params(("id" = Uuid, Path, description = "The promotion's id")),
+    responses(
+        (status = 200, description = "Back in the copy queue (`promoting`)", body = PromotionView),
+        (status = 403, description = "`not_requester`: only its requester or an admin; \
+            `route_not_allowed`: the caller may not use its route"),
+        (status = 404, description = "`not_found`: no such promotion"),
+        (status = 409, description = "`promotion_not_failed`: it is not `failed`; `policy_changed`: \
+            the policy changed since it was judged; `conflict`: a concurrent change"),
+    )
+)]
 pub async fn retry(
     State(state): State<AppState>,
     Authorized(caller): Authorized<{ roles::CI | roles::ADMIN }>,
@@ -160,14 +238,34 @@ pub async fn retry(
 }
 
 /// Body of `POST /v1/promotions/{id}/withdraw`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WithdrawBody {
     /// Why the image must no longer run.
+    #[schema(example = "CVE-2024-3094 found after release; replaced by v1.8.1")]
     reason: String,
 }
 
+/// Withdraw a promoted image.
+///
 /// `POST /v1/promotions/{id}/withdraw` (admin): admission refuses the image from now on.
+#[utoipa::path(
+    post, path = "/v1/promotions/{id}/withdraw", tag = "promotions",
+    operation_id = "withdrawPromotion",
+    security(("bearer" = ["admin"])),
+    params(("id" = Uuid, Path, description = "The promotion's id")),
+    request_body(content = WithdrawBody, example = json!({
+        "reason": "CVE-2024-3094 found after release; replaced by v1.8.1"
+    })),
+    responses(
+        (status = 200, description = "Withdrawn: the view shows `withdrawn`", body = PromotionView),
+        (status = 404, description = "`not_found`: no such promotion"),
+        (status = 409, description = "`not_promoted`: it was never promoted; \
+            `already_withdrawn`: it is withdrawn already"),
+        (status = 422, description = "`invalid_reason`: the reason is empty, too long or holds a \
+            character not allowed"),
+    )
+)]
 pub async fn withdraw(
     State(state): State<AppState>,
     Authorized(caller): Authorized<{ roles::ADMIN }>,

@@ -13,7 +13,20 @@ use crate::extract::{ApiJson, ApiQuery, check_field};
 use crate::services::runtime::{self, DriftPage, ReportRequest};
 use crate::state::AppState;
 
+/// Report what a workload runs.
+///
 /// `POST /v1/runtime/reports`: replaces what the workload runs.
+#[utoipa::path(
+    post, path = "/v1/runtime/reports", tag = "admission", operation_id = "reportRuntime",
+    security(("bearer" = ["admission", "admin"])),
+    request_body(content = ReportRequest, example = crate::openapi::examples::runtime_report),
+    responses(
+        (status = 200, description = "Recorded, replacing the workload's earlier report",
+            body = crate::openapi::schemas::RuntimeRecorded),
+        (status = 422, description = "`invalid_body`: a name is not a Kubernetes name, an image \
+            has no digest, or too many images"),
+    )
+)]
 pub async fn report(
     State(state): State<AppState>,
     Authorized(caller): Authorized<{ roles::ADMISSION | roles::ADMIN }>,
@@ -42,8 +55,9 @@ pub async fn report(
 }
 
 /// Query of `GET /v1/runtime/drift`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DriftQuery {
     /// Reported workloads looked at (1–500, default 100).
     limit: Option<i64>,
@@ -51,7 +65,21 @@ pub struct DriftQuery {
     after: Option<String>,
 }
 
+/// Workloads running images this gate did not promote.
+///
 /// `GET /v1/runtime/drift?limit=&after=`.
+#[utoipa::path(
+    get, path = "/v1/runtime/drift", tag = "admission", operation_id = "runtimeDrift",
+    security(("bearer" = ["auditor", "admin"])),
+    params(DriftQuery),
+    responses(
+        (status = 200, description = "One page", body = DriftPage,
+            example = crate::openapi::examples::drift_page),
+        (status = 400, description = "`invalid_query`: `limit` out of 1–500, or `after` not \
+            `cluster/namespace/workload`"),
+        (status = 422, description = "`invalid_query`: `after` holds a character not allowed"),
+    )
+)]
 pub async fn drift(
     State(state): State<AppState>,
     Authorized(_caller): Authorized<{ roles::AUDITOR | roles::ADMIN }>,

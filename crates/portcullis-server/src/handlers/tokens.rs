@@ -20,13 +20,17 @@ use crate::extract::ApiJson;
 use crate::state::AppState;
 
 /// Body of `POST /v1/tokens`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MintBody {
+    /// Who the token speaks for.
     subject: String,
+    /// `ci`, `approver`, `auditor`, `break-glass` or `admission` (not `admin`).
     role: String,
+    /// The approver groups it holds.
     #[serde(default)]
     groups: Vec<String>,
+    /// Lifetime: at least 60, at most `tokens.max_ttl_hours`.
     ttl_seconds: u64,
 }
 
@@ -54,7 +58,21 @@ async fn audit(
     Ok(())
 }
 
+/// Mint an expiring token.
+///
 /// `POST /v1/tokens` (admin): `{subject, role, groups?, ttl_seconds}`.
+#[utoipa::path(
+    post, path = "/v1/tokens", tag = "tokens", operation_id = "mintToken",
+    security(("bearer" = ["admin"])),
+    request_body(content = MintBody, example = crate::openapi::examples::mint_request),
+    responses(
+        (status = 201, description = "Minted; the secret is shown only here. An `approver` or \
+            `break-glass` token works once a second admin confirms it",
+            body = crate::openapi::schemas::MintedToken, example = crate::openapi::examples::minted),
+        (status = 422, description = "`invalid_subject`, `invalid_role`, `invalid_group`, \
+            `invalid_ttl`: a field is not usable (`admin` tokens are not minted here)"),
+    )
+)]
 pub async fn mint(
     State(state): State<AppState>,
     Authorized(caller): Authorized<{ roles::ADMIN }>,
@@ -117,7 +135,20 @@ pub async fn mint(
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
+/// Confirm an approver or break-glass token (a second admin).
+///
 /// `POST /v1/tokens/{id}/confirm` (admin other than the one who minted it).
+#[utoipa::path(
+    post, path = "/v1/tokens/{id}/confirm", tag = "tokens", operation_id = "confirmToken",
+    security(("bearer" = ["admin"])),
+    params(("id" = Uuid, Path, description = "The token's id")),
+    responses(
+        (status = 200, description = "Active", body = crate::openapi::schemas::ConfirmedToken),
+        (status = 403, description = "`self_confirmation`: the admin who minted it cannot confirm it"),
+        (status = 404, description = "`not_found`: no such token"),
+        (status = 409, description = "`not_awaiting_confirmation`: it is active or revoked"),
+    )
+)]
 pub async fn confirm(
     State(state): State<AppState>,
     Authorized(caller): Authorized<{ roles::ADMIN }>,

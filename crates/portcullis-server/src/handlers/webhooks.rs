@@ -11,16 +11,32 @@ use crate::extract::ApiQuery;
 use crate::state::AppState;
 
 /// `?state=pending|delivered|dead&promotion=<id>&limit=` (all optional).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveriesQuery {
+    /// `pending`, `delivered` or `dead`.
     state: Option<String>,
+    /// Only events about this promotion (its id).
     promotion: Option<String>,
+    /// At most this many (1–500, default 100).
     limit: Option<i64>,
 }
 
+/// Where each webhook event stands with each subscriber.
+///
 /// `GET /v1/webhooks/deliveries` (auditor, admin): newest first, at most `limit` (1–500,
 /// default 100).
+#[utoipa::path(
+    get, path = "/v1/webhooks/deliveries", tag = "webhooks", operation_id = "webhookDeliveries",
+    security(("bearer" = ["auditor", "admin"])),
+    params(DeliveriesQuery),
+    responses(
+        (status = 200, description = "Newest first", body = crate::openapi::schemas::DeliveryList),
+        (status = 400, description = "`invalid_query`: an unknown state, a promotion that is not \
+            an id, or `limit` out of 1–500"),
+    )
+)]
 pub async fn deliveries(
     State(state): State<AppState>,
     Authorized(_caller): Authorized<{ roles::AUDITOR | roles::ADMIN }>,

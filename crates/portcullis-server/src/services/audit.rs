@@ -31,8 +31,9 @@ impl AuditError {
 pub const MAX_PAGE: i64 = 500;
 
 /// What the caller asked for, as received (the query string of `GET /v1/audit`).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only this digest.
     pub digest: Option<String>,

@@ -21,8 +21,9 @@ const PAGE: i64 = 1000;
 const BUFFERED_PAGES: usize = 2;
 
 /// The query of `GET /v1/audit/export`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// `jsonl` (default) or `csv`.
     pub format: Option<String>,

@@ -31,7 +31,7 @@ impl Anchor {
 }
 
 /// What `GET /v1/audit/verify` answers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct VerifyReport {
     /// Whether the log and the witness agree and every event verifies.
     pub ok: bool,

@@ -75,10 +75,14 @@ impl EvidenceError {
 /// JSON when the body was read) and parsed once, by the parser of its format, straight into
 /// typed structs. The format stays text until then, so an unknown one is refused with its
 /// own code (422 `unknown_evidence_format`) rather than as a malformed body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EvidenceDocument {
+    /// `trivy-json`, `grype-json`, `cyclonedx-json`, `spdx-json` or `openvex`.
+    #[schema(example = "trivy-json")]
     format: String,
+    /// The document itself, as the tool wrote it.
+    #[schema(value_type = Object)]
     document: Box<RawValue>,
 }
 

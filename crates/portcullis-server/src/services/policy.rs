@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::json;
 
 /// What a successful reload did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Reloaded {
     /// The digest that served before.
     pub previous_digest: Digest,

@@ -52,7 +52,7 @@ impl RuntimeError {
 }
 
 /// `POST /v1/runtime/reports`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReportRequest {
     /// The cluster's name.
@@ -141,7 +141,7 @@ pub async fn report(
 }
 
 /// A workload running something the gate did not promote.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DriftItem {
     /// The cluster.
     pub cluster: String,
@@ -156,7 +156,7 @@ pub struct DriftItem {
 }
 
 /// One drifted image.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DriftImage {
     /// As reported.
     pub image: String,
@@ -167,7 +167,7 @@ pub struct DriftImage {
 }
 
 /// A page of the drift report.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DriftPage {
     /// Drifted workloads among those looked at.
     pub drift: Vec<DriftItem>,

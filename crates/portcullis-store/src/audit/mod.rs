@@ -44,7 +44,7 @@ pub struct NewAuditEvent {
 }
 
 /// A stored event.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEvent {
     /// Position in the log.
     pub seq: i64,
@@ -90,7 +90,7 @@ pub struct AuditFilter {
 }
 
 /// One page of events, newest first.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditPage {
     /// The events.
     pub events: Vec<AuditEvent>,

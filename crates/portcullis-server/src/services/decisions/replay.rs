@@ -21,7 +21,7 @@ use crate::services::trust::GateKeys;
 use crate::services::work;
 
 /// What replaying a decision found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReplayReport {
     /// The decision.
     pub decision_id: Uuid,
@@ -49,7 +49,7 @@ pub struct ReplayReport {
 }
 
 /// A stored part that disagrees with the signed record.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Tamper {
     /// Which part.
     pub part: &'static str,
@@ -60,7 +60,7 @@ pub struct Tamper {
 }
 
 /// A verdict field that the replay judged differently.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Difference {
     /// The field of the verdict (`allow`, `violations`, `required_approvals`, …).
     pub field: String,

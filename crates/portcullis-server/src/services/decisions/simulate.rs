@@ -29,7 +29,7 @@ pub const MAX_LAST: i64 = 10_000;
 const PAGE: i64 = 100;
 
 /// What a simulation found.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct SimulationReport {
     /// The candidate bundle's digest.
     pub candidate_digest: Option<Digest>,
@@ -46,7 +46,7 @@ pub struct SimulationReport {
 }
 
 /// A decision whose verdict the candidate would change.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Flip {
     /// The decision.
     pub decision_id: Uuid,
@@ -65,7 +65,7 @@ pub struct Flip {
 }
 
 /// One side of a flip.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Side {
     /// Whether allowed.
     pub allow: bool,
@@ -76,7 +76,7 @@ pub struct Side {
 }
 
 /// A decision that could not be judged again.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Failure {
     /// The decision.
     pub decision_id: Uuid,

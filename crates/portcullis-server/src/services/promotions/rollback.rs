@@ -26,13 +26,16 @@ use crate::services::work;
 use crate::state::AppState;
 
 /// The body of `POST /v1/rollbacks`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RollbackRequest {
+    /// The route the digest was promoted on.
     route: String,
     /// The production repository, `host/repository`, as a promotion's `destination` shows it.
     repository: String,
+    /// The digest to point the tag back at (promoted on the route before).
     to_digest: String,
+    /// The channel tag to move.
     channel_tag: String,
 }
 

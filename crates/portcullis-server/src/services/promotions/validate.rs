@@ -20,14 +20,19 @@ use crate::state::AppState;
 pub(super) const REQUESTERS: u8 = roles::CI | roles::ADMIN;
 
 /// The body of `POST /v1/promotions`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PromotionRequest {
+    /// The source image, `host/repository@sha256:<hex>` (or a tag, resolved once).
     pub(super) source: String,
+    /// The configured route it travels.
     pub(super) route: String,
+    /// The destination tag to set.
     tag: Option<String>,
+    /// CI-supplied evidence documents (scan reports, SBOMs, VEX).
     #[serde(default)]
     evidence: Vec<EvidenceDocument>,
+    /// Judge only: answer the verdict and the policy input, store nothing.
     #[serde(default)]
     pub(super) dry_run: bool,
 }

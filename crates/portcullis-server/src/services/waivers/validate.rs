@@ -12,28 +12,36 @@ pub const MAX_TEXT: usize = 2000;
 
 /// The body of `POST /v1/waivers`:
 /// `{kind, id, scope: {repository_prefix} | {digest}, expires_at, justification}`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WaiverRequest {
+    /// `vulnerability` or `licence` (required).
     kind: Option<String>,
+    /// The vulnerability id or alias, or the SPDX licence id (required).
     id: Option<String>,
+    /// Which images (required).
     scope: Option<ScopeRequest>,
+    /// When it stops applying, RFC 3339 (required; at most `waivers.max_days` ahead).
     expires_at: Option<String>,
+    /// Why (required).
     justification: Option<String>,
 }
 
 /// `scope`: exactly one of the two keys.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeRequest {
+    /// Every source repository equal to this path or under it.
     repository_prefix: Option<String>,
+    /// Exactly this manifest digest.
     digest: Option<String>,
 }
 
 /// The body of `POST /v1/waivers/{id}/revoke`: `{reason}`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeRequest {
+    /// Why (required).
     reason: Option<String>,
 }
 
