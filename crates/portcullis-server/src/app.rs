@@ -161,6 +161,7 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration)
         .route("/healthz", get(handlers::health::healthz))
         .route("/readyz", get(handlers::health::readyz))
         .merge(api)
+        .merge(crate::ui::router(&state, request_timeout))
         // Runs after routing (so the route template is known) for every route.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -363,6 +364,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         waiver_max_days: config.waivers.max_days,
         admission,
         simulation_timeout: Duration::from_millis(config.simulation.timeout_ms),
+        ui: Arc::new(crate::ui::UiConfig::load(&config.ui).map_err(StartError::Oidc)?),
     })
 }
 

@@ -1,0 +1,106 @@
+//! The approver web page (`/ui`): server-rendered HTML over the same services the JSON API
+//! uses (a vote here is `services::approvals::vote`, audited alike), for people who would
+//! otherwise use curl.
+//!
+//! Layers as everywhere: `pages` and `actions` are handlers (extract, call one service,
+//! render); `summary` shapes what a service returned for a template; `session`, `csrf` and
+//! `oidc` sign people in and keep them so; `render` owns the templates, the HTML error page
+//! and the response headers. Nothing here speaks SQL.
+//!
+//! Sessions are kept server-side in Postgres (migration 0018), not in signed cookies: a
+//! sign-out or an expired session ends at once on every replica, a session opened with a
+//! static token ends when that token is revoked, and the cookie carries only a random id
+//! (stored as a keyed hash) that reveals nothing.
+
+mod actions;
+mod csrf;
+mod extract;
+mod oidc;
+mod pages;
+mod render;
+mod session;
+mod summary;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::middleware;
+use axum::routing::{get, post};
+
+use crate::config::UiSettings;
+use crate::state::AppState;
+
+pub use oidc::OidcClient;
+pub use render::UiError;
+pub use session::UiCaller;
+
+/// The web page's settings, loaded once at start-up.
+#[derive(Debug)]
+pub struct UiConfig {
+    /// Whether `/ui` is served.
+    pub enabled: bool,
+    /// Session lifetime in seconds.
+    pub session_ttl: u64,
+    /// Whether cookies carry `Secure` (and the `__Host-` prefix).
+    pub secure_cookies: bool,
+    /// Where people reach the gate, for the OIDC redirect URI.
+    pub public_url: Option<String>,
+    /// The OIDC client, when sign-in with OIDC is configured.
+    pub oidc: Option<OidcClient>,
+}
+
+impl UiConfig {
+    /// Builds the settings and the OIDC client (reading its secret); the provider's discovery
+    /// document is fetched at the first sign-in.
+    pub fn load(settings: &UiSettings) -> Result<Self, String> {
+        let oidc = settings
+            .oidc
+            .as_ref()
+            .map(OidcClient::load)
+            .transpose()
+            .map_err(|e| format!("ui.oidc: {e}"))?;
+        Ok(Self {
+            enabled: settings.enabled,
+            session_ttl: settings.session_ttl,
+            secure_cookies: !settings.insecure_cookies,
+            public_url: settings
+                .public_url
+                .as_ref()
+                .map(|u| u.trim_end_matches('/').to_owned()),
+            oidc,
+        })
+    }
+}
+
+/// The `/ui` routes (none when `ui.enabled` is false). Each request keeps the API's request
+/// deadline (answered with the HTML error page) and the global body limit.
+pub fn router(state: &AppState, request_timeout: Duration) -> Router<AppState> {
+    if !state.ui.enabled {
+        return Router::new();
+    }
+    Router::new()
+        .route("/ui", get(pages::home))
+        .route("/ui/", get(pages::home))
+        .route("/ui/login", get(actions::login_form).post(actions::login))
+        .route("/ui/logout", post(actions::logout))
+        .route("/ui/oidc/start", get(oidc::start))
+        .route("/ui/oidc/callback", get(oidc::callback))
+        .route("/ui/promotions/{id}", get(pages::promotion))
+        .route("/ui/promotions/{id}/progress", get(pages::progress))
+        .route("/ui/promotions/{id}/vote", post(actions::vote))
+        .route("/ui/audit", get(pages::audit))
+        .route("/ui/reviews", get(pages::reviews))
+        .route(
+            "/ui/reviews/{id}/acknowledge",
+            post(actions::acknowledge),
+        )
+        .route("/ui/static/ui.css", get(render::stylesheet))
+        .route("/ui/static/progress.js", get(render::progress_script))
+        .route("/ui/{*rest}", get(render::not_found).post(render::not_found))
+        .layer(middleware::from_fn(render::headers))
+        .layer(middleware::from_fn(
+            move |req: axum::extract::Request, next: middleware::Next| {
+                render::deadline(request_timeout, req, next)
+            },
+        ))
+}
