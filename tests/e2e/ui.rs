@@ -15,6 +15,20 @@ use crate::support::{TestApp, trivy};
 use provider::{CLIENT_ID, CLIENT_SECRET, Provider};
 use webdriver::Browser;
 
+/// `application/x-www-form-urlencoded` bodies (reqwest is built without its `form` feature).
+trait FormBody {
+    fn form_body(self, pairs: &[(&str, &str)]) -> Self;
+}
+
+impl FormBody for reqwest::RequestBuilder {
+    fn form_body(self, pairs: &[(&str, &str)]) -> Self {
+        let mut url = reqwest::Url::parse("http://form.invalid/").unwrap();
+        url.query_pairs_mut().extend_pairs(pairs);
+        self.header("content-type", "application/x-www-form-urlencoded")
+            .body(url.query().unwrap_or_default().to_owned())
+    }
+}
+
 /// How long `find` waits for an element (page loads, the progress script's reload).
 const WAIT_MS: u64 = 15_000;
 
@@ -216,7 +230,7 @@ async fn an_approver_signs_in_with_oidc_and_pkce_and_rejects() {
     let resp = http
         .post(format!("{}/token", idp.issuer))
         .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
-        .form(&[("grant_type", "authorization_code"), ("code", "x"), ("code_verifier", "y")])
+        .form_body(&[("grant_type", "authorization_code"), ("code", "x"), ("code_verifier", "y")])
         .send()
         .await
         .unwrap();
@@ -277,7 +291,7 @@ async fn forged_or_missing_csrf_tokens_are_refused_and_nothing_is_written() {
     let resp = http
         .post(format!("{}/ui/promotions/{id}/vote", app.base))
         .header("cookie", &cookie)
-        .form(&[("verdict", "approve"), ("comment", "x"), ("evidence_hash", &hash)])
+        .form_body(&[("verdict", "approve"), ("comment", "x"), ("evidence_hash", hash.as_str())])
         .send()
         .await
         .unwrap();
@@ -288,7 +302,7 @@ async fn forged_or_missing_csrf_tokens_are_refused_and_nothing_is_written() {
         .post(format!("{}/ui/logout", app.base))
         .header("cookie", &cookie)
         .header("sec-fetch-site", "cross-site")
-        .form(&[("csrf", "whatever")])
+        .form_body(&[("csrf", "whatever")])
         .send()
         .await
         .unwrap();
@@ -296,7 +310,7 @@ async fn forged_or_missing_csrf_tokens_are_refused_and_nothing_is_written() {
     // The token form needs its own cookie's token.
     let resp = http
         .post(format!("{}/ui/login", app.base))
-        .form(&[("csrf", "x"), ("token", app.tokens.admin.as_str())])
+        .form_body(&[("csrf", "x"), ("token", app.tokens.admin.as_str())])
         .send()
         .await
         .unwrap();
@@ -405,7 +419,7 @@ async fn ui_errors_are_html_pages_with_the_apis_status() {
     let resp = http
         .post(format!("{}/ui/login", app.base))
         .header("cookie", &csrf_cookie)
-        .form(&[("csrf", csrf.as_str()), ("token", "pct_wrong")])
+        .form_body(&[("csrf", csrf.as_str()), ("token", "pct_wrong")])
         .send()
         .await
         .unwrap();
@@ -413,7 +427,7 @@ async fn ui_errors_are_html_pages_with_the_apis_status() {
     let resp = http
         .post(format!("{}/ui/login", app.base))
         .header("cookie", &csrf_cookie)
-        .form(&[("csrf", csrf.as_str()), ("token", app.tokens.approver1.as_str())])
+        .form_body(&[("csrf", csrf.as_str()), ("token", app.tokens.approver1.as_str())])
         .send()
         .await
         .unwrap();
@@ -452,7 +466,7 @@ async fn ui_errors_are_html_pages_with_the_apis_status() {
     assert_eq!(resp.headers()["location"], "/ui/login");
     let resp = http
         .post(format!("{}/ui/promotions/{}/vote", app.base, uuid::Uuid::new_v4()))
-        .form(&[("verdict", "approve")])
+        .form_body(&[("verdict", "approve")])
         .send()
         .await
         .unwrap();

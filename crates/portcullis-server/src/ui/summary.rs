@@ -58,7 +58,15 @@ pub struct Evidence {
     pub provenance: Vec<Provenance>,
 }
 
-const SEVERITIES: [&str; 6] = ["critical", "high", "medium", "low", "negligible", "unknown"];
+/// Severities as shown, and their keys in `vulnerability_index`.
+const SEVERITIES: [(&str, &str); 6] = [
+    ("critical", "CRITICAL"),
+    ("high", "HIGH"),
+    ("medium", "MEDIUM"),
+    ("low", "LOW"),
+    ("negligible", "NEGLIGIBLE"),
+    ("unknown", "UNKNOWN"),
+];
 
 fn text(v: &Value, key: &str) -> String {
     v.get(key).and_then(Value::as_str).unwrap_or("").to_owned()
@@ -135,8 +143,8 @@ fn severities(evidence: &Value) -> Vec<SeverityCount> {
     let index = evidence.get("vulnerability_index").unwrap_or(&Value::Null);
     SEVERITIES
         .iter()
-        .map(|sev| {
-            let at: Vec<u64> = list(index, sev).filter_map(Value::as_u64).collect();
+        .map(|(sev, key)| {
+            let at: Vec<u64> = list(index, key).filter_map(Value::as_u64).collect();
             SeverityCount {
                 severity: sev,
                 total: at.len(),
@@ -219,7 +227,7 @@ mod tests {
     #[test]
     fn severities_count_suppressed_findings_apart() {
         let doc = json!({
-            "vulnerability_index": {"critical": [0], "high": [1, 2], "medium": [], "low": [3]},
+            "vulnerability_index": {"CRITICAL": [0], "HIGH": [1, 2], "MEDIUM": [], "LOW": [3]},
             "suppressed_index": [2, 3],
         });
         let counts = severities(&doc);
