@@ -106,24 +106,36 @@ async fn an_approver_signs_in_with_a_token_reads_the_evidence_and_approves() {
     assert_eq!(b.text_of("#requested-by").await, "ci-pipeline");
     assert!(b.text_of("#signers").await.contains("release-key"));
     let vulns = b.text_of("#vulnerabilities").await;
-    assert!(vulns.contains("high 1 0") && vulns.contains("low 1 0"), "{vulns}");
-    assert!(b.text_of("#required").await.contains("2 of release-approvers"));
+    assert!(
+        vulns.contains("high 1 0") && vulns.contains("low 1 0"),
+        "{vulns}"
+    );
+    assert!(
+        b.text_of("#required")
+            .await
+            .contains("2 of release-approvers")
+    );
     let shown = b.text_of("#evidence-hash").await;
     assert_eq!(shown, app.evidence_hash(&id).await);
     assert_accessible(&b, "promotion").await;
     b.screenshot("promotion-pending").await;
 
-    b.type_into(&b.find("#comment").await, "evidence looks right").await;
+    b.type_into(&b.find("#comment").await, "evidence looks right")
+        .await;
     b.click(&b.find("#approve").await).await;
     assert!(b.text_of("#voted").await.contains("approve"));
     // The same vote the API records: signed, bound to the evidence shown, audited.
-    let (_, p) = app.get(&format!("/v1/promotions/{id}"), &app.tokens.auditor).await;
+    let (_, p) = app
+        .get(&format!("/v1/promotions/{id}"), &app.tokens.auditor)
+        .await;
     assert_eq!(p["approvals"][0]["approver"], "alice", "{p}");
     assert_eq!(p["approvals"][0]["comment"], "evidence looks right");
     assert_eq!(p["approvals"][0]["evidence_hash"], shown.as_str());
     assert_eq!(
-        app.count("SELECT count(*) FROM audit_events WHERE action = 'approved' AND actor = 'alice'")
-            .await,
+        app.count(
+            "SELECT count(*) FROM audit_events WHERE action = 'approved' AND actor = 'alice'"
+        )
+        .await,
         1
     );
     assert!(b.text_of("#votes").await.contains("evidence looks right"));
@@ -144,7 +156,9 @@ async fn an_approver_signs_in_with_a_token_reads_the_evidence_and_approves() {
     // On a phone: nothing runs off the side.
     let narrow = Browser::start(390, 844, WAIT_MS).await;
     sign_in(&narrow, &app, &app.tokens.approver1).await;
-    narrow.goto(&format!("{}/ui/promotions/{id}", app.base)).await;
+    narrow
+        .goto(&format!("{}/ui/promotions/{id}", app.base))
+        .await;
     let overflow = narrow
         .execute(
             "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
@@ -159,7 +173,8 @@ async fn an_approver_signs_in_with_a_token_reads_the_evidence_and_approves() {
     b.click(&b.find("#logout").await).await;
     b.find("#token").await;
     assert_eq!(
-        app.count("SELECT count(*) FROM ui_sessions WHERE subject = 'alice'").await,
+        app.count("SELECT count(*) FROM ui_sessions WHERE subject = 'alice'")
+            .await,
         1,
         "the phone's session only"
     );
@@ -220,7 +235,9 @@ async fn an_approver_signs_in_with_oidc_and_pkce_and_rejects() {
     b.click(&b.find("#reject").await).await;
     assert!(b.text_of("#voted").await.contains("reject"));
     assert!(b.text_of("h1").await.contains("rejected"));
-    let (_, p) = app.get(&format!("/v1/promotions/{id}"), &app.tokens.auditor).await;
+    let (_, p) = app
+        .get(&format!("/v1/promotions/{id}"), &app.tokens.auditor)
+        .await;
     assert_eq!(p["state"], "rejected", "{p}");
     assert_eq!(p["approvals"][0]["approver"], me.as_str());
     b.screenshot("promotion-rejected").await;
@@ -230,7 +247,11 @@ async fn an_approver_signs_in_with_oidc_and_pkce_and_rejects() {
     let resp = http
         .post(format!("{}/token", idp.issuer))
         .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
-        .form_body(&[("grant_type", "authorization_code"), ("code", "x"), ("code_verifier", "y")])
+        .form_body(&[
+            ("grant_type", "authorization_code"),
+            ("code", "x"),
+            ("code_verifier", "y"),
+        ])
         .send()
         .await
         .unwrap();
@@ -275,8 +296,11 @@ async fn forged_or_missing_csrf_tokens_are_refused_and_nothing_is_written() {
 
     // No token at all.
     b.goto(&format!("{}/ui/promotions/{id}", app.base)).await;
-    b.execute("document.querySelector('#vote-form input[name=csrf]').remove();", json!([]))
-        .await;
+    b.execute(
+        "document.querySelector('#vote-form input[name=csrf]').remove();",
+        json!([]),
+    )
+    .await;
     b.click(&b.find("#approve").await).await;
     assert_eq!(b.text_of("#error-code").await, "csrf_failed");
 
@@ -291,12 +315,21 @@ async fn forged_or_missing_csrf_tokens_are_refused_and_nothing_is_written() {
     let resp = http
         .post(format!("{}/ui/promotions/{id}/vote", app.base))
         .header("cookie", &cookie)
-        .form_body(&[("verdict", "approve"), ("comment", "x"), ("evidence_hash", hash.as_str())])
+        .form_body(&[
+            ("verdict", "approve"),
+            ("comment", "x"),
+            ("evidence_hash", hash.as_str()),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     // …or with the token but a cross-site fetch.
     let resp = http
         .post(format!("{}/ui/logout", app.base))
@@ -392,7 +425,8 @@ async fn auditors_read_a_digests_trail_and_acknowledge_break_glass_reviews() {
     assert!(b.text_of("#reviews").await.contains("INC-1: outage"));
     assert_accessible(&b, "reviews").await;
     b.screenshot("reviews").await;
-    b.type_into(&b.find("#reviews textarea").await, "checked the incident").await;
+    b.type_into(&b.find("#reviews textarea").await, "checked the incident")
+        .await;
     b.click(&b.find("#reviews button").await).await;
     b.find("#no-reviews").await;
     assert_eq!(
@@ -411,9 +445,16 @@ async fn ui_errors_are_html_pages_with_the_apis_status() {
         .build()
         .unwrap();
     // Sign in with a token over plain HTTP, as a form would.
-    let login = http.get(format!("{}/ui/login", app.base)).send().await.unwrap();
+    let login = http
+        .get(format!("{}/ui/login", app.base))
+        .send()
+        .await
+        .unwrap();
     let set = login.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
     let csrf_cookie = set.split(';').next().unwrap().to_owned();
     let csrf = csrf_cookie.split_once('=').unwrap().1.to_owned();
     let resp = http
@@ -427,7 +468,10 @@ async fn ui_errors_are_html_pages_with_the_apis_status() {
     let resp = http
         .post(format!("{}/ui/login", app.base))
         .header("cookie", &csrf_cookie)
-        .form_body(&[("csrf", csrf.as_str()), ("token", app.tokens.approver1.as_str())])
+        .form_body(&[
+            ("csrf", csrf.as_str()),
+            ("token", app.tokens.approver1.as_str()),
+        ])
         .send()
         .await
         .unwrap();
@@ -441,31 +485,59 @@ async fn ui_errors_are_html_pages_with_the_apis_status() {
         .unwrap();
     let cookie = session.split(';').next().unwrap().to_owned();
     let get = |path: String| {
-        let req = http.get(format!("{}{path}", app.base)).header("cookie", &cookie);
+        let req = http
+            .get(format!("{}{path}", app.base))
+            .header("cookie", &cookie);
         async move { req.send().await.unwrap() }
     };
     for (path, status, code) in [
-        (format!("/ui/promotions/{}", uuid::Uuid::new_v4()), 404, "not_found"),
+        (
+            format!("/ui/promotions/{}", uuid::Uuid::new_v4()),
+            404,
+            "not_found",
+        ),
         ("/ui/promotions/not-an-id".to_owned(), 404, "not_found"),
         ("/ui/nowhere".to_owned(), 404, "not_found"),
         ("/ui/audit".to_owned(), 403, "forbidden"),
         ("/ui/audit?digest=sha256:nope".to_owned(), 403, "forbidden"),
-        ("/ui/promotions/x?nonsense=1".to_owned(), 400, "invalid_query"),
+        (
+            "/ui/promotions/x?nonsense=1".to_owned(),
+            400,
+            "invalid_query",
+        ),
     ] {
         let resp = get(path.clone()).await;
         assert_eq!(resp.status().as_u16(), status, "{path}");
         let headers = resp.headers().clone();
-        assert!(headers["content-type"].to_str().unwrap().starts_with("text/html"), "{path}");
-        assert!(headers["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{path}"
+        );
+        assert!(
+            headers["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
         let body = resp.text().await.unwrap();
-        assert!(body.contains(&format!("<code id=\"error-code\">{code}</code>")), "{path}: {body}");
+        assert!(
+            body.contains(&format!("<code id=\"error-code\">{code}</code>")),
+            "{path}: {body}"
+        );
     }
     // Without a session, pages redirect to sign in and forms answer 401.
     let resp = http.get(format!("{}/ui", app.base)).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert_eq!(resp.headers()["location"], "/ui/login");
     let resp = http
-        .post(format!("{}/ui/promotions/{}/vote", app.base, uuid::Uuid::new_v4()))
+        .post(format!(
+            "{}/ui/promotions/{}/vote",
+            app.base,
+            uuid::Uuid::new_v4()
+        ))
         .form_body(&[("verdict", "approve")])
         .send()
         .await

@@ -137,7 +137,11 @@ impl Caller {
     /// The caller `token` identifies: an OIDC JWT from a trusted issuer, or a static token.
     /// A refusal is counted like a refused bearer token (the web page's token sign-in uses
     /// this too).
-    pub async fn from_token(state: &AppState, token: &str, parts: &Parts) -> Result<Self, ApiError> {
+    pub async fn from_token(
+        state: &AppState,
+        token: &str,
+        parts: &Parts,
+    ) -> Result<Self, ApiError> {
         let request_id = parts.extensions.get::<RequestId>().cloned();
         if crate::oidc::looks_like_jwt(token) && !state.oidc.is_empty() {
             return match state.oidc.authenticate(token).await {

@@ -120,8 +120,17 @@ impl Store {
         .bind(id_hash)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((subject, issuer, roles, scoped, groups, token_hash, csrf_token, expires_at, expired)) =
-            row
+        let Some((
+            subject,
+            issuer,
+            roles,
+            scoped,
+            groups,
+            token_hash,
+            csrf_token,
+            expires_at,
+            expired,
+        )) = row
         else {
             return Ok(None);
         };
@@ -209,7 +218,9 @@ impl Store {
     }
 }
 
-fn parse_scoped(value: &serde_json::Value) -> std::result::Result<Vec<(Role, Vec<String>)>, String> {
+fn parse_scoped(
+    value: &serde_json::Value,
+) -> std::result::Result<Vec<(Role, Vec<String>)>, String> {
     let items = value.as_array().ok_or("scoped is not a list")?;
     items
         .iter()

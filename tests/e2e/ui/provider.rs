@@ -67,7 +67,10 @@ impl Provider {
         let inner = Arc::new(Mutex::new(Inner {
             issuer: issuer.clone(),
             jwt: JwtIssuer::new("ui-idp-1").unwrap(),
-            person: (sub.to_owned(), groups.iter().map(|g| (*g).to_owned()).collect()),
+            person: (
+                sub.to_owned(),
+                groups.iter().map(|g| (*g).to_owned()).collect(),
+            ),
             grants: HashMap::new(),
             counters: Counters::default(),
         }));
@@ -162,7 +165,11 @@ async fn token(
         "Basic {}",
         STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
     );
-    if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(basic.as_str()) {
+    if headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        != Some(basic.as_str())
+    {
         return refuse(&mut s, "client authentication failed");
     }
     let param = |k: &str| f.get(k).cloned().unwrap_or_default();
@@ -183,8 +190,10 @@ async fn token(
     let (sub, groups) = s.person.clone();
     let id_token = s
         .jwt
-        .token(&json!({"iss": s.issuer, "aud": CLIENT_ID, "sub": sub, "groups": groups,
-                        "nonce": grant.nonce, "iat": now, "exp": now + 300}))
+        .token(
+            &json!({"iss": s.issuer, "aud": CLIENT_ID, "sub": sub, "groups": groups,
+                        "nonce": grant.nonce, "iat": now, "exp": now + 300}),
+        )
         .unwrap();
     s.counters.redeemed += 1;
     axum::Json(json!({"access_token": "opaque", "token_type": "Bearer", "expires_in": 300, "id_token": id_token}))

@@ -53,13 +53,17 @@ impl Browser {
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         let http = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");
+        let mut chrome = json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     format!("--window-size={width},{height}")]
+        });
+        // Narrower than a desktop window may be: a phone's viewport, emulated.
+        if width < 600 {
+            chrome["mobileEmulation"] = json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 2.0, "touch": true}});
+        }
         let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                         format!("--window-size={width},{height}")]
-            }
+            "browserName": "chrome", "goog:chromeOptions": chrome
         }}});
         let resp: Value = http
             .post(format!("{base}/session"))
@@ -79,7 +83,11 @@ impl Browser {
             driver,
         };
         browser
-            .call("POST", "/timeouts", json!({"implicit": implicit_ms, "pageLoad": 20_000, "script": 20_000}))
+            .call(
+                "POST",
+                "/timeouts",
+                json!({"implicit": implicit_ms, "pageLoad": 20_000, "script": 20_000}),
+            )
             .await;
         browser
     }
@@ -93,7 +101,10 @@ impl Browser {
         };
         let resp: Value = req.send().await.unwrap().json().await.unwrap();
         if let Some(err) = resp["value"].get("error") {
-            panic!("WebDriver {method} {path}: {err} {}", resp["value"]["message"]);
+            panic!(
+                "WebDriver {method} {path}: {err} {}",
+                resp["value"]["message"]
+            );
         }
         resp["value"].clone()
     }
@@ -103,13 +114,21 @@ impl Browser {
     }
 
     pub async fn url(&self) -> String {
-        self.call("GET", "/url", Value::Null).await.as_str().unwrap().to_owned()
+        self.call("GET", "/url", Value::Null)
+            .await
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// The first element matching `css`, waiting up to the implicit timeout for it.
     pub async fn find(&self, css: &str) -> Element {
         let v = self
-            .call("POST", "/element", json!({"using": "css selector", "value": css}))
+            .call(
+                "POST",
+                "/element",
+                json!({"using": "css selector", "value": css}),
+            )
             .await;
         Element(v[ELEMENT].as_str().unwrap().to_owned())
     }
@@ -117,22 +136,33 @@ impl Browser {
     /// How many elements match `css` now (no waiting beyond the implicit timeout).
     pub async fn count(&self, css: &str) -> usize {
         let v = self
-            .call("POST", "/elements", json!({"using": "css selector", "value": css}))
+            .call(
+                "POST",
+                "/elements",
+                json!({"using": "css selector", "value": css}),
+            )
             .await;
         v.as_array().map_or(0, Vec::len)
     }
 
     pub async fn click(&self, e: &Element) {
-        self.call("POST", &format!("/element/{}/click", e.0), json!({})).await;
-    }
-
-    pub async fn type_into(&self, e: &Element, text: &str) {
-        self.call("POST", &format!("/element/{}/value", e.0), json!({ "text": text }))
+        self.call("POST", &format!("/element/{}/click", e.0), json!({}))
             .await;
     }
 
+    pub async fn type_into(&self, e: &Element, text: &str) {
+        self.call(
+            "POST",
+            &format!("/element/{}/value", e.0),
+            json!({ "text": text }),
+        )
+        .await;
+    }
+
     pub async fn text(&self, e: &Element) -> String {
-        let v = self.call("GET", &format!("/element/{}/text", e.0), Value::Null).await;
+        let v = self
+            .call("GET", &format!("/element/{}/text", e.0), Value::Null)
+            .await;
         v.as_str().unwrap_or_default().to_owned()
     }
 
@@ -151,8 +181,12 @@ impl Browser {
     }
 
     pub async fn execute(&self, script: &str, args: Value) -> Value {
-        self.call("POST", "/execute/sync", json!({"script": script, "args": args}))
-            .await
+        self.call(
+            "POST",
+            "/execute/sync",
+            json!({"script": script, "args": args}),
+        )
+        .await
     }
 
     /// Runs axe-core (tests/interop/node_modules/axe-core, pinned) on the page and returns
@@ -162,13 +196,18 @@ impl Browser {
             workspace().join("tests/interop/node_modules/axe-core/axe.min.js"),
         )
         .expect("axe-core (npm ci --prefix tests/interop; scripts/prereqs.sh)");
-        self.execute(&format!("{source}\n;return true;"), json!([])).await;
+        self.execute(&format!("{source}\n;return true;"), json!([]))
+            .await;
         let script = "const done = arguments[arguments.length - 1];\
             axe.run(document, {resultTypes: ['violations']})\
                .then(r => done(JSON.stringify(r.violations)))\
                .catch(e => done(JSON.stringify([{impact: 'critical', id: 'axe-error', help: String(e)}])));";
         let v = self
-            .call("POST", "/execute/async", json!({"script": script, "args": []}))
+            .call(
+                "POST",
+                "/execute/async",
+                json!({"script": script, "args": []}),
+            )
             .await;
         let all: Vec<Value> = serde_json::from_str(v.as_str().unwrap()).unwrap();
         all.into_iter()
@@ -176,9 +215,36 @@ impl Browser {
             .collect()
     }
 
-    /// Saves a PNG of the viewport as `target/ui-screenshots/<name>.png`.
+    /// Saves a PNG of the whole page (the window grown to the page's height, at most
+    /// 4000 px, then restored) as `target/ui-screenshots/<name>.png`.
     pub async fn screenshot(&self, name: &str) {
+        let rect = self.call("GET", "/window/rect", Value::Null).await;
+        let sizes = self
+            .execute(
+                "return [document.documentElement.scrollHeight, window.innerHeight];",
+                json!([]),
+            )
+            .await;
+        let (page, inner) = (sizes[0].as_i64().unwrap(), sizes[1].as_i64().unwrap());
+        let chrome = rect["height"].as_i64().unwrap() - inner;
+        let tall = (page + chrome).min(4000);
+        if page > inner {
+            self.call(
+                "POST",
+                "/window/rect",
+                json!({"width": rect["width"], "height": tall}),
+            )
+            .await;
+        }
         let v = self.call("GET", "/screenshot", Value::Null).await;
+        if page > inner {
+            self.call(
+                "POST",
+                "/window/rect",
+                json!({"width": rect["width"], "height": rect["height"]}),
+            )
+            .await;
+        }
         let png = base64::engine::general_purpose::STANDARD
             .decode(v.as_str().unwrap())
             .unwrap();

@@ -215,12 +215,39 @@ mod tests {
 
     #[test]
     fn session_ttl_takes_seconds_or_units_within_bounds() {
-        assert_eq!(load("127.0.0.1:1", "  session_ttl: 90\n").unwrap().ui.session_ttl, 90);
-        assert_eq!(load("127.0.0.1:1", "  session_ttl: 30m\n").unwrap().ui.session_ttl, 1800);
-        assert_eq!(load("127.0.0.1:1", "  session_ttl: 1d\n").unwrap().ui.session_ttl, 86_400);
-        assert_eq!(load("127.0.0.1:1", "  enabled: true\n").unwrap().ui.session_ttl, 8 * 3600);
+        assert_eq!(
+            load("127.0.0.1:1", "  session_ttl: 90\n")
+                .unwrap()
+                .ui
+                .session_ttl,
+            90
+        );
+        assert_eq!(
+            load("127.0.0.1:1", "  session_ttl: 30m\n")
+                .unwrap()
+                .ui
+                .session_ttl,
+            1800
+        );
+        assert_eq!(
+            load("127.0.0.1:1", "  session_ttl: 1d\n")
+                .unwrap()
+                .ui
+                .session_ttl,
+            86_400
+        );
+        assert_eq!(
+            load("127.0.0.1:1", "  enabled: true\n")
+                .unwrap()
+                .ui
+                .session_ttl,
+            8 * 3600
+        );
         for bad in ["0", "8w", "8d", "x"] {
-            assert!(load("127.0.0.1:1", &format!("  session_ttl: {bad}\n")).is_err(), "{bad}");
+            assert!(
+                load("127.0.0.1:1", &format!("  session_ttl: {bad}\n")).is_err(),
+                "{bad}"
+            );
         }
     }
 

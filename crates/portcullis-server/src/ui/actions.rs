@@ -11,10 +11,10 @@ use minijinja::context;
 use portcullis_core::{TextKind, Verdict};
 use serde::Deserialize;
 
+use super::csrf;
 use super::extract::{UiForm, UiQuery};
 use super::render::{UiError, UiResult, page};
 use super::session::{self, Current, UiCaller};
-use super::csrf;
 use crate::auth::{Caller, roles};
 use crate::error::ApiError;
 use crate::extract::check_field;
@@ -95,7 +95,12 @@ pub async fn login(
     csrf::check(&parts.headers, &form.csrf, expected)?;
     let token = form.token.trim();
     if token.is_empty() {
-        return login_page(&state, StatusCode::UNAUTHORIZED, None, Some("Enter a token."));
+        return login_page(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            None,
+            Some("Enter a token."),
+        );
     }
     let caller = match Caller::from_token(&state, token, &parts).await {
         Ok(c) => c,
@@ -104,14 +109,22 @@ pub async fn login(
         }
         Err(e) => return Err(e.into()),
     };
+    // A static token's session ends with the token; a JWT's no later than the JWT.
     let static_token = !crate::oidc::looks_like_jwt(token) || state.oidc.is_empty();
     let token_hash = static_token.then(|| state.keys.token_hash(token));
-    let cookie = session::open(&state, &caller, token_hash).await?;
+    let not_after = if static_token {
+        None
+    } else {
+        Some(super::oidc::remaining_life(token).unwrap_or(0).max(1))
+    };
+    let cookie = session::open(&state, &caller, token_hash, not_after).await?;
     let mut resp = Redirect::to("/ui").into_response();
     resp.headers_mut().append(header::SET_COOKIE, cookie);
     let name = session::login_csrf_cookie(&state.ui);
-    resp.headers_mut()
-        .append(header::SET_COOKIE, session::set_cookie(&state.ui, name, "", 0, "Strict"));
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        session::set_cookie(&state.ui, name, "", 0, "Strict"),
+    );
     Ok(resp)
 }
 
@@ -134,8 +147,10 @@ pub async fn logout(
     tracing::info!(ui.subject = %me.caller.subject, "signed out of /ui");
     let mut resp = Redirect::to("/ui/login").into_response();
     let name = session::session_cookie(&state.ui);
-    resp.headers_mut()
-        .append(header::SET_COOKIE, session::set_cookie(&state.ui, name, "", 0, "Strict"));
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        session::set_cookie(&state.ui, name, "", 0, "Strict"),
+    );
     Ok(resp)
 }
 
@@ -194,7 +209,11 @@ pub async fn vote(
 
 /// The API's checks of free text: no control or bidi characters, at most `max` bytes.
 fn check_text(field: &'static str, text: &str, max: usize) -> Result<(), ApiError> {
-    let code = if field == "note" { "invalid_note" } else { "invalid_comment" };
+    let code = if field == "note" {
+        "invalid_note"
+    } else {
+        "invalid_comment"
+    };
     check_field(code, field, text, TextKind::Prose)?;
     if text.len() > max {
         return Err(ApiError::unprocessable(
@@ -224,8 +243,8 @@ pub async fn acknowledge(
 ) -> UiResult {
     csrf::check(&headers, &form.csrf, &me.csrf)?;
     require(&me, roles::AUDITOR, "acknowledge reviews")?;
-    let id = uuid::Uuid::parse_str(&id)
-        .map_err(|_| ApiError::not_found(format!("no review {id:?}")))?;
+    let id =
+        uuid::Uuid::parse_str(&id).map_err(|_| ApiError::not_found(format!("no review {id:?}")))?;
     check_text("note", &form.note, MAX_NOTE)?;
     break_glass::acknowledge(&state, &me.caller, id, &form.note).await?;
     Ok(Redirect::to("/ui/reviews").into_response())

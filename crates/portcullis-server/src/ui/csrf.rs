@@ -66,8 +66,14 @@ mod tests {
         let good = token();
         let headers = HeaderMap::new();
         assert!(check(&headers, &good, &good).is_ok());
-        assert_eq!(check(&headers, "", &good).unwrap_err().code(), "csrf_failed");
-        assert_eq!(check(&headers, &token(), &good).unwrap_err().code(), "csrf_failed");
+        assert_eq!(
+            check(&headers, "", &good).unwrap_err().code(),
+            "csrf_failed"
+        );
+        assert_eq!(
+            check(&headers, &token(), &good).unwrap_err().code(),
+            "csrf_failed"
+        );
         assert_eq!(check(&headers, "", "").unwrap_err().code(), "csrf_failed");
         let mut cross = HeaderMap::new();
         cross.insert("sec-fetch-site", "cross-site".parse().unwrap());

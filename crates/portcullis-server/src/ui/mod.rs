@@ -90,13 +90,13 @@ pub fn router(state: &AppState, request_timeout: Duration) -> Router<AppState> {
         .route("/ui/promotions/{id}/vote", post(actions::vote))
         .route("/ui/audit", get(pages::audit))
         .route("/ui/reviews", get(pages::reviews))
-        .route(
-            "/ui/reviews/{id}/acknowledge",
-            post(actions::acknowledge),
-        )
+        .route("/ui/reviews/{id}/acknowledge", post(actions::acknowledge))
         .route("/ui/static/ui.css", get(render::stylesheet))
         .route("/ui/static/progress.js", get(render::progress_script))
-        .route("/ui/{*rest}", get(render::not_found).post(render::not_found))
+        .route(
+            "/ui/{*rest}",
+            get(render::not_found).post(render::not_found),
+        )
         .layer(middleware::from_fn(render::headers))
         .layer(middleware::from_fn(
             move |req: axum::extract::Request, next: middleware::Next| {

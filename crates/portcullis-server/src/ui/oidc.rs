@@ -101,9 +101,7 @@ impl OidcClient {
                 }
                 for endpoint in [&doc.authorization_endpoint, &doc.token_endpoint] {
                     if !crate::config::https_or_loopback(endpoint) {
-                        return Err(unavailable(format!(
-                            "endpoint {endpoint:?} is not https"
-                        )));
+                        return Err(unavailable(format!("endpoint {endpoint:?} is not https")));
                     }
                 }
                 Ok(doc)
@@ -139,7 +137,11 @@ fn redirect_uri(state: &AppState, headers: &HeaderMap) -> Result<String, ApiErro
         .and_then(|h| h.to_str().ok())
         .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
         .ok_or_else(|| ApiError::bad_request("bad_request", "the request has no Host"))?;
-    let scheme = if state.ui.secure_cookies { "https" } else { "http" };
+    let scheme = if state.ui.secure_cookies {
+        "https"
+    } else {
+        "http"
+    };
     Ok(format!("{scheme}://{host}/ui/oidc/callback"))
 }
 
@@ -148,7 +150,8 @@ fn redirect_uri(state: &AppState, headers: &HeaderMap) -> Result<String, ApiErro
 pub async fn start(State(state): State<AppState>, headers: HeaderMap) -> UiResult {
     let oidc = client(&state)?;
     let discovery = oidc.discovery().await?;
-    let (flow, nonce, verifier, browser) = (csrf::token(), csrf::token(), csrf::token(), csrf::token());
+    let (flow, nonce, verifier, browser) =
+        (csrf::token(), csrf::token(), csrf::token(), csrf::token());
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     let redirect = redirect_uri(&state, &headers)?;
     state
@@ -251,14 +254,20 @@ pub async fn callback(
         )
         .into());
     }
-    let cookie = session::open(&state, &caller, None).await?;
+    let cookie = session::open(&state, &caller, None, None).await?;
     // A page, not a redirect: the navigation to /ui then starts here (same-site), so the
     // SameSite=Strict session cookie is sent with it.
-    let mut resp = page("continue.html", minijinja::context! { title => "Signed in" })?;
+    let mut resp = page(
+        "continue.html",
+        minijinja::context! { title => "Signed in" },
+    )?;
     let h = resp.headers_mut();
     h.append(header::SET_COOKIE, cookie);
     let name = session::oidc_cookie(&state.ui);
-    h.append(header::SET_COOKIE, session::set_cookie(&state.ui, name, "", 0, "Lax"));
+    h.append(
+        header::SET_COOKIE,
+        session::set_cookie(&state.ui, name, "", 0, "Lax"),
+    );
     Ok(resp)
 }
 
@@ -302,8 +311,18 @@ async fn redeem(
 
 /// A string claim of a JWT whose signature was already verified.
 fn claim(jwt: &str, name: &str) -> Option<String> {
+    claims(jwt)?.get(name)?.as_str().map(str::to_owned)
+}
+
+/// The claims of a JWT whose signature was already verified.
+fn claims(jwt: &str) -> Option<serde_json::Value> {
     let payload = jwt.split('.').nth(1)?;
     let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    claims.get(name)?.as_str().map(str::to_owned)
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Seconds until a verified JWT's `exp` (0 when past).
+pub fn remaining_life(jwt: &str) -> Option<u64> {
+    let exp = claims(jwt)?.get("exp")?.as_i64()?;
+    Some(u64::try_from(exp.saturating_sub(chrono::Utc::now().timestamp())).unwrap_or(0))
 }

@@ -56,8 +56,9 @@ pub fn set_cookie(
     same_site: &str,
 ) -> HeaderValue {
     let secure = if cfg.secure_cookies { "; Secure" } else { "" };
-    let text =
-        format!("{name}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age}{secure}");
+    let text = format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age}{secure}"
+    );
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
 }
 
@@ -147,8 +148,10 @@ impl FromRequestParts<AppState> for UiCaller {
             let mut resp = Redirect::to(to).into_response();
             if expired {
                 let name = session_cookie(&state.ui);
-                resp.headers_mut()
-                    .append(header::SET_COOKIE, set_cookie(&state.ui, name, "", 0, "Strict"));
+                resp.headers_mut().append(
+                    header::SET_COOKIE,
+                    set_cookie(&state.ui, name, "", 0, "Strict"),
+                );
             }
             return Err(resp);
         }
@@ -162,18 +165,20 @@ impl FromRequestParts<AppState> for UiCaller {
 }
 
 /// Opens a session for `caller` (signed in with the static token hashing to `token_hash`,
-/// if one) and returns the `Set-Cookie` header that carries it. Ended sessions and abandoned
-/// sign-ins are pruned on the way.
+/// if one) for `ui.session_ttl`, or less when `not_after` (seconds from now: a pasted JWT's
+/// remaining life) is sooner, and returns the `Set-Cookie` header that carries it. Ended
+/// sessions and abandoned sign-ins are pruned on the way.
 pub async fn open(
     state: &AppState,
     caller: &Caller,
     token_hash: Option<Vec<u8>>,
+    not_after: Option<u64>,
 ) -> Result<HeaderValue, ApiError> {
     if let Err(e) = state.store.prune_sessions().await {
         tracing::warn!(error = %e, "pruning ended /ui sessions failed");
     }
     let secret = csrf::token();
-    let ttl = state.ui.session_ttl;
+    let ttl = not_after.map_or(state.ui.session_ttl, |n| n.min(state.ui.session_ttl));
     state
         .store
         .create_session(&NewSession {
@@ -237,7 +242,10 @@ mod tests {
     #[test]
     fn a_cookie_is_found_among_others() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, "a=1; portcullis_session=xyz; b=2".parse().unwrap());
+        h.insert(
+            header::COOKIE,
+            "a=1; portcullis_session=xyz; b=2".parse().unwrap(),
+        );
         assert_eq!(read_cookie(&h, "portcullis_session"), Some("xyz"));
         assert_eq!(read_cookie(&h, "portcullis"), None);
         h.insert(header::COOKIE, "portcullis_session=".parse().unwrap());

@@ -119,16 +119,12 @@ pub fn evidence(view: &PromotionView, evidence: &Value) -> Evidence {
         provenance: list(evidence, "provenance")
             .map(|p| Provenance {
                 builder: text(p, "builder_id"),
-                source: [
-                    "source_repository",
-                    "source_ref",
-                    "source_commit",
-                ]
-                .iter()
-                .map(|k| text(p, k))
-                .filter(|s| !s.is_empty())
-                .collect::<Vec<_>>()
-                .join(" @ "),
+                source: ["source_repository", "source_ref", "source_commit"]
+                    .iter()
+                    .map(|k| text(p, k))
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" @ "),
                 signed: p.get("signed") == Some(&Value::Bool(true)),
             })
             .collect(),
@@ -234,10 +230,26 @@ mod tests {
         assert_eq!(
             counts[..4],
             [
-                SeverityCount { severity: "critical", total: 1, suppressed: 0 },
-                SeverityCount { severity: "high", total: 2, suppressed: 1 },
-                SeverityCount { severity: "medium", total: 0, suppressed: 0 },
-                SeverityCount { severity: "low", total: 1, suppressed: 1 },
+                SeverityCount {
+                    severity: "critical",
+                    total: 1,
+                    suppressed: 0
+                },
+                SeverityCount {
+                    severity: "high",
+                    total: 2,
+                    suppressed: 1
+                },
+                SeverityCount {
+                    severity: "medium",
+                    total: 0,
+                    suppressed: 0
+                },
+                SeverityCount {
+                    severity: "low",
+                    total: 1,
+                    suppressed: 1
+                },
             ]
         );
         assert!(severities(&Value::Null).iter().all(|c| c.total == 0));
