@@ -82,6 +82,8 @@ type SessionRow = (
     bool,
 );
 
+type LoginRow = (Vec<u8>, Vec<u8>, String, String, String, bool);
+
 impl Store {
     /// Stores a new session.
     pub async fn create_session(&self, s: &NewSession) -> Result<()> {
@@ -197,7 +199,7 @@ impl Store {
     /// Takes (deletes and returns) the unexpired sign-in whose `state` hashes to
     /// `state_hash`: a code can be redeemed once.
     pub async fn take_oidc_login(&self, state_hash: &[u8]) -> Result<Option<OidcLogin>> {
-        let row: Option<(Vec<u8>, Vec<u8>, String, String, String, bool)> = sqlx::query_as(
+        let row: Option<LoginRow> = sqlx::query_as(
             "DELETE FROM ui_oidc_logins WHERE state_hash = $1 \
              RETURNING state_hash, browser_hash, verifier, nonce, redirect_uri, expires_at > now()",
         )

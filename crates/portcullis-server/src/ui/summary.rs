@@ -206,11 +206,11 @@ pub fn progress(copy: Option<&Value>) -> Option<(String, u64)> {
     let n = |k: &str| copy.get(k).and_then(Value::as_u64).unwrap_or(0);
     let sent = n("bytes_streamed").max(n("bytes_copied"));
     let total = n("bytes_total");
-    let percent = if total == 0 {
-        0
-    } else {
-        (sent.saturating_mul(100) / total).min(100)
-    };
+    // 0 while the total is unknown.
+    let percent = sent
+        .saturating_mul(100)
+        .checked_div(total)
+        .map_or(0, |p| p.min(100));
     Some((crate::remote::render::progress(copy), percent))
 }
 
