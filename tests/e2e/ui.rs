@@ -290,6 +290,7 @@ async fn forged_or_missing_csrf_tokens_are_refused_and_nothing_is_written() {
     .await;
     b.click(&b.find("#approve").await).await;
     assert_eq!(b.text_of("#error-code").await, "csrf_failed");
+    assert_accessible(&b, "error").await;
     b.screenshot("error-csrf").await;
     assert_eq!(app.count("SELECT count(*) FROM approvals").await, 0);
     assert_eq!(app.count(votes).await, 0);
@@ -392,6 +393,21 @@ async fn an_expired_session_sends_the_browser_back_to_sign_in() {
     assert!(b.url().await.ends_with("/ui/login?expired=1"));
     assert_eq!(app.count("SELECT count(*) FROM ui_sessions").await, 0);
     b.screenshot("login-expired").await;
+
+    // A session opened with a token ends when the token is revoked.
+    let dora = app
+        .token("dora", Role::Approver, &["release-approvers"], None)
+        .await;
+    sign_in(&b, &app, &dora).await;
+    assert_eq!(b.text_of("#me").await, "dora");
+    app.state
+        .store
+        .revoke_subject_tokens(&"dora".parse().unwrap())
+        .await
+        .unwrap();
+    b.goto(&format!("{}/ui", app.base)).await;
+    assert!(b.text_of("#login-message").await.contains("expired"));
+    assert_eq!(app.count("SELECT count(*) FROM ui_sessions").await, 0);
     b.quit().await;
 }
 
@@ -528,6 +544,22 @@ async fn ui_errors_are_html_pages_with_the_apis_status() {
             "{path}: {body}"
         );
     }
+    // The API's body limit (max_body_bytes) holds for forms.
+    let big = "x".repeat(300 * 1024);
+    let resp = http
+        .post(format!(
+            "{}/ui/promotions/{}/vote",
+            app.base,
+            uuid::Uuid::new_v4()
+        ))
+        .header("cookie", &cookie)
+        .form_body(&[("verdict", "approve"), ("comment", big.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(resp.text().await.unwrap().contains("payload_too_large"));
+
     // Without a session, pages redirect to sign in and forms answer 401.
     let resp = http.get(format!("{}/ui", app.base)).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
