@@ -41,6 +41,8 @@ impl Browser {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
+            // Its own process group, which the Chromium it starts joins: `Drop` ends both.
+            .process_group(0)
             .spawn()
             .expect("chromedriver (apt install chromium-driver; scripts/prereqs.sh)");
         // Ready once it says so on stdout.
@@ -257,6 +259,18 @@ impl Browser {
     pub async fn quit(mut self) {
         let _ = self.http.delete(&self.session).send().await;
         let _ = self.driver.kill().await;
+    }
+}
+
+impl Drop for Browser {
+    /// A test that panics before `quit` leaves no browser behind: the driver's process group
+    /// (chromedriver and its Chromium) is sent SIGTERM.
+    fn drop(&mut self) {
+        if let Some(pid) = self.driver.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", "--", &format!("-{pid}")])
+                .status();
+        }
     }
 }
 
