@@ -146,6 +146,24 @@ async fn an_approver_signs_in_with_a_token_reads_the_evidence_and_approves() {
     assert_eq!(status, StatusCode::OK);
     b.goto(&format!("{}/ui/promotions/{id}", app.base)).await;
     b.find("#copy[data-state=promoting]").await;
+    // While it copies, the page follows the heartbeat's progress (bytes streamed) live:
+    // written here as the copier's heartbeat writes it.
+    sqlx::query(
+        "UPDATE promotions SET copy_report = $2 WHERE id = $1::uuid AND state = 'promoting'",
+    )
+    .bind(&id)
+    .bind(
+        json!({"in_progress": true, "blobs_total": 4, "blobs_copied": 1,
+                 "bytes_total": 4_194_304u64, "bytes_copied": 1_048_576u64,
+                 "bytes_streamed": 2_097_152u64}),
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    b.find_xpath("//p[@id='copy-text'][starts-with(., 'copying: 1 of 4 blobs, 2.0 MiB')]")
+        .await;
+    let bar = b.find("#copy-progress").await;
+    assert_eq!(b.property(&bar, "value").await, 50);
     b.screenshot("promotion-promoting").await;
     assert_eq!(app.run_copies().await, 1);
     // progress.js polls, sees the state change and reloads the page.
@@ -453,14 +471,13 @@ async fn auditors_read_a_digests_trail_and_acknowledge_break_glass_reviews() {
     b.quit().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ui_errors_are_html_pages_with_the_apis_status() {
-    let app = ui_app(|_| {}).await;
+/// Signs in with `token` over plain HTTP as the sign-in form would (no redirects followed);
+/// the client and the session's `Cookie` header.
+async fn plain_sign_in(app: &TestApp, token: &str) -> (reqwest::Client, String) {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    // Sign in with a token over plain HTTP, as a form would.
     let login = http
         .get(format!("{}/ui/login", app.base))
         .send()
@@ -484,10 +501,7 @@ async fn ui_errors_are_html_pages_with_the_apis_status() {
     let resp = http
         .post(format!("{}/ui/login", app.base))
         .header("cookie", &csrf_cookie)
-        .form_body(&[
-            ("csrf", csrf.as_str()),
-            ("token", app.tokens.approver1.as_str()),
-        ])
+        .form_body(&[("csrf", csrf.as_str()), ("token", token)])
         .send()
         .await
         .unwrap();
@@ -500,6 +514,68 @@ async fn ui_errors_are_html_pages_with_the_apis_status() {
         .find(|c| c.starts_with("portcullis_session="))
         .unwrap();
     let cookie = session.split(';').next().unwrap().to_owned();
+    (http, cookie)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_promotion_page_shows_suppressions_flagged_licences_and_remediations() {
+    let app = ui_app(|_| {}).await;
+    let digest = app.push_signed("team/app", "ui-summary").await;
+    let sbom = json!({
+        "bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1,
+        "components": [
+            {"type": "library", "name": "readline", "version": "8.2",
+             "licenses": [{"license": {"id": "GPL-3.0-only"}}]},
+            {"type": "library", "name": "blob", "version": "1",
+             "licenses": [{"license": {"name": "Acme Proprietary Licence"}}]}
+        ]
+    });
+    let report = trivy(&[("CVE-2024-3333", "CRITICAL"), ("CVE-2024-1111", "HIGH")]);
+    let vex = crate::evidence_docs::openvex_not_affected(&digest, "CVE-2024-3333");
+    let request = crate::evidence_docs::body(
+        &app.source("team/app", &digest),
+        vec![
+            ("trivy-json", report),
+            ("openvex", vex),
+            ("cyclonedx-json", sbom),
+        ],
+        false,
+    );
+    let (status, p) = app.post("/v1/promotions", &app.tokens.ci, &request).await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    assert_eq!(p["state"], "denied", "{p}");
+    let id = p["id"].as_str().unwrap();
+    let (http, cookie) = plain_sign_in(&app, &app.tokens.approver1).await;
+    let page = http
+        .get(format!("{}/ui/promotions/{id}", app.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    for expected in [
+        "<span id=\"verdict\">denied</span>",
+        "<strong>licence.denied</strong>",
+        "To fix:",
+        "<th scope=\"row\">critical</th><td>1</td><td>1</td>",
+        "<th scope=\"row\">high</th><td>1</td><td>0</td>",
+        "CVE-2024-3333 in openssl: not affected (vulnerable code not in execute path), VEX from ci:openvex",
+        "readline",
+        "not an SPDX licence: ",
+        "You cannot vote: It is denied, not pending approval.",
+    ] {
+        assert!(
+            html.contains(expected),
+            "{expected} missing from the page:\n{html}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ui_errors_are_html_pages_with_the_apis_status() {
+    let app = ui_app(|_| {}).await;
+    let (http, cookie) = plain_sign_in(&app, &app.tokens.approver1).await;
     let get = |path: String| {
         let req = http
             .get(format!("{}{path}", app.base))

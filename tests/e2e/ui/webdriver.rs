@@ -135,6 +135,29 @@ impl Browser {
         Element(v[ELEMENT].as_str().unwrap().to_owned())
     }
 
+    /// The first element matching XPath `xpath` (e.g. one holding some text), waiting up to
+    /// the implicit timeout for it.
+    pub async fn find_xpath(&self, xpath: &str) -> Element {
+        let v = self
+            .call(
+                "POST",
+                "/element",
+                json!({"using": "xpath", "value": xpath}),
+            )
+            .await;
+        Element(v[ELEMENT].as_str().unwrap().to_owned())
+    }
+
+    /// A DOM property of `e` (e.g. a `<progress>`'s `value`).
+    pub async fn property(&self, e: &Element, name: &str) -> Value {
+        self.call(
+            "GET",
+            &format!("/element/{}/property/{name}", e.0),
+            Value::Null,
+        )
+        .await
+    }
+
     /// How many elements match `css` now (no waiting beyond the implicit timeout).
     pub async fn count(&self, css: &str) -> usize {
         let v = self
