@@ -115,7 +115,11 @@ pub async fn login(
     let not_after = if static_token {
         None
     } else {
-        Some(super::oidc::remaining_life(token).unwrap_or(0).max(1))
+        Some(
+            super::oidc_client::remaining_life(token)
+                .unwrap_or(0)
+                .max(1),
+        )
     };
     let cookie = session::open(&state, &caller, token_hash, not_after).await?;
     let mut resp = Redirect::to("/ui").into_response();

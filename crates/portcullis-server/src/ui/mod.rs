@@ -2,10 +2,10 @@
 //! uses (a vote here is `services::approvals::vote`, audited alike), for people who would
 //! otherwise use curl.
 //!
-//! Layers as everywhere: `pages` and `actions` are handlers (extract, call one service,
-//! render); `summary` shapes what a service returned for a template; `session`, `csrf` and
-//! `oidc` sign people in and keep them so; `render` owns the templates, the HTML error page
-//! and the response headers. Nothing here speaks SQL.
+//! Layers as everywhere: `pages`, `actions` and `oidc` are handlers (extract, call one
+//! service, render); `summary` shapes what a service returned for a template; `session`,
+//! `csrf` and `oidc_client` sign people in and keep them so; `render` owns the templates,
+//! the HTML error page and the response headers. Nothing here speaks SQL.
 //!
 //! Sessions are kept server-side in Postgres (migration 0018), not in signed cookies: a
 //! sign-out or an expired session ends at once on every replica, a session opened with a
@@ -16,6 +16,7 @@ mod actions;
 mod csrf;
 mod extract;
 mod oidc;
+mod oidc_client;
 mod pages;
 mod render;
 mod session;
@@ -30,7 +31,7 @@ use axum::routing::{get, post};
 use crate::config::UiSettings;
 use crate::state::AppState;
 
-pub use oidc::OidcClient;
+pub use oidc_client::OidcClient;
 pub use render::UiError;
 pub use session::UiCaller;
 
