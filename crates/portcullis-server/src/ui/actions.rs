@@ -121,6 +121,8 @@ pub async fn login(
                 .max(1),
         )
     };
+    // A fresh session id at every sign-in; one this browser held before ends now.
+    session::close(&state, &parts.headers).await?;
     let cookie = session::open(&state, &caller, token_hash, not_after).await?;
     let mut resp = Redirect::to("/ui").into_response();
     resp.headers_mut().append(header::SET_COOKIE, cookie);

@@ -143,6 +143,7 @@ pub async fn callback(
         )
         .into());
     }
+    session::close(&state, &parts.headers).await?;
     let cookie = session::open(&state, &caller, None, None).await?;
     // A page, not a redirect: the navigation to /ui then starts here (same-site), so the
     // SameSite=Strict session cookie is sent with it.
