@@ -4,6 +4,8 @@
 -- token MAC) is stored, so a row inserted by hand or a leaked table opens no session. The
 -- identity is copied from what signed in (a static token, or a verified OIDC ID token);
 -- a static token's hash is kept so the session ends when the token is revoked or expires.
+-- `last_seen_at` is when the session was last used (refreshed at most once a minute), for
+-- the idle timeout (`ui.idle_timeout`).
 CREATE TABLE ui_sessions (
     id_hash      bytea PRIMARY KEY,
     subject      text NOT NULL CHECK (length(subject) BETWEEN 1 AND 400),
@@ -14,9 +16,13 @@ CREATE TABLE ui_sessions (
     token_hash   bytea,
     csrf_token   text NOT NULL CHECK (length(csrf_token) BETWEEN 32 AND 128),
     created_at   timestamptz NOT NULL DEFAULT now(),
+    last_seen_at timestamptz NOT NULL DEFAULT now(),
     expires_at   timestamptz NOT NULL
 );
 CREATE INDEX ui_sessions_expiry ON ui_sessions (expires_at);
+CREATE INDEX ui_sessions_idle ON ui_sessions (last_seen_at);
+-- Finding (and ending) one person's sessions.
+CREATE INDEX ui_sessions_subject ON ui_sessions (subject);
 
 -- An OIDC authorization-code sign-in between the redirect to the provider and its return:
 -- the PKCE verifier and the nonce stay here, keyed by the hash of the `state` sent along,

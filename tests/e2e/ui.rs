@@ -6,6 +6,7 @@
 
 mod approving;
 mod guards;
+mod hardening;
 mod pages;
 mod provider;
 mod webdriver;
@@ -39,6 +40,53 @@ pub(crate) async fn ui_app(tweak: impl FnOnce(&mut portcullis_server::config::Co
         tweak(c);
     })
     .await
+}
+
+/// An app that signs in with OIDC at `idp` (its ID tokens verified by an `auth.oidc[]`
+/// issuer mapping `release-approvers` to approver), listening on a port chosen up front so
+/// that `ui.public_url` can name it; the app and the directory holding the client secret.
+pub(crate) async fn oidc_app(idp: &provider::Provider) -> (TestApp, std::path::PathBuf) {
+    use provider::{CLIENT_ID, CLIENT_SECRET};
+    let dir = std::env::temp_dir().join(format!("portcullis-ui-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = dir.join("client-secret");
+    std::fs::write(&secret, format!("{CLIENT_SECRET}\n")).unwrap();
+    let issuer = idp.issuer.clone();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = ui_app(move |c| {
+        c.listen = ([127, 0, 0, 1], port).into();
+        c.ui.public_url = Some(format!("http://127.0.0.1:{port}"));
+        c.auth.oidc = vec![portcullis_server::oidc::OidcIssuer {
+            issuer: issuer.clone(),
+            audience: CLIENT_ID.into(),
+            jwks_file: None,
+            jwks_url: Some(format!("{issuer}/jwks")),
+            ca_file: None,
+            algorithms: vec![portcullis_server::oidc::Algorithm::ES256],
+            subject_claim: "sub".into(),
+            groups_claim: Some("groups".into()),
+            roles: vec![portcullis_server::oidc::RoleMapping {
+                claim: "groups".into(),
+                equals: "release-approvers".into(),
+                role: portcullis_core::Role::Approver,
+                routes: None,
+            }],
+            jwks_refresh_seconds: 60,
+            leeway_seconds: 0,
+        }];
+        c.ui.oidc = Some(portcullis_server::config::UiOidcSettings {
+            issuer,
+            client_id: CLIENT_ID.into(),
+            client_secret_file: secret,
+            scopes: vec!["groups".into()],
+        });
+    })
+    .await;
+    (app, dir)
 }
 
 /// A pending promotion with two findings; its id and digest.

@@ -364,7 +364,9 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         waiver_max_days: config.waivers.max_days,
         admission,
         simulation_timeout: Duration::from_millis(config.simulation.timeout_ms),
-        ui: Arc::new(crate::ui::UiConfig::load(&config.ui).map_err(StartError::Oidc)?),
+        ui: Arc::new(
+            crate::ui::UiConfig::load(&config.ui, &config.auth.oidc).map_err(StartError::Oidc)?,
+        ),
     })
 }
 
@@ -532,6 +534,12 @@ impl Application {
             self.state.store.clone(),
             self.state.state_watch.clone(),
         ));
+        let ui_sweeper = self.state.ui.enabled.then(|| {
+            tokio::spawn(crate::ui::sweep(
+                self.state.store.clone(),
+                self.state.ui.idle_timeout,
+            ))
+        });
         let failures = self.state.auth_failures.clone();
         let (interval, retention) = self.auth_flush;
         let flusher = tokio::spawn(failures.clone().run_flusher(
@@ -550,6 +558,9 @@ impl Application {
         webhooks.abort();
         state_watch.abort();
         flusher.abort();
+        if let Some(sweeper) = ui_sweeper {
+            sweeper.abort();
+        }
         // What was counted since the last tick is not lost on a clean shutdown.
         let _ = failures.flush(&self.state.store).await;
         Ok(())

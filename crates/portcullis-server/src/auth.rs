@@ -103,7 +103,11 @@ pub async fn mint_token(
 }
 
 /// Counts a refusal outside the audit chain (see `auth_failures`): no database write and
-/// no audit lock per refused request.
+/// no audit lock per refused request. The web page counts its refusals here too.
+pub fn record_refusal(state: &AppState, actor: &str, parts: &Parts, reason: Reason) {
+    audit_refusal(state, actor, parts, reason);
+}
+
 fn audit_refusal(state: &AppState, actor: &str, parts: &Parts, reason: Reason) {
     let client = auth_failures::client_of(&parts.extensions);
     state.auth_failures.record(

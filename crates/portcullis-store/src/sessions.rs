@@ -9,8 +9,8 @@ use serde_json::json;
 
 use crate::{Error, Result, Store};
 
-/// A session to store.
-#[derive(Debug, Clone)]
+/// A session to store (its `Debug` hides the hashes and the CSRF token).
+#[derive(Clone)]
 pub struct NewSession {
     /// The keyed hash of the cookie's secret.
     pub id_hash: Vec<u8>,
@@ -32,8 +32,8 @@ pub struct NewSession {
     pub ttl_seconds: i64,
 }
 
-/// A stored session.
-#[derive(Debug, Clone)]
+/// A stored session (its `Debug` hides the token hash and the CSRF token).
+#[derive(Clone)]
 pub struct SessionRecord {
     /// Who signed in.
     pub subject: String,
@@ -53,10 +53,13 @@ pub struct SessionRecord {
     pub expires_at: DateTime<Utc>,
     /// Whether it has ended (by the database's clock).
     pub expired: bool,
+    /// Seconds since it was last used (by the database's clock).
+    pub idle_seconds: i64,
 }
 
-/// An OIDC sign-in between the redirect to the provider and its return.
-#[derive(Debug, Clone)]
+/// An OIDC sign-in between the redirect to the provider and its return (its `Debug` shows
+/// only the redirect URI).
+#[derive(Clone)]
 pub struct OidcLogin {
     /// The keyed hash of the `state` parameter.
     pub state_hash: Vec<u8>,
@@ -70,6 +73,51 @@ pub struct OidcLogin {
     pub redirect_uri: String,
 }
 
+const HIDDEN: &str = "<redacted>";
+
+impl std::fmt::Debug for NewSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewSession")
+            .field("id_hash", &HIDDEN)
+            .field("subject", &self.subject)
+            .field("issuer", &self.issuer)
+            .field("roles", &self.roles)
+            .field("groups", &self.groups)
+            .field("token_hash", &self.token_hash.as_ref().map(|_| HIDDEN))
+            .field("csrf_token", &HIDDEN)
+            .field("ttl_seconds", &self.ttl_seconds)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("subject", &self.subject)
+            .field("issuer", &self.issuer)
+            .field("roles", &self.roles)
+            .field("groups", &self.groups)
+            .field("token_hash", &self.token_hash.as_ref().map(|_| HIDDEN))
+            .field("csrf_token", &HIDDEN)
+            .field("expires_at", &self.expires_at)
+            .field("expired", &self.expired)
+            .field("idle_seconds", &self.idle_seconds)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for OidcLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcLogin")
+            .field("state_hash", &HIDDEN)
+            .field("browser_hash", &HIDDEN)
+            .field("verifier", &HIDDEN)
+            .field("nonce", &HIDDEN)
+            .field("redirect_uri", &self.redirect_uri)
+            .finish()
+    }
+}
+
 type SessionRow = (
     String,
     String,
@@ -80,6 +128,7 @@ type SessionRow = (
     String,
     DateTime<Utc>,
     bool,
+    f64,
 );
 
 type LoginRow = (Vec<u8>, Vec<u8>, String, String, String, bool);
@@ -117,7 +166,8 @@ impl Store {
     pub async fn find_session(&self, id_hash: &[u8]) -> Result<Option<SessionRecord>> {
         let row: Option<SessionRow> = sqlx::query_as(
             "SELECT subject, issuer, roles, scoped, groups, token_hash, csrf_token, expires_at, \
-             expires_at <= now() FROM ui_sessions WHERE id_hash = $1",
+             expires_at <= now(), extract(epoch FROM now() - last_seen_at)::float8 \
+             FROM ui_sessions WHERE id_hash = $1",
         )
         .bind(id_hash)
         .fetch_optional(&self.pool)
@@ -132,6 +182,7 @@ impl Store {
             csrf_token,
             expires_at,
             expired,
+            idle,
         )) = row
         else {
             return Ok(None);
@@ -156,6 +207,7 @@ impl Store {
             csrf_token,
             expires_at,
             expired,
+            idle_seconds: idle.max(0.0) as i64,
         }))
     }
 
@@ -168,11 +220,29 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Deletes every ended session and abandoned sign-in; how many rows went.
-    pub async fn prune_sessions(&self) -> Result<u64> {
-        let sessions = sqlx::query("DELETE FROM ui_sessions WHERE expires_at <= now()")
-            .execute(&self.pool)
-            .await?;
+    /// Marks the session used now, unless it was marked within the last minute (so a
+    /// busy session costs at most one write a minute).
+    pub async fn touch_session(&self, id_hash: &[u8]) -> Result<()> {
+        sqlx::query(
+            "UPDATE ui_sessions SET last_seen_at = now() \
+             WHERE id_hash = $1 AND last_seen_at < now() - interval '1 minute'",
+        )
+        .bind(id_hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes every ended session (past its expiry, or unused for `idle_seconds`) and
+    /// every abandoned sign-in; how many rows went.
+    pub async fn prune_sessions(&self, idle_seconds: i64) -> Result<u64> {
+        let sessions = sqlx::query(
+            "DELETE FROM ui_sessions WHERE expires_at <= now() \
+             OR last_seen_at <= now() - make_interval(secs => $1)",
+        )
+        .bind(idle_seconds as f64)
+        .execute(&self.pool)
+        .await?;
         let logins = sqlx::query("DELETE FROM ui_oidc_logins WHERE expires_at <= now()")
             .execute(&self.pool)
             .await?;
@@ -196,14 +266,30 @@ impl Store {
         Ok(())
     }
 
+    /// How many sign-ins are in flight (unexpired).
+    pub async fn count_oidc_logins(&self) -> Result<i64> {
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM ui_oidc_logins WHERE expires_at > now()")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(n)
+    }
+
     /// Takes (deletes and returns) the unexpired sign-in whose `state` hashes to
-    /// `state_hash`: a code can be redeemed once.
-    pub async fn take_oidc_login(&self, state_hash: &[u8]) -> Result<Option<OidcLogin>> {
+    /// `state_hash` and which the browser whose binding cookie hashes to `browser_hash`
+    /// started: a code can be redeemed once, and a `state` replayed from another browser
+    /// neither succeeds nor spends the real browser's sign-in.
+    pub async fn take_oidc_login(
+        &self,
+        state_hash: &[u8],
+        browser_hash: &[u8],
+    ) -> Result<Option<OidcLogin>> {
         let row: Option<LoginRow> = sqlx::query_as(
-            "DELETE FROM ui_oidc_logins WHERE state_hash = $1 \
+            "DELETE FROM ui_oidc_logins WHERE state_hash = $1 AND browser_hash = $2 \
              RETURNING state_hash, browser_hash, verifier, nonce, redirect_uri, expires_at > now()",
         )
         .bind(state_hash)
+        .bind(browser_hash)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.and_then(
@@ -243,4 +329,51 @@ fn parse_scoped(
             Ok((role, routes))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_every_secret() {
+        let login = OidcLogin {
+            state_hash: b"STATEHASH".to_vec(),
+            browser_hash: b"BROWSERHASH".to_vec(),
+            verifier: "VERIFIER-SECRET".into(),
+            nonce: "NONCE-SECRET".into(),
+            redirect_uri: "https://gate.example/ui/oidc/callback".into(),
+        };
+        let new = NewSession {
+            id_hash: b"IDHASH".to_vec(),
+            subject: "alice".into(),
+            issuer: "portcullis".into(),
+            roles: vec![Role::Approver],
+            scoped: Vec::new(),
+            groups: Vec::new(),
+            token_hash: Some(b"TOKENHASH".to_vec()),
+            csrf_token: "CSRF-SECRET".into(),
+            ttl_seconds: 60,
+        };
+        let record = SessionRecord {
+            subject: "alice".into(),
+            issuer: "portcullis".into(),
+            roles: vec![Role::Approver],
+            scoped: Vec::new(),
+            groups: Vec::new(),
+            token_hash: Some(b"TOKENHASH".to_vec()),
+            csrf_token: "CSRF-SECRET".into(),
+            expires_at: Utc::now(),
+            expired: false,
+            idle_seconds: 0,
+        };
+        let text = format!("{login:?} {new:?} {record:?}");
+        for secret in ["VERIFIER", "NONCE-", "CSRF", "83, 84", "73, 68"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert!(
+            text.contains("alice") && text.contains("gate.example"),
+            "{text}"
+        );
+    }
 }

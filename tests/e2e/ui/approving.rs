@@ -1,13 +1,14 @@
 //! The approver's way through the page: sign in (a token, or OIDC with PKCE against the
 //! test provider), read what is asked, vote, watch the copy, sign out.
 
-use portcullis_core::Role;
 use reqwest::StatusCode;
 use serde_json::json;
 
 use super::provider::{CLIENT_ID, CLIENT_SECRET, Provider};
 use super::webdriver::Browser;
-use super::{FormBody, WAIT_MS, assert_accessible, pending, session_cookie, sign_in, ui_app};
+use super::{
+    FormBody, WAIT_MS, assert_accessible, oidc_app, pending, session_cookie, sign_in, ui_app,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approver_signs_in_with_a_token_reads_the_evidence_and_approves() {
@@ -137,38 +138,7 @@ async fn an_approver_signs_in_with_a_token_reads_the_evidence_and_approves() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approver_signs_in_with_oidc_and_pkce_and_rejects() {
     let idp = Provider::start("Carol", &["release-approvers"]).await;
-    let dir = std::env::temp_dir().join(format!("portcullis-ui-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let secret = dir.join("client-secret");
-    std::fs::write(&secret, format!("{CLIENT_SECRET}\n")).unwrap();
-    let issuer = idp.issuer.clone();
-    let app = ui_app(move |c| {
-        c.auth.oidc = vec![portcullis_server::oidc::OidcIssuer {
-            issuer: issuer.clone(),
-            audience: CLIENT_ID.into(),
-            jwks_file: None,
-            jwks_url: Some(format!("{issuer}/jwks")),
-            ca_file: None,
-            algorithms: vec![portcullis_server::oidc::Algorithm::ES256],
-            subject_claim: "sub".into(),
-            groups_claim: Some("groups".into()),
-            roles: vec![portcullis_server::oidc::RoleMapping {
-                claim: "groups".into(),
-                equals: "release-approvers".into(),
-                role: Role::Approver,
-                routes: None,
-            }],
-            jwks_refresh_seconds: 60,
-            leeway_seconds: 0,
-        }];
-        c.ui.oidc = Some(portcullis_server::config::UiOidcSettings {
-            issuer,
-            client_id: CLIENT_ID.into(),
-            client_secret_file: secret,
-            scopes: vec!["groups".into()],
-        });
-    })
-    .await;
+    let (app, dir) = oidc_app(&idp).await;
     let (id, _) = pending(&app, "ui-reject").await;
     let b = Browser::start(1280, 1000, WAIT_MS).await;
 
@@ -210,14 +180,21 @@ async fn an_approver_signs_in_with_oidc_and_pkce_and_rejects() {
 
     // A callback replayed (its sign-in was taken) or forged opens nothing.
     let before = app.count("SELECT count(*) FROM ui_sessions").await;
-    for query in ["code=abc&state=forged", "error=access_denied&state=x"] {
+    for query in [
+        "code=abc&state=forged",
+        "error=access_denied&state=x&error_description=Call+EVIL+support",
+        "error=%3Cb%3EEVIL%3C%2Fb%3E",
+    ] {
         let resp = http
             .get(format!("{}/ui/oidc/callback?{query}", app.base))
             .send()
             .await
             .unwrap();
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{query}");
-        assert!(resp.text().await.unwrap().contains("sign-in refused"));
+        let body = resp.text().await.unwrap();
+        assert!(body.contains("sign-in refused"), "{body}");
+        // Only a fixed message and a known error code: nothing from the link is shown.
+        assert!(!body.contains("EVIL"), "{query}: {body}");
     }
     assert_eq!(app.count("SELECT count(*) FROM ui_sessions").await, before);
     b.quit().await;

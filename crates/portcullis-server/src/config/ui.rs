@@ -19,13 +19,18 @@ pub struct UiSettings {
     /// (default 8h; 1 second to 7 days).
     #[serde(default = "default_ttl", deserialize_with = "duration_seconds")]
     pub session_ttl: u64,
+    /// How long a session may go unused before it ends (sliding; default 30m, 2 minutes to
+    /// 7 days). It bounds how long roles copied from an ID token outlive a person's last
+    /// use of the page.
+    #[serde(default = "default_idle", deserialize_with = "duration_seconds")]
+    pub idle_timeout: u64,
     /// Cookies without `Secure`, for a plain-HTTP listener on a loopback address only
     /// (refused otherwise).
     #[serde(default)]
     pub insecure_cookies: bool,
     /// The URL people reach the gate at (e.g. `https://gate.example`), from which the OIDC
-    /// redirect URI (`<public_url>/ui/oidc/callback`) is made. Absent, it is taken from each
-    /// request's `Host` (the provider refuses a redirect URI it does not know).
+    /// redirect URI (`<public_url>/ui/oidc/callback`) is made. Required with `oidc`: the
+    /// request's `Host` is never trusted for it.
     #[serde(default)]
     pub public_url: Option<String>,
     /// Sign-in with OIDC (the authorization code flow with PKCE).
@@ -55,6 +60,7 @@ impl Default for UiSettings {
         Self {
             enabled: default_enabled(),
             session_ttl: default_ttl(),
+            idle_timeout: default_idle(),
             insecure_cookies: false,
             public_url: None,
             oidc: None,
@@ -69,6 +75,13 @@ fn default_enabled() -> bool {
 fn default_ttl() -> u64 {
     8 * 3600
 }
+
+fn default_idle() -> u64 {
+    30 * 60
+}
+
+/// The shortest idle timeout: a session in use is marked at most once a minute.
+pub const MIN_IDLE_TIMEOUT: u64 = 120;
 
 fn default_scopes() -> Vec<String> {
     vec!["profile".into(), "email".into(), "groups".into()]
@@ -152,6 +165,12 @@ impl super::Config {
                 "ui.session_ttl must be between 1 second and {MAX_SESSION_TTL} seconds (7 days)"
             )));
         }
+        if !(MIN_IDLE_TIMEOUT..=MAX_SESSION_TTL).contains(&ui.idle_timeout) {
+            return Err(ConfigError::Invalid(format!(
+                "ui.idle_timeout must be between {MIN_IDLE_TIMEOUT} seconds and \
+                 {MAX_SESSION_TTL} seconds (7 days)"
+            )));
+        }
         if let Some(url) = &ui.public_url
             && !https_or_loopback(url)
         {
@@ -162,6 +181,13 @@ impl super::Config {
         let Some(oidc) = &ui.oidc else {
             return Ok(());
         };
+        if ui.public_url.is_none() {
+            return Err(ConfigError::Invalid(
+                "ui.oidc needs ui.public_url (e.g. https://gate.example): the OIDC redirect URI \
+                 is <public_url>/ui/oidc/callback and is never taken from the request's Host"
+                    .into(),
+            ));
+        }
         if !https_or_loopback(&oidc.issuer) {
             return Err(ConfigError::Invalid(format!(
                 "ui.oidc.issuer {:?} must be https (http only on loopback)",
@@ -253,7 +279,7 @@ mod tests {
 
     #[test]
     fn the_oidc_client_must_be_a_trusted_issuer_for_its_client_id() {
-        let ok = "  oidc: { issuer: \"https://idp.example\", client_id: portcullis-ui, client_secret_file: s }\n";
+        let ok = "  public_url: https://gate.example\n  oidc: { issuer: \"https://idp.example\", client_id: portcullis-ui, client_secret_file: s }\n";
         let cfg = load("127.0.0.1:1", ok).unwrap();
         let oidc = cfg.ui.oidc.unwrap();
         assert_eq!(oidc.client_secret_file, Path::new("/etc/p/s"));
@@ -262,7 +288,30 @@ mod tests {
         let plain = "  oidc: { issuer: \"http://idp.example\", client_id: portcullis-ui, client_secret_file: s }\n";
         assert!(load("127.0.0.1:1", plain).is_err());
         assert!(https_or_loopback("http://127.0.0.1:9000"));
+        assert!(!https_or_loopback("not a url"));
         assert!(https_or_loopback("http://[::1]:9000/x"));
         assert!(!https_or_loopback("http://10.0.0.1"));
+    }
+
+    #[test]
+    fn oidc_sign_in_requires_a_public_url() {
+        let no_url = "  oidc: { issuer: \"https://idp.example\", client_id: portcullis-ui, client_secret_file: s }\n";
+        let err = load("127.0.0.1:1", no_url).unwrap_err().to_string();
+        assert!(err.contains("ui.public_url"), "{err}");
+        assert!(err.contains("Host"), "{err}");
+    }
+
+    #[test]
+    fn idle_timeout_defaults_to_thirty_minutes_within_bounds() {
+        let cfg = load("127.0.0.1:1", "  enabled: true\n").unwrap();
+        assert_eq!(cfg.ui.idle_timeout, 1800);
+        let cfg = load("127.0.0.1:1", "  idle_timeout: 2h\n").unwrap();
+        assert_eq!(cfg.ui.idle_timeout, 7200);
+        for bad in ["60", "0", "8d"] {
+            let err = load("127.0.0.1:1", &format!("  idle_timeout: {bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("ui.idle_timeout"), "{bad}: {err}");
+        }
     }
 }

@@ -16,6 +16,7 @@ use super::extract::{UiForm, UiQuery};
 use super::render::{UiError, UiResult, page};
 use super::session::{self, Current, UiCaller};
 use crate::auth::{Caller, roles};
+use crate::auth_failures::Reason;
 use crate::error::ApiError;
 use crate::extract::check_field;
 use crate::handlers::promotions::parse_id;
@@ -24,6 +25,8 @@ use crate::state::AppState;
 
 /// How long the sign-in form's CSRF cookie lives.
 const LOGIN_FORM_SECONDS: u64 = 900;
+/// Longest token the sign-in form takes (a JWT with many claims fits easily).
+pub const MAX_TOKEN: usize = 8 * 1024;
 /// Longest vote comment and review note a form may send (as the API).
 const MAX_COMMENT: usize = 4096;
 const MAX_NOTE: usize = 2000;
@@ -75,13 +78,22 @@ fn login_page(
     Ok(resp)
 }
 
-/// The token sign-in form.
-#[derive(Debug, Deserialize)]
+/// The token sign-in form (its `Debug` hides the token and the CSRF token).
+#[derive(Deserialize)]
 pub struct LoginForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
     token: String,
+}
+
+impl std::fmt::Debug for LoginForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginForm")
+            .field("csrf", &"<redacted>")
+            .field("token", &format_args!("<{} bytes>", self.token.len()))
+            .finish()
+    }
 }
 
 /// `POST /ui/login`: signs in with an API token (static, or a JWT from a trusted issuer).
@@ -94,6 +106,14 @@ pub async fn login(
         .unwrap_or_default();
     csrf::check(&parts.headers, &form.csrf, expected)?;
     let token = form.token.trim();
+    if token.len() > MAX_TOKEN {
+        return login_page(
+            &state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            Some("That token is too long (at most 8 KiB): paste the token alone."),
+        );
+    }
     if token.is_empty() {
         return login_page(
             &state,
@@ -172,11 +192,19 @@ pub struct VoteForm {
     evidence_hash: String,
 }
 
-/// Refuses a caller none of whose roles is in `mask`, as `Authorized` does for the API.
-pub fn require(me: &UiCaller, mask: u8, what: &str) -> Result<(), ApiError> {
+/// Refuses a caller none of whose roles is in `mask`, and counts the refusal in
+/// `auth_failures` (`role_not_allowed`), as `Authorized` does for the API.
+pub fn require(state: &AppState, me: &UiCaller, mask: u8, what: &str) -> Result<(), ApiError> {
     if me.caller.holds(mask) {
         return Ok(());
     }
+    state.auth_failures.record(
+        &me.origin.client,
+        &me.caller.subject,
+        &me.origin.method,
+        &me.origin.path,
+        Reason::RoleNotAllowed,
+    );
     let held: Vec<&str> = me.caller.roles.iter().map(|r| r.as_str()).collect();
     Err(ApiError::forbidden(
         "forbidden",
@@ -194,7 +222,7 @@ pub async fn vote(
     UiForm(form): UiForm<VoteForm>,
 ) -> Result<Response, UiError> {
     csrf::check(&headers, &form.csrf, &me.csrf)?;
-    require(&me, roles::VOTERS, "vote")?;
+    require(&state, &me, roles::VOTERS, "vote")?;
     let id = parse_id(&id)?;
     check_text("comment", &form.comment, MAX_COMMENT)?;
     let hash = form.evidence_hash.to_ascii_lowercase();
@@ -248,10 +276,26 @@ pub async fn acknowledge(
     UiForm(form): UiForm<AcknowledgeForm>,
 ) -> UiResult {
     csrf::check(&headers, &form.csrf, &me.csrf)?;
-    require(&me, roles::AUDITOR, "acknowledge reviews")?;
+    require(&state, &me, roles::AUDITOR, "acknowledge reviews")?;
     let id =
         uuid::Uuid::parse_str(&id).map_err(|_| ApiError::not_found(format!("no review {id:?}")))?;
     check_text("note", &form.note, MAX_NOTE)?;
     break_glass::acknowledge(&state, &me.caller, id, &form.note).await?;
     Ok(Redirect::to("/ui/reviews").into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_login_forms_debug_hides_the_token() {
+        let form = LoginForm {
+            csrf: "CSRF-SECRET".into(),
+            token: "pct_SECRET".into(),
+        };
+        let text = format!("{form:?}");
+        assert!(!text.contains("SECRET"), "{text}");
+        assert!(text.contains("10 bytes"), "{text}");
+    }
 }

@@ -32,8 +32,8 @@ use crate::config::UiSettings;
 use crate::state::AppState;
 
 pub use oidc_client::OidcClient;
-pub use render::UiError;
-pub use session::UiCaller;
+pub use render::{UiError, add_headers};
+pub use session::{UiCaller, sweep};
 
 /// The web page's settings, loaded once at start-up.
 #[derive(Debug)]
@@ -42,6 +42,8 @@ pub struct UiConfig {
     pub enabled: bool,
     /// Session lifetime in seconds.
     pub session_ttl: u64,
+    /// Seconds a session may go unused before it ends.
+    pub idle_timeout: u64,
     /// Whether cookies carry `Secure` (and the `__Host-` prefix).
     pub secure_cookies: bool,
     /// Where people reach the gate, for the OIDC redirect URI.
@@ -51,18 +53,29 @@ pub struct UiConfig {
 }
 
 impl UiConfig {
-    /// Builds the settings and the OIDC client (reading its secret); the provider's discovery
+    /// Builds the settings and the OIDC client (reading its secret, and trusting the
+    /// `ca_file` of the `auth.oidc[]` issuer it signs in with); the provider's discovery
     /// document is fetched at the first sign-in.
-    pub fn load(settings: &UiSettings) -> Result<Self, String> {
+    pub fn load(
+        settings: &UiSettings,
+        issuers: &[crate::oidc::OidcIssuer],
+    ) -> Result<Self, String> {
         let oidc = settings
             .oidc
             .as_ref()
-            .map(OidcClient::load)
+            .map(|cfg| {
+                let ca_file = issuers
+                    .iter()
+                    .find(|i| i.issuer == cfg.issuer)
+                    .and_then(|i| i.ca_file.as_deref());
+                OidcClient::load(cfg, ca_file)
+            })
             .transpose()
             .map_err(|e| format!("ui.oidc: {e}"))?;
         Ok(Self {
             enabled: settings.enabled,
             session_ttl: settings.session_ttl,
+            idle_timeout: settings.idle_timeout,
             secure_cookies: !settings.insecure_cookies,
             public_url: settings
                 .public_url
@@ -79,7 +92,7 @@ pub fn router(state: &AppState, request_timeout: Duration) -> Router<AppState> {
     if !state.ui.enabled {
         return Router::new();
     }
-    Router::new()
+    let routes = Router::new()
         .route("/ui", get(pages::home))
         .route("/ui/", get(pages::home))
         .route("/ui/login", get(actions::login_form).post(actions::login))
@@ -97,11 +110,29 @@ pub fn router(state: &AppState, request_timeout: Duration) -> Router<AppState> {
         .route(
             "/ui/{*rest}",
             get(render::not_found).post(render::not_found),
-        )
-        .layer(middleware::from_fn(render::headers))
+        );
+    with_page_layers(routes, request_timeout, state.ui.secure_cookies)
+}
+
+/// The deadline inside the security headers, so the deadline's 503 page carries them too
+/// (the last layer added runs first).
+fn with_page_layers<S: Clone + Send + Sync + 'static>(
+    routes: Router<S>,
+    request_timeout: Duration,
+    secure: bool,
+) -> Router<S> {
+    routes
         .layer(middleware::from_fn(
             move |req: axum::extract::Request, next: middleware::Next| {
                 render::deadline(request_timeout, req, next)
             },
         ))
+        .layer(middleware::from_fn(
+            move |req: axum::extract::Request, next: middleware::Next| {
+                render::headers(secure, req, next)
+            },
+        ))
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,7 +1,9 @@
 //! The OIDC client of the sign-in: the provider's discovery document (fetched once, at the
-//! first sign-in, and checked: its issuer is the configured one, its endpoints https), the
-//! authorization request, and the code's redemption at the token endpoint with the client
-//! secret (`client_secret_basic`) and the PKCE verifier.
+//! first sign-in, and checked: its issuer is the configured one, its endpoints https, S256
+//! among its PKCE methods when it lists them), the authorization request, and the code's
+//! redemption at the token endpoint with the client secret (`client_secret_basic`) and the
+//! PKCE verifier. The provider's answers are read up to `MAX_ANSWER_BYTES`; what went wrong
+//! with it is logged, and the browser is shown only a generic message and the request id.
 
 use axum::http::{StatusCode, header};
 use base64::Engine as _;
@@ -27,12 +29,17 @@ pub struct Authorization<'a> {
 /// How long a call to the provider may take.
 const PROVIDER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The most of a provider's answer (discovery document, token answer) that is read.
+pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
 /// The provider's endpoints, from its discovery document.
 #[derive(Debug, Deserialize)]
 struct Discovery {
     issuer: String,
     authorization_endpoint: String,
     token_endpoint: String,
+    #[serde(default)]
+    code_challenge_methods_supported: Option<Vec<String>>,
 }
 
 /// The configured OIDC client.
@@ -56,8 +63,9 @@ impl std::fmt::Debug for OidcClient {
 }
 
 impl OidcClient {
-    /// Reads the client secret and builds the HTTP client (no redirects followed).
-    pub fn load(cfg: &UiOidcSettings) -> Result<Self, String> {
+    /// Reads the client secret and builds the HTTP client (no redirects followed; the
+    /// provider's TLS also trusted through `ca_file`, the matching `auth.oidc[]` issuer's).
+    pub fn load(cfg: &UiOidcSettings, ca_file: Option<&std::path::Path>) -> Result<Self, String> {
         let path = &cfg.client_secret_file;
         let secret = std::fs::read_to_string(path)
             .map_err(|e| format!("client_secret_file {}: {e}", path.display()))?
@@ -66,11 +74,19 @@ impl OidcClient {
         if secret.is_empty() {
             return Err(format!("client_secret_file {} is empty", path.display()));
         }
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(PROVIDER_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| e.to_string())?;
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(path) = ca_file {
+            let pem =
+                std::fs::read(path).map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+            for cert in reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("ca_file {}: {e}", path.display()))?
+            {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build().map_err(|e| e.to_string())?;
         Ok(Self {
             issuer: cfg.issuer.trim_end_matches('/').to_owned(),
             client_id: cfg.client_id.clone(),
@@ -85,14 +101,14 @@ impl OidcClient {
         self.discovery
             .get_or_try_init(|| async {
                 let url = format!("{}/.well-known/openid-configuration", self.issuer);
-                let doc: Discovery = self
+                let resp = self
                     .http
                     .get(&url)
                     .send()
                     .await
                     .and_then(reqwest::Response::error_for_status)
-                    .map_err(|e| unavailable(format!("fetching {url}: {e}")))?
-                    .json()
+                    .map_err(|e| unavailable(format!("fetching {url}: {e}")))?;
+                let doc: Discovery = read_json(resp)
                     .await
                     .map_err(|e| unavailable(format!("reading {url}: {e}")))?;
                 if doc.issuer.trim_end_matches('/') != self.issuer {
@@ -106,18 +122,57 @@ impl OidcClient {
                         return Err(unavailable(format!("endpoint {endpoint:?} is not https")));
                     }
                 }
+                check_pkce(&doc).map_err(unavailable)?;
                 Ok(doc)
             })
             .await
     }
 }
 
+/// A provider that lists its PKCE methods must list S256 (the only one sent).
+fn check_pkce(doc: &Discovery) -> Result<(), String> {
+    match &doc.code_challenge_methods_supported {
+        Some(methods) if !methods.iter().any(|m| m == "S256") => Err(format!(
+            "the discovery document's code_challenge_methods_supported {methods:?} lacks S256"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Reads a JSON answer of at most `MAX_ANSWER_BYTES` (refused early by its
+/// `Content-Length`, and cut off while streaming when it has none or lies).
+async fn read_json<T: serde::de::DeserializeOwned>(
+    mut resp: reqwest::Response,
+) -> Result<T, String> {
+    if resp
+        .content_length()
+        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(format!(
+            "the answer is larger than {MAX_ANSWER_BYTES} bytes"
+        ));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(format!(
+                "the answer is larger than {MAX_ANSWER_BYTES} bytes"
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|e| e.to_string())
+}
+
+/// The provider could not be used: the detail is logged (with the request id), the
+/// browser sees a generic message.
 fn unavailable(detail: String) -> ApiError {
     tracing::warn!(error = %detail, "OIDC provider unavailable");
     ApiError::new(
         StatusCode::BAD_GATEWAY,
         "oidc_unavailable",
-        format!("the sign-in provider could not be used: {detail}"),
+        "the sign-in provider could not be used; try again later, or give the request id \
+         below to an administrator",
     )
 }
 
@@ -181,16 +236,22 @@ impl OidcClient {
             .await
             .map_err(|e| unavailable(format!("token endpoint: {e}")))?;
         let status = resp.status();
-        let answer: TokenAnswer = resp
-            .json()
+        let answer: TokenAnswer = read_json(resp)
             .await
-            .map_err(|e| unavailable(format!("token endpoint answer: {e}")))?;
+            .map_err(|e| unavailable(format!("token endpoint answer ({status}): {e}")))?;
         match (status.is_success(), answer.id_token) {
             (true, Some(token)) => Ok(token),
-            _ => Err(ApiError::unauthorized(format!(
-                "sign-in refused: the token endpoint answered {status} {}",
-                answer.error.unwrap_or_default()
-            ))),
+            (_, _) => {
+                tracing::warn!(
+                    oidc.status = status.as_u16(),
+                    oidc.error = answer.error.as_deref().unwrap_or_default(),
+                    "the OIDC token endpoint refused the code"
+                );
+                Err(ApiError::unauthorized(
+                    "sign-in refused: the sign-in provider did not accept this sign-in; \
+                     start again",
+                ))
+            }
         }
     }
 }
@@ -211,4 +272,70 @@ fn claims(jwt: &str) -> Option<serde_json::Value> {
 pub fn remaining_life(jwt: &str) -> Option<u64> {
     let exp = claims(jwt)?.get("exp")?.as_i64()?;
     Some(u64::try_from(exp.saturating_sub(chrono::Utc::now().timestamp())).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(methods: Option<Vec<&str>>) -> Discovery {
+        Discovery {
+            issuer: "https://idp.example".into(),
+            authorization_endpoint: "https://idp.example/authorize".into(),
+            token_endpoint: "https://idp.example/token".into(),
+            code_challenge_methods_supported: methods
+                .map(|m| m.into_iter().map(str::to_owned).collect()),
+        }
+    }
+
+    #[test]
+    fn a_provider_listing_pkce_methods_must_list_s256() {
+        assert!(check_pkce(&doc(None)).is_ok());
+        assert!(check_pkce(&doc(Some(vec!["plain", "S256"]))).is_ok());
+        let err = check_pkce(&doc(Some(vec!["plain"]))).unwrap_err();
+        assert!(err.contains("S256"), "{err}");
+    }
+
+    #[test]
+    fn the_unavailable_page_does_not_name_the_provider() {
+        let e = unavailable("fetching https://idp.internal/.well-known: refused".into());
+        assert_eq!(e.status(), StatusCode::BAD_GATEWAY);
+        assert!(!e.detail().contains("idp.internal"), "{}", e.detail());
+        assert!(e.detail().contains("request id"));
+    }
+
+    /// Serves `body` once over plain HTTP on loopback, with or without a Content-Length.
+    async fn serve_once(body: Vec<u8>, with_length: bool) -> String {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            let head = if with_length {
+                format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len())
+            } else {
+                "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n".to_owned()
+            };
+            let _ = sock.write_all(head.as_bytes()).await;
+            let _ = sock.write_all(&body).await;
+            let _ = sock.shutdown().await;
+        });
+        format!("http://{addr}/")
+    }
+
+    #[tokio::test]
+    async fn answers_larger_than_the_limit_are_refused_with_or_without_a_length() {
+        let big = format!("{{\"x\":\"{}\"}}", "a".repeat(MAX_ANSWER_BYTES));
+        for with_length in [true, false] {
+            let url = serve_once(big.clone().into_bytes(), with_length).await;
+            let resp = reqwest::get(&url).await.unwrap();
+            let err = read_json::<serde_json::Value>(resp).await.unwrap_err();
+            assert!(err.contains("larger than"), "{with_length}: {err}");
+        }
+        let url = serve_once(br#"{"x":"small"}"#.to_vec(), false).await;
+        let v: serde_json::Value = read_json(reqwest::get(&url).await.unwrap()).await.unwrap();
+        assert_eq!(v["x"], "small");
+    }
 }

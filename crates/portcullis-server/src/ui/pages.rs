@@ -142,7 +142,7 @@ pub async fn promotion(
     Path(id): Path<String>,
     UiQuery(q): UiQuery<PromotionQuery>,
 ) -> UiResult {
-    require(&m, READERS, "read promotions")?;
+    require(&state, &m, READERS, "read promotions")?;
     let id = parse_id(&id)?;
     let (p, evidence) = promotions::get_with_evidence(&state.store, id).await?;
     let voted = match q.voted.as_deref() {
@@ -175,7 +175,7 @@ pub async fn progress(
     m: UiCaller,
     Path(id): Path<String>,
 ) -> Result<Response, super::UiError> {
-    require(&m, READERS, "read promotions")?;
+    require(&state, &m, READERS, "read promotions")?;
     let id = parse_id(&id)?;
     let p = promotions::get(&state.store, id).await?;
     let (text, percent) = summary::progress(p.copy.as_ref()).unwrap_or_default();
@@ -196,7 +196,7 @@ pub async fn audit(
     m: UiCaller,
     UiQuery(q): UiQuery<AuditPageQuery>,
 ) -> UiResult {
-    require(&m, AUDITORS, "read the audit log")?;
+    require(&state, &m, AUDITORS, "read the audit log")?;
     let digest = q.digest.filter(|d| !d.trim().is_empty());
     for (field, value) in [("digest", &digest), ("cursor", &q.cursor)] {
         if let Some(v) = value {
@@ -244,7 +244,7 @@ pub async fn reviews(
     m: UiCaller,
     UiQuery(q): UiQuery<ReviewsQuery>,
 ) -> UiResult {
-    require(&m, AUDITORS, "read reviews")?;
+    require(&state, &m, AUDITORS, "read reviews")?;
     let open_only = match q.state.as_deref() {
         None | Some("open") => true,
         Some("all") => false,

@@ -75,7 +75,14 @@ impl IntoResponse for UiError {
             request_id => crate::request_id::current().map(|id| id.to_string()),
         };
         match render("error.html", ctx) {
-            Ok(body) => (status, Html(body)).into_response(),
+            Ok(body) => {
+                let mut resp = (status, Html(body)).into_response();
+                if let Some(seconds) = e.retry_after() {
+                    resp.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                }
+                resp
+            }
             // The page itself failed: the API's answer still carries the status.
             Err(_) => e.into_response(),
         }
@@ -108,10 +115,26 @@ fn asset(kind: &'static str, body: &'static str) -> Response {
 const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// Adds the security headers to every `/ui` response.
-pub async fn headers(req: Request, next: Next) -> Response {
+/// HSTS for a year when cookies are `Secure` (the page is then served over TLS only).
+const HSTS: &str = "max-age=31536000";
+
+/// Adds the security headers to every `/ui` response; `secure` (cookies are `Secure`, so
+/// the page is reached over TLS) adds `Strict-Transport-Security`.
+pub async fn headers(secure: bool, req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
-    let h = resp.headers_mut();
+    add_headers(secure, resp.headers_mut());
+    resp
+}
+
+/// The security headers of a `/ui` response (also for pages answered before routing, such
+/// as the sign-in's rate limit).
+pub fn add_headers(secure: bool, h: &mut axum::http::HeaderMap) {
+    if secure {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
+    }
     for (name, value) in [
         (header::CONTENT_SECURITY_POLICY, CSP),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
@@ -125,7 +148,6 @@ pub async fn headers(req: Request, next: Next) -> Response {
         HeaderName::from_static("cross-origin-opener-policy"),
         HeaderValue::from_static("same-origin"),
     );
-    resp
 }
 
 /// The API's request deadline (`http.request_timeout_seconds`) for pages: past it, the

@@ -1,8 +1,9 @@
 //! Sessions: a random secret in an `HttpOnly`, `SameSite=Strict` cookie (`Secure` with the
 //! `__Host-` prefix unless `ui.insecure_cookies`), stored server-side as its keyed hash with
 //! the identity that signed in and the session's CSRF token. It ends at `ui.session_ttl`
-//! (judged by the database's clock), at sign-out, or, for a session opened with a static
-//! token, when that token is revoked or expires.
+//! or after `ui.idle_timeout` unused (both judged by the database's clock; use is recorded
+//! at most once a minute), at sign-out, or, for a session opened with a static token, when
+//! that token is revoked or expires.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -75,13 +76,37 @@ pub fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-/// A signed-in person: who they are (as the API's `Caller`) and their session's CSRF token.
-#[derive(Debug, Clone)]
+/// A signed-in person: who they are (as the API's `Caller`), their session's CSRF token,
+/// and where the request came from (to count a refusal as the API does).
+#[derive(Clone)]
 pub struct UiCaller {
     /// The identity, with the request's id.
     pub caller: Caller,
     /// The token every form must carry.
     pub csrf: String,
+    /// The client (peer IP), method and path of the request.
+    pub origin: Origin,
+}
+
+impl std::fmt::Debug for UiCaller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UiCaller")
+            .field("caller", &self.caller)
+            .field("csrf", &"<redacted>")
+            .field("origin", &self.origin)
+            .finish()
+    }
+}
+
+/// Where a request came from, as `auth_failures` counts refusals.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// The client key (peer IP).
+    pub client: String,
+    /// The request's method.
+    pub method: String,
+    /// The request's path.
+    pub path: String,
 }
 
 /// What the request's session cookie says.
@@ -108,9 +133,13 @@ pub async fn current(state: &AppState, parts: &Parts) -> Result<Current, ApiErro
         Some(hash) => state.store.find_token(hash).await?.is_none(),
         None => false,
     };
-    if s.expired || token_gone {
+    let idle = u64::try_from(s.idle_seconds).unwrap_or(0) >= state.ui.idle_timeout;
+    if s.expired || idle || token_gone {
         state.store.end_session(&id_hash).await?;
         return Ok(Current::Expired);
+    }
+    if s.idle_seconds >= 60 {
+        state.store.touch_session(&id_hash).await?;
     }
     Ok(Current::Live(UiCaller {
         caller: Caller {
@@ -122,6 +151,11 @@ pub async fn current(state: &AppState, parts: &Parts) -> Result<Current, ApiErro
             request_id: parts.extensions.get::<RequestId>().cloned(),
         },
         csrf: s.csrf_token,
+        origin: Origin {
+            client: crate::auth_failures::client_of(&parts.extensions),
+            method: parts.method.as_str().to_owned(),
+            path: parts.uri.path().to_owned(),
+        },
     }))
 }
 
@@ -167,14 +201,14 @@ impl FromRequestParts<AppState> for UiCaller {
 /// Opens a session for `caller` (signed in with the static token hashing to `token_hash`,
 /// if one) for `ui.session_ttl`, or less when `not_after` (seconds from now: a pasted JWT's
 /// remaining life) is sooner, and returns the `Set-Cookie` header that carries it. Ended
-/// sessions and abandoned sign-ins are pruned on the way.
+/// sessions and abandoned sign-ins are pruned on the way (and by `sweep`).
 pub async fn open(
     state: &AppState,
     caller: &Caller,
     token_hash: Option<Vec<u8>>,
     not_after: Option<u64>,
 ) -> Result<HeaderValue, ApiError> {
-    if let Err(e) = state.store.prune_sessions().await {
+    if let Err(e) = state.store.prune_sessions(idle_seconds(&state.ui)).await {
         tracing::warn!(error = %e, "pruning ended /ui sessions failed");
     }
     let secret = csrf::token();
@@ -198,6 +232,29 @@ pub async fn open(
     Ok(set_cookie(&state.ui, name, &secret, ttl, "Strict"))
 }
 
+fn idle_seconds(cfg: &UiConfig) -> i64 {
+    i64::try_from(cfg.idle_timeout).unwrap_or(i64::MAX)
+}
+
+/// How often `sweep` prunes, and how long one prune may take.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+const SWEEP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Background job: prunes ended sessions and abandoned OIDC sign-ins every five minutes,
+/// so neither table grows between sign-ins (each prune bounded by a timeout).
+pub async fn sweep(store: portcullis_store::Store, idle_timeout: u64) {
+    let idle = i64::try_from(idle_timeout).unwrap_or(i64::MAX);
+    loop {
+        match tokio::time::timeout(SWEEP_TIMEOUT, store.prune_sessions(idle)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(ui.pruned = n, "ended /ui sessions and sign-ins pruned"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "pruning /ui sessions failed; retrying later"),
+            Err(_) => tracing::warn!("pruning /ui sessions timed out; retrying later"),
+        }
+        tokio::time::sleep(SWEEP_EVERY).await;
+    }
+}
+
 /// Ends the request's session, if any.
 pub async fn close(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     if let Some(secret) = read_cookie(headers, session_cookie(&state.ui)) {
@@ -217,6 +274,7 @@ mod tests {
         UiConfig {
             enabled: true,
             session_ttl: 60,
+            idle_timeout: 1800,
             secure_cookies: secure,
             public_url: None,
             oidc: None,
