@@ -116,7 +116,7 @@ pub enum Current {
     /// A session that has ended (it is deleted now).
     Expired,
     /// A live session.
-    Live(UiCaller),
+    Live(Box<UiCaller>),
 }
 
 /// Looks the request's session up; an ended one is deleted.
@@ -141,7 +141,7 @@ pub async fn current(state: &AppState, parts: &Parts) -> Result<Current, ApiErro
     if s.idle_seconds >= 60 {
         state.store.touch_session(&id_hash).await?;
     }
-    Ok(Current::Live(UiCaller {
+    Ok(Current::Live(Box::new(UiCaller {
         caller: Caller {
             subject: s.subject,
             issuer: s.issuer,
@@ -156,7 +156,7 @@ pub async fn current(state: &AppState, parts: &Parts) -> Result<Current, ApiErro
             method: parts.method.as_str().to_owned(),
             path: parts.uri.path().to_owned(),
         },
-    }))
+    })))
 }
 
 impl FromRequestParts<AppState> for UiCaller {
@@ -169,7 +169,7 @@ impl FromRequestParts<AppState> for UiCaller {
             .await
             .map_err(|e| UiError(e).into_response())?;
         let expired = match found {
-            Current::Live(caller) => return Ok(caller),
+            Current::Live(caller) => return Ok(*caller),
             Current::Expired => true,
             Current::None => false,
         };
