@@ -535,7 +535,7 @@ impl Application {
             self.state.state_watch.clone(),
         ));
         let ui_sweeper = self.state.ui.enabled.then(|| {
-            tokio::spawn(crate::ui::sweep(
+            tokio::spawn(crate::services::ui_sessions::sweep(
                 self.state.store.clone(),
                 self.state.ui.idle_timeout,
             ))

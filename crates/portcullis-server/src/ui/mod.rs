@@ -33,7 +33,7 @@ use crate::state::AppState;
 
 pub use oidc_client::OidcClient;
 pub use render::{UiError, add_headers};
-pub use session::{UiCaller, sweep};
+pub use session::UiCaller;
 
 /// The web page's settings, loaded once at start-up.
 #[derive(Debug)]

@@ -201,7 +201,7 @@ impl FromRequestParts<AppState> for UiCaller {
 /// Opens a session for `caller` (signed in with the static token hashing to `token_hash`,
 /// if one) for `ui.session_ttl`, or less when `not_after` (seconds from now: a pasted JWT's
 /// remaining life) is sooner, and returns the `Set-Cookie` header that carries it. Ended
-/// sessions and abandoned sign-ins are pruned on the way (and by `sweep`).
+/// sessions and abandoned sign-ins are pruned on the way (and by `services::ui_sessions::sweep`).
 pub async fn open(
     state: &AppState,
     caller: &Caller,
@@ -234,25 +234,6 @@ pub async fn open(
 
 fn idle_seconds(cfg: &UiConfig) -> i64 {
     i64::try_from(cfg.idle_timeout).unwrap_or(i64::MAX)
-}
-
-/// How often `sweep` prunes, and how long one prune may take.
-const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
-const SWEEP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// Background job: prunes ended sessions and abandoned OIDC sign-ins every five minutes,
-/// so neither table grows between sign-ins (each prune bounded by a timeout).
-pub async fn sweep(store: portcullis_store::Store, idle_timeout: u64) {
-    let idle = i64::try_from(idle_timeout).unwrap_or(i64::MAX);
-    loop {
-        match tokio::time::timeout(SWEEP_TIMEOUT, store.prune_sessions(idle)).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!(ui.pruned = n, "ended /ui sessions and sign-ins pruned"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "pruning /ui sessions failed; retrying later"),
-            Err(_) => tracing::warn!("pruning /ui sessions timed out; retrying later"),
-        }
-        tokio::time::sleep(SWEEP_EVERY).await;
-    }
 }
 
 /// Ends the request's session, if any.
