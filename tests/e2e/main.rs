@@ -46,6 +46,7 @@ mod tcp_proxy;
 mod text;
 mod token_grants;
 mod tokens;
+mod ui;
 mod validation;
 mod verification_cache;
 mod vex;

@@ -84,6 +84,7 @@ pub fn router(state: AppState, max_body_bytes: usize, request_timeout: Duration)
         documented_routes(&state.metrics_settings, request_timeout).split_for_parts();
     let document = crate::openapi::Document::new(&crate::openapi::finish(&api));
     routes
+        .merge(crate::ui::router(&state, request_timeout))
         // Runs after routing (so the route template is known) for every route.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -351,6 +352,9 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         waiver_max_days: config.waivers.max_days,
         admission,
         simulation_timeout: Duration::from_millis(config.simulation.timeout_ms),
+        ui: Arc::new(
+            crate::ui::UiConfig::load(&config.ui, &config.auth.oidc).map_err(StartError::Oidc)?,
+        ),
     })
 }
 
@@ -518,6 +522,12 @@ impl Application {
             self.state.store.clone(),
             self.state.state_watch.clone(),
         ));
+        let ui_sweeper = self.state.ui.enabled.then(|| {
+            tokio::spawn(crate::services::ui_sessions::sweep(
+                self.state.store.clone(),
+                self.state.ui.idle_timeout,
+            ))
+        });
         let failures = self.state.auth_failures.clone();
         let (interval, retention) = self.auth_flush;
         let flusher = tokio::spawn(failures.clone().run_flusher(
@@ -536,6 +546,9 @@ impl Application {
         webhooks.abort();
         state_watch.abort();
         flusher.abort();
+        if let Some(sweeper) = ui_sweeper {
+            sweeper.abort();
+        }
         // What was counted since the last tick is not lost on a clean shutdown.
         let _ = failures.flush(&self.state.store).await;
         Ok(())

@@ -103,7 +103,11 @@ pub async fn mint_token(
 }
 
 /// Counts a refusal outside the audit chain (see `auth_failures`): no database write and
-/// no audit lock per refused request.
+/// no audit lock per refused request. The web page counts its refusals here too.
+pub fn record_refusal(state: &AppState, actor: &str, parts: &Parts, reason: Reason) {
+    audit_refusal(state, actor, parts, reason);
+}
+
 fn audit_refusal(state: &AppState, actor: &str, parts: &Parts, reason: Reason) {
     let client = auth_failures::client_of(&parts.extensions);
     state.auth_failures.record(
@@ -129,23 +133,23 @@ impl FromRequestParts<AppState> for Caller {
             audit_refusal(state, "anonymous", parts, Reason::MissingToken);
             return Err(ApiError::unauthorized("a bearer token is required"));
         };
+        Caller::from_token(state, token, parts).await
+    }
+}
+
+impl Caller {
+    /// The caller `token` identifies: an OIDC JWT from a trusted issuer, or a static token.
+    /// A refusal is counted like a refused bearer token (the web page's token sign-in uses
+    /// this too).
+    pub async fn from_token(
+        state: &AppState,
+        token: &str,
+        parts: &Parts,
+    ) -> Result<Self, ApiError> {
+        let request_id = parts.extensions.get::<RequestId>().cloned();
         if crate::oidc::looks_like_jwt(token) && !state.oidc.is_empty() {
             return match state.oidc.authenticate(token).await {
-                Ok(id) => {
-                    let subject: portcullis_core::Subject = format!("{}#{}", id.issuer, id.subject)
-                        .parse()
-                        .map_err(|e| {
-                            ApiError::unauthorized(format!("the JWT subject is not usable: {e}"))
-                        })?;
-                    Ok(Caller {
-                        subject: subject.as_str().to_owned(),
-                        issuer: id.issuer,
-                        roles: id.roles,
-                        scoped: id.scoped,
-                        groups: id.groups,
-                        request_id: parts.extensions.get::<RequestId>().cloned(),
-                    })
-                }
+                Ok(id) => Self::from_oidc(id, request_id),
                 Err(reason) => {
                     audit_refusal(state, "anonymous", parts, Reason::InvalidToken);
                     Err(ApiError::unauthorized(format!(
@@ -165,13 +169,36 @@ impl FromRequestParts<AppState> for Caller {
                 roles: vec![t.role],
                 scoped: Vec::new(),
                 groups: t.groups,
-                request_id: parts.extensions.get::<RequestId>().cloned(),
+                request_id,
             }),
             None => {
                 audit_refusal(state, "anonymous", parts, Reason::InvalidToken);
                 Err(ApiError::unauthorized("the bearer token is not valid"))
             }
         }
+    }
+
+    /// The caller a verified OIDC identity maps to: subject `<issuer>#<subject>`.
+    pub fn from_oidc(
+        id: crate::oidc::OidcIdentity,
+        request_id: Option<RequestId>,
+    ) -> Result<Self, ApiError> {
+        let subject: Subject = format!("{}#{}", id.issuer, id.subject)
+            .parse()
+            .map_err(|e| ApiError::unauthorized(format!("the JWT subject is not usable: {e}")))?;
+        Ok(Caller {
+            subject: subject.as_str().to_owned(),
+            issuer: id.issuer,
+            roles: id.roles,
+            scoped: id.scoped,
+            groups: id.groups,
+            request_id,
+        })
+    }
+
+    /// Whether the caller holds one of the roles in `mask` (`roles::*` bits) anywhere.
+    pub fn holds(&self, mask: u8) -> bool {
+        self.roles.iter().any(|r| bit(*r) & mask != 0)
     }
 }
 

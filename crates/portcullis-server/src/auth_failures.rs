@@ -260,13 +260,32 @@ impl AuthFailures {
     }
 }
 
-/// Middleware on `/v1/`: answers 429 `rate_limited` to a client over its refusal limit
-/// before any token lookup, and remembers tokens that authenticated (a 2xx under `/v1/`
-/// always passed authentication).
-pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if !req.uri().path().starts_with("/v1/") {
-        return next.run(req).await;
+/// Whether the guard covers the request: the API (`/v1/`), and the web page's sign-in
+/// endpoints (`POST /ui/login`, `/ui/oidc/start`, `/ui/oidc/callback`), where a token or
+/// a sign-in can be guessed as well.
+fn guarded(method: &axum::http::Method, path: &str) -> Option<Surface> {
+    if path.starts_with("/v1/") {
+        return Some(Surface::Api);
     }
+    let sign_in = matches!(path, "/ui/oidc/start" | "/ui/oidc/callback")
+        || (path == "/ui/login" && method == axum::http::Method::POST);
+    sign_in.then_some(Surface::Page)
+}
+
+/// What answers a rate-limited request: problem+json, or the web page's HTML error page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Surface {
+    Api,
+    Page,
+}
+
+/// Middleware on `/v1/` and the web page's sign-in: answers 429 `rate_limited` to a client
+/// over its refusal limit before any token lookup (as the HTML error page on `/ui`), and
+/// remembers tokens that authenticated (a 2xx under `/v1/` always passed authentication).
+pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(surface) = guarded(req.method(), req.uri().path()) else {
+        return next.run(req).await;
+    };
     let token = req.headers().get(header::AUTHORIZATION).cloned();
     let client = client_of(req.extensions());
     let failures = &state.auth_failures;
@@ -279,16 +298,24 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
             Reason::RateLimited,
         );
         tokio::time::sleep(RATE_LIMITED_DELAY).await;
-        return ApiError::new(
+        let e = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
             format!("too many refused requests from this client; retry in {retry} s"),
         )
-        .with_retry_after(retry)
-        .into_response();
+        .with_retry_after(retry);
+        return match surface {
+            Surface::Api => e.into_response(),
+            Surface::Page => {
+                let mut page = crate::ui::UiError(e).into_response();
+                crate::ui::add_headers(state.ui.secure_cookies, page.headers_mut());
+                page
+            }
+        };
     }
     let response = next.run(req).await;
-    if response.status().is_success()
+    if surface == Surface::Api
+        && response.status().is_success()
         && let Some(token) = token
     {
         failures.authenticated(token.as_bytes());
@@ -319,6 +346,21 @@ mod tests {
         f.authenticated(b"Bearer good");
         assert_eq!(f.blocked("10.0.0.1", Some(b"Bearer good")), None);
         assert_eq!(f.total(), 3);
+    }
+
+    #[test]
+    fn the_guard_covers_the_api_and_the_pages_sign_in_only() {
+        use axum::http::Method;
+        assert_eq!(guarded(&Method::GET, "/v1/promotions"), Some(Surface::Api));
+        assert_eq!(guarded(&Method::POST, "/ui/login"), Some(Surface::Page));
+        assert_eq!(guarded(&Method::GET, "/ui/oidc/start"), Some(Surface::Page));
+        assert_eq!(
+            guarded(&Method::GET, "/ui/oidc/callback"),
+            Some(Surface::Page)
+        );
+        assert_eq!(guarded(&Method::GET, "/ui/login"), None);
+        assert_eq!(guarded(&Method::GET, "/ui"), None);
+        assert_eq!(guarded(&Method::GET, "/healthz"), None);
     }
 
     #[test]

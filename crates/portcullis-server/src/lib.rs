@@ -1,5 +1,5 @@
 //! The Portcullis server: configuration, authentication, the HTTP API, the promotion
-//! services and the copy worker. `app::Application` builds and runs it; `app::router`
+//! services, the approver web page (`ui`) and the copy worker. `app::Application` builds and runs it; `app::router`
 //! exposes the routes for in-process tests.
 
 pub mod app;
@@ -22,4 +22,5 @@ pub mod serve;
 pub mod services;
 pub mod state;
 pub mod tls;
+pub mod ui;
 pub mod views;

@@ -131,4 +131,6 @@ pub struct AppState {
     pub admission: Arc<crate::services::admission::Admission>,
     /// Longest a policy simulation may run (`simulation.timeout_ms`).
     pub simulation_timeout: std::time::Duration,
+    /// The approver web page's settings and OIDC client (`ui:`).
+    pub ui: Arc<crate::ui::UiConfig>,
 }

@@ -1,5 +1,6 @@
 //! Repositories over Postgres: tokens, promotions and their decisions, approvals, copy jobs,
-//! waivers, withdrawals, runtime reports, policy bundles, webhook deliveries and the audit log.
+//! waivers, withdrawals, runtime reports, policy bundles, webhook deliveries, web page sessions
+//! and the audit log.
 //! This is the only crate that speaks SQL. Functions that must be atomic with others take a
 //! `&mut Tx` so the service layer decides the transaction boundary.
 
@@ -13,6 +14,7 @@ mod error;
 mod notify;
 mod promotions;
 mod reviews;
+mod sessions;
 mod token_cache;
 mod tokens;
 mod waivers;
@@ -31,6 +33,7 @@ pub use notify::{
 };
 pub use promotions::{NewPromotion, PromotionRecord, SignedEnvelopes};
 pub use reviews::ReviewRecord;
+pub use sessions::{NewSession, OidcLogin, SessionRecord};
 pub use token_cache::{TOKEN_CACHE_MAX_ENTRIES, TOKEN_CACHE_TTL, TOKEN_CHANNEL};
 pub use tokens::{NewToken, PendingGrant, TokenInfo, TokenRecord};
 pub use waivers::{NewWaiver, WaiverRecord};

@@ -5,7 +5,8 @@
 //!
 //! One file per section: `registries`, `routes`, `trust`, `settings` (limits, gate, audit,
 //! database), `serving` (http, auth_failures, copy), `admission` (admission, tls),
-//! `simulation`, `webhooks` (webhooks, webhook_delivery, metrics); `validate` holds the
+//! `simulation`, `webhooks` (webhooks, webhook_delivery, metrics), `ui` (the approver web
+//! page); `validate` holds the
 //! cross-field checks.
 
 mod admission;
@@ -16,6 +17,7 @@ mod serving;
 mod settings;
 mod simulation;
 mod trust;
+mod ui;
 mod validate;
 mod webhooks;
 
@@ -41,6 +43,7 @@ pub use settings::{
 };
 pub use simulation::SimulationSettings;
 pub use trust::{Trust, TrustCache, TrustKey};
+pub use ui::{UiOidcSettings, UiSettings, https_or_loopback};
 pub use webhooks::{
     MetricsSettings, WEBHOOK_EVENTS, WebhookDelivery, WebhookSettings, read_secret,
 };
@@ -148,6 +151,9 @@ pub struct Config {
     /// Bounds on policy simulations.
     #[serde(default)]
     pub simulation: SimulationSettings,
+    /// The approver web page (`/ui`).
+    #[serde(default)]
+    pub ui: UiSettings,
 }
 
 fn default_max_body() -> usize {
@@ -254,6 +260,7 @@ impl Config {
             registries::resolve(host, reg, base, env)?;
         }
         webhooks::resolve(&mut cfg.webhooks, base);
+        ui::resolve(&mut cfg.ui, base);
         cfg.validate()?;
         Ok(cfg)
     }

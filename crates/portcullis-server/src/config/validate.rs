@@ -8,6 +8,7 @@ impl Config {
         self.validate_routes()?;
         self.validate_role_routes()?;
         self.admission.validate()?;
+        self.validate_ui()?;
         super::webhooks::validate(&self.webhooks, &self.webhook_delivery)?;
         if self.audit.checkpoint_interval_seconds == 0 || self.audit.checkpoint_every_events < 1 {
             return Err(ConfigError::Invalid(

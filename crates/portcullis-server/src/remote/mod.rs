@@ -9,7 +9,7 @@
 //! (`pending_approval`, `promoting`) is 0 unless `promote --wait` runs out of time.
 
 mod promote;
-mod render;
+pub(crate) mod render;
 mod verbs;
 
 use std::time::Duration;

@@ -29,6 +29,7 @@ pub mod promotions;
 pub mod refusals;
 pub mod runtime;
 pub mod trust;
+pub mod ui_sessions;
 pub mod waivers;
 pub mod watch;
 pub mod webhooks;

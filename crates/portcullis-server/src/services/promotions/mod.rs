@@ -22,7 +22,7 @@ use portcullis_store::NewPromotion;
 use uuid::Uuid;
 
 pub use error::{PromotionError, RegistryEnd};
-pub use read::{awaiting, get, list, view};
+pub use read::{awaiting, get, get_with_evidence, list, view};
 pub use rejudge::rejudge_after_reload;
 pub(crate) use rejudge::rejudge_locked;
 pub use rejudge::{Cause, Rejudged};

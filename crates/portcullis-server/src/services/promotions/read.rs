@@ -18,6 +18,21 @@ pub async fn get(store: &Store, id: Uuid) -> Result<PromotionView, PromotionErro
     view(store, p).await
 }
 
+/// One promotion with its votes, and the evidence document the policy judged (what the web
+/// page summarises for an approver).
+#[tracing::instrument(skip_all, fields(promotion.id = %id))]
+pub async fn get_with_evidence(
+    store: &Store,
+    id: Uuid,
+) -> Result<(PromotionView, serde_json::Value), PromotionError> {
+    let p = store
+        .get_promotion(id)
+        .await?
+        .ok_or(PromotionError::NotFound(id))?;
+    let evidence = p.evidence.clone();
+    Ok((view(store, p).await?, evidence))
+}
+
 /// Promotions, newest first, each with its votes.
 #[tracing::instrument(skip_all, fields(promotion.state = ?filter, page.limit = limit))]
 pub async fn list(
