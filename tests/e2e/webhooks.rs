@@ -142,6 +142,7 @@ async fn every_event_of_a_promotion_reaches_a_receiver_that_fails_at_first() {
             url,
             secret_file,
             events: vec!["*".into()],
+            format: portcullis_server::config::WebhookFormat::CloudEvents,
         }];
         c.webhook_delivery.backoff_base_ms = 0;
     })
@@ -263,6 +264,7 @@ async fn a_change_that_rolls_back_sends_nothing_and_a_dead_receiver_ends_dead() 
             url: format!("http://127.0.0.1:{port}/hooks"),
             secret_file,
             events: vec!["denied".into()],
+            format: portcullis_server::config::WebhookFormat::CloudEvents,
         }];
         c.webhook_delivery.backoff_base_ms = 0;
         c.webhook_delivery.max_attempts = 2;
@@ -309,4 +311,59 @@ async fn a_change_that_rolls_back_sends_nothing_and_a_dead_receiver_ends_dead() 
         0
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slack_subscriber_gets_a_chat_message() {
+    let receiver = Receiver::start(0).await;
+    let secret_dir = std::env::temp_dir().join(format!("webhooks-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&secret_dir).unwrap();
+    let secret_file = secret_dir.join("secret");
+    std::fs::write(&secret_file, SECRET).unwrap();
+    let url = receiver.url.clone();
+    let app = TestApp::spawn_with(move |c| {
+        c.webhooks = vec![portcullis_server::config::WebhookSettings {
+            name: "chat".into(),
+            url,
+            secret_file,
+            events: vec!["promoted".into()],
+            format: portcullis_server::config::WebhookFormat::Slack,
+        }];
+        c.ui.public_url = Some("https://gate.example".into());
+    })
+    .await;
+    let digest = app.push_signed("team/app", "build-1").await;
+    let (status, p) = app
+        .request(&app.source("team/app", &digest), trivy(&[]))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let id = p["id"].as_str().unwrap().to_owned();
+    app.approve_twice(&id).await;
+    assert_eq!(app.wait_settled(&id).await["state"], "promoted");
+    let hooks = app.state.webhooks.clone();
+    portcullis_server::services::webhooks::run_once(&app.state.store, &hooks)
+        .await
+        .unwrap();
+
+    let got = receiver.received();
+    assert_eq!(got.len(), 1, "only the promoted event was asked for");
+    assert!(
+        verify(&got[0]),
+        "the chat message is signed like any delivery"
+    );
+    assert_eq!(got[0].headers["content-type"], "application/json");
+    let body: Value = serde_json::from_slice(&got[0].body).unwrap();
+    let text = body["text"].as_str().unwrap();
+    assert!(
+        text.starts_with(":white_check_mark: *promoted* `"),
+        "{text}"
+    );
+    assert!(text.contains(&digest[..19]), "{text}");
+    assert!(text.contains("requested by `ci-pipeline`"), "{text}");
+    assert!(
+        text.ends_with(&format!("<https://gate.example/ui/promotions/{id}|open>")),
+        "{text}"
+    );
+    assert_eq!(body["blocks"][0]["text"]["text"], text);
+    let _ = std::fs::remove_dir_all(&secret_dir);
 }

@@ -332,8 +332,12 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         metrics: Arc::default(),
         metrics_settings: config.metrics.clone(),
         webhooks: Arc::new(
-            crate::services::webhooks::Webhooks::new(&config.webhooks, &config.webhook_delivery)
-                .map_err(StartError::Webhooks)?,
+            crate::services::webhooks::Webhooks::new(
+                &config.webhooks,
+                &config.webhook_delivery,
+                config.ui.public_url.as_deref(),
+            )
+            .map_err(StartError::Webhooks)?,
         ),
         oidc: Arc::new(
             crate::oidc::Oidc::load(&config.auth.oidc)

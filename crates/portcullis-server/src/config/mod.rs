@@ -45,7 +45,7 @@ pub use simulation::SimulationSettings;
 pub use trust::{Trust, TrustCache, TrustKey};
 pub use ui::{UiOidcSettings, UiSettings, https_or_loopback};
 pub use webhooks::{
-    MetricsSettings, WEBHOOK_EVENTS, WebhookDelivery, WebhookSettings, read_secret,
+    MetricsSettings, WEBHOOK_EVENTS, WebhookDelivery, WebhookFormat, WebhookSettings, read_secret,
 };
 
 /// Why the configuration could not be loaded.

@@ -1,4 +1,4 @@
-//! Webhook subscribers (`webhooks: [{name, url, secret_file, events}]`) and how deliveries
+//! Webhook subscribers (`webhooks: [{name, url, secret_file, events, format}]`) and how deliveries
 //! are retried (`webhook_delivery`).
 
 use std::path::{Path, PathBuf};
@@ -53,6 +53,21 @@ pub struct WebhookSettings {
     pub secret_file: PathBuf,
     /// The event types it is sent (see [`WEBHOOK_EVENTS`]); `["*"]` is all of them.
     pub events: Vec<String>,
+    /// The body it is sent (default `cloudevents`).
+    #[serde(default)]
+    pub format: WebhookFormat,
+}
+
+/// What a subscriber is sent. Both are signed the same way (the Standard Webhooks headers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    /// A CloudEvents 1.0 JSON event (`application/cloudevents+json`).
+    #[default]
+    CloudEvents,
+    /// A Slack incoming-webhook message (`{text, blocks}`), for Slack and the chat tools
+    /// that take its format.
+    Slack,
 }
 
 impl WebhookSettings {
@@ -194,6 +209,7 @@ mod tests {
             url: url.into(),
             secret_file: PathBuf::from("s"),
             events: events.iter().map(|e| (*e).to_owned()).collect(),
+            format: WebhookFormat::CloudEvents,
         }
     }
 

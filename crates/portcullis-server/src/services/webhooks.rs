@@ -19,7 +19,9 @@ use portcullis_gate::MacKey;
 use portcullis_store::{AttemptOutcome, DueDelivery, Store, WebhookSubscriber};
 use serde_json::json;
 
-use crate::config::{WebhookDelivery, WebhookSettings, read_secret};
+use crate::config::{WebhookDelivery, WebhookFormat, WebhookSettings, read_secret};
+
+mod slack;
 use crate::services::trust::timestamp;
 
 /// How often the dispatcher looks for work.
@@ -42,6 +44,7 @@ struct Subscriber {
     url: reqwest::Url,
     key: MacKey,
     events: Vec<String>,
+    format: WebhookFormat,
 }
 
 /// The subscribers and the delivery rules.
@@ -50,11 +53,18 @@ pub struct Webhooks {
     subscribers: Vec<Subscriber>,
     delivery: WebhookDelivery,
     http: reqwest::Client,
+    /// The approver page's base URL (`ui.public_url`), for links in chat messages.
+    ui_base: Option<String>,
 }
 
 impl Webhooks {
-    /// From the configuration; a secret file that does not load is an error.
-    pub fn new(hooks: &[WebhookSettings], delivery: &WebhookDelivery) -> Result<Self, String> {
+    /// From the configuration; a secret file that does not load is an error. `ui_base` is
+    /// the approver page's base URL, which chat messages link to.
+    pub fn new(
+        hooks: &[WebhookSettings],
+        delivery: &WebhookDelivery,
+        ui_base: Option<&str>,
+    ) -> Result<Self, String> {
         let subscribers = hooks
             .iter()
             .map(|h| {
@@ -67,6 +77,7 @@ impl Webhooks {
                     url,
                     key: MacKey::from_secret(&secret, &h.name),
                     events: h.event_types(),
+                    format: h.format,
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -81,6 +92,7 @@ impl Webhooks {
             subscribers,
             delivery: delivery.clone(),
             http,
+            ui_base: ui_base.map(str::to_owned),
         })
     }
 
@@ -141,13 +153,19 @@ async fn attempt(hooks: &Webhooks, d: &DueDelivery) -> AttemptOutcome {
             retry_in_ms: None,
         };
     };
-    let body = cloud_event(d);
+    let (body, content_type) = match sub.format {
+        WebhookFormat::CloudEvents => (cloud_event(d), "application/cloudevents+json"),
+        WebhookFormat::Slack => (
+            slack::message(d, hooks.ui_base.as_deref()),
+            "application/json",
+        ),
+    };
     let id = d.event_id.to_string();
     let now = chrono::Utc::now().timestamp();
     let sent = hooks
         .http
         .post(sub.url.clone())
-        .header("content-type", "application/cloudevents+json")
+        .header("content-type", content_type)
         .header("webhook-id", &id)
         .header("webhook-timestamp", now.to_string())
         .header("webhook-signature", signature(&sub.key, &id, now, &body))
@@ -263,7 +281,7 @@ mod tests {
             backoff_max_seconds: 60,
             ..WebhookDelivery::default()
         };
-        Webhooks::new(&[], &delivery).unwrap_or_else(|e| panic!("{e}"))
+        Webhooks::new(&[], &delivery, None).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]
