@@ -312,20 +312,7 @@ async fn dry_run_returns_the_decision_and_writes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_platform_index_is_copied_whole_with_the_same_digest() {
     let app = TestApp::spawn().await;
-    let host = app.staging.host.as_str();
-    let digest = portcullis_testkit::push_index(
-        host,
-        "team/multi",
-        "1.0",
-        &[("linux", "amd64"), ("linux", "arm64")],
-    )
-    .await
-    .unwrap();
-    app.sign("team/multi", &digest, &app.key).await;
-    let (status, p) = app
-        .request(&format!("{host}/team/multi:1.0"), trivy(&[]))
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let (digest, p) = app.request_signed_index("team/multi").await;
     assert_eq!(
         p["digest"], digest,
         "the tag was resolved to the index digest"

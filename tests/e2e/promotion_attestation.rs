@@ -401,20 +401,7 @@ async fn a_platform_subset_is_attested_at_the_index_the_copy_made() {
         c.routes[0].platforms = Some(vec!["linux/amd64".parse().unwrap()]);
     })
     .await;
-    let host = app.staging.host.as_str();
-    let source = portcullis_testkit::push_index(
-        host,
-        "team/multi",
-        "1.0",
-        &[("linux", "amd64"), ("linux", "arm64")],
-    )
-    .await
-    .unwrap();
-    app.sign("team/multi", &source, &app.key).await;
-    let (status, p) = app
-        .request(&format!("{host}/team/multi:1.0"), trivy(&[]))
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let (source, p) = app.request_signed_index("team/multi").await;
     let id = p["id"].as_str().unwrap().to_owned();
     app.approve_twice(&id).await;
     let done = app.wait_settled(&id).await;

@@ -178,6 +178,22 @@ audit:
         digest
     }
 
+    /// Pushes a signed two-platform index (linux/amd64, linux/arm64) as `repo:1.0` and
+    /// requests its promotion by that tag; returns the index digest and the answer.
+    pub async fn request_signed_index(&self, repo: &str) -> (String, Value) {
+        let host = self.staging.host.as_str();
+        let platforms = [("linux", "amd64"), ("linux", "arm64")];
+        let digest = portcullis_testkit::push_index(host, repo, "1.0", &platforms)
+            .await
+            .unwrap();
+        self.sign(repo, &digest, &self.key).await;
+        let (status, p) = self
+            .request(&format!("{host}/{repo}:1.0"), trivy(&[]))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{p}");
+        (digest, p)
+    }
+
     /// The witness file of audit checkpoints.
     pub fn witness(&self) -> PathBuf {
         self.dir.join("witness").join("checkpoints.jsonl")

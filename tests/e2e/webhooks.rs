@@ -109,6 +109,15 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
         .to_vec()
 }
 
+/// A fresh directory holding the subscribers' secret: the directory and the file.
+fn secret_file() -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("webhooks-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("secret");
+    std::fs::write(&file, SECRET).unwrap();
+    (dir, file)
+}
+
 fn verify(r: &Received) -> bool {
     let key = STANDARD
         .decode(SECRET.trim_start_matches("whsec_"))
@@ -131,10 +140,7 @@ fn verify(r: &Received) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_of_a_promotion_reaches_a_receiver_that_fails_at_first() {
     let receiver = Receiver::start(2).await;
-    let secret_dir = std::env::temp_dir().join(format!("webhooks-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&secret_dir).unwrap();
-    let secret_file = secret_dir.join("secret");
-    std::fs::write(&secret_file, SECRET).unwrap();
+    let (secret_dir, secret_file) = secret_file();
     let url = receiver.url.clone();
     let app = TestApp::spawn_with(move |c| {
         c.webhooks = vec![portcullis_server::config::WebhookSettings {
@@ -254,10 +260,7 @@ async fn every_event_of_a_promotion_reaches_a_receiver_that_fails_at_first() {
 async fn a_change_that_rolls_back_sends_nothing_and_a_dead_receiver_ends_dead() {
     // Nobody listens on this port: every attempt fails to connect.
     let port = portcullis_testkit::free_port();
-    let dir = std::env::temp_dir().join(format!("webhooks-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("secret"), SECRET).unwrap();
-    let secret_file = dir.join("secret");
+    let (dir, secret_file) = secret_file();
     let app = TestApp::spawn_with(move |c| {
         c.webhooks = vec![portcullis_server::config::WebhookSettings {
             name: "gone".into(),
@@ -316,10 +319,7 @@ async fn a_change_that_rolls_back_sends_nothing_and_a_dead_receiver_ends_dead() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slack_subscriber_gets_a_chat_message() {
     let receiver = Receiver::start(0).await;
-    let secret_dir = std::env::temp_dir().join(format!("webhooks-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&secret_dir).unwrap();
-    let secret_file = secret_dir.join("secret");
-    std::fs::write(&secret_file, SECRET).unwrap();
+    let (secret_dir, secret_file) = secret_file();
     let url = receiver.url.clone();
     let app = TestApp::spawn_with(move |c| {
         c.webhooks = vec![portcullis_server::config::WebhookSettings {

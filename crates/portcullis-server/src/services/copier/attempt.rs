@@ -58,15 +58,22 @@ pub(super) async fn copy(
         };
         // The attestation is signed and its blobs pushed while the image is copied, when
         // its subject is known before the copy: always, but for a platform subset (whose
-        // index the copy makes).
+        // index the copy makes). It never ends the copy: a failure here is tried again
+        // after the copy, and the copy's own failure is the one recorded.
+        let staging_failure = Mutex::new(None);
         let staging = async {
             if !attesting || release.platforms.is_some() {
                 return Ok(None);
             }
             let (digest, from) = (&job.digest, Role::Source);
-            job::stage_attestation(state, job, release, digest, from, &activity, &last_failure)
-                .await
-                .map(Some)
+            let last = &staging_failure;
+            match job::stage_attestation(state, job, release, digest, from, &activity, last).await {
+                Ok(staged) => Ok(Some(staged)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not stage the attestation beside the copy; staging it after");
+                    Ok::<_, CopyError>(None)
+                }
+            }
         };
         let clock = std::time::Instant::now();
         let (report, early) = tokio::try_join!(copying, staging)?;
