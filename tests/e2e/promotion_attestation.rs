@@ -437,3 +437,91 @@ async fn a_platform_subset_is_attested_at_the_index_the_copy_made() {
         .unwrap();
     assert!(att.is_none(), "an .att for the source digest: {att:?}");
 }
+
+/// Staging the attestation beside the copy is a head start, never a condition: when the
+/// destination refuses its uploads then, the copy goes on, and the attestation is staged
+/// again after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attestation_refused_beside_the_copy_is_staged_after_it() {
+    use portcullis_registry::testing::{FaultPlan, FaultProxy};
+    use portcullis_registry::{CopyPlan, copy_image};
+
+    let upstream = TestRegistry::start().await.unwrap();
+    // The first upload session is refused with a status that is not worth a retry. The copy
+    // uploads nothing (below), so it is one of the attestation's, staged beside the copy.
+    let proxy = FaultProxy::start(
+        &upstream.host,
+        FaultPlan::first(1, 400).only("POST", "/blobs/uploads/"),
+    )
+    .await
+    .unwrap();
+    let host = proxy.host.as_str().to_owned();
+    let app = TestApp::spawn_with_worker(move |c| {
+        c.routes[0].to = format!("{host}/");
+        c.registries.insert(
+            host,
+            portcullis_server::config::RegistrySettings {
+                insecure: true,
+                ..Default::default()
+            },
+        );
+    })
+    .await;
+    // The image is already in production under its tag, so the copy itself uploads nothing.
+    let digest = app.push_signed("team/app", "build-1").await;
+    let client = TestRegistry::client_for(&[&app.staging, &upstream]).unwrap();
+    let plan = CopyPlan {
+        source: format!("{}/team/app@{digest}", app.staging.host.as_str())
+            .parse()
+            .unwrap(),
+        dest_registry: upstream.host.clone(),
+        dest_repo: "team/app".parse().unwrap(),
+        dest_tag: Some("v1".parse().unwrap()),
+        options: Default::default(),
+    };
+    copy_image(&client, &plan).await.unwrap();
+
+    let (status, p) = app
+        .request(&app.source("team/app", &digest), trivy(&[]))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let id = p["id"].as_str().unwrap().to_owned();
+    app.approve_twice(&id).await;
+    let done = app.wait_settled(&id).await;
+    assert_eq!(done["state"], "promoted", "{done}");
+    assert_eq!(
+        proxy.faulted(),
+        1,
+        "the staging beside the copy was refused"
+    );
+    assert_eq!(done["copy"]["blobs_copied"], 0, "{done}");
+    assert_eq!(done["copy"]["attestation"]["subject"], digest, "{done}");
+    // Attached after all, in both layouts, where the production registry holds it.
+    let att = client
+        .get_manifest(
+            &upstream.host,
+            &"team/app".parse().unwrap(),
+            &Reference::Tag(digest.parse::<Digest>().unwrap().cosign_tag("att")),
+        )
+        .await
+        .unwrap()
+        .expect("an .att manifest");
+    assert_eq!(
+        att.digest.as_str(),
+        done["copy"]["attestation"]["att_manifest"]
+    );
+    let referrer: Digest = done["copy"]["attestation"]["bundle_referrer"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let found = client
+        .get_manifest(
+            &upstream.host,
+            &"team/app".parse().unwrap(),
+            &Reference::Digest(referrer),
+        )
+        .await
+        .unwrap();
+    assert!(found.is_some(), "the bundle referrer is in production");
+}
