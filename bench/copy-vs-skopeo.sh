@@ -20,6 +20,7 @@
 # the RSS before it is printed (target <= 64 MiB; the idle figure now follows the e2e runs).
 # PORTCULLIS_LOG=info also prints the server's own timings of each copy job. COPY_ATTEST=false
 # turns the promotion attestation off (the copy alone against skopeo's; default on).
+# BENCH_PARTS picks what runs: any of `engine e2e memory` (default all three).
 #
 # Needs PostgreSQL at postgres://postgres@127.0.0.1:5432 (trust), /usr/bin/docker-registry,
 # curl and jq; installs skopeo with apt-get if missing. Never uses ports 5000-5003.
@@ -59,6 +60,9 @@ write_config() {
     } >"$file"
 }
 
+PARTS=" ${BENCH_PARTS:-engine e2e memory} "
+part() { [[ $PARTS == *" $1 "* ]]; }
+
 median() { sort -g | sed -n "$(((RUNS + 1) / 2))p"; }
 ratio() { echo "scale=3; $1 / $2" | bc; }
 
@@ -69,6 +73,7 @@ SRC=$REG
 DIGEST=$("$TESTKIT" push-image --registry "$SRC" --repo bench/app --tag v1 --layers 5 --layer-size $((20 * 1024 * 1024)))
 echo "source image: $SRC/bench/app@$DIGEST (5 layers x 20 MiB)"
 
+if part engine; then
 : >"$WORK/skopeo-full" >"$WORK/skopeo-noop" >"$WORK/portcullis-full" >"$WORK/portcullis-noop"
 for run in $(seq "$RUNS"); do
     start_registry "skopeo-dest-$run"
@@ -95,6 +100,7 @@ SF=$(median <"$WORK/skopeo-full"); PF=$(median <"$WORK/portcullis-full")
 SN=$(median <"$WORK/skopeo-noop"); PN=$(median <"$WORK/portcullis-noop")
 echo "median of $RUNS: full copy  skopeo ${SF}s  portcullis ${PF}s  ratio $(ratio "$PF" "$SF") (target <= 0.7)"
 echo "median of $RUNS: no-op copy skopeo ${SN}s  portcullis ${PN}s  ratio $(ratio "$PN" "$SN") (target <= 0.3)"
+fi
 
 # End to end through the API: one server, one fresh destination registry (and route) per run.
 E2E_DESTS=()
@@ -116,6 +122,7 @@ SERVER=${PIDS[-1]}
 CI=$(token --subject ci-pipeline --role ci)
 ALICE=$(token --subject alice --role approver --group release-approvers)
 BOB=$(token --subject bob --role approver --group release-approvers)
+if part e2e; then
 : >"$WORK/e2e-skopeo-full" >"$WORK/e2e-skopeo-noop" >"$WORK/e2e-full" >"$WORK/e2e-noop"
 : >"$WORK/e2e-full-server" >"$WORK/e2e-noop-server" >"$WORK/e2e-full-approve" >"$WORK/e2e-noop-approve"
 for run in $(seq "$RUNS"); do
@@ -145,7 +152,9 @@ if grep -q "copy job timings" "$WORK/serve.log"; then
     echo "where the server's time went (PORTCULLIS_LOG=info):"
     grep -E "copy job timings|image copied" "$WORK/serve.log" | sed 's/^/  /'
 fi
+fi
 
+part memory || exit 0
 # Memory while promoting a 1 GiB layer through the API.
 BIG=$("$TESTKIT" push-image --registry "$SRC" --repo bench/big --tag v1 --layers 1 --layer-size $((1024 * 1024 * 1024)))
 "$TESTKIT" sign --registry "$SRC" --repo bench/big --digest "$BIG" --key "$WORK/keys/cosign.key" >/dev/null

@@ -40,7 +40,8 @@ async fn a_job_is_claimed_once_and_a_stale_claim_cannot_finish_it() {
     store.migrate().await.unwrap();
     let id = promoting_job(&store).await;
 
-    let (job, first) = store.claim_copy_job(60).await.unwrap().expect("claimable");
+    let claimed = store.claim_copy_job(60).await.unwrap().expect("claimable");
+    let (job, first) = (claimed.job, claimed.claim);
     assert_eq!((job.id, job.attempts), (id, 1));
     assert!(
         store.claim_copy_job(60).await.unwrap().is_none(),
@@ -59,11 +60,12 @@ async fn a_job_is_claimed_once_and_a_stale_claim_cannot_finish_it() {
         .execute(&pool)
         .await
         .unwrap();
-    let (again, second) = store
+    let claimed = store
         .claim_copy_job(60)
         .await
         .unwrap()
         .expect("lease lapsed");
+    let (again, second) = (claimed.job, claimed.claim);
     assert_eq!(again.attempts, 2);
     assert_eq!(
         again.copy_report,
@@ -123,7 +125,7 @@ async fn concurrent_claimers_split_the_jobs_without_overlap() {
     let claims = futures_util::future::join_all((0..16).map(|_| store.claim_copy_job(60))).await;
     let mut claimed: Vec<Uuid> = claims
         .into_iter()
-        .filter_map(|c| c.unwrap().map(|(p, _)| p.id))
+        .filter_map(|c| c.unwrap().map(|c| c.job.id))
         .collect();
     claimed.sort();
     ids.sort();

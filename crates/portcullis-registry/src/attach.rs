@@ -254,6 +254,11 @@ impl RegistryClient {
             }
             None => Vec::new(),
         };
+        let digest = entry.get("digest");
+        if manifests.iter().any(|m| m.get("digest") == digest) {
+            // Listed already (an attachment written again): nothing to change.
+            return Ok(());
+        }
         if manifests.len() >= crate::MAX_REFERRERS {
             return Err(Error::InvalidManifest(format!(
                 "referrers index {tag} already lists {} manifests",

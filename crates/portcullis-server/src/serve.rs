@@ -71,6 +71,11 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // Answers go out as they are written: with Nagle's algorithm on, a response written
+        // in two parts waits for the client's delayed ACK of the first (up to 40 ms here).
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, client.address = %peer, "cannot set TCP_NODELAY");
+        }
         let Ok(service) = make_service.call(peer).await;
         let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         tokio::spawn(async move {

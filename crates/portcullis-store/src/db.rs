@@ -131,6 +131,17 @@ impl Store {
         Ok(self.pool.begin().await?)
     }
 
+    /// A transaction whose commit returns before its WAL reaches the disk
+    /// (`synchronous_commit = off` for it alone), in the same round trip as `BEGIN`. Only for
+    /// writes a database crash may lose without harm (a copy job's lease); never for a
+    /// decision, a vote, an outcome or an audit event.
+    pub async fn begin_unflushed(&self) -> Result<Tx> {
+        Ok(self
+            .pool
+            .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
+            .await?)
+    }
+
     /// Checks that the database answers within `within` (a readiness probe must answer
     /// quickly even while the pool waits out its acquire timeout).
     pub async fn ping(&self, within: Duration) -> Result<()> {

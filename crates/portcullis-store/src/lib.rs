@@ -31,7 +31,7 @@ pub use notify::{
     COPY_JOBS_CHANNEL, CopyJobListener, PROMOTION_STATES_CHANNEL, StateChange, StateListener,
     Wakeup,
 };
-pub use promotions::{NewPromotion, PromotionRecord, SignedEnvelopes};
+pub use promotions::{ClaimedJob, NewPromotion, PromotionRecord, SignedEnvelopes};
 pub use reviews::ReviewRecord;
 pub use sessions::{NewSession, OidcLogin, SessionRecord};
 pub use token_cache::{TOKEN_CACHE_MAX_ENTRIES, TOKEN_CACHE_TTL, TOKEN_CHANNEL};

@@ -392,7 +392,8 @@ impl Store {
     }
 
     /// Extends the lease of a job held under `claim` and records its progress so far;
-    /// false if the claim was lost.
+    /// false if the claim was lost. Like the claim, not flushed to disk before it returns: a
+    /// heartbeat lost in a crash only shortens the lease.
     pub async fn heartbeat_copy_job(
         &self,
         id: Uuid,
@@ -400,6 +401,7 @@ impl Store {
         lease_secs: i64,
         progress: Option<&serde_json::Value>,
     ) -> Result<bool> {
+        let mut tx = self.begin_unflushed().await?;
         let done = sqlx::query(
             "UPDATE promotions SET lease_until = now() + make_interval(secs => $3), \
              copy_report = COALESCE($4, copy_report) \
@@ -409,29 +411,47 @@ impl Store {
         .bind(claim)
         .bind(lease_secs as f64)
         .bind(progress)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        crate::commit(tx).await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Claims one `promoting` promotion whose lease is free or expired, leasing it for
-    /// `lease_secs` under a new claim id. Replicas sharing the database never claim the same
-    /// job at once; the claim id is what `finish_copy_job` and `renew_copy_lease` check.
-    pub async fn claim_copy_job(&self, lease_secs: i64) -> Result<Option<(PromotionRecord, Uuid)>> {
+    /// `lease_secs` under a new claim id, and reads its signed envelopes in the same
+    /// statement. Replicas sharing the database never claim the same job at once; the claim
+    /// id is what `finish_copy_job` and `renew_copy_lease` check.
+    ///
+    /// The claim's commit does not wait for the disk (`begin_unflushed`): a claim lost in a
+    /// database crash only makes the job claimable again, and a stale claim can never record
+    /// an outcome. It saves a WAL flush (~3.5 ms here) between an approval and its copy.
+    pub async fn claim_copy_job(&self, lease_secs: i64) -> Result<Option<ClaimedJob>> {
         let claim = Uuid::new_v4();
-        let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let mut tx = self.begin_unflushed().await?;
+        let row: Option<ClaimedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE promotions SET lease_until = now() + make_interval(secs => $1), attempts = attempts + 1, \
              claim_id = $2 \
              WHERE id = (SELECT id FROM promotions WHERE state = 'promoting' \
                          AND (lease_until IS NULL OR lease_until < now()) \
                          ORDER BY updated_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
-             RETURNING {COLUMNS}"
+             RETURNING {COLUMNS}, evaluation_envelope, statement_envelope"
         )))
         .bind(lease_secs as f64)
         .bind(claim)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
-        row.map(|r| Ok((r.try_into()?, claim))).transpose()
+        crate::commit(tx).await?;
+        row.map(|r| {
+            Ok(ClaimedJob {
+                job: r.row.try_into()?,
+                claim,
+                envelopes: SignedEnvelopes {
+                    evaluation: r.evaluation_envelope,
+                    statement: r.statement_envelope,
+                },
+            })
+        })
+        .transpose()
     }
 
     /// Stores the gate's signed evaluation of a promotion (inside the transaction that
@@ -463,21 +483,6 @@ impl Store {
         Ok(())
     }
 
-    /// The signed evaluation and decision statement of a promotion, as stored.
-    pub async fn signed_envelopes(&self, id: Uuid) -> Result<SignedEnvelopes> {
-        let row: Option<(Option<serde_json::Value>, Option<serde_json::Value>)> = sqlx::query_as(
-            "SELECT evaluation_envelope, statement_envelope FROM promotions WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let (evaluation, statement) = row.unwrap_or_default();
-        Ok(SignedEnvelopes {
-            evaluation,
-            statement,
-        })
-    }
-
     /// The signed evaluation of a locked promotion, read inside `tx`.
     pub async fn evaluation_envelope_tx(
         tx: &mut Tx,
@@ -497,6 +502,26 @@ impl PromotionRecord {
     pub fn destination_name(&self) -> String {
         repository_name(&self.destination.0, &self.destination.1)
     }
+}
+
+/// A copy job this worker now holds: the promotion, the claim id that lets it record the
+/// outcome, and the signed envelopes as stored when it was claimed.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    /// The promotion to copy.
+    pub job: PromotionRecord,
+    /// The claim id `heartbeat_copy_job` and `finish_copy_job` check.
+    pub claim: Uuid,
+    /// Its signed evaluation and decision statement.
+    pub envelopes: SignedEnvelopes,
+}
+
+#[derive(FromRow)]
+struct ClaimedRow {
+    #[sqlx(flatten)]
+    row: Row,
+    evaluation_envelope: Option<serde_json::Value>,
+    statement_envelope: Option<serde_json::Value>,
 }
 
 /// The gate-signed records stored with a promotion.

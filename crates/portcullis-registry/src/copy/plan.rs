@@ -90,14 +90,15 @@ impl Ends<'_> {
                 Ok::<_, Error>((checked, root_found))
             },
         );
-        let (walk, artifacts, target) = read?;
+        let (mut walk, artifacts, target) = read?;
         let (checked, root_found) = destination?;
         let tag_in_place = match (checked, &plan.dest_tag) {
             (Some(in_place), _) => in_place,
             (None, Some(tag)) => self.check_tag(tag, &target.digest, overwrite).await?,
             (None, None) => false,
         };
-        let dest_known = vec![(root_ref, root_found)];
+        let mut dest_known = vec![(root_ref, root_found)];
+        dest_known.append(&mut walk.at_destination);
         Ok(Planned {
             walk,
             artifacts,

@@ -25,6 +25,9 @@ pub(super) struct Node {
 pub(super) struct Walk {
     pub(super) nodes: Vec<Node>,
     seen: HashSet<Digest>,
+    /// What the destination holds under an artifact's reference, asked right after the
+    /// source's (so that a copy with nothing to put needs no second round of requests).
+    pub(super) at_destination: Vec<(Reference, Option<Digest>)>,
 }
 
 impl Walk {
@@ -40,6 +43,7 @@ impl Walk {
             }
         }
         self.seen.extend(other.seen);
+        self.at_destination.extend(other.at_destination);
     }
 
     /// Unique blobs and their bytes over every node.
@@ -133,12 +137,17 @@ impl Ends<'_> {
         walk: &mut Walk,
     ) -> Result<Artifacts> {
         let cosign = |suffix| Reference::Tag(digest.cosign_tag(suffix));
+        // Each tag found at the source is looked up at the destination as soon as it is read.
         let fetch = |reference: Reference| async move {
-            let manifest = self
+            let Some(manifest) = self
                 .client
                 .get_manifest(self.src.0, self.src.1, &reference)
-                .await?;
-            Ok::<_, Error>(manifest.map(|m| (reference, m)))
+                .await?
+            else {
+                return Ok(None);
+            };
+            let there = self.at_destination(&reference).await?;
+            Ok::<_, Error>(Some((reference, manifest, there)))
         };
         // The four look-ups are independent: one round trip instead of four.
         let (sig, att, sbom, referrers) = tokio::try_join!(
@@ -153,7 +162,8 @@ impl Ends<'_> {
             sbom: sbom.is_some(),
             referrers: 0,
         };
-        for (reference, manifest) in [sig, att, sbom].into_iter().flatten() {
+        for (reference, manifest, there) in [sig, att, sbom].into_iter().flatten() {
+            walk.at_destination.push((reference.clone(), there));
             self.walk_fetched(reference, manifest, walk).await?;
         }
         if referrers.is_empty() {

@@ -142,5 +142,5 @@ fn default_acquire_timeout_ms() -> u64 {
 }
 
 fn default_min_connections() -> u32 {
-    10
+    portcullis_store::MAX_CONNECTIONS
 }

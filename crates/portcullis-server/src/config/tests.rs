@@ -311,10 +311,10 @@ fn route_platforms_are_parsed_at_load() {
 }
 
 #[test]
-fn the_pool_keeps_ten_connections_warm_unless_told_and_at_most_sixteen() {
+fn the_pool_keeps_all_sixteen_connections_warm_unless_told() {
     let env = |k: &str| (k == "REG_PW").then(|| "x".to_owned());
     let defaults = Config::from_yaml(YAML, Path::new("."), &env).unwrap();
-    assert_eq!(defaults.database.min_connections, 10);
+    assert_eq!(defaults.database.min_connections, 16);
     let none = format!("{YAML}database: {{ min_connections: 0 }}\n");
     let cfg = Config::from_yaml(&none, Path::new("."), &env).unwrap();
     assert_eq!(cfg.database.min_connections, 0);

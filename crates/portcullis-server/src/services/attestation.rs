@@ -256,14 +256,19 @@ pub struct Staged {
     pub production: Digest,
     /// When it was signed (`timePromoted`).
     pub signed_at: DateTime<Utc>,
+    /// Whether its subject was read in the destination: the image is in production already
+    /// (a re-promotion), so the manifests may be written without waiting for the copy.
+    pub in_production: bool,
     prepared: Prepared,
     subject: RawManifest,
 }
 
 /// Pushes the blobs of `prepared` (about `production`, signed at `signed_at`) into `job`'s
-/// destination and reads the subject's manifest, both at once. Before the copy has put the
-/// image in production, the manifest is read from the source (`from: Role::Source`; a
-/// digest names the same bytes everywhere); after it, from the destination.
+/// destination and reads the subject's manifest, both at once. Beside the copy
+/// (`from: Role::Source`), the manifest is read in the destination first — an image promoted
+/// before is there already (`Staged::in_production`) — and else in the source (a digest
+/// names the same bytes everywhere); after the copy (`Role::Destination`), in the
+/// destination.
 pub async fn stage(
     registry: &portcullis_registry::RegistryClient,
     job: &PromotionRecord,
@@ -286,7 +291,15 @@ pub async fn stage(
     let (pushed, subject) = tokio::join!(
         registry.stage_attachments(host, repo, &attachments),
         async {
-            registry
+            if from == Role::Source
+                && let Some(there) = registry
+                    .get_manifest(host, repo, &reference)
+                    .await
+                    .map_err(|e| e.at(Role::Destination))?
+            {
+                return Ok((there, true));
+            }
+            let read = registry
                 .get_manifest(read_host, read_repo, &reference)
                 .await
                 .map_err(|e| e.at(from))?
@@ -295,15 +308,18 @@ pub async fn stage(
                         what: format!("manifest {production} in {read_name}"),
                     }
                     .at(from)
-                })
+                })?;
+            Ok::<_, portcullis_registry::Error>((read, from == Role::Destination))
         }
     );
     pushed?;
+    let (subject, in_production) = subject?;
     Ok(Staged {
         production: production.clone(),
         signed_at,
+        in_production,
         prepared: prepared.clone(),
-        subject: subject?,
+        subject,
     })
 }
 

@@ -22,10 +22,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use portcullis_core::AuditAction;
-use portcullis_store::PromotionRecord;
+use portcullis_store::{ClaimedJob, PromotionRecord, SignedEnvelopes};
 use serde_json::json;
 use tokio::sync::Semaphore;
-use uuid::Uuid;
 
 use crate::services::trust::{IntegrityError, Release};
 use crate::state::AppState;
@@ -71,8 +70,8 @@ pub async fn run(state: AppState) {
             return;
         };
         match claim(&state).await {
-            Ok(Some((job, claim))) => {
-                let task = tokio::spawn(process(state.clone(), job, claim));
+            Ok(Some(claimed)) => {
+                let task = tokio::spawn(process(state.clone(), claimed));
                 tokio::spawn(async move {
                     if let Err(e) = task.await {
                         tracing::error!(error = %e, "copy task panicked; the job will be retried");
@@ -101,12 +100,12 @@ pub async fn run(state: AppState) {
 pub async fn run_pending_jobs(state: &AppState) -> Result<usize, portcullis_store::Error> {
     let mut ran = 0;
     while !state.integrity.is_halted() {
-        let Some((job, claim)) = claim(state).await? else {
+        let Some(claimed) = claim(state).await? else {
             break;
         };
         // In its own task, as the worker runs it: a copy's future is large, and a panic stays
         // in the task (its lease lapses and it is retried).
-        if let Err(e) = tokio::spawn(process(state.clone(), job, claim)).await {
+        if let Err(e) = tokio::spawn(process(state.clone(), claimed)).await {
             tracing::error!(error = %e, "copy task panicked; the job will be retried");
         }
         ran += 1;
@@ -114,14 +113,12 @@ pub async fn run_pending_jobs(state: &AppState) -> Result<usize, portcullis_stor
     Ok(ran)
 }
 
-/// Claims the next job, timing the claim.
-async fn claim(
-    state: &AppState,
-) -> Result<Option<(PromotionRecord, Uuid)>, portcullis_store::Error> {
+/// Claims the next job (with its signed envelopes), timing the claim.
+async fn claim(state: &AppState) -> Result<Option<ClaimedJob>, portcullis_store::Error> {
     let started = Instant::now();
     let claimed = state.store.claim_copy_job(LEASE_SECS).await?;
-    if let Some((job, _)) = &claimed {
-        tracing::debug!(promotion.id = %job.id, copy.claim_ms = ms(started.elapsed()), "copy job claimed");
+    if let Some(c) = &claimed {
+        tracing::debug!(promotion.id = %c.job.id, copy.claim_ms = ms(started.elapsed()), "copy job claimed");
     }
     Ok(claimed)
 }
@@ -131,21 +128,15 @@ fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Checks the job's decision statement; `Ok(None)` when the database could not answer (the
-/// lease lapses and the job is tried again; nothing is copied meanwhile).
+/// Checks the job's decision statement (as read with the claim); `Ok(None)` when the
+/// database could not answer (the lease lapses and the job is tried again; nothing is copied
+/// meanwhile).
 async fn release(
     state: &AppState,
     job: &PromotionRecord,
+    envelopes: &SignedEnvelopes,
 ) -> Result<Option<(Release, String)>, IntegrityError> {
     let clock = Instant::now();
-    let envelopes = match state.store.signed_envelopes(job.id).await {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::error!(error = %e, promotion.id = %job.id, "cannot read the decision statement");
-            return Ok(None);
-        }
-    };
-    let read_ms = ms(clock.elapsed());
     let (release, digest) = state
         .keys
         .verify_statement(job, envelopes.statement.as_ref())?;
@@ -153,7 +144,6 @@ async fn release(
     let spent = state.store.statement_spent(&digest).await;
     tracing::debug!(
         promotion.id = %job.id,
-        copy.statement_read_ms = read_ms,
         copy.statement_verified_ms = verified_ms,
         copy.statement_spent_ms = ms(clock.elapsed()),
         "decision statement checked"
@@ -171,8 +161,13 @@ async fn release(
 /// Runs one claimed job: checks its statement, copies (auditing the start meanwhile),
 /// records the outcome. Logs where the time went (`copy.*_ms`).
 // The job runs in its own task: its span names the promotion on every line it logs.
-#[tracing::instrument(skip_all, fields(promotion.id = %job.id, image.digest = %job.digest, copy.attempt = job.attempts))]
-async fn process(state: AppState, job: PromotionRecord, claim: Uuid) {
+#[tracing::instrument(skip_all, fields(promotion.id = %claimed.job.id, image.digest = %claimed.job.digest, copy.attempt = claimed.job.attempts))]
+async fn process(state: AppState, claimed: ClaimedJob) {
+    let ClaimedJob {
+        job,
+        claim,
+        envelopes,
+    } = claimed;
     if job.attempts > MAX_ATTEMPTS {
         let interrupted = CopyError::Interrupted(job.attempts - 1);
         record(&state, &job, claim, None, Err(interrupted)).await;
@@ -180,7 +175,7 @@ async fn process(state: AppState, job: PromotionRecord, claim: Uuid) {
     }
     let clock = Instant::now();
     let _in_flight = state.metrics.copy_started();
-    let (release, statement_digest) = match release(&state, &job).await {
+    let (release, statement_digest) = match release(&state, &job, &envelopes).await {
         Ok(Some(r)) => r,
         Ok(None) => return,
         Err(e) => return refuse(&state, &job, claim, e).await,
