@@ -8,7 +8,8 @@
 //!   brought up to date when the registry does not list the referrer through its API.
 //!
 //! The blobs both name go first, through `stage_attachments`, which may run while the image
-//! itself is still being copied; the manifests are written once it is there.
+//! itself is still being copied, and so may the first half of the `.att` append (`cosign`:
+//! read the tag, push the new config); the manifests are written once the image is there.
 //!
 //! Both read back what they wrote and try again (up to `ATTEMPTS` times) when a concurrent
 //! writer replaced the tag in between: a read-modify-write of a tag is not atomic in the
@@ -23,15 +24,15 @@ use crate::manifest::{OCI_INDEX, OCI_MANIFEST, RawManifest};
 use crate::referrers::referrers_tag;
 use crate::{Error, RegistryClient, Result, Role};
 
+mod cosign;
+
+pub use cosign::{MAX_ATT_LAYERS, PreparedLayer};
+
 /// Read-modify-write rounds before giving up on a tag another writer keeps changing.
 const ATTEMPTS: usize = 3;
-/// Layers on one `.att` manifest beyond which nothing more is appended.
-pub const MAX_ATT_LAYERS: usize = 64;
 /// The OCI empty descriptor's media type and content (`{}`).
 const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 const EMPTY: &[u8] = b"{}";
-/// The config media type cosign gives its `.att` manifests.
-const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 
 /// One blob to attach, with its descriptor's media type and annotations.
 #[derive(Debug, Clone)]
@@ -59,96 +60,7 @@ fn json_bytes(value: &Value, what: &str) -> Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| Error::InvalidManifest(format!("{what}: {e}")))
 }
 
-fn layer_digests(layers: &[Value]) -> Vec<String> {
-    layers
-        .iter()
-        .filter_map(|l| l.get("digest").and_then(Value::as_str).map(str::to_owned))
-        .collect()
-}
-
 impl RegistryClient {
-    /// Appends `envelope` as a layer of the image's cosign `.att` manifest (made when
-    /// missing) and returns the manifest's new digest. Already there: nothing is written.
-    /// Errors carry `Role::Destination`.
-    pub async fn attach_cosign_layer(
-        &self,
-        subject: Subject<'_>,
-        envelope: &Attachment,
-    ) -> Result<Digest> {
-        self.attach_layer(subject, envelope)
-            .await
-            .map_err(|e| e.at(Role::Destination))
-    }
-
-    async fn attach_layer(&self, s: Subject<'_>, envelope: &Attachment) -> Result<Digest> {
-        let layer = Digest::sha256_of(&envelope.bytes);
-        let tag = Reference::Tag(s.manifest.digest.cosign_tag("att"));
-        let descriptor = json!({
-            "mediaType": envelope.media_type,
-            "size": envelope.bytes.len(),
-            "digest": layer,
-            "annotations": envelope.annotations,
-        });
-        for _ in 0..ATTEMPTS {
-            let existing = self.get_manifest(s.registry, s.repo, &tag).await?;
-            let mut layers = match &existing {
-                Some(m) => att_layers(m)?,
-                None => Vec::new(),
-            };
-            if layer_digests(&layers).contains(&layer.to_string())
-                && let Some(m) = existing
-            {
-                return Ok(m.digest);
-            }
-            if layers.len() >= MAX_ATT_LAYERS {
-                return Err(Error::InvalidManifest(format!(
-                    "{tag} already holds {} layers, the most an attestation manifest may",
-                    layers.len()
-                )));
-            }
-            layers.push(descriptor.clone());
-            let manifest = self.att_manifest(s, &layers).await?;
-            self.put_manifest(s.registry, s.repo, &tag, &manifest)
-                .await?;
-            let now = self.get_manifest(s.registry, s.repo, &tag).await?;
-            if now.is_some_and(|m| m.digest == manifest.digest) {
-                return Ok(manifest.digest);
-            }
-            tracing::warn!(attach.tag = %tag, "the attestation tag changed under us; appending again");
-        }
-        Err(Error::InvalidManifest(format!(
-            "{tag} kept changing while the attestation was appended ({ATTEMPTS} attempts)"
-        )))
-    }
-
-    /// The `.att` manifest over `layers`, with cosign's config (its `rootfs.diff_ids` name
-    /// the layers), the config pushed.
-    async fn att_manifest(&self, s: Subject<'_>, layers: &[Value]) -> Result<RawManifest> {
-        let zero = "0001-01-01T00:00:00Z";
-        let config = json!({
-            "architecture": "",
-            "created": zero,
-            "history": [{"created": zero}],
-            "os": "",
-            "rootfs": {"type": "layers", "diff_ids": layer_digests(layers)},
-            "config": {},
-        });
-        let config = json_bytes(&config, "attestation config")?;
-        let size = config.len();
-        // Its `diff_ids` name a layer just signed: nothing to ask the registry first.
-        let config_digest = self.push_new_blob_bytes(s.registry, s.repo, config).await?;
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": CONFIG_MEDIA_TYPE, "size": size, "digest": config_digest},
-            "layers": layers,
-        });
-        Ok(RawManifest::new(
-            OCI_MANIFEST,
-            json_bytes(&manifest, "attestation manifest")?,
-        ))
-    }
-
     /// Puts `artifact` as an OCI 1.1 referrer of the image (`artifactType` = its media type),
     /// lists it in the referrers tag schema when the registry's referrers API does not list
     /// it, and returns the referrer manifest's digest. Errors carry `Role::Destination`.
@@ -293,48 +205,5 @@ impl RegistryClient {
         empty
             .and(fresh.map(drop))
             .map_err(|e| e.at(Role::Destination))
-    }
-}
-
-/// The layer descriptors of an existing `.att` manifest, kept as written.
-fn att_layers(manifest: &RawManifest) -> Result<Vec<Value>> {
-    if manifest.is_index() {
-        return Err(Error::InvalidManifest(
-            "the .att tag holds an image index, not an attestation manifest".into(),
-        ));
-    }
-    let doc: Value = serde_json::from_slice(&manifest.bytes)
-        .map_err(|e| Error::InvalidManifest(format!(".att manifest: {e}")))?;
-    Ok(doc
-        .get("layers")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn existing_att_layers_are_kept_as_written() {
-        let bytes = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
-            "config":{"mediaType":"x","size":2,"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},
-            "layers":[{"mediaType":"application/vnd.dsse.envelope.v1+json","size":3,
-            "digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
-            "annotations":{"predicateType":"https://slsa.dev/provenance/v1"}}]}"#;
-        let manifest = RawManifest::new(OCI_MANIFEST, bytes.to_vec());
-        let layers = att_layers(&manifest).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(layers.len(), 1);
-        assert_eq!(
-            layers[0]["annotations"]["predicateType"],
-            "https://slsa.dev/provenance/v1"
-        );
-        assert_eq!(
-            layer_digests(&layers),
-            ["sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"]
-        );
-        let index = RawManifest::new(OCI_INDEX, br#"{"schemaVersion":2,"manifests":[]}"#.to_vec());
-        assert!(att_layers(&index).is_err());
     }
 }

@@ -18,7 +18,7 @@ use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use portcullis_core::Digest;
 use portcullis_gate::Envelope;
-use portcullis_registry::{Attachment, RawManifest, Role, Subject};
+use portcullis_registry::{Attachment, PreparedLayer, RawManifest, Role, Subject};
 use portcullis_store::PromotionRecord;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -256,19 +256,17 @@ pub struct Staged {
     pub production: Digest,
     /// When it was signed (`timePromoted`).
     pub signed_at: DateTime<Utc>,
-    /// Whether its subject was read in the destination: the image is in production already
-    /// (a re-promotion), so the manifests may be written without waiting for the copy.
-    pub in_production: bool,
     prepared: Prepared,
     subject: RawManifest,
+    /// The `.att` append made ahead (its config pushed), if it could be.
+    att: Option<PreparedLayer>,
 }
 
 /// Pushes the blobs of `prepared` (about `production`, signed at `signed_at`) into `job`'s
-/// destination and reads the subject's manifest, both at once. Beside the copy
-/// (`from: Role::Source`), the manifest is read in the destination first — an image promoted
-/// before is there already (`Staged::in_production`) — and else in the source (a digest
-/// names the same bytes everywhere); after the copy (`Role::Destination`), in the
-/// destination.
+/// destination, reads the subject's manifest and prepares the `.att` append (its config
+/// pushed), all at once. Before the copy has put the image in production, the manifest is
+/// read from the source (`from: Role::Source`; a digest names the same bytes everywhere);
+/// after it, from the destination.
 pub async fn stage(
     registry: &portcullis_registry::RegistryClient,
     job: &PromotionRecord,
@@ -288,18 +286,10 @@ pub async fn stage(
     };
     let reference = portcullis_core::Reference::Digest(production.clone());
     let attachments = [&prepared.layer, &prepared.referrer];
-    let (pushed, subject) = tokio::join!(
+    let (pushed, subject, att) = tokio::join!(
         registry.stage_attachments(host, repo, &attachments),
         async {
-            if from == Role::Source
-                && let Some(there) = registry
-                    .get_manifest(host, repo, &reference)
-                    .await
-                    .map_err(|e| e.at(Role::Destination))?
-            {
-                return Ok((there, true));
-            }
-            let read = registry
+            registry
                 .get_manifest(read_host, read_repo, &reference)
                 .await
                 .map_err(|e| e.at(from))?
@@ -308,18 +298,22 @@ pub async fn stage(
                         what: format!("manifest {production} in {read_name}"),
                     }
                     .at(from)
-                })?;
-            Ok::<_, portcullis_registry::Error>((read, from == Role::Destination))
-        }
+                })
+        },
+        registry.prepare_cosign_layer(host, repo, production, &prepared.layer),
     );
     pushed?;
-    let (subject, in_production) = subject?;
+    // Not made ahead: `attach` reads the tag and pushes the config itself, and says why it
+    // cannot append when that is so.
+    let att = att
+        .inspect_err(|e| tracing::debug!(error = %e, "could not prepare the .att append ahead"))
+        .ok();
     Ok(Staged {
         production: production.clone(),
         signed_at,
-        in_production,
         prepared: prepared.clone(),
-        subject,
+        subject: subject?,
+        att,
     })
 }
 
@@ -337,7 +331,7 @@ pub async fn attach(
     };
     // Two tags, no shared state: written at once.
     let (att_manifest, bundle_referrer) = tokio::try_join!(
-        registry.attach_cosign_layer(subject, &staged.prepared.layer),
+        registry.attach_cosign_layer(subject, &staged.prepared.layer, staged.att.as_ref()),
         registry.attach_referrer(subject, &staged.prepared.referrer),
     )?;
     Ok(Attested {

@@ -58,9 +58,8 @@ pub(super) async fn copy(
         };
         // The attestation is signed and its blobs pushed while the image is copied, when
         // its subject is known before the copy: always, but for a platform subset (whose
-        // index the copy makes). When the image is in production already (a re-promotion),
-        // its manifests are written then too. It never ends the copy: a failure here is
-        // tried again after the copy, and the copy's own failure is the one recorded.
+        // index the copy makes). It never ends the copy: a failure here is tried again
+        // after the copy, and the copy's own failure is the one recorded.
         let staging_failure = Mutex::new(None);
         let staging = async {
             if !attesting || release.platforms.is_some() {
@@ -68,29 +67,11 @@ pub(super) async fn copy(
             }
             let (digest, from) = (&job.digest, Role::Source);
             let last = &staging_failure;
-            let staged = match job::stage_attestation(
-                state, job, release, digest, from, &activity, last,
-            )
-            .await
-            {
-                Ok(staged) => staged,
+            match job::stage_attestation(state, job, release, digest, from, &activity, last).await {
+                Ok(staged) => Ok(Some(staged)),
                 Err(e) => {
                     tracing::warn!(error = %e, "could not stage the attestation beside the copy; staging it after");
-                    return Ok::<_, CopyError>(None);
-                }
-            };
-            if !staged.in_production {
-                return Ok(Some((staged, None)));
-            }
-            match Box::pin(job::attach_attestation(
-                state, job, &staged, &activity, last,
-            ))
-            .await
-            {
-                Ok(attested) => Ok(Some((staged, Some(attested)))),
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not attach the attestation beside the copy; attaching it after");
-                    Ok(Some((staged, None)))
+                    Ok::<_, CopyError>(None)
                 }
             }
         };
@@ -110,25 +91,11 @@ pub(super) async fn copy(
             .subset_digest
             .clone()
             .unwrap_or_else(|| report.digest.clone());
-        let early = early.filter(|(s, _)| s.production == production && !stale(s.signed_at));
+        let early = early.filter(|s| s.production == production && !stale(s.signed_at));
         let early_used = early.is_some();
         let staged = match early {
-            // Attached beside the copy, and the copy put no manifest that could have replaced
-            // the `.att` tag or the referrers index meanwhile: nothing is left to write.
-            Some((_, Some(attested))) if report.manifests_copied == 0 => {
-                tracing::debug!(
-                    copy.copied_ms = u64::try_from(copied_ms).unwrap_or(u64::MAX),
-                    "copied; attested beside the copy"
-                );
-                return Ok(Copied {
-                    report,
-                    attestation: Some(attested),
-                });
-            }
-            // Not attached yet, or the copy wrote artifacts of its own beside it: attached
-            // (again) now; attaching is idempotent, so what is still there is kept as it is.
-            Some((s, _)) => s,
-            None => {
+            Some(s) => s,
+            _ => {
                 let from = Role::Destination;
                 Box::pin(job::stage_attestation(
                     state,
