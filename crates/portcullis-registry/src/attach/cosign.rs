@@ -280,7 +280,7 @@ mod tests {
         // Found already there: holds while that manifest is still the tag's.
         let present = Plan::Present(read.digest.clone());
         assert!(still_holds(&present, &Ok(Some(read.clone()))));
-        assert!(!still_holds(&present, &Ok(Some(other))));
+        assert!(!still_holds(&present, &Ok(Some(other.clone()))));
         // A read that failed proves nothing.
         let failed = Err(Error::InvalidManifest("down".into()));
         assert!(!still_holds(&put(None), &failed));
