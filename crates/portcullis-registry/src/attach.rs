@@ -56,6 +56,52 @@ pub struct Subject<'a> {
     pub manifest: &'a RawManifest,
 }
 
+/// Attachments of one kind an image keeps, in `.att` and in the referrers tag-schema index:
+/// as a new one is added, the oldest of its kind beyond this many go. An image promoted again
+/// and again then neither grows those manifests (which the registry checks entry by entry on
+/// every write) without end nor reaches the most we, or a registry, will read.
+pub const KEEP_OF_A_KIND: usize = 16;
+
+/// An attachment's kind, from its descriptor: its artifact (or media) type and the predicate
+/// type its annotations name (`predicateType` on a cosign `.att` layer,
+/// `dev.sigstore.bundle.predicateType` on a bundle referrer); none without one.
+fn kind(descriptor: &Value) -> Option<(&str, &str)> {
+    let media = descriptor
+        .get("artifactType")
+        .or_else(|| descriptor.get("mediaType"))?
+        .as_str()?;
+    let annotations = descriptor.get("annotations")?;
+    let predicate = annotations
+        .get("predicateType")
+        .or_else(|| annotations.get("dev.sigstore.bundle.predicateType"))?
+        .as_str()?;
+    Some((media, predicate))
+}
+
+/// Appends `new` to `list` after dropping the oldest entries of its kind beyond the newest
+/// `KEEP_OF_A_KIND - 1`; entries of other kinds (a build's own attestations) are kept as
+/// they are. Returns how many were dropped.
+fn append_keeping(list: &mut Vec<Value>, new: Value) -> usize {
+    let excess = match kind(&new) {
+        Some(k) => {
+            let same = list.iter().filter(|d| kind(d) == Some(k)).count();
+            (same + 1).saturating_sub(KEEP_OF_A_KIND)
+        }
+        None => 0,
+    };
+    if excess > 0 {
+        let k = kind(&new).map(|(m, p)| (m.to_owned(), p.to_owned()));
+        let mut left = excess;
+        list.retain(|d| {
+            let drop = left > 0 && kind(d).map(|(m, p)| (m.to_owned(), p.to_owned())) == k;
+            left -= usize::from(drop);
+            !drop
+        });
+    }
+    list.push(new);
+    excess
+}
+
 fn json_bytes(value: &Value, what: &str) -> Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| Error::InvalidManifest(format!("{what}: {e}")))
 }
@@ -171,13 +217,17 @@ impl RegistryClient {
             // Listed already (an attachment written again): nothing to change.
             return Ok(());
         }
-        if manifests.len() >= crate::MAX_REFERRERS {
+        let dropped = append_keeping(&mut manifests, entry.clone());
+        if dropped > 0 {
+            tracing::info!(attach.tag = %tag, attach.unlisted = dropped, "unlisted the oldest referrers of this kind");
+        }
+        if manifests.len() > crate::MAX_REFERRERS {
             return Err(Error::InvalidManifest(format!(
-                "referrers index {tag} already lists {} manifests",
-                manifests.len()
+                "referrers index {tag} would list {} manifests, more than {}",
+                manifests.len(),
+                crate::MAX_REFERRERS
             )));
         }
-        manifests.push(entry.clone());
         let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests});
         let index = RawManifest::new(OCI_INDEX, json_bytes(&index, "referrers index")?);
         self.put_manifest(s.registry, s.repo, tag, &index).await?;
@@ -205,5 +255,56 @@ impl RegistryClient {
         empty
             .and(fresh.map(drop))
             .map_err(|e| e.at(Role::Destination))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(n: usize, predicate: &str) -> Value {
+        json!({"mediaType": "application/vnd.dsse.envelope.v1+json", "digest": format!("d{n}"),
+               "annotations": {"predicateType": predicate}})
+    }
+
+    #[test]
+    fn the_oldest_of_a_kind_go_and_other_kinds_stay() {
+        let ours = "https://portcullis.dev/promotion/v1";
+        let theirs = "https://slsa.dev/provenance/v1";
+        let mut list = vec![layer(0, theirs)];
+        for n in 1..=KEEP_OF_A_KIND {
+            assert_eq!(append_keeping(&mut list, layer(n, ours)), 0);
+        }
+        assert_eq!(list.len(), KEEP_OF_A_KIND + 1);
+        // One more of ours: our oldest goes; the build's provenance stays, first.
+        assert_eq!(append_keeping(&mut list, layer(100, ours)), 1);
+        assert_eq!(list.len(), KEEP_OF_A_KIND + 1);
+        assert_eq!(list[0]["digest"], "d0");
+        assert_eq!(list[1]["digest"], "d2");
+        assert_eq!(list[KEEP_OF_A_KIND]["digest"], "d100");
+        // Another kind is never counted against ours.
+        assert_eq!(append_keeping(&mut list, layer(200, theirs)), 0);
+        assert_eq!(list.len(), KEEP_OF_A_KIND + 2);
+    }
+
+    #[test]
+    fn a_referrer_entry_is_of_its_artifact_type_and_bundle_predicate() {
+        let entry = |n: usize| {
+            json!({"mediaType": OCI_MANIFEST, "digest": format!("r{n}"),
+                   "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+                   "annotations": {"dev.sigstore.bundle.predicateType": "https://portcullis.dev/promotion/v1"}})
+        };
+        let unkinded = json!({"mediaType": OCI_MANIFEST, "digest": "x"});
+        let mut list = vec![unkinded.clone()];
+        for n in 0..KEEP_OF_A_KIND {
+            append_keeping(&mut list, entry(n));
+        }
+        assert_eq!(list.len(), KEEP_OF_A_KIND + 1);
+        assert_eq!(list[0], unkinded, "an entry with no kind is never dropped");
+        assert_eq!(list[1]["digest"], "r0");
+        assert_eq!(append_keeping(&mut list, entry(99)), 1);
+        assert_eq!(list[1]["digest"], "r1");
+        // Nor does an attachment with no kind drop anything.
+        assert_eq!(append_keeping(&mut list, unkinded), 0);
     }
 }

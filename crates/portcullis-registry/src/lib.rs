@@ -47,7 +47,7 @@ mod retry;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use attach::{Attachment, MAX_ATT_LAYERS, PreparedLayer, Subject};
+pub use attach::{Attachment, KEEP_OF_A_KIND, MAX_ATT_LAYERS, PreparedLayer, Subject};
 pub use auth::{BearerChallenge, DEFAULT_MAX_CONCURRENT_REQUESTS, RegistryAuthConfig};
 pub use client::RegistryClient;
 pub use copy::{CopyOptions, CopyPlan, CopyReport, Progress, copy_image, copy_image_with_progress};

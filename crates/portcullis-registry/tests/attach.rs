@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use portcullis_core::{Digest, Reference};
 use portcullis_registry::testing::{FaultPlan, FaultProxy, TestRegistry};
-use portcullis_registry::{Attachment, RegistryClient, Subject};
+use portcullis_registry::{Attachment, KEEP_OF_A_KIND, RegistryClient, Subject};
 use serde_json::Value;
 use support::{push_image, repo};
 
@@ -121,5 +121,86 @@ async fn a_prepared_append_overtaken_by_another_writer_keeps_both_layers() {
             Digest::sha256_of(&ours.bytes)
         ],
         "the other writer's layer is kept, ours appended after it"
+    );
+}
+
+#[tokio::test]
+async fn an_image_attested_again_and_again_keeps_the_newest_of_each_kind() {
+    let reg = TestRegistry::start().await.unwrap();
+    let client = TestRegistry::client_for(&[&reg]).unwrap();
+    let image = push_image(&client, &reg.host, &repo("prod/app"), 1, "amd64").await;
+    let (prod, digest) = (repo("prod/app"), &image.manifest.digest);
+    let subject = Subject {
+        registry: &reg.host,
+        repo: &prod,
+        manifest: &image.manifest,
+    };
+    // The build's own provenance first, then one more of ours than are kept.
+    let mut provenance = envelope("provenance");
+    provenance.annotations = BTreeMap::from([(
+        "predicateType".to_owned(),
+        "https://slsa.dev/provenance/v1".to_owned(),
+    )]);
+    let ours: Vec<Attachment> = (0..=KEEP_OF_A_KIND)
+        .map(|n| envelope(&format!("promotion {n}")))
+        .collect();
+    let bundle = |n: usize| Attachment {
+        media_type: "application/vnd.dev.sigstore.bundle.v0.3+json".to_owned(),
+        bytes: format!(r#"{{"bundle":{n}}}"#).into_bytes(),
+        annotations: BTreeMap::from([(
+            "dev.sigstore.bundle.predicateType".to_owned(),
+            "https://example.test/v1".to_owned(),
+        )]),
+    };
+    let bundles: Vec<Attachment> = (0..=KEEP_OF_A_KIND).map(bundle).collect();
+    let all: Vec<&Attachment> = std::iter::once(&provenance)
+        .chain(&ours)
+        .chain(&bundles)
+        .collect();
+    client
+        .stage_attachments(&reg.host, &prod, &all)
+        .await
+        .unwrap();
+    client
+        .attach_cosign_layer(subject, &provenance, None)
+        .await
+        .unwrap();
+    let mut referrers = Vec::new();
+    for (layer, bundle) in ours.iter().zip(&bundles) {
+        client
+            .attach_cosign_layer(subject, layer, None)
+            .await
+            .unwrap();
+        referrers.push(client.attach_referrer(subject, bundle).await.unwrap());
+    }
+
+    let expected: Vec<Digest> = std::iter::once(&provenance)
+        .chain(&ours[1..])
+        .map(|a| Digest::sha256_of(&a.bytes))
+        .collect();
+    assert_eq!(
+        att_layers(&client, &reg, digest).await,
+        expected,
+        "the provenance stays; the oldest promotion layer went"
+    );
+    let listed: Vec<Digest> = client
+        .referrers(&reg.host, &prod, digest, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.digest)
+        .collect();
+    assert_eq!(
+        listed,
+        referrers[1..],
+        "the oldest bundle referrer is unlisted"
+    );
+    // Unlisted, not deleted: its manifest is still there by digest.
+    assert!(
+        client
+            .get_manifest(&reg.host, &prod, &Reference::Digest(referrers[0].clone()))
+            .await
+            .unwrap()
+            .is_some()
     );
 }

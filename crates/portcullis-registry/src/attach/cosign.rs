@@ -11,7 +11,7 @@
 use portcullis_core::{Digest, Reference, RegistryHost, RepoPath};
 use serde_json::{Value, json};
 
-use super::{ATTEMPTS, Attachment, Subject, json_bytes};
+use super::{ATTEMPTS, Attachment, Subject, append_keeping, json_bytes};
 use crate::manifest::{OCI_MANIFEST, RawManifest};
 use crate::{Error, RegistryClient, Result, Role};
 
@@ -150,13 +150,16 @@ impl RegistryClient {
         {
             return Ok(Plan::Present(m.digest.clone()));
         }
-        if layers.len() >= MAX_ATT_LAYERS {
+        let dropped = append_keeping(&mut layers, layer.descriptor.clone());
+        if dropped > 0 {
+            tracing::info!(attach.tag = %tag, attach.dropped = dropped, "dropped the oldest attestation layers of this kind");
+        }
+        if layers.len() > MAX_ATT_LAYERS {
             return Err(Error::InvalidManifest(format!(
-                "{tag} already holds {} layers, the most an attestation manifest may",
+                "{tag} would hold {} layers, more than the {MAX_ATT_LAYERS} an attestation manifest may",
                 layers.len()
             )));
         }
-        layers.push(layer.descriptor.clone());
         let manifest = self.att_manifest(registry, repo, &layers).await?;
         Ok(Plan::Put {
             based_on: existing.map(|m| m.digest),
