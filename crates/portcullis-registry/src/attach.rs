@@ -82,18 +82,14 @@ fn kind(descriptor: &Value) -> Option<(&str, &str)> {
 /// `KEEP_OF_A_KIND - 1`; entries of other kinds (a build's own attestations) are kept as
 /// they are. Returns how many were dropped.
 fn append_keeping(list: &mut Vec<Value>, new: Value) -> usize {
-    let excess = match kind(&new) {
-        Some(k) => {
-            let same = list.iter().filter(|d| kind(d) == Some(k)).count();
-            (same + 1).saturating_sub(KEEP_OF_A_KIND)
-        }
-        None => 0,
-    };
-    if excess > 0 {
-        let k = kind(&new).map(|(m, p)| (m.to_owned(), p.to_owned()));
+    let mut excess = 0;
+    if let Some((media, predicate)) = kind(&new) {
+        let k = (media.to_owned(), predicate.to_owned());
+        let of_kind = |d: &Value| kind(d) == Some((k.0.as_str(), k.1.as_str()));
+        excess = (list.iter().filter(|d| of_kind(d)).count() + 1).saturating_sub(KEEP_OF_A_KIND);
         let mut left = excess;
         list.retain(|d| {
-            let drop = left > 0 && kind(d).map(|(m, p)| (m.to_owned(), p.to_owned())) == k;
+            let drop = left > 0 && of_kind(d);
             left -= usize::from(drop);
             !drop
         });
