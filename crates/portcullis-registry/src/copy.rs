@@ -7,13 +7,15 @@
 //! The root digest is always confirmed at the destination (HEAD, or a verified GET when the
 //! registry announces no digest) before the tag is written, and the tag is re-resolved after.
 //! Destination tags are immutable unless `CopyOptions::overwrite_tag` says otherwise.
+//! The plan phase may also run ahead of the copy (`plan_copy`, then `copy_image_planned`):
+//! the gate reads it while the approval that releases the copy is still being recorded.
 
 mod plan;
 mod put;
 mod tag;
 mod walk;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use portcullis_core::{Digest, ImageRef, Reference, RegistryHost, RepoPath, Tag};
 
@@ -98,6 +100,84 @@ struct Ends<'a> {
     dst: (&'a RegistryHost, &'a RepoPath),
 }
 
+/// How old a plan read ahead (`plan_copy`) may be when its copy starts (`fresh_for`); an
+/// older one is read again. Within it, the destination may change under the plan as it may
+/// between any copy's plan and put phases (a large copy's plan is seconds old when its tag
+/// is written).
+pub const PLAN_FRESH_FOR: Duration = Duration::from_secs(2);
+
+/// A copy's plan phase, done before the copy (`plan_copy`): everything read at the source,
+/// what the destination held, and whether the tag already names the image. Writes nothing.
+pub struct PlannedCopy {
+    plan: CopyPlan,
+    planned: plan::Planned,
+    read_at: Instant,
+}
+
+impl PlannedCopy {
+    /// The copy this plan is for.
+    pub fn plan(&self) -> &CopyPlan {
+        &self.plan
+    }
+
+    /// How long ago its reads began.
+    pub fn age(&self) -> Duration {
+        self.read_at.elapsed()
+    }
+
+    /// This plan, if it was read for exactly `plan` at most `PLAN_FRESH_FOR` ago: the one
+    /// test a plan read ahead must pass before a copy starts from it.
+    pub fn fresh_for(self, plan: &CopyPlan) -> Option<Self> {
+        (self.plan == *plan && self.age() <= PLAN_FRESH_FOR).then_some(self)
+    }
+
+    /// Whether copying from this plan sends no request at all: every manifest is at the
+    /// destination and the tag already names the image (a re-promotion).
+    pub fn writes_nothing(&self) -> bool {
+        self.planned.writes_nothing(self.plan.dest_tag.is_some())
+    }
+}
+
+impl std::fmt::Debug for PlannedCopy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlannedCopy")
+            .field("plan", &self.plan)
+            .field("age", &self.age())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads what copying `plan` needs (the plan phase of `copy_image`), so that a copy about to
+/// be released can start from it (`copy_image_planned`). Writes nothing; refusals (a missing
+/// source, a tag on another digest) are the copy's own.
+pub async fn plan_copy(client: &RegistryClient, plan: &CopyPlan) -> Result<PlannedCopy> {
+    let digest = pinned(plan)?;
+    let read_at = Instant::now();
+    let ends = Ends {
+        client,
+        progress: &|_| {},
+        src: (&plan.source.registry, &plan.source.repository),
+        dst: (&plan.dest_registry, &plan.dest_repo),
+    };
+    let planned = ends.plan(plan, digest).await?;
+    Ok(PlannedCopy {
+        plan: plan.clone(),
+        planned,
+        read_at,
+    })
+}
+
+/// The source digest of `plan`, which must be pinned.
+fn pinned(plan: &CopyPlan) -> Result<&Digest> {
+    match &plan.source.reference {
+        Reference::Digest(digest) => Ok(digest),
+        Reference::Tag(_) => Err(Error::InvalidRequest(format!(
+            "copy source {} must be pinned by digest",
+            plan.source
+        ))),
+    }
+}
+
 /// Copies `plan.source` (by digest) with its signature artifacts, then tags it.
 pub async fn copy_image(client: &RegistryClient, plan: &CopyPlan) -> Result<CopyReport> {
     copy_image_with_progress(client, plan, &|_| {}).await
@@ -111,20 +191,33 @@ pub async fn copy_image_with_progress(
     plan: &CopyPlan,
     progress: Progress<'_>,
 ) -> Result<CopyReport> {
-    let Reference::Digest(digest) = &plan.source.reference else {
-        return Err(Error::InvalidRequest(format!(
-            "copy source {} must be pinned by digest",
-            plan.source
-        )));
-    };
+    copy_image_planned(client, plan, None, progress).await
+}
+
+/// `copy_image_with_progress`, starting from `ahead` (its plan phase, read before) when it
+/// was read for this very `plan`; otherwise the plan is read now. How old a plan may be is
+/// the caller's to judge before (`PlannedCopy::fresh_for`), so that a caller that decided
+/// on a plan's word (`writes_nothing`) copies from that very plan.
+pub async fn copy_image_planned(
+    client: &RegistryClient,
+    plan: &CopyPlan,
+    ahead: Option<PlannedCopy>,
+    progress: Progress<'_>,
+) -> Result<CopyReport> {
+    let digest = pinned(plan)?;
     let ends = Ends {
         client,
         progress,
         src: (&plan.source.registry, &plan.source.repository),
         dst: (&plan.dest_registry, &plan.dest_repo),
     };
-    let started = std::time::Instant::now();
-    let planned = ends.plan(plan, digest).await?;
+    let started = Instant::now();
+    let ahead = ahead.filter(|a| a.plan == *plan);
+    let read_ahead = ahead.is_some();
+    let planned = match ahead {
+        Some(a) => a.planned,
+        None => ends.plan(plan, digest).await?,
+    };
     let planned_in = started.elapsed();
     let mut report = planned.report(digest);
     let target_found = ends
@@ -146,6 +239,7 @@ pub async fn copy_image_with_progress(
         copy.blobs_copied = report.blobs_copied,
         copy.blobs_mounted = report.blobs_mounted,
         copy.bytes_copied = report.bytes_copied,
+        copy.read_ahead = read_ahead,
         copy.plan_ms = ms(planned_in),
         copy.put_ms = ms(put_in),
         copy.total_ms = ms(started.elapsed()),

@@ -50,7 +50,10 @@ pub mod testing;
 pub use attach::{Attachment, KEEP_OF_A_KIND, MAX_ATT_LAYERS, PreparedLayer, Subject};
 pub use auth::{BearerChallenge, DEFAULT_MAX_CONCURRENT_REQUESTS, RegistryAuthConfig};
 pub use client::RegistryClient;
-pub use copy::{CopyOptions, CopyPlan, CopyReport, Progress, copy_image, copy_image_with_progress};
+pub use copy::{
+    CopyOptions, CopyPlan, CopyReport, PLAN_FRESH_FOR, PlannedCopy, Progress, copy_image,
+    copy_image_planned, copy_image_with_progress, plan_copy,
+};
 pub use error::{Error, Result, Role};
 pub use liveness::{Activity, Timeouts};
 pub use manifest::{

@@ -350,6 +350,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
             Duration::from_secs(config.approvals.pending_expiry_hours.saturating_mul(3600))
         }),
         tag_probes: Arc::default(),
+        read_ahead: Arc::default(),
         state_watch,
         audit_anchor: Arc::default(),
         max_wait: Duration::from_secs(config.http.request_timeout_seconds.saturating_sub(1)),

@@ -89,6 +89,8 @@ pub struct AppState {
     pub copy_blob_concurrency: usize,
     /// Wakes the copy worker when a promotion becomes `promoting`.
     pub copy_wakeup: Arc<Notify>,
+    /// Copy plans read while the approval releasing them is recorded (`copier::read_ahead`).
+    pub read_ahead: Arc<crate::services::copier::ReadAhead>,
     /// The gate's own keys: signed records, keyed token hashes.
     pub keys: Arc<GateKeys>,
     /// Set when the audit log failed a check: promotions stop.

@@ -42,6 +42,9 @@ pub const MAX_CONNECTIONS: u32 = 16;
 /// `Error::Unavailable`.
 pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// A pooled connection idle at least this long is pinged before it is handed out.
+const PING_IF_IDLE: Duration = Duration::from_secs(1);
+
 impl Store {
     /// Connects to `url`, creating the database if it does not exist. Does not migrate.
     pub async fn connect(url: &str) -> Result<Self> {
@@ -76,10 +79,24 @@ impl Store {
         // whenever the planner's estimate crossed `jit_above_cost` (seen as a 102 ms
         // `copy.release_ms` on a no-op re-promotion, 2 ms without JIT).
         let options = PgConnectOptions::from_str(url)?.options([("jit", "off")]);
+        // A connection is pinged before use only when it sat idle for `PING_IF_IDLE`: sqlx's
+        // ping on every acquire was one more round trip before each transaction and query
+        // (four on the way from an approval to `promoted`). A connection used a moment ago is
+        // alive unless the server restarted in that moment; then the query fails as in any
+        // outage (`Error::Unavailable`) and the connection is dropped.
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .min_connections(min_connections.min(MAX_CONNECTIONS))
             .acquire_timeout(acquire_timeout)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IF_IDLE {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await?;
         Ok(Self {

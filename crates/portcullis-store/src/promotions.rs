@@ -483,17 +483,38 @@ impl Store {
         Ok(())
     }
 
-    /// The signed evaluation of a locked promotion, read inside `tx`.
-    pub async fn evaluation_envelope_tx(
+    /// Locks a promotion for a vote (as `lock_promotion`) and reads its signed evaluation in
+    /// the same statement.
+    pub async fn lock_promotion_for_vote(
         tx: &mut Tx,
         id: Uuid,
-    ) -> Result<Option<serde_json::Value>> {
-        let row: Option<Option<serde_json::Value>> =
-            sqlx::query_scalar("SELECT evaluation_envelope FROM promotions WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut **tx)
-                .await?;
-        Ok(row.flatten())
+    ) -> Result<Option<(PromotionRecord, Option<serde_json::Value>)>> {
+        let row: Option<LockedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS}, evaluation_envelope FROM promotions WHERE id = $1 FOR UPDATE"
+        )))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        row.map(|r| Ok((r.row.try_into()?, r.evaluation_envelope)))
+            .transpose()
+    }
+
+    /// Moves a locked promotion to `promoting` with the decision statement that releases
+    /// its copy, in one statement (`set_statement_envelope` and `set_promotion_state`).
+    pub async fn release_promotion(
+        tx: &mut Tx,
+        id: Uuid,
+        statement: &serde_json::Value,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE promotions SET statement_envelope = $2, state = 'promoting', \
+             lease_until = NULL, claim_id = NULL, updated_at = now() WHERE id = $1",
+        )
+        .bind(id)
+        .bind(statement)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
     }
 }
 
@@ -514,6 +535,13 @@ pub struct ClaimedJob {
     pub claim: Uuid,
     /// Its signed evaluation and decision statement.
     pub envelopes: SignedEnvelopes,
+}
+
+#[derive(FromRow)]
+struct LockedRow {
+    #[sqlx(flatten)]
+    row: Row,
+    evaluation_envelope: Option<serde_json::Value>,
 }
 
 #[derive(FromRow)]

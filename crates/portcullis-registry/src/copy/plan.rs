@@ -28,6 +28,18 @@ pub(super) struct Planned {
 }
 
 impl Planned {
+    /// Whether the put and tag phases would write nothing: every manifest is known to be at
+    /// the destination under its reference, and the tag (if any) already names the target.
+    /// `false` when the put phase would still have to ask about something.
+    pub(super) fn writes_nothing(&self, tagged: bool) -> bool {
+        let present = |node: &super::walk::Node| {
+            self.dest_known.iter().any(|(r, found)| {
+                *r == node.reference && found.as_ref() == Some(&node.manifest.digest)
+            })
+        };
+        (self.tag_in_place || !tagged) && self.walk.nodes.iter().all(present)
+    }
+
     /// The report before anything moved: the totals, and what the copy covers.
     pub(super) fn report(&self, digest: &Digest) -> CopyReport {
         let (blobs_total, bytes_total) = self.walk.totals();

@@ -16,12 +16,13 @@
 mod attempt;
 mod job;
 mod outcome;
+mod read_ahead;
 mod wakeup;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use portcullis_core::AuditAction;
+use portcullis_core::{AuditAction, PromotionKind};
 use portcullis_store::{ClaimedJob, PromotionRecord, SignedEnvelopes};
 use serde_json::json;
 use tokio::sync::Semaphore;
@@ -30,6 +31,7 @@ use crate::services::trust::{IntegrityError, Release};
 use crate::state::AppState;
 pub use job::CopyError;
 use outcome::{event, record, refuse};
+pub use read_ahead::ReadAhead;
 
 /// How long a claimed job stays leased without renewal before another worker may take it.
 const LEASE_SECS: i64 = 60;
@@ -113,6 +115,20 @@ pub async fn run_pending_jobs(state: &AppState) -> Result<usize, portcullis_stor
     Ok(ran)
 }
 
+/// Starts reading the copy plan of `p` ahead (`read_ahead`), as the route's rules would
+/// release it now: called when a vote on `p` is about to complete its requirement. A
+/// rollback copies nothing, so it reads nothing.
+pub fn read_plan_ahead(state: &AppState, p: &PromotionRecord) {
+    if p.kind == PromotionKind::Rollback {
+        return;
+    }
+    let route = state.routes.iter().find(|r| r.name == p.route);
+    let release = Release::for_route(route, p.tag.as_ref());
+    if let Ok(plan) = job::plan(&release, state.copy_blob_concurrency, p) {
+        state.read_ahead.start(&state.registry, p.id, plan);
+    }
+}
+
 /// Claims the next job (with its signed envelopes), timing the claim.
 async fn claim(state: &AppState) -> Result<Option<ClaimedJob>, portcullis_store::Error> {
     let started = Instant::now();
@@ -160,6 +176,11 @@ async fn release(
 
 /// Runs one claimed job: checks its statement, copies (auditing the start meanwhile),
 /// records the outcome. Logs where the time went (`copy.*_ms`).
+///
+/// A copy that will send no request at all (its plan, read ahead while the releasing vote
+/// was recorded, finds everything in production and the tag in place; no attestation to
+/// attach) changes nothing in production, so its start is audited with its outcome, in one
+/// transaction, rather than in one of its own before it.
 // The job runs in its own task: its span names the promotion on every line it logs.
 #[tracing::instrument(skip_all, fields(promotion.id = %claimed.job.id, image.digest = %claimed.job.digest, copy.attempt = claimed.job.attempts))]
 async fn process(state: AppState, claimed: ClaimedJob) {
@@ -170,18 +191,33 @@ async fn process(state: AppState, claimed: ClaimedJob) {
     } = claimed;
     if job.attempts > MAX_ATTEMPTS {
         let interrupted = CopyError::Interrupted(job.attempts - 1);
-        record(&state, &job, claim, None, Err(interrupted)).await;
+        record(&state, &job, claim, None, None, Err(interrupted)).await;
         return;
     }
     let clock = Instant::now();
     let _in_flight = state.metrics.copy_started();
-    let (release, statement_digest) = match release(&state, &job, &envelopes).await {
+    // The plan read ahead, if this replica read one, is awaited while the statement is checked.
+    let ahead = async {
+        match state.read_ahead.take(job.id) {
+            Some(taken) => taken.planned().await,
+            None => None,
+        }
+    };
+    let (released, ahead) = tokio::join!(release(&state, &job, &envelopes), ahead);
+    let (release, statement_digest) = match released {
         Ok(Some(r)) => r,
         Ok(None) => return,
         Err(e) => return refuse(&state, &job, claim, e).await,
     };
+    let ahead = ahead.and_then(|a| {
+        let plan = job::plan(&release, state.copy_blob_concurrency, &job).ok()?;
+        a.fresh_for(&plan)
+    });
+    let quiet = ahead.as_ref().is_some_and(|a| a.writes_nothing())
+        && release.kind != PromotionKind::Rollback
+        && !attempt::attests(&state, &release);
     let release_ms = ms(clock.elapsed());
-    tracing::info!(promotion.id = %job.id, image.digest = %job.digest, attempt = job.attempts, "copy started");
+    tracing::info!(promotion.id = %job.id, image.digest = %job.digest, attempt = job.attempts, copy.read_ahead = ahead.is_some(), copy.quiet = quiet, "copy started");
     let started = event(
         &job,
         AuditAction::CopyStarted,
@@ -190,12 +226,18 @@ async fn process(state: AppState, claimed: ClaimedJob) {
     // The start is audited while the copy runs: the copy's outcome is recorded (and
     // audited) only after both, so the chain still reads started-then-finished.
     let audit_start = async {
+        if quiet {
+            return;
+        }
         if let Err(e) = state.store.append_audit_now(&started).await {
             tracing::error!(error = %e, promotion.id = %job.id, "could not audit copy start");
         }
     };
     let copy_clock = Instant::now();
-    let (outcome, ()) = tokio::join!(attempt::copy(&state, &job, claim, &release), audit_start);
+    let (outcome, ()) = tokio::join!(
+        attempt::copy(&state, &job, claim, &release, ahead),
+        audit_start
+    );
     let copy_ms = ms(copy_clock.elapsed());
     let Some(outcome) = outcome else {
         tracing::warn!(promotion.id = %job.id, "stopped the copy: its lease was lost or it stalled");
@@ -203,7 +245,16 @@ async fn process(state: AppState, claimed: ClaimedJob) {
     };
     let record_clock = Instant::now();
     let bytes = outcome.as_ref().ok().map(|c| c.report.bytes_copied);
-    record(&state, &job, claim, Some(&statement_digest), outcome).await;
+    let started = quiet.then_some(&started);
+    record(
+        &state,
+        &job,
+        claim,
+        Some(&statement_digest),
+        started,
+        outcome,
+    )
+    .await;
     state
         .metrics
         .copy_finished(bytes.is_some(), bytes.unwrap_or(0), clock.elapsed());

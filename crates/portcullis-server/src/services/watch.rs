@@ -103,18 +103,39 @@ pub async fn wait(
     let mut changes = state.state_watch.tx.subscribe();
     let deadline = Instant::now() + wait;
     let mut seen = seen;
+    // The first look reads the record alone, which says whether the state moved; a look
+    // after this promotion's own change reads the whole view (votes, break-glass,
+    // withdrawal) beside it, as it will most likely be the answer.
+    let mut changed = false;
     loop {
-        let view = promotions::get(&state.store, id).await?;
-        let before = *seen.get_or_insert(view.state);
-        if view.state != before || Instant::now() >= deadline {
-            return Ok(view);
+        if changed {
+            let view = promotions::get(&state.store, id).await?;
+            let before = *seen.get_or_insert(view.state);
+            if view.state != before || Instant::now() >= deadline {
+                return Ok(view);
+            }
+        } else {
+            let record = state
+                .store
+                .get_promotion(id)
+                .await?
+                .ok_or(PromotionError::NotFound(id))?;
+            let before = *seen.get_or_insert(record.state);
+            if record.state != before || Instant::now() >= deadline {
+                return promotions::view(&state.store, record).await;
+            }
         }
         let look_again = deadline.min(Instant::now() + RECHECK);
+        changed = false;
         loop {
             match tokio::time::timeout_at(look_again, changes.recv()).await {
-                Ok(Ok(Some(changed))) if changed != id => continue,
-                // This one changed, everyone should look, or changes were missed.
-                Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => break,
+                Ok(Ok(Some(other))) if other != id => continue,
+                Ok(Ok(Some(_))) => {
+                    changed = true;
+                    break;
+                }
+                // Everyone should look, or changes were missed.
+                Ok(Ok(None)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => break,
                 // The sender lives as long as the state; should it go, poll.
                 Ok(Err(broadcast::error::RecvError::Closed)) => {
                     tokio::time::sleep_until(look_again).await;

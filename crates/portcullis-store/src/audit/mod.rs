@@ -223,6 +223,12 @@ impl Store {
 
     /// Appends an event inside `tx`, chaining it to the last one and keying its hash.
     pub async fn append_audit(&self, tx: &mut Tx, e: &NewAuditEvent) -> Result<i64> {
+        self.append_audits(tx, std::slice::from_ref(e)).await
+    }
+
+    /// Appends `events` in order inside `tx`, each chained to the one before, under one
+    /// lock of the chain and one read of its head; returns the last one's sequence number.
+    pub async fn append_audits(&self, tx: &mut Tx, events: &[NewAuditEvent]) -> Result<i64> {
         let key = self.audit_key()?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(AUDIT_LOCK_KEY)
@@ -232,41 +238,42 @@ impl Store {
             sqlx::query_as("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
                 .fetch_optional(&mut **tx)
                 .await?;
-        let (seq, prev) = match last {
-            Some((s, h)) => (s + 1, h),
-            None => (1, GENESIS.to_owned()),
-        };
-        let mut event = AuditEvent {
-            seq,
-            at: Utc::now().trunc_subsecs(6),
-            actor: e.actor.clone(),
-            action: e.action,
-            promotion_id: e.promotion_id,
-            digest: e.digest.clone(),
-            details: e.details.clone(),
-            request_id: e.request_id.as_ref().map(|r| r.as_str().to_owned()),
-            prev_hash: prev,
-            hash: String::new(),
-            key_id: Some(key.key_id().to_owned()),
-        };
-        event.hash = event.keyed_hash(key);
-        sqlx::query(
-            "INSERT INTO audit_events (seq, at, actor, action, promotion_id, digest, details, prev_hash, hash, key_id, request_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(event.seq)
-        .bind(event.at)
-        .bind(&event.actor)
-        .bind(event.action.as_str())
-        .bind(event.promotion_id)
-        .bind(event.digest.as_ref().map(Digest::as_str))
-        .bind(&event.details)
-        .bind(&event.prev_hash)
-        .bind(&event.hash)
-        .bind(&event.key_id)
-        .bind(event.request_id.as_deref())
-        .execute(&mut **tx)
-        .await?;
+        let (mut seq, mut prev) = last.unwrap_or((0, GENESIS.to_owned()));
+        for e in events {
+            seq += 1;
+            let mut event = AuditEvent {
+                seq,
+                at: Utc::now().trunc_subsecs(6),
+                actor: e.actor.clone(),
+                action: e.action,
+                promotion_id: e.promotion_id,
+                digest: e.digest.clone(),
+                details: e.details.clone(),
+                request_id: e.request_id.as_ref().map(|r| r.as_str().to_owned()),
+                prev_hash: prev,
+                hash: String::new(),
+                key_id: Some(key.key_id().to_owned()),
+            };
+            event.hash = event.keyed_hash(key);
+            sqlx::query(
+                "INSERT INTO audit_events (seq, at, actor, action, promotion_id, digest, details, prev_hash, hash, key_id, request_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(event.seq)
+            .bind(event.at)
+            .bind(&event.actor)
+            .bind(event.action.as_str())
+            .bind(event.promotion_id)
+            .bind(event.digest.as_ref().map(Digest::as_str))
+            .bind(&event.details)
+            .bind(&event.prev_hash)
+            .bind(&event.hash)
+            .bind(&event.key_id)
+            .bind(event.request_id.as_deref())
+            .execute(&mut **tx)
+            .await?;
+            prev = event.hash;
+        }
         Ok(seq)
     }
 

@@ -88,7 +88,7 @@ async fn cast(
         return Err(ApprovalError::AdminBarred);
     }
     let mut tx = state.store.begin().await?;
-    let p = Store::lock_promotion(&mut tx, id)
+    let (p, envelope) = Store::lock_promotion_for_vote(&mut tx, id)
         .await?
         .ok_or(ApprovalError::NotFound(id))?;
     if crate::services::expiry::is_overdue(state, &p) {
@@ -121,7 +121,7 @@ async fn cast(
             }
         });
     }
-    let envelope = Store::evaluation_envelope_tx(&mut tx, id).await?;
+    // Read with the lock: a judgement made again above returned, so it is still the one stored.
     let evaluation = match state.keys.verify_evaluation(&p, envelope.as_ref()) {
         Ok(e) if e.allow => e,
         Ok(_) => {
@@ -152,6 +152,11 @@ async fn cast(
         earlier: &earlier,
     })?
     .clone();
+    // The copy's plan is read while this vote is checked, signed and committed, so that the
+    // copy, once released, starts writing at once (a hint: nothing is decided on it).
+    if rules::may_release(verdict, &earlier, &required) {
+        crate::services::copier::read_plan_ahead(state, &p);
+    }
     let mut vote = ApprovalRecord {
         approver: caller.subject.clone(),
         verdict,
@@ -213,9 +218,8 @@ async fn cast(
             &evaluation.evidence_hash,
             Utc::now(),
         )?;
-        Store::set_statement_envelope(&mut tx, id, &statement).await?;
-    }
-    if next != p.state {
+        Store::release_promotion(&mut tx, id, &statement).await?;
+    } else if next != p.state {
         Store::set_promotion_state(&mut tx, id, next, None, None).await?;
     }
     let action = match verdict {

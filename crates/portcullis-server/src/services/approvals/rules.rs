@@ -1,5 +1,6 @@
 //! The voting rules as pure functions, so each can be tested without a database: who may
-//! vote (`check_vote`) and where a vote leaves the promotion (`next_state`).
+//! vote (`check_vote`), where a vote leaves the promotion (`next_state`), and whether it may
+//! release it (`may_release`, a hint checked before the vote's signatures are).
 
 use portcullis_core::{GroupName, PromotionState, RequiredApprovals, Verdict};
 use portcullis_store::ApprovalRecord;
@@ -70,6 +71,24 @@ pub fn next_state(
         Verdict::Approve if required.is_met(approving) => PromotionState::Promoting,
         Verdict::Approve => PromotionState::PendingApproval,
     }
+}
+
+/// Whether this vote may be the one that releases the promotion: an approval, no earlier
+/// rejection, and enough approvals with it to fill the requirement's count (groups are
+/// judged by `next_state` later). A hint only (the copier reads the copy's plan ahead on it);
+/// nothing is decided on it.
+pub fn may_release(
+    verdict: Verdict,
+    earlier: &[ApprovalRecord],
+    required: &RequiredApprovals,
+) -> bool {
+    let approvals = earlier
+        .iter()
+        .filter(|v| v.verdict == Verdict::Approve)
+        .count();
+    verdict == Verdict::Approve
+        && earlier.iter().all(|v| v.verdict == Verdict::Approve)
+        && approvals + 1 >= usize::try_from(required.total()).unwrap_or(usize::MAX)
 }
 
 #[cfg(test)]
@@ -203,5 +222,24 @@ mod tests {
                 PromotionState::Rejected
             );
         }
+    }
+
+    #[test]
+    fn only_the_approval_that_fills_the_count_may_release() {
+        let required = two_of_release();
+        let alice = vote("alice", Verdict::Approve);
+        assert!(!may_release(Verdict::Approve, &[], &required));
+        assert!(may_release(
+            Verdict::Approve,
+            std::slice::from_ref(&alice),
+            &required
+        ));
+        assert!(!may_release(
+            Verdict::Reject,
+            std::slice::from_ref(&alice),
+            &required
+        ));
+        let carol = vote("carol", Verdict::Reject);
+        assert!(!may_release(Verdict::Approve, &[alice, carol], &required));
     }
 }

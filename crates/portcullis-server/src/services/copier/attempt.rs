@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use portcullis_core::PromotionKind;
-use portcullis_registry::{Activity, CopyReport, Role};
+use portcullis_registry::{Activity, CopyReport, PlannedCopy, Role};
 use portcullis_store::PromotionRecord;
 use serde_json::json;
 use uuid::Uuid;
@@ -26,6 +26,7 @@ pub(super) async fn copy(
     job: &PromotionRecord,
     claim: Uuid,
     release: &Release,
+    ahead: Option<PlannedCopy>,
 ) -> Option<Result<Copied, CopyError>> {
     let (progress_tx, progress_rx) = tokio::sync::watch::channel(None::<CopyReport>);
     let activity = Activity::new();
@@ -38,7 +39,7 @@ pub(super) async fn copy(
     let last_failure = Mutex::new(None);
     // A rollback re-points a channel tag at a digest that carries the attestation of its own
     // promotion; it uploads nothing, not even a new attestation.
-    let attesting = state.copy_attest && release.kind != PromotionKind::Rollback;
+    let attesting = attests(state, release);
     let copy = async {
         let copying = async {
             if release.kind == PromotionKind::Rollback {
@@ -50,6 +51,7 @@ pub(super) async fn copy(
             job::copy_with_retries(
                 &state.registry,
                 &plan,
+                ahead,
                 &report_progress,
                 &activity,
                 &last_failure,
@@ -136,6 +138,12 @@ pub(super) async fn copy(
         outcome = copy => Some(outcome),
         () = keep_lease(state, job, claim, &activity, progress_rx) => None,
     }
+}
+
+/// Whether the job attaches a promotion attestation: when `copy.attest` is on, to every
+/// copy but a rollback's.
+pub(super) fn attests(state: &AppState, release: &Release) -> bool {
+    state.copy_attest && release.kind != PromotionKind::Rollback
 }
 
 /// Whether an attestation signed at `signed_at` is older than `RESIGN_AFTER`.

@@ -9,8 +9,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use portcullis_registry::{
-    Activity, CopyOptions, CopyPlan, CopyReport, InPlace, RegistryClient, Role,
-    copy_image_with_progress,
+    Activity, CopyOptions, CopyPlan, CopyReport, InPlace, PlannedCopy, RegistryClient, Role,
+    copy_image_planned,
 };
 use portcullis_store::PromotionRecord;
 
@@ -120,18 +120,22 @@ pub fn plan(
 /// Copies `plan`, retrying transient failures with the backoff of the failing registry's
 /// retry policy until its `max_elapsed` (counted from the job's start) would be passed.
 /// Backoffs count as progress on `activity`; the latest failure is kept in `last` (for a
-/// deadline's message).
+/// deadline's message). The first attempt starts from the plan read `ahead`, if there is
+/// one (`read_ahead`, checked with `PlannedCopy::fresh_for`); a retry reads its plan anew.
 pub async fn copy_with_retries(
     client: &RegistryClient,
     plan: &CopyPlan,
+    ahead: Option<PlannedCopy>,
     progress: &(dyn Fn(&CopyReport) + Send + Sync),
     activity: &Activity,
     last: &Mutex<Option<String>>,
 ) -> Result<CopyReport, CopyError> {
     let client = client.with_activity(activity.clone());
     let ends = (&plan.source.registry, &plan.dest_registry);
+    let ahead = Mutex::new(ahead);
     with_retries(&client, ends, activity, last, || {
-        copy_image_with_progress(&client, plan, progress)
+        let planned = ahead.lock().unwrap_or_else(|p| p.into_inner()).take();
+        copy_image_planned(&client, plan, planned, progress)
     })
     .await
 }

@@ -56,17 +56,19 @@ pub(super) async fn refuse(
         tracing::error!(error = %err, "could not audit an integrity violation");
     }
     let outcome = Err(CopyError::Integrity(e));
-    record(state, job, claim, None, outcome).await;
+    record(state, job, claim, None, None, outcome).await;
 }
 
-/// Writes the outcome and its audit event together, if this worker still holds the claim.
-/// A finished copy's event names the statement it spent, so the statement can never
-/// release another copy.
+/// Writes the outcome and its audit event together, if this worker still holds the claim;
+/// with `started` (a copy that wrote nothing: see `process`), that start event first, in
+/// the same transaction. A finished copy's event names the statement it spent, so the
+/// statement can never release another copy.
 pub(super) async fn record(
     state: &AppState,
     job: &PromotionRecord,
     claim: Uuid,
     statement_digest: Option<&str>,
+    started: Option<&NewAuditEvent>,
     outcome: Result<Copied, CopyError>,
 ) {
     // The copy may have moved the tag (even a failed one, part way): dry runs ask anew.
@@ -98,7 +100,7 @@ pub(super) async fn record(
             (PromotionState::Failed, Some(reason), None, audit)
         }
     };
-    let written = async {
+    let written = async move {
         let mut tx = state.store.begin().await?;
         if !Store::finish_copy_job(
             &mut tx,
@@ -112,7 +114,8 @@ pub(super) async fn record(
         {
             return Ok(false);
         }
-        state.store.append_audit(&mut tx, &audit).await?;
+        let events: Vec<NewAuditEvent> = started.into_iter().cloned().chain([audit]).collect();
+        state.store.append_audits(&mut tx, &events).await?;
         portcullis_store::commit(tx).await?;
         Ok::<bool, portcullis_store::Error>(true)
     };

@@ -11,11 +11,10 @@ use crate::views::PromotionView;
 /// One promotion with its votes.
 #[tracing::instrument(skip_all, fields(promotion.id = %id))]
 pub async fn get(store: &Store, id: Uuid) -> Result<PromotionView, PromotionError> {
-    let p = store
-        .get_promotion(id)
-        .await?
-        .ok_or(PromotionError::NotFound(id))?;
-    view(store, p).await
+    // The record and what the view attaches to it, read side by side: one round trip.
+    let (p, parts) = tokio::try_join!(store.get_promotion(id), parts(store, id))?;
+    let p = p.ok_or(PromotionError::NotFound(id))?;
+    Ok(assemble(p, parts))
 }
 
 /// One promotion with its votes, and the evidence document the policy judged (what the web
@@ -54,14 +53,34 @@ pub async fn list(
 
 /// Attaches the votes (and a break-glass or withdrawal, if any) to a promotion record.
 pub async fn view(store: &Store, p: PromotionRecord) -> Result<PromotionView, PromotionError> {
-    // Independent reads, side by side (a waiting GET answers with this view).
-    let (approvals, break_glass, approvals_voided, withdrawal, decision_ids) = tokio::try_join!(
-        store.list_approvals(p.id),
-        store.break_glass_review(p.id),
-        store.approvals_voided(p.id),
-        store.withdrawal(p.id),
-        store.decision_ids(p.id),
-    )?;
+    let parts = parts(store, p.id).await?;
+    Ok(assemble(p, parts))
+}
+
+/// What a view attaches to a promotion record: its votes, break-glass review, voided
+/// approvals, withdrawal and decision ids.
+type Parts = (
+    Vec<portcullis_store::ApprovalRecord>,
+    Option<portcullis_store::ReviewRecord>,
+    Option<serde_json::Value>,
+    Option<portcullis_store::Withdrawal>,
+    Vec<Uuid>,
+);
+
+/// The parts of promotion `id`'s view: independent reads, side by side.
+async fn parts(store: &Store, id: Uuid) -> Result<Parts, portcullis_store::Error> {
+    tokio::try_join!(
+        store.list_approvals(id),
+        store.break_glass_review(id),
+        store.approvals_voided(id),
+        store.withdrawal(id),
+        store.decision_ids(id),
+    )
+}
+
+/// The view of `p` with its parts.
+fn assemble(p: PromotionRecord, parts: Parts) -> PromotionView {
+    let (approvals, break_glass, approvals_voided, withdrawal, decision_ids) = parts;
     let evidence_hash = crate::services::trust::evidence_hash(&p.evidence);
     let mut view = PromotionView::new(p, approvals);
     view.break_glass = break_glass;
@@ -73,7 +92,7 @@ pub async fn view(store: &Store, p: PromotionRecord) -> Result<PromotionView, Pr
         reason: w.reason,
     });
     view.decision_ids = Some(decision_ids);
-    Ok(view)
+    view
 }
 
 /// The pending promotions `caller` may still approve: they hold the required group, did not
