@@ -33,6 +33,7 @@ mod openapi_served;
 mod outage;
 mod policy;
 mod promotion_attestation;
+mod read_ahead;
 mod replay;
 mod request_ids;
 mod requirements;
