@@ -22,7 +22,7 @@ mod webhooks;
 
 pub use admission::{PromotedImage, ReportedImage, RuntimeReport, Withdrawal};
 pub use approvals::ApprovalRecord;
-pub use audit::{AuditEvent, AuditFilter, AuditPage, ChainReport, NewAuditEvent};
+pub use audit::{AuditEvent, AuditFilter, AuditPage, AuditedTx, ChainReport, NewAuditEvent};
 pub use auth_failures::{AuthFailureCount, AuthFailureSample, MAX_SAMPLES_PER_ROW};
 pub use db::{DEFAULT_ACQUIRE_TIMEOUT, MAX_CONNECTIONS, Store, TokenCacheStatus, Tx, commit};
 pub use decisions::{DecisionRecord, NewDecision};

@@ -23,6 +23,30 @@ pub use chain::ChainReport;
 /// Serialises appends so sequence numbers and the hash chain have no gaps or forks.
 const AUDIT_LOCK_KEY: i64 = 0x706f_7274_6375_6c6c;
 
+/// A transaction holding the audit chain's lock since it began (`Store::begin_audited`).
+pub struct AuditedTx(Tx);
+
+impl std::ops::Deref for AuditedTx {
+    type Target = Tx;
+    fn deref(&self) -> &Tx {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for AuditedTx {
+    fn deref_mut(&mut self) -> &mut Tx {
+        &mut self.0
+    }
+}
+
+impl AuditedTx {
+    /// Commits it.
+    pub async fn commit(self) -> Result<()> {
+        self.0.commit().await?;
+        Ok(())
+    }
+}
+
 /// The hash the first event chains from.
 const GENESIS: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -229,11 +253,36 @@ impl Store {
     /// Appends `events` in order inside `tx`, each chained to the one before, under one
     /// lock of the chain and one read of its head; returns the last one's sequence number.
     pub async fn append_audits(&self, tx: &mut Tx, events: &[NewAuditEvent]) -> Result<i64> {
-        let key = self.audit_key()?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(AUDIT_LOCK_KEY)
             .execute(&mut **tx)
             .await?;
+        self.chain(tx, events).await
+    }
+
+    /// Begins a transaction that holds the audit chain's lock from its first round trip
+    /// (`BEGIN` and the lock sent together), for a short transaction that ends by appending
+    /// events (`append_audits_locked`): a copy job's outcome. Others wait for the chain from
+    /// then until it ends, so it must not wait on anything else.
+    pub async fn begin_audited(&self) -> Result<AuditedTx> {
+        let begin = format!("BEGIN; SELECT pg_advisory_xact_lock({AUDIT_LOCK_KEY})");
+        Ok(AuditedTx(
+            self.pool.begin_with(sqlx::AssertSqlSafe(begin)).await?,
+        ))
+    }
+
+    /// `append_audits` inside a transaction that already holds the chain's lock.
+    pub async fn append_audits_locked(
+        &self,
+        tx: &mut AuditedTx,
+        events: &[NewAuditEvent],
+    ) -> Result<i64> {
+        self.chain(&mut tx.0, events).await
+    }
+
+    /// Inserts `events` after the chain's head; the caller holds the chain's lock.
+    async fn chain(&self, tx: &mut Tx, events: &[NewAuditEvent]) -> Result<i64> {
+        let key = self.audit_key()?;
         let last: Option<(i64, String)> =
             sqlx::query_as("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
                 .fetch_optional(&mut **tx)

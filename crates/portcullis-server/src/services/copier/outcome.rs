@@ -101,7 +101,9 @@ pub(super) async fn record(
         }
     };
     let written = async move {
-        let mut tx = state.store.begin().await?;
+        // The chain's lock is taken with BEGIN: this transaction appends right after its
+        // one update, and two fewer round trips stand between a copy and `promoted`.
+        let mut tx = state.store.begin_audited().await?;
         if !Store::finish_copy_job(
             &mut tx,
             job.id,
@@ -115,8 +117,8 @@ pub(super) async fn record(
             return Ok(false);
         }
         let events: Vec<NewAuditEvent> = started.into_iter().cloned().chain([audit]).collect();
-        state.store.append_audits(&mut tx, &events).await?;
-        portcullis_store::commit(tx).await?;
+        state.store.append_audits_locked(&mut tx, &events).await?;
+        tx.commit().await?;
         Ok::<bool, portcullis_store::Error>(true)
     };
     match written.await {
