@@ -109,3 +109,70 @@ async fn a_re_promotion_that_attests_commits_its_start_before_it_writes() {
     assert_eq!(status, StatusCode::OK, "{report}");
     assert_eq!(report["ok"], true, "{report}");
 }
+
+/// `attempts` and whether a claim is held, of promotion `id`.
+async fn claim_state(app: &TestApp, id: &str) -> (i32, bool) {
+    sqlx::query_as("SELECT attempts, claim_id IS NOT NULL FROM promotions WHERE id = $1::uuid")
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_releasing_vote_hands_its_job_to_a_free_worker_slot_only() {
+    let app = TestApp::spawn_with_worker(|c| c.copy.max_concurrent_jobs = 1).await;
+    let digest = app.push_signed("team/app", "build-1").await;
+    let request = || async {
+        let (status, p) = app
+            .request(&app.source("team/app", &digest), trivy(&[]))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{p}");
+        p["id"].as_str().unwrap().to_owned()
+    };
+
+    // The worker's one slot is taken: the vote releases the promotion but claims nothing,
+    // and the worker (waiting for the slot) claims nothing either.
+    let held = app
+        .state
+        .copy_handoff
+        .slot(&app.state)
+        .expect("the worker runs");
+    assert!(
+        app.state.copy_handoff.slot(&app.state).is_none(),
+        "one slot"
+    );
+    let id = request().await;
+    app.approve_twice(&id).await;
+    assert_eq!(claim_state(&app, &id).await, (0, false));
+    // Freed, the slot goes to the worker, which claims the job on its wake-up.
+    drop(held);
+    assert_eq!(app.wait_settled(&id).await["state"], "promoted");
+    assert_eq!(claim_state(&app, &id).await, (1, false));
+
+    // With the slot free, the releasing vote claims the job in its own commit: when its
+    // answer arrives the job is claimed (or already done), by its first and only attempt.
+    let (status, p) = app
+        .request(&app.source("team/app", &digest), trivy(&[]))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{p}");
+    let again = p["id"].as_str().unwrap().to_owned();
+    let (status, body) = app.vote(&again, &app.tokens.approver1, "approve").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        claim_state(&app, &again).await,
+        (0, false),
+        "not released yet"
+    );
+    let (status, body) = app.vote(&again, &app.tokens.approver2, "approve").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(claim_state(&app, &again).await.0, 1);
+    assert_eq!(app.wait_settled(&again).await["state"], "promoted");
+    assert_eq!(claim_state(&app, &again).await, (1, false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_job_is_handed_over_without_a_worker() {
+    let app = TestApp::spawn().await;
+    assert!(app.state.copy_handoff.slot(&app.state).is_none());
+}

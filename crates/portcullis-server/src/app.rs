@@ -351,6 +351,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         }),
         tag_probes: Arc::default(),
         read_ahead: Arc::default(),
+        copy_handoff: Arc::default(),
         state_watch,
         audit_anchor: Arc::default(),
         max_wait: Duration::from_secs(config.http.request_timeout_seconds.saturating_sub(1)),

@@ -89,6 +89,8 @@ pub struct AppState {
     pub copy_blob_concurrency: usize,
     /// Wakes the copy worker when a promotion becomes `promoting`.
     pub copy_wakeup: Arc<Notify>,
+    /// Copy jobs handed from the vote that releases them to this process's worker.
+    pub copy_handoff: Arc<crate::services::copier::Handoff>,
     /// Copy plans read while the approval releasing them is recorded (`copier::read_ahead`).
     pub read_ahead: Arc<crate::services::copier::ReadAhead>,
     /// The gate's own keys: signed records, keyed token hashes.

@@ -500,21 +500,31 @@ impl Store {
     }
 
     /// Moves a locked promotion to `promoting` with the decision statement that releases
-    /// its copy, in one statement (`set_statement_envelope` and `set_promotion_state`).
+    /// its copy, in one statement (`set_statement_envelope` and `set_promotion_state`), and
+    /// returns it as stored. With `claim` (a claim id and lease, for a worker of this process
+    /// with a free slot), the copy job is claimed in the same statement, as
+    /// `claim_copy_job` would claim it: no other worker takes it while the lease holds, and
+    /// if it lapses unused the job is claimable again.
     pub async fn release_promotion(
         tx: &mut Tx,
         id: Uuid,
         statement: &serde_json::Value,
-    ) -> Result<()> {
-        sqlx::query(
+        claim: Option<(Uuid, i64)>,
+    ) -> Result<PromotionRecord> {
+        let (claim_id, lease_secs) = claim.unzip();
+        let row: Row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE promotions SET statement_envelope = $2, state = 'promoting', \
-             lease_until = NULL, claim_id = NULL, updated_at = now() WHERE id = $1",
-        )
+             claim_id = $3, lease_until = now() + make_interval(secs => $4), \
+             attempts = attempts + (CASE WHEN $3::uuid IS NULL THEN 0 ELSE 1 END), \
+             updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+        )))
         .bind(id)
         .bind(statement)
-        .execute(&mut **tx)
+        .bind(claim_id)
+        .bind(lease_secs.map(|s| s as f64))
+        .fetch_one(&mut **tx)
         .await?;
-        Ok(())
+        row.try_into()
     }
 }
 

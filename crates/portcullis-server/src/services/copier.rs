@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 use portcullis_core::{AuditAction, PromotionKind};
 use portcullis_store::{ClaimedJob, PromotionRecord, SignedEnvelopes};
 use serde_json::json;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use uuid::Uuid;
 
 use crate::services::trust::{IntegrityError, Release};
 use crate::state::AppState;
@@ -60,6 +61,7 @@ pub async fn run(state: AppState) {
         state.copy_wakeup.clone(),
     )));
     let slots = Arc::new(Semaphore::new(state.copy_max_concurrent_jobs.max(1)));
+    state.copy_handoff.open(slots.clone());
     loop {
         if state.integrity.is_halted() {
             // The audit log was found cut or rewritten: promote nothing until an operator
@@ -72,15 +74,7 @@ pub async fn run(state: AppState) {
             return;
         };
         match claim(&state).await {
-            Ok(Some(claimed)) => {
-                let task = tokio::spawn(process(state.clone(), claimed));
-                tokio::spawn(async move {
-                    if let Err(e) = task.await {
-                        tracing::error!(error = %e, "copy task panicked; the job will be retried");
-                    }
-                    drop(slot);
-                });
-            }
+            Ok(Some(claimed)) => spawn(&state, claimed, slot),
             Ok(None) => {
                 drop(slot);
                 let _ = tokio::time::timeout(POLL, state.copy_wakeup.notified()).await;
@@ -91,6 +85,72 @@ pub async fn run(state: AppState) {
                 let _ = tokio::time::timeout(ERROR_BACKOFF, state.copy_wakeup.notified()).await;
             }
         }
+    }
+}
+
+/// Runs a claimed job in its own task, holding its slot until it ends.
+fn spawn(state: &AppState, claimed: ClaimedJob, slot: OwnedSemaphorePermit) {
+    let task = tokio::spawn(process(state.clone(), claimed));
+    tokio::spawn(async move {
+        if let Err(e) = task.await {
+            tracing::error!(error = %e, "copy task panicked; the job will be retried");
+        }
+        drop(slot);
+    });
+}
+
+/// Hands the copy jobs that this process's votes release straight to its worker: the vote
+/// that releases a promotion claims its job in the same statement when the worker has a
+/// free slot (`slot`), and the job starts once the vote commits (`start`), with no claim of
+/// its own. Closed (never a slot) while no worker runs, or the audit log halted promotions;
+/// the job is then claimed as any other, on a wake-up.
+#[derive(Debug, Default)]
+pub struct Handoff {
+    slots: std::sync::OnceLock<Arc<Semaphore>>,
+}
+
+impl Handoff {
+    fn open(&self, slots: Arc<Semaphore>) {
+        // One worker per process: a second `run` shares the first one's slots.
+        let _ = self.slots.set(slots);
+    }
+
+    /// A free slot of the worker, if one runs and has one; with it, a claim id and lease
+    /// for the vote to claim the job under.
+    pub fn slot(&self, state: &AppState) -> Option<Slot> {
+        if state.integrity.is_halted() {
+            return None;
+        }
+        let permit = self.slots.get()?.clone().try_acquire_owned().ok()?;
+        Some(Slot {
+            permit,
+            claim: Uuid::new_v4(),
+        })
+    }
+}
+
+/// A worker slot held for a job that a vote is releasing, and the claim id it claims under.
+#[derive(Debug)]
+pub struct Slot {
+    permit: OwnedSemaphorePermit,
+    claim: Uuid,
+}
+
+impl Slot {
+    /// The claim id and lease (seconds) to claim the job under.
+    pub fn claim(&self) -> (Uuid, i64) {
+        (self.claim, LEASE_SECS)
+    }
+
+    /// Starts the claimed job `job` (as committed) with its signed envelopes.
+    pub fn start(self, state: &AppState, job: PromotionRecord, envelopes: SignedEnvelopes) {
+        tracing::debug!(promotion.id = %job.id, "copy job handed over by its vote");
+        let claimed = ClaimedJob {
+            job,
+            claim: self.claim,
+            envelopes,
+        };
+        spawn(state, claimed, self.permit);
     }
 }
 

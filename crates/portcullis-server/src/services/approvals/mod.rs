@@ -208,6 +208,7 @@ async fn cast(
         .collect();
     let held: Vec<&[portcullis_core::GroupName]> = held.iter().map(Vec::as_slice).collect();
     let next = rules::next_state(verdict, &held, &required);
+    let mut handed = None;
     if next == PromotionState::Promoting {
         let route = state.routes.iter().find(|r| r.name == p.route);
         let release = Release::for_route(route, p.tag.as_ref());
@@ -218,7 +219,12 @@ async fn cast(
             &evaluation.evidence_hash,
             Utc::now(),
         )?;
-        Store::release_promotion(&mut tx, id, &statement).await?;
+        // This process's worker takes the job at once when it has a free slot: claimed here,
+        // started after the commit, with no claim of its own.
+        let slot = state.copy_handoff.slot(state);
+        let claim = slot.as_ref().map(crate::services::copier::Slot::claim);
+        let released = Store::release_promotion(&mut tx, id, &statement, claim).await?;
+        handed = slot.map(|s| (s, released, statement));
     } else if next != p.state {
         Store::set_promotion_state(&mut tx, id, next, None, None).await?;
     }
@@ -251,8 +257,16 @@ async fn cast(
     portcullis_store::commit(tx).await?;
     state.metrics.vote(verdict == Verdict::Approve);
     tracing::info!(promotion.id = %id, approval.verdict = verdict.as_str(), promotion.state = %next, "vote recorded");
-    if next == PromotionState::Promoting {
-        state.copy_wakeup.notify_one();
+    match handed {
+        Some((slot, job, statement)) => {
+            let envelopes = portcullis_store::SignedEnvelopes {
+                evaluation: envelope,
+                statement: Some(statement),
+            };
+            slot.start(state, job, envelopes);
+        }
+        None if next == PromotionState::Promoting => state.copy_wakeup.notify_one(),
+        None => {}
     }
     let promotion = state
         .store
