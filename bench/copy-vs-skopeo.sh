@@ -35,9 +35,7 @@ DB=portcullis_bench_$$
 source "$ROOT/bench/lib.sh"
 # shellcheck source=bench/api.sh
 source "$ROOT/bench/api.sh"
-if ! command -v skopeo >/dev/null; then
-    apt-get update -qq && apt-get install -y -qq skopeo >/dev/null
-fi
+need_skopeo
 
 # write_config FILE LISTEN_PORT SRC DEST...: a config with the registries and one route per
 # destination (staging-to-prod-1, -2, …).
@@ -63,8 +61,6 @@ write_config() {
 PARTS=" ${BENCH_PARTS:-engine e2e memory} "
 part() { [[ $PARTS == *" $1 "* ]]; }
 
-median() { sort -g | sed -n "$(((RUNS + 1) / 2))p"; }
-ratio() { echo "scale=3; $1 / $2" | bc; }
 
 export COSIGN_PASSWORD=""
 "$TESTKIT" keygen --out "$WORK/keys" >/dev/null

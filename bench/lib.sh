@@ -20,6 +20,15 @@ cargo build --release -q -p portcullis-server -p portcullis-testkit
 PORTCULLIS=${BENCH_PORTCULLIS:-${CARGO_TARGET_DIR:-$ROOT/target}/release/portcullis}
 TESTKIT=${CARGO_TARGET_DIR:-$ROOT/target}/release/portcullis-testkit
 
+# median: the median line of stdin (RUNS lines); ratio A B: A / B to three places.
+median() { sort -g | sed -n "$(((RUNS + 1) / 2))p"; }
+ratio() { echo "scale=3; $1 / $2" | bc; }
+
+# need_skopeo: installs skopeo with apt-get if it is missing.
+need_skopeo() {
+    command -v skopeo >/dev/null || { apt-get update -qq && apt-get install -y -qq skopeo >/dev/null; }
+}
+
 free_port() {
     python3 - <<'PY'
 import socket

@@ -22,7 +22,6 @@ source "$ROOT/bench/lib.sh"
 # shellcheck source=bench/api.sh
 source "$ROOT/bench/api.sh"
 
-median() { sort -g | sed -n "$(((RUNS + 1) / 2))p"; }
 
 export COSIGN_PASSWORD=""
 "$TESTKIT" keygen --out "$WORK/keys" >/dev/null

@@ -48,6 +48,13 @@ async fn promote(app: &TestApp, digest: &str) -> (String, Value) {
     (id, done)
 }
 
+/// Checks `GET /v1/audit/verify` finds the chain intact.
+async fn chain_intact(app: &TestApp) {
+    let (status, report) = app.get("/v1/audit/verify", &app.tokens.auditor).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["ok"], true, "{report}");
+}
+
 /// The last two events of promotion `id`, which must be its copy's start and outcome.
 async fn last_two(app: &TestApp, id: &str) -> ((i64, String, String), (i64, String, String)) {
     let mut audited = actions(app, id).await;
@@ -83,9 +90,7 @@ async fn a_re_promotion_that_writes_nothing_audits_its_start_with_its_outcome() 
         "two transactions: {start:?} {outcome:?}"
     );
 
-    let (status, report) = app.get("/v1/audit/verify", &app.tokens.auditor).await;
-    assert_eq!(status, StatusCode::OK, "{report}");
-    assert_eq!(report["ok"], true, "{report}");
+    chain_intact(&app).await;
     assert_eq!(
         app.prod_digest("team/app", "v1").await.as_deref(),
         Some(digest.as_str())
@@ -105,9 +110,7 @@ async fn a_re_promotion_that_attests_commits_its_start_before_it_writes() {
         start.2, outcome.2,
         "two transactions: {start:?} {outcome:?}"
     );
-    let (status, report) = app.get("/v1/audit/verify", &app.tokens.auditor).await;
-    assert_eq!(status, StatusCode::OK, "{report}");
-    assert_eq!(report["ok"], true, "{report}");
+    chain_intact(&app).await;
 }
 
 /// `attempts` and whether a claim is held, of promotion `id`.
@@ -152,11 +155,7 @@ async fn the_releasing_vote_hands_its_job_to_a_free_worker_slot_only() {
 
     // With the slot free, the releasing vote claims the job in its own commit: when its
     // answer arrives the job is claimed (or already done), by its first and only attempt.
-    let (status, p) = app
-        .request(&app.source("team/app", &digest), trivy(&[]))
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{p}");
-    let again = p["id"].as_str().unwrap().to_owned();
+    let again = request().await;
     let (status, body) = app.vote(&again, &app.tokens.approver1, "approve").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
