@@ -9,11 +9,15 @@
 //! requirement, and was not already spent by a finished copy. Anything else fails the
 //! promotion with a loud `integrity_violation` event and copies nothing.
 //!
+//! A vote that releases a promotion on this process hands its job straight to a free worker
+//! slot (`handoff`), having read the copy's plan while it was recorded (`read_ahead`).
+//!
 //! A rollback (kind `rollback`, released only by a rollback statement) copies nothing from
 //! the source: its job checks that the content is still complete in production and writes
 //! the channel tag (`job::retag_with_retries`).
 
 mod attempt;
+mod handoff;
 mod job;
 mod outcome;
 mod read_ahead;
@@ -26,10 +30,10 @@ use portcullis_core::{AuditAction, PromotionKind};
 use portcullis_store::{ClaimedJob, PromotionRecord, SignedEnvelopes};
 use serde_json::json;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use uuid::Uuid;
 
 use crate::services::trust::{IntegrityError, Release};
 use crate::state::AppState;
+pub use handoff::{Handoff, Slot};
 pub use job::CopyError;
 use outcome::{event, record, refuse};
 pub use read_ahead::ReadAhead;
@@ -97,61 +101,6 @@ fn spawn(state: &AppState, claimed: ClaimedJob, slot: OwnedSemaphorePermit) {
         }
         drop(slot);
     });
-}
-
-/// Hands the copy jobs that this process's votes release straight to its worker: the vote
-/// that releases a promotion claims its job in the same statement when the worker has a
-/// free slot (`slot`), and the job starts once the vote commits (`start`), with no claim of
-/// its own. Closed (never a slot) while no worker runs, or the audit log halted promotions;
-/// the job is then claimed as any other, on a wake-up.
-#[derive(Debug, Default)]
-pub struct Handoff {
-    slots: std::sync::OnceLock<Arc<Semaphore>>,
-}
-
-impl Handoff {
-    fn open(&self, slots: Arc<Semaphore>) {
-        // One worker per process: a second `run` shares the first one's slots.
-        let _ = self.slots.set(slots);
-    }
-
-    /// A free slot of the worker, if one runs and has one; with it, a claim id and lease
-    /// for the vote to claim the job under.
-    pub fn slot(&self, state: &AppState) -> Option<Slot> {
-        if state.integrity.is_halted() {
-            return None;
-        }
-        let permit = self.slots.get()?.clone().try_acquire_owned().ok()?;
-        Some(Slot {
-            permit,
-            claim: Uuid::new_v4(),
-        })
-    }
-}
-
-/// A worker slot held for a job that a vote is releasing, and the claim id it claims under.
-#[derive(Debug)]
-pub struct Slot {
-    permit: OwnedSemaphorePermit,
-    claim: Uuid,
-}
-
-impl Slot {
-    /// The claim id and lease (seconds) to claim the job under.
-    pub fn claim(&self) -> (Uuid, i64) {
-        (self.claim, LEASE_SECS)
-    }
-
-    /// Starts the claimed job `job` (as committed) with its signed envelopes.
-    pub fn start(self, state: &AppState, job: PromotionRecord, envelopes: SignedEnvelopes) {
-        tracing::debug!(promotion.id = %job.id, "copy job handed over by its vote");
-        let claimed = ClaimedJob {
-            job,
-            claim: self.claim,
-            envelopes,
-        };
-        spawn(state, claimed, self.permit);
-    }
 }
 
 /// Runs every copy job that can be claimed now, one after the other, each to its end; returns
